@@ -1,0 +1,4 @@
+//! roomcast's adapters to AWS and Kafka: the DynamoDB [`Store`](roomcast_core::Store), the
+//! `@connections` [`Notifier`](roomcast_core::Notifier), the Kafka
+//! [`Publisher`](roomcast_core::Publisher), and the configuration every function reads
+//! from its environment.

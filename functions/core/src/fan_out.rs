@@ -1,0 +1,289 @@
+//! Fan-out of a batch of event-log records to connections: what the Kafka-triggered
+//! function does with each batch, and what the local gateway does with its in-process log.
+//!
+//! The rules, each for a reason:
+//! - one member lookup per distinct target per batch, because a busy room has many
+//!   records in a batch and the lookup is the expensive part;
+//! - every lookup happens before the first post, so a store failure fails the batch
+//!   before anyone received anything (a failed batch is redelivered whole);
+//! - posts run concurrently across connections, but each connection's frames go one after
+//!   the other in offset order, so a room's messages arrive in order;
+//! - a gone connection is forgotten; a throttled or failing one is retried with backoff and
+//!   then given up for this batch. Neither fails the batch, which would duplicate every
+//!   frame to every other recipient.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{self, StreamExt};
+
+use crate::envelope::{Envelope, Target};
+use crate::model::{ConnectionId, RoomName, UserId};
+use crate::ports::{Notifier, NotifyError, Store, StoreError};
+
+/// One record of a batch, as the event source delivered it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub value: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FanOutConfig {
+    /// Posts in flight at once.
+    pub concurrency: usize,
+    /// Tries per frame when a post is throttled or fails temporarily.
+    pub attempts: u32,
+    /// First backoff; doubled each retry, with jitter.
+    pub backoff: Duration,
+    /// Longest wait for one post.
+    pub post_timeout: Duration,
+    /// Tries per member lookup before the batch fails.
+    pub lookup_attempts: u32,
+    pub broadcast_room: RoomName,
+}
+
+impl Default for FanOutConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            attempts: 4,
+            backoff: Duration::from_millis(100),
+            post_timeout: Duration::from_secs(5),
+            lookup_attempts: 3,
+            broadcast_room: RoomName::trusted("admin"),
+        }
+    }
+}
+
+/// What a batch did, for logs and benchmarks.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FanOutReport {
+    pub records: usize,
+    /// Records that were not valid envelopes, skipped (and logged).
+    pub skipped: usize,
+    /// Distinct member lookups made.
+    pub lookups: usize,
+    /// Frames posted successfully.
+    pub delivered: usize,
+    /// Connections found gone and removed.
+    pub gone: usize,
+    /// Frames dropped because their connection kept failing or refused them.
+    pub dropped: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FanOutError {
+    #[error("could not look up the audience of {audience}")]
+    Lookup {
+        audience: String,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// Whose connections a record goes to; one lookup each per batch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Audience {
+    Room(RoomName),
+    /// The broadcast room and `{all: true}`: every connection in any room.
+    Everyone,
+    User(UserId),
+    Connection(ConnectionId),
+}
+
+impl Audience {
+    fn of(target: &Target, broadcast_room: &RoomName) -> Self {
+        match target {
+            Target::Room(room) if room == broadcast_room => Audience::Everyone,
+            Target::Room(room) => Audience::Room(room.clone()),
+            Target::All => Audience::Everyone,
+            Target::User(user) => Audience::User(user.clone()),
+            Target::Connection(id) => Audience::Connection(id.clone()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Audience::Room(room) => format!("room {room}"),
+            Audience::Everyone => "the broadcast audience".to_owned(),
+            Audience::User(user) => format!("user {user}"),
+            Audience::Connection(id) => format!("connection {id}"),
+        }
+    }
+
+    async fn look_up<S: Store + ?Sized>(&self, store: &S) -> Result<Vec<ConnectionId>, StoreError> {
+        match self {
+            Audience::Room(room) => Ok(store.members(room).await?.into_iter().map(|m| m.connection_id).collect()),
+            Audience::Everyone => store.broadcast_audience().await,
+            Audience::User(user) => store.user_connections(user).await,
+            Audience::Connection(id) => Ok(vec![id.clone()]),
+        }
+    }
+}
+
+pub async fn fan_out<S, N>(
+    store: &S,
+    notifier: &N,
+    config: &FanOutConfig,
+    mut records: Vec<Record>,
+) -> Result<FanOutReport, FanOutError>
+where
+    S: Store + ?Sized,
+    N: Notifier + ?Sized,
+{
+    let mut report = FanOutReport { records: records.len(), ..FanOutReport::default() };
+    records.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+
+    let mut envelopes = Vec::with_capacity(records.len());
+    for record in &records {
+        match Envelope::decode(&record.value) {
+            Ok(envelope) => {
+                let audience = Audience::of(&envelope.target, &config.broadcast_room);
+                envelopes.push((envelope, audience));
+            }
+            Err(error) => {
+                report.skipped += 1;
+                tracing::warn!(%error, topic = %record.topic, partition = record.partition, offset = record.offset, "skipping record");
+            }
+        }
+    }
+
+    let mut wanted: Vec<&Audience> = envelopes.iter().map(|(_, audience)| audience).collect();
+    wanted.sort_by_key(|audience| audience.describe());
+    wanted.dedup();
+    report.lookups = wanted.iter().filter(|a| !matches!(a, Audience::Connection(_))).count();
+    let audiences: HashMap<&Audience, Vec<ConnectionId>> = stream::iter(wanted)
+        .map(|audience| async move { (audience, look_up_with_retry(store, config, audience).await) })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|(audience, found)| found.map(|ids| (audience, ids)))
+        .collect::<Result<_, _>>()?;
+
+    // Each connection's frames, in record order. `order` keeps the posting order stable.
+    let mut queues: HashMap<&ConnectionId, Vec<Arc<str>>> = HashMap::new();
+    let mut order: Vec<&ConnectionId> = Vec::new();
+    for (envelope, audience) in &envelopes {
+        let frame: Arc<str> = Arc::from(envelope.frame.get());
+        for id in &audiences[audience] {
+            if envelope.except.as_ref() == Some(id) {
+                continue;
+            }
+            queues
+                .entry(id)
+                .or_insert_with(|| {
+                    order.push(id);
+                    Vec::new()
+                })
+                .push(frame.clone());
+        }
+    }
+
+    let outcomes: Vec<Delivery> = stream::iter(order)
+        .map(|id| deliver(store, notifier, config, id, &queues[id]))
+        .buffer_unordered(config.concurrency.max(1))
+        .collect()
+        .await;
+    for outcome in outcomes {
+        report.delivered += outcome.delivered;
+        report.dropped += outcome.dropped;
+        report.gone += usize::from(outcome.gone);
+    }
+    tracing::info!(?report, "batch fanned out");
+    Ok(report)
+}
+
+async fn look_up_with_retry<S: Store + ?Sized>(
+    store: &S,
+    config: &FanOutConfig,
+    audience: &Audience,
+) -> Result<Vec<ConnectionId>, FanOutError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match audience.look_up(store).await {
+            Ok(ids) => return Ok(ids),
+            Err(source) if attempt >= config.lookup_attempts => {
+                return Err(FanOutError::Lookup { audience: audience.describe(), source });
+            }
+            Err(error) => {
+                tracing::warn!(error = &error as &dyn std::error::Error, audience = %audience.describe(), attempt, "lookup failed; retrying");
+                tokio::time::sleep(backoff(config.backoff, attempt)).await;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Delivery {
+    delivered: usize,
+    dropped: usize,
+    gone: bool,
+}
+
+/// Posts one connection's frames in order.
+async fn deliver<S, N>(store: &S, notifier: &N, config: &FanOutConfig, id: &ConnectionId, frames: &[Arc<str>]) -> Delivery
+where
+    S: Store + ?Sized,
+    N: Notifier + ?Sized,
+{
+    let mut outcome = Delivery::default();
+    for (index, frame) in frames.iter().enumerate() {
+        match post_with_retry(notifier, config, id, frame.as_bytes()).await {
+            Ok(()) => outcome.delivered += 1,
+            Err(NotifyError::Gone) => {
+                outcome.gone = true;
+                outcome.dropped += frames.len() - index;
+                // If this fails the items still expire by TTL; the batch goes on either way.
+                match store.remove_connection(id).await {
+                    Ok(_) => tracing::info!(connection_id = %id, "connection gone; removed"),
+                    Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, connection_id = %id, "connection gone; removal failed"),
+                }
+                break;
+            }
+            Err(error @ NotifyError::Retryable(_)) => {
+                outcome.dropped += frames.len() - index;
+                tracing::warn!(error = &error as &dyn std::error::Error, connection_id = %id, dropped = frames.len() - index, "connection keeps failing; given up for this batch");
+                break;
+            }
+            Err(error @ NotifyError::Failed(_)) => {
+                outcome.dropped += 1;
+                tracing::warn!(error = &error as &dyn std::error::Error, connection_id = %id, "frame refused; skipped");
+            }
+        }
+    }
+    outcome
+}
+
+async fn post_with_retry<N: Notifier + ?Sized>(
+    notifier: &N,
+    config: &FanOutConfig,
+    id: &ConnectionId,
+    frame: &[u8],
+) -> Result<(), NotifyError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = match tokio::time::timeout(config.post_timeout, notifier.send(id, frame)).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(NotifyError::Retryable(Box::new(elapsed))),
+        };
+        match result {
+            Err(NotifyError::Retryable(_)) if attempt < config.attempts => {
+                tokio::time::sleep(backoff(config.backoff, attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, capped at 32 times the base.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let ceiling = base.saturating_mul(1 << attempt.saturating_sub(1).min(5));
+    ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
+}

@@ -1,0 +1,200 @@
+//! Names and identifiers of the domain. Room names and nicknames are validated once, at the
+//! edge, so everything past parsing can trust them.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ClientError;
+
+/// The characters allowed in room names and nicknames: safe in URLs, keys and logs.
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+fn check_name(kind: &str, value: &str, max_chars: usize) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{kind} must not be empty"));
+    }
+    if value.chars().count() > max_chars {
+        return Err(format!("{kind} is longer than {max_chars} characters"));
+    }
+    if let Some(bad) = value.chars().find(|c| !is_name_char(*c)) {
+        return Err(format!(
+            "{kind} may only contain letters, digits, `_`, `.` and `-` (found {bad:?})"
+        ));
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A room's name: 1 to `Limits::room_name_chars` characters of `[A-Za-z0-9_.-]`.
+    RoomName
+);
+string_id!(
+    /// A nickname, unique among connected users.
+    Nick
+);
+string_id!(
+    /// API Gateway's id of one WebSocket connection (URL-safe, may end in `=`).
+    ConnectionId
+);
+string_id!(
+    /// A user: the JWT subject, or a generated id for an anonymous nickname.
+    UserId
+);
+string_id!(
+    /// A server-assigned message id: a ULID, so ids sort by time.
+    MessageId
+);
+
+impl RoomName {
+    pub fn parse(value: &str, max_chars: usize) -> Result<Self, ClientError> {
+        check_name("room name", value, max_chars).map_err(ClientError::bad_request)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    /// For names read back from our own storage, which were validated when written.
+    pub fn trusted(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+}
+
+impl Nick {
+    pub fn parse(value: &str, max_chars: usize) -> Result<Self, String> {
+        check_name("nickname", value, max_chars)?;
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn trusted(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+}
+
+impl ConnectionId {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+}
+
+impl UserId {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// A fresh id for an anonymous user. It is not derived from the connection id, so
+    /// publishing `from.userId` does not reveal connection ids to other users.
+    pub fn anonymous() -> Self {
+        Self(format!("anon-{}", ulid::Ulid::new().to_string().to_lowercase()))
+    }
+}
+
+impl MessageId {
+    /// A new time-ordered id.
+    pub fn generate() -> Self {
+        Self(ulid::Ulid::new().to_string())
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ClientError> {
+        ulid::Ulid::from_string(value)
+            .map(|id| Self(id.to_string()))
+            .map_err(|_| ClientError::bad_request(format!("`{value}` is not a message id")))
+    }
+}
+
+/// Who a connection belongs to, as other users see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub user_id: UserId,
+    pub nick: Nick,
+}
+
+/// One open WebSocket connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub user: User,
+    /// Milliseconds since the epoch, as API Gateway's `connectedAt`.
+    pub connected_at_ms: i64,
+    /// Seconds since the epoch after which the store may forget this connection.
+    pub expires_at: i64,
+}
+
+/// A connection together with the rooms it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionState {
+    pub connection: Connection,
+    pub rooms: Vec<RoomName>,
+}
+
+/// A room in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    pub name: RoomName,
+    pub created_by: UserId,
+    pub created_at_ms: i64,
+}
+
+/// A connection's membership of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub connection_id: ConnectionId,
+    pub user: User,
+    /// Copied from the connection, so the membership expires with it.
+    pub expires_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_follow_the_documented_rule() {
+        assert!(RoomName::parse("general", 64).is_ok());
+        assert!(RoomName::parse("a.b_c-9", 64).is_ok());
+        assert!(RoomName::parse("", 64).is_err());
+        assert!(RoomName::parse("has space", 64).is_err());
+        assert!(RoomName::parse("ümlaut", 64).is_err());
+        assert!(RoomName::parse(&"x".repeat(64), 64).is_ok());
+        assert!(RoomName::parse(&"x".repeat(65), 64).is_err());
+    }
+
+    #[test]
+    fn message_ids_sort_by_creation_time() {
+        let first = MessageId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = MessageId::generate();
+        assert!(first < second);
+        assert_eq!(MessageId::parse(first.as_str()).unwrap(), first);
+        assert!(MessageId::parse("not-a-ulid").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! Server frames of client protocol v1: every reply, event and error is a JSON object with
+//! a `type`. Client frames are parsed in [`crate::commands`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ClientError, ErrorCode};
+use crate::model::{ConnectionId, MessageId, Nick, RoomName, User, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PresenceEvent {
+    Joined,
+    Left,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomInfo {
+    pub name: RoomName,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ServerFrame {
+    Joined {
+        room: RoomName,
+    },
+    Left {
+        room: RoomName,
+    },
+    Presence {
+        room: RoomName,
+        event: PresenceEvent,
+        user: User,
+    },
+    /// The server accepted a `send`: `id` is the message's server id.
+    Ack {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        id: MessageId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
+        ts: i64,
+    },
+    Message {
+        room: RoomName,
+        id: MessageId,
+        from: User,
+        text: String,
+        ts: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
+    },
+    Rooms {
+        rooms: Vec<RoomInfo>,
+    },
+    RoomCreated {
+        room: RoomName,
+    },
+    #[serde(rename = "whoami")]
+    WhoAmI {
+        connection_id: ConnectionId,
+        user_id: UserId,
+        nick: Nick,
+        rooms: Vec<RoomName>,
+    },
+    Pong,
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        action: Option<String>,
+    },
+}
+
+impl ServerFrame {
+    pub fn error(error: ClientError, action: Option<&str>) -> Self {
+        Self::Error {
+            code: error.code,
+            message: error.message,
+            action: action.map(str::to_owned),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail: no maps with non-string keys.
+        serde_json::to_string(self).expect("server frames always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn frames_have_the_documented_shape() {
+        let user = User {
+            user_id: UserId::new("u1"),
+            nick: Nick::trusted("alice"),
+        };
+        let message = ServerFrame::Message {
+            room: RoomName::trusted("general"),
+            id: MessageId::parse("01HZY3J5Q6V9W8X7Y6Z5A4B3C2").unwrap(),
+            from: user.clone(),
+            text: "hi".into(),
+            ts: 5,
+            reply_to: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&message).unwrap(),
+            json!({"type": "message", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2",
+                   "from": {"userId": "u1", "nick": "alice"}, "text": "hi", "ts": 5})
+        );
+        let error = ServerFrame::error(ClientError::not_member("x"), Some("send"));
+        assert_eq!(
+            serde_json::to_value(&error).unwrap()["code"],
+            json!("not_member")
+        );
+        let whoami = ServerFrame::WhoAmI {
+            connection_id: ConnectionId::new("c="),
+            user_id: UserId::new("u1"),
+            nick: Nick::trusted("alice"),
+            rooms: vec![],
+        };
+        let value = serde_json::to_value(&whoami).unwrap();
+        assert_eq!(value["type"], "whoami");
+        assert_eq!(value["connectionId"], "c=");
+        assert_eq!(serde_json::to_value(ServerFrame::Pong).unwrap(), json!({"type": "pong"}));
+    }
+}

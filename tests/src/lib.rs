@@ -1,0 +1,22 @@
+//! The test harness: real backends started once per test process (moto's DynamoDB server,
+//! a tansu Kafka broker) or named by the user, and helpers shared by the test files.
+//!
+//! Set `ROOMCAST_TEST_DYNAMODB_ENDPOINT` (e.g. LocalStack's `http://localhost:4566`) or
+//! `ROOMCAST_TEST_KAFKA_BOOTSTRAP` to test against services you run yourself.
+
+pub mod moto;
+pub mod process;
+pub mod tansu;
+
+/// Logs of the code under test, shown for failing tests (`RUST_LOG` to choose).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// A name no other test in this run uses, for tables and topics.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())
+}

@@ -1,0 +1,8 @@
+//! One test binary for every integration test, so the AWS SDK and librdkafka are linked
+//! once and moto and tansu are started once per run.
+
+mod fan_out;
+mod handlers;
+mod no_scan;
+mod publisher;
+mod store;
