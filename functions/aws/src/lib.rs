@@ -2,3 +2,9 @@
 //! `@connections` [`Notifier`](roomcast_core::Notifier), the Kafka
 //! [`Publisher`](roomcast_core::Publisher), and the configuration every function reads
 //! from its environment.
+
+pub mod config;
+pub mod connections;
+pub mod dynamo;
+pub mod kafka;
+pub mod telemetry;

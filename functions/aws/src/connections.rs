@@ -1,0 +1,1 @@
+//! @connections notifier (to be written).

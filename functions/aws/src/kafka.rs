@@ -1,0 +1,1 @@
+//! The Kafka publisher (to be written).
