@@ -1,1 +1,181 @@
-//! Configuration (to be written).
+//! Configuration from the environment, read once per cold start. A missing or malformed
+//! variable stops the function at start-up with a message naming it, rather than failing
+//! the first request.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use roomcast_core::fan_out::FanOutConfig;
+use roomcast_core::{Config, Limits, RoomName};
+
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is not set: {meaning}")]
+    Missing { name: &'static str, meaning: &'static str },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Invalid { name: &'static str, value: String, reason: String },
+}
+
+/// Where variables come from: the process environment, or a map in tests and in the
+/// local gateway.
+pub struct Env<F> {
+    lookup: F,
+}
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn from_process() -> Self {
+        Env { lookup: |name| std::env::var(name).ok() }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn new(lookup: F) -> Self {
+        Env { lookup }
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str, meaning: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing { name, meaning })
+    }
+
+    fn number<T: std::str::FromStr + PartialOrd + From<u8>>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let Some(value) = self.get(name) else { return Ok(default) };
+        match value.trim().parse::<T>() {
+            Ok(number) if number >= T::from(1) => Ok(number),
+            Ok(_) => Err(ConfigError::Invalid { name, value, reason: "must be at least 1".into() }),
+            Err(error) => Err(ConfigError::Invalid { name, value, reason: error.to_string() }),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.number(name, default.as_millis() as u64)?))
+    }
+
+    /// The DynamoDB table (`ROOMCAST_TABLE`).
+    pub fn table(&self) -> Result<String, ConfigError> {
+        self.required("ROOMCAST_TABLE", "the name of roomcast's DynamoDB table")
+    }
+
+    /// An endpoint override for DynamoDB (LocalStack, DynamoDB Local, moto).
+    pub fn dynamodb_endpoint(&self) -> Option<String> {
+        self.get("ROOMCAST_DYNAMODB_ENDPOINT")
+    }
+
+    /// The rules of the protocol: limits, the broadcast room, connection lifetime.
+    pub fn domain(&self) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let limits = Limits {
+            room_name_chars: self.number("ROOMCAST_MAX_ROOM_NAME_CHARS", defaults.limits.room_name_chars)?,
+            nick_chars: self.number("ROOMCAST_MAX_NICK_CHARS", defaults.limits.nick_chars)?,
+            text_bytes: self.number("ROOMCAST_MAX_TEXT_BYTES", defaults.limits.text_bytes)?,
+            frame_bytes: self.number("ROOMCAST_MAX_FRAME_BYTES", defaults.limits.frame_bytes)?,
+            client_msg_id_chars: defaults.limits.client_msg_id_chars,
+        };
+        let broadcast_room = self.broadcast_room(&limits)?;
+        let ttl_secs = self.number("ROOMCAST_CONNECTION_TTL_SECS", defaults.connection_ttl.as_secs())?;
+        Ok(Config { limits, broadcast_room: broadcast_room.to_string(), connection_ttl: Duration::from_secs(ttl_secs) })
+    }
+
+    fn broadcast_room(&self, limits: &Limits) -> Result<RoomName, ConfigError> {
+        let name = self.get("ROOMCAST_BROADCAST_ROOM").unwrap_or_else(|| Config::default().broadcast_room);
+        RoomName::parse(&name, limits.room_name_chars)
+            .map_err(|error| ConfigError::Invalid { name: "ROOMCAST_BROADCAST_ROOM", value: name, reason: error.message })
+    }
+
+    /// The `@connections` endpoint: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+    pub fn connections_endpoint(&self) -> Result<String, ConfigError> {
+        let value = self.required(
+            "ROOMCAST_CONNECTIONS_ENDPOINT",
+            "the API Gateway management endpoint, https://{api-id}.execute-api.{region}.amazonaws.com/{stage}",
+        )?;
+        if !(value.starts_with("https://") || value.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "ROOMCAST_CONNECTIONS_ENDPOINT",
+                value,
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        Ok(value.trim_end_matches('/').to_owned())
+    }
+
+    /// How the Kafka-triggered function fans out a batch.
+    pub fn fan_out(&self) -> Result<FanOutConfig, ConfigError> {
+        let defaults = FanOutConfig::default();
+        Ok(FanOutConfig {
+            concurrency: self.number("ROOMCAST_FANOUT_CONCURRENCY", defaults.concurrency)?,
+            attempts: self.number("ROOMCAST_FANOUT_ATTEMPTS", defaults.attempts)?,
+            backoff: self.millis("ROOMCAST_FANOUT_BACKOFF_MS", defaults.backoff)?,
+            post_timeout: self.millis("ROOMCAST_FANOUT_POST_TIMEOUT_MS", defaults.post_timeout)?,
+            lookup_attempts: defaults.lookup_attempts,
+            broadcast_room: RoomName::trusted(self.domain()?.broadcast_room),
+        })
+    }
+}
+
+/// The shared AWS configuration (region, credentials) with timeouts on every call: an
+/// SDK call without one can hang a Lambda until its own timeout.
+pub async fn aws_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// A DynamoDB client, pointed at `endpoint` when one is configured.
+pub fn dynamodb_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_dynamodb::Client {
+    let mut config = aws_sdk_dynamodb::config::Builder::from(sdk);
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    aws_sdk_dynamodb::Client::from_conf(config.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::new(move |name: &str| map.get(name).cloned())
+    }
+
+    #[test]
+    fn missing_and_malformed_variables_are_named() {
+        let empty = env(&[]);
+        let message = empty.table().unwrap_err().to_string();
+        assert!(message.contains("ROOMCAST_TABLE"), "{message}");
+        let bad = env(&[("ROOMCAST_MAX_TEXT_BYTES", "lots")]);
+        let message = bad.domain().unwrap_err().to_string();
+        assert!(message.contains("ROOMCAST_MAX_TEXT_BYTES") && message.contains("lots"), "{message}");
+        let zero = env(&[("ROOMCAST_FANOUT_CONCURRENCY", "0")]);
+        assert!(zero.fan_out().is_err());
+        let endpoint = env(&[("ROOMCAST_CONNECTIONS_ENDPOINT", "abc.execute-api")]);
+        assert!(endpoint.connections_endpoint().is_err());
+    }
+
+    #[test]
+    fn defaults_follow_the_documentation() {
+        let settings = env(&[("ROOMCAST_KAFKA_BOOTSTRAP", "k:9092"), ("ROOMCAST_MAX_TEXT_BYTES", "100")]);
+        let domain = settings.domain().unwrap();
+        assert_eq!(domain.limits.text_bytes, 100);
+        assert_eq!(domain.broadcast_room, "admin");
+        assert_eq!(settings.fan_out().unwrap().concurrency, 64);
+    }
+}

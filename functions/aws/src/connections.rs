@@ -1,1 +1,63 @@
-//! @connections notifier (to be written).
+//! The `@connections` [`Notifier`]: `PostToConnection` through the API Gateway Management
+//! API, with its errors sorted into gone, worth retrying, and hopeless.
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_apigatewaymanagement::error::SdkError;
+use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use aws_smithy_types::retry::RetryConfig;
+use roomcast_core::ports::{Notifier, NotifyError};
+use roomcast_core::ConnectionId;
+
+pub struct ConnectionsNotifier {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl ConnectionsNotifier {
+    /// `endpoint` is the stage URL, `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`
+    /// in AWS or the local gateway's address. The SDK's own retries are off: fan-out retries
+    /// with its own backoff, and two layers of retries would multiply.
+    pub fn new(sdk: &SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Self { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+    }
+
+    pub fn from_client(client: aws_sdk_apigatewaymanagement::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl Notifier for ConnectionsNotifier {
+    async fn send(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), NotifyError> {
+        self.client
+            .post_to_connection()
+            .connection_id(connection.as_str())
+            .data(Blob::new(frame))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
+fn classify(error: SdkError<PostToConnectionError>) -> NotifyError {
+    let status = error.raw_response().map(|response| response.status().as_u16());
+    match (&error, status) {
+        (SdkError::ServiceError(service), _) if service.err().is_gone_exception() => NotifyError::Gone,
+        (_, Some(410)) => NotifyError::Gone,
+        (SdkError::ServiceError(service), _) if service.err().is_limit_exceeded_exception() => {
+            NotifyError::Retryable(Box::new(error))
+        }
+        (_, Some(429 | 500..=599)) => NotifyError::Retryable(Box::new(error)),
+        // No answer at all: the request may not have arrived, so it is worth another try.
+        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_), _) => {
+            NotifyError::Retryable(Box::new(error))
+        }
+        _ => NotifyError::Failed(Box::new(error)),
+    }
+}

@@ -3,6 +3,7 @@
 //! [`Publisher`](roomcast_core::Publisher), and the configuration every function reads
 //! from its environment.
 
+pub mod apigw;
 pub mod config;
 pub mod connections;
 pub mod dynamo;

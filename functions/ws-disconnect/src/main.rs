@@ -1,1 +1,2 @@
+//! placeholder until the adapters land
 fn main() {}

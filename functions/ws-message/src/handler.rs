@@ -1,1 +1,70 @@
-//! placeholder
+//! Every message route (`join`, `send`, ... and `$default`): parses the client frame, runs
+//! the command, and answers with one frame that API Gateway returns to the client. A bad
+//! frame is answered with an error frame; nothing here closes the connection.
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use base64::Engine as _;
+use roomcast_aws::apigw::{connection_id, response, span};
+use roomcast_core::commands::{handle_frame, Context};
+use roomcast_core::{ClientError, Config, Publisher, ServerFrame, Store};
+use tracing::Instrument;
+
+pub async fn handle<S, P>(
+    store: &S,
+    publisher: &P,
+    config: &Config,
+    request: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse
+where
+    S: Store + ?Sized,
+    P: Publisher + ?Sized,
+{
+    async {
+        let Some(connection_id) = connection_id(request) else {
+            tracing::warn!("event has no connectionId");
+            return response(400, "missing connectionId");
+        };
+        let frame = match body_text(request) {
+            Ok(body) => {
+                let context = Context {
+                    store,
+                    publisher,
+                    config,
+                    connection_id: &connection_id,
+                    now_ms: request_time(request),
+                };
+                handle_frame(&context, &body).await
+            }
+            Err(error) => ServerFrame::error(error, None),
+        };
+        if let ServerFrame::Error { code, message, action } = &frame {
+            tracing::info!(?code, %message, action = action.as_deref().unwrap_or("-"), "frame refused");
+        }
+        response(200, frame.to_json())
+    }
+    .instrument(span(request))
+    .await
+}
+
+/// The frame's text. API Gateway base64-encodes binary frames; the protocol is text only.
+fn body_text(request: &ApiGatewayWebsocketProxyRequest) -> Result<String, ClientError> {
+    let body = request.body.clone().unwrap_or_default();
+    if !request.is_base64_encoded {
+        return Ok(body);
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(body.as_bytes())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| ClientError::bad_request("frames must be UTF-8 JSON text"))
+}
+
+/// API Gateway's `requestTimeEpoch` (ms); the clock, when an event lacks it.
+fn request_time(request: &ApiGatewayWebsocketProxyRequest) -> i64 {
+    match request.request_context.request_time_epoch {
+        0 => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64),
+        epoch => epoch,
+    }
+}
