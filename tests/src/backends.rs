@@ -1,0 +1,144 @@
+//! The two sets of backends every behaviour is tested on: the in-process stand-ins of the
+//! embedded mode, and the real ones (moto's DynamoDB API and a tansu Kafka broker).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use roomcast_core::{Envelope, ServerFrame, Target};
+
+use roomcast_core::memory::{LogRecord, MemoryLog, MemoryStore};
+use roomcast_core::{Publisher, Store};
+
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub publisher: Arc<dyn Publisher>,
+    log: Log,
+}
+
+#[derive(Clone)]
+enum Log {
+    Memory(Arc<MemoryLog>),
+    Kafka { topic: String },
+}
+
+impl Backends {
+    pub async fn memory() -> Self {
+        crate::init_tracing();
+        // One partition, like the real topic here, so `published` keeps publish order.
+        let log = Arc::new(MemoryLog::new("roomcast-events", 1, 100_000));
+        Self {
+            store: Arc::new(MemoryStore::new()),
+            publisher: log.clone(),
+            log: Log::Memory(log),
+        }
+    }
+
+    pub async fn real() -> Self {
+        crate::init_tracing();
+        let store = crate::moto::fresh_store().await;
+        // One partition, so `published` sees everything before its sentinel in order.
+        let topic = crate::tansu::fresh_topic(1).await;
+        let publisher = crate::tansu::publisher(&topic);
+        Self {
+            store: Arc::new(store),
+            publisher: Arc::new(publisher),
+            log: Log::Kafka { topic },
+        }
+    }
+
+    /// The same store and log, publishing through `publisher` instead: to simulate a
+    /// broken event log.
+    pub fn with_publisher(&self, publisher: Arc<dyn Publisher>) -> Self {
+        Self { store: self.store.clone(), publisher, log: self.log.clone() }
+    }
+
+    /// Everything published so far, in publish order. A sentinel record is appended and
+    /// read up to, so "nothing else was published" can be asserted without waiting.
+    pub async fn published(&self) -> Vec<LogRecord> {
+        let sentinel_id = crate::unique_name("sentinel");
+        let sentinel = Envelope::new(sentinel_id.clone(), Target::All, None, &ServerFrame::Pong);
+        self.publisher.publish(&sentinel).await.expect("sentinel published");
+        let is_sentinel = |record: &LogRecord| {
+            Envelope::decode(&record.value).is_ok_and(|envelope| envelope.id == sentinel_id)
+        };
+        let mut records = match &self.log {
+            Log::Memory(log) => {
+                log.read(0, 0, usize::MAX)
+            }
+            Log::Kafka { topic } => read_until(topic, &is_sentinel).await,
+        };
+        let end = records.iter().position(is_sentinel).expect("sentinel read back");
+        records.truncate(end);
+        records
+    }
+
+    /// Only the envelopes of what was published so far.
+    pub async fn envelopes(&self) -> Vec<Envelope> {
+        self.published()
+            .await
+            .iter()
+            .map(|record| Envelope::decode(&record.value).expect("roomcast writes envelopes"))
+            .collect()
+    }
+}
+
+/// Reads the one-partition topic from the start until `stop` matches a record.
+async fn read_until(topic: &str, stop: &dyn Fn(&LogRecord) -> bool) -> Vec<LogRecord> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", crate::tansu::bootstrap())
+        .set("group.id", crate::unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .expect("partition 0");
+    consumer.assign(&assignment).expect("assign");
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let message = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no sentinel on {topic} within 30 s; read {records:#?}"))
+            .expect("kafka read");
+        let record = LogRecord {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().unwrap_or_default().to_vec(),
+        };
+        let done = stop(&record);
+        records.push(record);
+        if done {
+            return records;
+        }
+    }
+}
+
+/// Runs each named `async fn(Backends)` twice: `memory::name` and `real::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::backends::Backends::memory().await).await
+                }
+            )*
+        }
+        mod real {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::backends::Backends::real().await).await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,123 @@
+//! Lambda events shaped exactly like the ones API Gateway and the Kafka event source
+//! mapping send, built from the JSON fixtures in `tests/fixtures/` (modelled on
+//! `aws_lambda_events`' own), so the handlers are tested on what AWS really delivers.
+
+use std::collections::BTreeMap;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::kafka::KafkaEvent;
+use base64::Engine as _;
+use roomcast_core::memory::LogRecord;
+use serde_json::{json, Value};
+
+const CONNECT: &str = include_str!("../fixtures/connect.json");
+const MESSAGE: &str = include_str!("../fixtures/message.json");
+const DISCONNECT: &str = include_str!("../fixtures/disconnect.json");
+const KAFKA: &str = include_str!("../fixtures/kafka.json");
+
+/// A connection id as API Gateway makes them: 16 URL-safe characters ending in `=`.
+pub fn connection_id() -> String {
+    let bytes: [u8; 11] = std::array::from_fn(|_| rand_byte());
+    base64::engine::general_purpose::URL_SAFE.encode(bytes)
+}
+
+fn rand_byte() -> u8 {
+    (ulid::Ulid::new().random() & 0xff) as u8
+}
+
+fn parse(template: &str, edit: impl FnOnce(&mut Value)) -> ApiGatewayWebsocketProxyRequest {
+    let mut event: Value = serde_json::from_str(template).expect("fixture is JSON");
+    edit(&mut event);
+    serde_json::from_value(event).expect("fixture is an ApiGatewayWebsocketProxyRequest")
+}
+
+/// `$connect` for `connection_id`, with `?name=` when given.
+pub fn connect(connection_id: &str, name: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
+    parse(CONNECT, |event| {
+        event["requestContext"]["connectionId"] = json!(connection_id);
+        event["requestContext"]["connectedAt"] = json!(now_ms());
+        match name {
+            Some(name) => {
+                event["queryStringParameters"] = json!({ "name": name });
+                event["multiValueQueryStringParameters"] = json!({ "name": [name] });
+            }
+            None => {
+                event
+                    .as_object_mut()
+                    .expect("object")
+                    .remove("queryStringParameters");
+                event
+                    .as_object_mut()
+                    .expect("object")
+                    .remove("multiValueQueryStringParameters");
+            }
+        }
+    })
+}
+
+/// A text frame from `connection_id`, routed as API Gateway would (`action` or `$default`).
+pub fn message(connection_id: &str, body: &str) -> ApiGatewayWebsocketProxyRequest {
+    let route = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|frame| {
+            frame
+                .get("action")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .filter(|action| roomcast_core::commands::ACTIONS.contains(&action.as_str()))
+        .unwrap_or_else(|| "$default".to_owned());
+    parse(MESSAGE, |event| {
+        event["requestContext"]["connectionId"] = json!(connection_id);
+        event["requestContext"]["routeKey"] = json!(route);
+        event["requestContext"]["requestTimeEpoch"] = json!(now_ms());
+        event["body"] = json!(body);
+    })
+}
+
+/// A binary frame: API Gateway hands it over base64-encoded.
+pub fn binary_message(connection_id: &str, bytes: &[u8]) -> ApiGatewayWebsocketProxyRequest {
+    parse(MESSAGE, |event| {
+        event["requestContext"]["connectionId"] = json!(connection_id);
+        event["requestContext"]["routeKey"] = json!("$default");
+        event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
+        event["isBase64Encoded"] = json!(true);
+    })
+}
+
+pub fn disconnect(connection_id: &str) -> ApiGatewayWebsocketProxyRequest {
+    parse(DISCONNECT, |event| {
+        event["requestContext"]["connectionId"] = json!(connection_id);
+    })
+}
+
+/// The event the Kafka event source mapping sends for these records: grouped under
+/// `topic-partition`, key and value base64, timestamps in ms.
+pub fn kafka_batch(records: &[LogRecord]) -> KafkaEvent {
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let mut grouped: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for record in records {
+        grouped
+            .entry(format!("{}-{}", record.topic, record.partition))
+            .or_default()
+            .push(json!({
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "timestamp": record.timestamp_ms,
+                "timestampType": "CREATE_TIME",
+                "key": record.key.as_ref().map(|key| base64.encode(key)),
+                "value": base64.encode(&record.value),
+                "headers": [],
+            }));
+    }
+    let mut event: Value = serde_json::from_str(KAFKA).expect("fixture is JSON");
+    event["records"] = json!(grouped);
+    serde_json::from_value(event).expect("fixture is a KafkaEvent")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
