@@ -49,7 +49,11 @@ impl Backends {
     /// The same store and log, publishing through `publisher` instead: to simulate a
     /// broken event log.
     pub fn with_publisher(&self, publisher: Arc<dyn Publisher>) -> Self {
-        Self { store: self.store.clone(), publisher, log: self.log.clone() }
+        Self {
+            store: self.store.clone(),
+            publisher,
+            log: self.log.clone(),
+        }
     }
 
     /// Everything published so far, in publish order. A sentinel record is appended and
@@ -58,13 +62,10 @@ impl Backends {
         let sentinel_id = crate::unique_name("sentinel");
         let sentinel = Envelope::new(sentinel_id.clone(), Target::All, None, &ServerFrame::Pong);
         self.publisher.publish(&sentinel).await.expect("sentinel published");
-        let is_sentinel = |record: &LogRecord| {
-            Envelope::decode(&record.value).is_ok_and(|envelope| envelope.id == sentinel_id)
-        };
+        let is_sentinel =
+            |record: &LogRecord| Envelope::decode(&record.value).is_ok_and(|envelope| envelope.id == sentinel_id);
         let mut records = match &self.log {
-            Log::Memory(log) => {
-                log.read(0, 0, usize::MAX)
-            }
+            Log::Memory(log) => log.read(0, 0, usize::MAX),
             Log::Kafka { topic } => read_until(topic, &is_sentinel).await,
         };
         let end = records.iter().position(is_sentinel).expect("sentinel read back");

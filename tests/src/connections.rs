@@ -54,10 +54,7 @@ impl ConnectionsServer {
         };
         let app = Router::new()
             .route("/@connections/{id}", post(post_to_connection))
-            .route(
-                "/{stage}/@connections/{id}",
-                post(post_to_staged_connection),
-            )
+            .route("/{stage}/@connections/{id}", post(post_to_staged_connection))
             .with_state(server.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         server
@@ -100,9 +97,7 @@ impl ConnectionsServer {
     pub fn sdk_client(&self) -> aws_sdk_apigatewaymanagement::Client {
         let config = aws_sdk_apigatewaymanagement::Config::builder()
             .behavior_version(aws_sdk_apigatewaymanagement::config::BehaviorVersion::latest())
-            .region(aws_sdk_apigatewaymanagement::config::Region::new(
-                "us-east-1",
-            ))
+            .region(aws_sdk_apigatewaymanagement::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
                 "test", "test", None, None, "tests",
             ))
@@ -115,38 +110,23 @@ impl ConnectionsServer {
     fn answer(&self, id: String, body: Bytes) -> Response {
         let mut inner = self.inner.lock().unwrap();
         inner.attempts.push(id.clone());
-        let behaviour = inner
-            .behaviour
-            .get(&id)
-            .copied()
-            .unwrap_or(Behaviour::Accept);
+        let behaviour = inner.behaviour.get(&id).copied().unwrap_or(Behaviour::Accept);
         match behaviour {
             Behaviour::Gone => aws_error(StatusCode::GONE, "GoneException"),
-            Behaviour::Throttle => {
-                aws_error(StatusCode::TOO_MANY_REQUESTS, "LimitExceededException")
-            }
+            Behaviour::Throttle => aws_error(StatusCode::TOO_MANY_REQUESTS, "LimitExceededException"),
             Behaviour::FailFirst(n) if *inner.failures.entry(id.clone()).or_default() < n => {
                 *inner.failures.get_mut(&id).expect("just inserted") += 1;
-                aws_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalServerErrorException",
-                )
+                aws_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerErrorException")
             }
             _ => {
-                inner
-                    .delivered
-                    .push((id, String::from_utf8_lossy(&body).into_owned()));
+                inner.delivered.push((id, String::from_utf8_lossy(&body).into_owned()));
                 StatusCode::OK.into_response()
             }
         }
     }
 }
 
-async fn post_to_connection(
-    State(server): State<ConnectionsServer>,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
+async fn post_to_connection(State(server): State<ConnectionsServer>, Path(id): Path<String>, body: Bytes) -> Response {
     server.answer(id, body)
 }
 

@@ -42,10 +42,7 @@ pub fn connect(connection_id: &str, name: Option<&str>) -> ApiGatewayWebsocketPr
                 event["multiValueQueryStringParameters"] = json!({ "name": [name] });
             }
             None => {
-                event
-                    .as_object_mut()
-                    .expect("object")
-                    .remove("queryStringParameters");
+                event.as_object_mut().expect("object").remove("queryStringParameters");
                 event
                     .as_object_mut()
                     .expect("object")
@@ -59,12 +56,7 @@ pub fn connect(connection_id: &str, name: Option<&str>) -> ApiGatewayWebsocketPr
 pub fn message(connection_id: &str, body: &str) -> ApiGatewayWebsocketProxyRequest {
     let route = serde_json::from_str::<Value>(body)
         .ok()
-        .and_then(|frame| {
-            frame
-                .get("action")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
+        .and_then(|frame| frame.get("action").and_then(Value::as_str).map(str::to_owned))
         .filter(|action| roomcast_core::commands::ACTIONS.contains(&action.as_str()))
         .unwrap_or_else(|| "$default".to_owned());
     parse(MESSAGE, |event| {

@@ -27,7 +27,11 @@ pub fn spawn_server(program: &str, args: &[String], port: u16, install_hint: &st
         .name(format!("keeper-{program}"))
         .spawn(move || {
             let mut command = Command::new(&program_name);
-            command.args(&owned_args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            command
+                .args(&owned_args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             #[cfg(target_os = "linux")]
             unsafe {
                 use std::os::unix::process::CommandExt;
@@ -53,9 +57,8 @@ pub fn spawn_server(program: &str, args: &[String], port: u16, install_hint: &st
         Ok(pid) => pid,
         Err(error) => panic!("cannot start `{program}`: {error}. {install_hint}"),
     };
-    wait_for_port(port, Duration::from_secs(60)).unwrap_or_else(|| {
-        panic!("`{program}` did not listen on 127.0.0.1:{port} within 60 s. {install_hint}")
-    });
+    wait_for_port(port, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("`{program}` did not listen on 127.0.0.1:{port} within 60 s. {install_hint}"));
     pid
 }
 

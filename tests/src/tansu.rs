@@ -13,8 +13,7 @@ use rdkafka::Message;
 use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
 use roomcast_core::memory::LogRecord;
 
-const INSTALL_HINT: &str =
-    "Install tansu with `cargo install tansu --locked --features dynostore` \
+const INSTALL_HINT: &str = "Install tansu with `cargo install tansu --locked --features dynostore` \
      (about 11 minutes), or set ROOMCAST_TEST_KAFKA_BOOTSTRAP to a broker you run yourself.";
 
 /// Generous, because the first request of a run may wait for tansu to start up and a
@@ -71,9 +70,7 @@ pub async fn fresh_topic(partitions: i32) -> String {
     let topic = crate::unique_name("roomcast");
     ensure_topic(bootstrap(), &topic, partitions, 1, ADMIN_TIMEOUT)
         .await
-        .unwrap_or_else(|error| {
-            panic!("cannot create topic {topic} on {}: {error:?}", bootstrap())
-        });
+        .unwrap_or_else(|error| panic!("cannot create topic {topic} on {}: {error:?}", bootstrap()));
     topic
 }
 
@@ -99,9 +96,7 @@ pub async fn read_back(topic: &str, count: usize, timeout: Duration) -> Vec<LogR
         .set("enable.auto.commit", "false")
         .create()
         .expect("cannot create a Kafka consumer");
-    consumer
-        .subscribe(&[topic])
-        .expect("cannot subscribe to the topic");
+    consumer.subscribe(&[topic]).expect("cannot subscribe to the topic");
     let deadline = tokio::time::Instant::now() + timeout;
     let mut records = Vec::with_capacity(count);
     while records.len() < count {

@@ -8,7 +8,12 @@ use roomcast_core::ConnectionId;
 /// The connection that sent the event. API Gateway always sets it; an event without one
 /// was not sent by API Gateway.
 pub fn connection_id(request: &ApiGatewayWebsocketProxyRequest) -> Option<ConnectionId> {
-    request.request_context.connection_id.as_deref().filter(|id| !id.is_empty()).map(ConnectionId::new)
+    request
+        .request_context
+        .connection_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .map(ConnectionId::new)
 }
 
 /// A span carrying the connection id and API Gateway's request id onto every log line.

@@ -10,13 +10,16 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::{Config, Limits, RoomName};
 
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {name} is not set: {meaning}")]
     Missing { name: &'static str, meaning: &'static str },
     #[error("environment variable {name}={value:?} is invalid: {reason}")]
-    Invalid { name: &'static str, value: String, reason: String },
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 /// Where variables come from: the process environment, or a map in tests and in the
@@ -27,7 +30,9 @@ pub struct Env<F> {
 
 impl Env<fn(&str) -> Option<String>> {
     pub fn from_process() -> Self {
-        Env { lookup: |name| std::env::var(name).ok() }
+        Env {
+            lookup: |name| std::env::var(name).ok(),
+        }
     }
 }
 
@@ -44,15 +49,29 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.get(name).ok_or(ConfigError::Missing { name, meaning })
     }
 
-    fn number<T: std::str::FromStr + PartialOrd + From<u8>>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    fn number<T: std::str::FromStr + PartialOrd + From<u8>>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError>
     where
         T::Err: std::fmt::Display,
     {
-        let Some(value) = self.get(name) else { return Ok(default) };
+        let Some(value) = self.get(name) else {
+            return Ok(default);
+        };
         match value.trim().parse::<T>() {
             Ok(number) if number >= T::from(1) => Ok(number),
-            Ok(_) => Err(ConfigError::Invalid { name, value, reason: "must be at least 1".into() }),
-            Err(error) => Err(ConfigError::Invalid { name, value, reason: error.to_string() }),
+            Ok(_) => Err(ConfigError::Invalid {
+                name,
+                value,
+                reason: "must be at least 1".into(),
+            }),
+            Err(error) => Err(ConfigError::Invalid {
+                name,
+                value,
+                reason: error.to_string(),
+            }),
         }
     }
 
@@ -82,13 +101,22 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         };
         let broadcast_room = self.broadcast_room(&limits)?;
         let ttl_secs = self.number("ROOMCAST_CONNECTION_TTL_SECS", defaults.connection_ttl.as_secs())?;
-        Ok(Config { limits, broadcast_room: broadcast_room.to_string(), connection_ttl: Duration::from_secs(ttl_secs) })
+        Ok(Config {
+            limits,
+            broadcast_room: broadcast_room.to_string(),
+            connection_ttl: Duration::from_secs(ttl_secs),
+        })
     }
 
     fn broadcast_room(&self, limits: &Limits) -> Result<RoomName, ConfigError> {
-        let name = self.get("ROOMCAST_BROADCAST_ROOM").unwrap_or_else(|| Config::default().broadcast_room);
-        RoomName::parse(&name, limits.room_name_chars)
-            .map_err(|error| ConfigError::Invalid { name: "ROOMCAST_BROADCAST_ROOM", value: name, reason: error.message })
+        let name = self
+            .get("ROOMCAST_BROADCAST_ROOM")
+            .unwrap_or_else(|| Config::default().broadcast_room);
+        RoomName::parse(&name, limits.room_name_chars).map_err(|error| ConfigError::Invalid {
+            name: "ROOMCAST_BROADCAST_ROOM",
+            value: name,
+            reason: error.message,
+        })
     }
 
     /// The `@connections` endpoint: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
@@ -163,7 +191,10 @@ mod tests {
         assert!(message.contains("ROOMCAST_TABLE"), "{message}");
         let bad = env(&[("ROOMCAST_MAX_TEXT_BYTES", "lots")]);
         let message = bad.domain().unwrap_err().to_string();
-        assert!(message.contains("ROOMCAST_MAX_TEXT_BYTES") && message.contains("lots"), "{message}");
+        assert!(
+            message.contains("ROOMCAST_MAX_TEXT_BYTES") && message.contains("lots"),
+            "{message}"
+        );
         let zero = env(&[("ROOMCAST_FANOUT_CONCURRENCY", "0")]);
         assert!(zero.fan_out().is_err());
         let endpoint = env(&[("ROOMCAST_CONNECTIONS_ENDPOINT", "abc.execute-api")]);
@@ -172,7 +203,10 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_documentation() {
-        let settings = env(&[("ROOMCAST_KAFKA_BOOTSTRAP", "k:9092"), ("ROOMCAST_MAX_TEXT_BYTES", "100")]);
+        let settings = env(&[
+            ("ROOMCAST_KAFKA_BOOTSTRAP", "k:9092"),
+            ("ROOMCAST_MAX_TEXT_BYTES", "100"),
+        ]);
         let domain = settings.domain().unwrap();
         assert_eq!(domain.limits.text_bytes, 100);
         assert_eq!(domain.broadcast_room, "admin");

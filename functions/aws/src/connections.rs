@@ -23,7 +23,9 @@ impl ConnectionsNotifier {
             .endpoint_url(endpoint)
             .retry_config(RetryConfig::disabled())
             .build();
-        Self { client: aws_sdk_apigatewaymanagement::Client::from_conf(config) }
+        Self {
+            client: aws_sdk_apigatewaymanagement::Client::from_conf(config),
+        }
     }
 
     pub fn from_client(client: aws_sdk_apigatewaymanagement::Client) -> Self {

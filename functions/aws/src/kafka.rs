@@ -75,10 +75,7 @@ impl KafkaPublisher {
     /// are unreachable; the first `publish` then times out.
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
         // librdkafka reads 0 as "forever", which would leave only the tokio bound below.
-        let delivery_ms = settings
-            .delivery_timeout
-            .as_millis()
-            .clamp(10, i32::MAX as u128);
+        let delivery_ms = settings.delivery_timeout.as_millis().clamp(10, i32::MAX as u128);
         // A request that outlives the delivery timeout is wasted; librdkafka caps it at 900 s.
         let request_ms = delivery_ms.min(900_000);
         // A broker behind a dropping firewall (an MSK cluster in a VPC the function cannot
@@ -94,10 +91,7 @@ impl KafkaPublisher {
             .set("message.timeout.ms", delivery_ms.to_string())
             .set("request.timeout.ms", request_ms.to_string())
             .set("socket.connection.setup.timeout.ms", connect_ms.to_string())
-            .set(
-                "socket.timeout.ms",
-                request_ms.clamp(10, 300_000).to_string(),
-            )
+            .set("socket.timeout.ms", request_ms.clamp(10, 300_000).to_string())
             // A Lambda awaits each record's delivery report before it answers, so there is
             // never a second record of its own to batch with: waiting for one (librdkafka's
             // default is 5 ms) would only add latency to every message. 1 ms still lets
@@ -132,8 +126,7 @@ impl Publisher for KafkaPublisher {
         // envelope id.
         let delivery = tokio::time::timeout(
             self.delivery_timeout + DELIVERY_MARGIN,
-            self.producer
-                .send(record, Timeout::After(self.delivery_timeout)),
+            self.producer.send(record, Timeout::After(self.delivery_timeout)),
         )
         .await;
         match delivery {
@@ -197,19 +190,16 @@ pub async fn ensure_topic(
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     // The admin request has its own timeout, but it only starts once a broker is
     // connected: the outer bound covers brokers that never answer at all.
-    let results = tokio::time::timeout(
-        timeout + DELIVERY_MARGIN,
-        admin.create_topics([&new_topic], &options),
-    )
-    .await
-    .map_err(|_| KafkaError::CreateTopicTimeout {
-        topic: topic.to_owned(),
-        timeout,
-    })?
-    .map_err(|source| KafkaError::CreateTopic {
-        topic: topic.to_owned(),
-        source,
-    })?;
+    let results = tokio::time::timeout(timeout + DELIVERY_MARGIN, admin.create_topics([&new_topic], &options))
+        .await
+        .map_err(|_| KafkaError::CreateTopicTimeout {
+            topic: topic.to_owned(),
+            timeout,
+        })?
+        .map_err(|source| KafkaError::CreateTopic {
+            topic: topic.to_owned(),
+            source,
+        })?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -256,12 +246,9 @@ mod tests {
         let envelope = Envelope::new("m1", Target::All, None, &ServerFrame::Pong);
         for delivery_timeout in [Duration::ZERO, Duration::from_millis(1)] {
             let publisher = KafkaPublisher::new(&settings(delivery_timeout)).expect("valid config");
-            let outcome =
-                tokio::time::timeout(Duration::from_secs(10), publisher.publish(&envelope))
-                    .await
-                    .unwrap_or_else(|_| {
-                        panic!("delivery timeout {delivery_timeout:?}: publish hung")
-                    });
+            let outcome = tokio::time::timeout(Duration::from_secs(10), publisher.publish(&envelope))
+                .await
+                .unwrap_or_else(|_| panic!("delivery timeout {delivery_timeout:?}: publish hung"));
             assert!(
                 matches!(outcome, Err(PublishError::Timeout)),
                 "delivery timeout {delivery_timeout:?}: {outcome:?}"

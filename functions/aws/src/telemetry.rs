@@ -23,5 +23,8 @@ pub fn init_lambda() {
 
 /// For a terminal: human-readable lines.
 pub fn init_local() {
-    tracing_subscriber::fmt().with_env_filter(filter()).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_target(false)
+        .init();
 }

@@ -42,20 +42,31 @@ impl TryFrom<TargetFields> for Target {
 
     fn try_from(fields: TargetFields) -> Result<Self, String> {
         match fields {
-            TargetFields { room: Some(room), user: None, connection: None, all: None } => {
-                Ok(Target::Room(RoomName::trusted(room)))
-            }
-            TargetFields { room: None, user: Some(user), connection: None, all: None } => {
-                Ok(Target::User(UserId::new(user)))
-            }
-            TargetFields { room: None, user: None, connection: Some(id), all: None } => {
-                Ok(Target::Connection(ConnectionId::new(id)))
-            }
-            TargetFields { room: None, user: None, connection: None, all: Some(true) } => {
-                Ok(Target::All)
-            }
-            _ => Err("target must have exactly one of `room`, `user`, `connection` or `all: true`"
-                .to_owned()),
+            TargetFields {
+                room: Some(room),
+                user: None,
+                connection: None,
+                all: None,
+            } => Ok(Target::Room(RoomName::trusted(room))),
+            TargetFields {
+                room: None,
+                user: Some(user),
+                connection: None,
+                all: None,
+            } => Ok(Target::User(UserId::new(user))),
+            TargetFields {
+                room: None,
+                user: None,
+                connection: Some(id),
+                all: None,
+            } => Ok(Target::Connection(ConnectionId::new(id))),
+            TargetFields {
+                room: None,
+                user: None,
+                connection: None,
+                all: Some(true),
+            } => Ok(Target::All),
+            _ => Err("target must have exactly one of `room`, `user`, `connection` or `all: true`".to_owned()),
         }
     }
 }
@@ -63,10 +74,22 @@ impl TryFrom<TargetFields> for Target {
 impl From<Target> for TargetFields {
     fn from(target: Target) -> Self {
         match target {
-            Target::Room(room) => Self { room: Some(room.as_str().to_owned()), ..Self::default() },
-            Target::User(user) => Self { user: Some(user.as_str().to_owned()), ..Self::default() },
-            Target::Connection(id) => Self { connection: Some(id.as_str().to_owned()), ..Self::default() },
-            Target::All => Self { all: Some(true), ..Self::default() },
+            Target::Room(room) => Self {
+                room: Some(room.as_str().to_owned()),
+                ..Self::default()
+            },
+            Target::User(user) => Self {
+                user: Some(user.as_str().to_owned()),
+                ..Self::default()
+            },
+            Target::Connection(id) => Self {
+                connection: Some(id.as_str().to_owned()),
+                ..Self::default()
+            },
+            Target::All => Self {
+                all: Some(true),
+                ..Self::default()
+            },
         }
     }
 }
@@ -111,7 +134,13 @@ pub enum EnvelopeError {
 impl Envelope {
     pub fn new(id: impl Into<String>, target: Target, except: Option<ConnectionId>, frame: &ServerFrame) -> Self {
         let frame = serde_json::value::to_raw_value(frame).expect("server frames always serialise");
-        Self { v: ENVELOPE_VERSION, id: id.into(), target, except, frame }
+        Self {
+            v: ENVELOPE_VERSION,
+            id: id.into(),
+            target,
+            except,
+            frame,
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -140,9 +169,17 @@ mod tests {
 
     #[test]
     fn envelope_round_trips_and_keys_by_room() {
-        let envelope = Envelope::new("m1", Target::Room(RoomName::trusted("general")), Some(ConnectionId::new("c1")), &ServerFrame::Pong);
+        let envelope = Envelope::new(
+            "m1",
+            Target::Room(RoomName::trusted("general")),
+            Some(ConnectionId::new("c1")),
+            &ServerFrame::Pong,
+        );
         let json = envelope.to_json();
-        assert_eq!(json, r#"{"v":1,"id":"m1","target":{"room":"general"},"except":"c1","frame":{"type":"pong"}}"#);
+        assert_eq!(
+            json,
+            r#"{"v":1,"id":"m1","target":{"room":"general"},"except":"c1","frame":{"type":"pong"}}"#
+        );
         let back = Envelope::decode(json.as_bytes()).unwrap();
         assert_eq!(back.target.record_key(), "general");
         assert_eq!(Target::User(UserId::new("u7")).record_key(), "user:u7");

@@ -117,7 +117,12 @@ impl Audience {
 
     async fn look_up<S: Store + ?Sized>(&self, store: &S) -> Result<Vec<ConnectionId>, StoreError> {
         match self {
-            Audience::Room(room) => Ok(store.members(room).await?.into_iter().map(|m| m.connection_id).collect()),
+            Audience::Room(room) => Ok(store
+                .members(room)
+                .await?
+                .into_iter()
+                .map(|m| m.connection_id)
+                .collect()),
             Audience::Everyone => store.broadcast_audience().await,
             Audience::User(user) => store.user_connections(user).await,
             Audience::Connection(id) => Ok(vec![id.clone()]),
@@ -135,7 +140,10 @@ where
     S: Store + ?Sized,
     N: Notifier + ?Sized,
 {
-    let mut report = FanOutReport { records: records.len(), ..FanOutReport::default() };
+    let mut report = FanOutReport {
+        records: records.len(),
+        ..FanOutReport::default()
+    };
     records.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
 
     let mut envelopes = Vec::with_capacity(records.len());
@@ -209,7 +217,10 @@ async fn look_up_with_retry<S: Store + ?Sized>(
         match audience.look_up(store).await {
             Ok(ids) => return Ok(ids),
             Err(source) if attempt >= config.lookup_attempts => {
-                return Err(FanOutError::Lookup { audience: audience.describe(), source });
+                return Err(FanOutError::Lookup {
+                    audience: audience.describe(),
+                    source,
+                });
             }
             Err(error) => {
                 tracing::warn!(error = &error as &dyn std::error::Error, audience = %audience.describe(), attempt, "lookup failed; retrying");
@@ -227,7 +238,13 @@ struct Delivery {
 }
 
 /// Posts one connection's frames in order.
-async fn deliver<S, N>(store: &S, notifier: &N, config: &FanOutConfig, id: &ConnectionId, frames: &[Arc<str>]) -> Delivery
+async fn deliver<S, N>(
+    store: &S,
+    notifier: &N,
+    config: &FanOutConfig,
+    id: &ConnectionId,
+    frames: &[Arc<str>],
+) -> Delivery
 where
     S: Store + ?Sized,
     N: Notifier + ?Sized,
@@ -242,7 +259,9 @@ where
                 // If this fails the items still expire by TTL; the batch goes on either way.
                 match store.remove_connection(id).await {
                     Ok(_) => tracing::info!(connection_id = %id, "connection gone; removed"),
-                    Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, connection_id = %id, "connection gone; removal failed"),
+                    Err(error) => {
+                        tracing::warn!(error = &error as &dyn std::error::Error, connection_id = %id, "connection gone; removal failed")
+                    }
                 }
                 break;
             }

@@ -113,10 +113,7 @@ mod tests {
                    "from": {"userId": "u1", "nick": "alice"}, "text": "hi", "ts": 5})
         );
         let error = ServerFrame::error(ClientError::not_member("x"), Some("send"));
-        assert_eq!(
-            serde_json::to_value(&error).unwrap()["code"],
-            json!("not_member")
-        );
+        assert_eq!(serde_json::to_value(&error).unwrap()["code"], json!("not_member"));
         let whoami = ServerFrame::WhoAmI {
             connection_id: ConnectionId::new("c="),
             user_id: UserId::new("u1"),
@@ -126,6 +123,9 @@ mod tests {
         let value = serde_json::to_value(&whoami).unwrap();
         assert_eq!(value["type"], "whoami");
         assert_eq!(value["connectionId"], "c=");
-        assert_eq!(serde_json::to_value(ServerFrame::Pong).unwrap(), json!({"type": "pong"}));
+        assert_eq!(
+            serde_json::to_value(ServerFrame::Pong).unwrap(),
+            json!({"type": "pong"})
+        );
     }
 }

@@ -59,7 +59,10 @@ pub async fn connect<S: Store + ?Sized>(
         let nick = chosen.clone().unwrap_or_else(guest_name);
         let connection = Connection {
             id: request.connection_id.clone(),
-            user: User { user_id: user_id.clone(), nick: nick.clone() },
+            user: User {
+                user_id: user_id.clone(),
+                nick: nick.clone(),
+            },
             connected_at_ms: request.connected_at_ms,
             expires_at,
         };
@@ -70,7 +73,9 @@ pub async fn connect<S: Store + ?Sized>(
             Err(error) => return Err(ConnectError::Store(error)),
         }
     }
-    Err(ConnectError::Store(StoreError::unavailable("no free guest nickname found")))
+    Err(ConnectError::Store(StoreError::unavailable(
+        "no free guest nickname found",
+    )))
 }
 
 fn guest_name() -> Nick {
@@ -79,7 +84,11 @@ fn guest_name() -> Nick {
 
 /// Forgets the connection and tells each of its rooms it left. Idempotent: API Gateway
 /// may call `$disconnect` for a connection that fan-out already removed as gone.
-pub async fn disconnect<S, P>(store: &S, publisher: &P, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError>
+pub async fn disconnect<S, P>(
+    store: &S,
+    publisher: &P,
+    id: &ConnectionId,
+) -> Result<Option<ConnectionState>, StoreError>
 where
     S: Store + ?Sized,
     P: Publisher + ?Sized,
@@ -92,7 +101,12 @@ where
                 event: PresenceEvent::Left,
                 user: state.connection.user.clone(),
             };
-            let envelope = Envelope::new(MessageId::generate().to_string(), Target::Room(room.clone()), None, &presence);
+            let envelope = Envelope::new(
+                MessageId::generate().to_string(),
+                Target::Room(room.clone()),
+                None,
+                &presence,
+            );
             // The connection is gone whatever happens here; a lost presence event is
             // logged, and clients see the truth in their next `who`.
             if let Err(error) = publisher.publish(&envelope).await {

@@ -23,11 +23,19 @@ impl From<BatchFailed> for Diagnostic {
             message.push_str(&cause.to_string());
             source = cause.source();
         }
-        Diagnostic { error_type: "BatchFailed".to_owned(), error_message: message }
+        Diagnostic {
+            error_type: "BatchFailed".to_owned(),
+            error_message: message,
+        }
     }
 }
 
-pub async fn handle<S, N>(store: &S, notifier: &N, config: &FanOutConfig, event: &KafkaEvent) -> Result<FanOutReport, BatchFailed>
+pub async fn handle<S, N>(
+    store: &S,
+    notifier: &N,
+    config: &FanOutConfig,
+    event: &KafkaEvent,
+) -> Result<FanOutReport, BatchFailed>
 where
     S: Store + ?Sized,
     N: Notifier + ?Sized,

@@ -7,7 +7,11 @@ use roomcast_core::session;
 use roomcast_core::{Publisher, Store};
 use tracing::Instrument;
 
-pub async fn handle<S, P>(store: &S, publisher: &P, request: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse
+pub async fn handle<S, P>(
+    store: &S,
+    publisher: &P,
+    request: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse
 where
     S: Store + ?Sized,
     P: Publisher + ?Sized,
@@ -30,7 +34,10 @@ where
                 response(200, "")
             }
             Err(error) => {
-                tracing::error!(error = &error as &dyn std::error::Error, "disconnect cleanup failed; TTL will expire the items");
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    "disconnect cleanup failed; TTL will expire the items"
+                );
                 response(500, "")
             }
         }

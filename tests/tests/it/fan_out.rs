@@ -34,13 +34,25 @@ on_both_backends!(
 );
 
 fn config(concurrency: usize) -> FanOutConfig {
-    FanOutConfig { concurrency, backoff: Duration::from_millis(5), attempts: 3, ..FanOutConfig::default() }
+    FanOutConfig {
+        concurrency,
+        backoff: Duration::from_millis(5),
+        attempts: 3,
+        ..FanOutConfig::default()
+    }
 }
 
 /// Hands `records` to kafka-fanout as one batch, posting to `server`.
-async fn fan_out(store: &dyn Store, server: &ConnectionsServer, records: &[LogRecord], config: &FanOutConfig) -> FanOutReport {
+async fn fan_out(
+    store: &dyn Store,
+    server: &ConnectionsServer,
+    records: &[LogRecord],
+    config: &FanOutConfig,
+) -> FanOutReport {
     let notifier = ConnectionsNotifier::from_client(server.sdk_client());
-    kafka_fanout::handle(store, &notifier, config, &events::kafka_batch(records)).await.expect("batch delivered")
+    kafka_fanout::handle(store, &notifier, config, &events::kafka_batch(records))
+        .await
+        .expect("batch delivered")
 }
 
 /// The texts of the `message` frames a connection received, in order.
@@ -54,7 +66,13 @@ fn texts(server: &ConnectionsServer, connection_id: &str) -> Vec<String> {
 }
 
 async fn say(lambdas: &Lambdas, connection_id: &str, room: &str, text: &str) {
-    lambdas.ok(connection_id, &json!({"action": "send", "room": room, "text": text}).to_string(), "ack").await;
+    lambdas
+        .ok(
+            connection_id,
+            &json!({"action": "send", "room": room, "text": text}).to_string(),
+            "ack",
+        )
+        .await;
 }
 
 async fn room_members_get_each_message_once_and_the_sender_none(backends: Backends) {
@@ -73,7 +91,11 @@ async fn room_members_get_each_message_once_and_the_sender_none(backends: Backen
     assert_eq!(texts(&server, &carol), ["hello"]);
     assert!(texts(&server, &alice).is_empty(), "the sender gets an ack, not an echo");
     assert!(texts(&server, &dave).is_empty());
-    let message = server.frames_for(&bob).into_iter().find(|f| f["type"] == "message").unwrap();
+    let message = server
+        .frames_for(&bob)
+        .into_iter()
+        .find(|f| f["type"] == "message")
+        .unwrap();
     assert_eq!(message["from"]["nick"], "alice");
     assert_eq!(message["room"], "general");
 }
@@ -96,10 +118,17 @@ async fn gone_connections_are_removed_and_the_others_still_receive(backends: Bac
     assert_eq!(texts(&server, &bob), ["one", "two"]);
 
     let store = &lambdas.backends.store;
-    assert!(store.connection(&ConnectionId::new(ghost.clone())).await.unwrap().is_none());
+    assert!(store
+        .connection(&ConnectionId::new(ghost.clone()))
+        .await
+        .unwrap()
+        .is_none());
     for room in ["general", "other"] {
         let members = store.members(&RoomName::trusted(room)).await.unwrap();
-        assert!(members.iter().all(|m| m.connection_id.as_str() != ghost), "{room}: {members:?}");
+        assert!(
+            members.iter().all(|m| m.connection_id.as_str() != ghost),
+            "{room}: {members:?}"
+        );
     }
     // Its nickname is free again.
     lambdas.connect("ghost").await;
@@ -107,7 +136,13 @@ async fn gone_connections_are_removed_and_the_others_still_receive(backends: Bac
     let attempts = server.attempts();
     say(&lambdas, &alice, "general", "three").await;
     let records = lambdas.backends.published().await;
-    fan_out(&*lambdas.backends.store, &server, &records[records.len() - 1..], &config(64)).await;
+    fan_out(
+        &*lambdas.backends.store,
+        &server,
+        &records[records.len() - 1..],
+        &config(64),
+    )
+    .await;
     assert_eq!(server.attempts(), attempts + 1, "only bob is posted to");
 }
 
@@ -178,12 +213,22 @@ async fn one_member_lookup_per_room_per_batch(backends: Backends) {
         lambdas.room(&bob, room).await;
     }
     for n in 0..30 {
-        say(&lambdas, &alice, if n % 3 == 0 { "other" } else { "general" }, &format!("{n}")).await;
+        say(
+            &lambdas,
+            &alice,
+            if n % 3 == 0 { "other" } else { "general" },
+            &format!("{n}"),
+        )
+        .await;
     }
     let records = lambdas.backends.published().await;
     let counting = Instrumented::new(lambdas.backends.store.clone());
     let report = fan_out(&counting, &server, &records, &config(64)).await;
-    assert_eq!(counting.member_lookups.load(Ordering::SeqCst), 2, "general and other, once each");
+    assert_eq!(
+        counting.member_lookups.load(Ordering::SeqCst),
+        2,
+        "general and other, once each"
+    );
     assert_eq!(report.lookups, 2);
     assert_eq!(texts(&server, &bob).len(), 30);
 }
@@ -205,7 +250,12 @@ async fn a_throttled_connection_is_given_up_without_failing_the_batch(backends: 
     assert!(report.dropped >= 2, "{report:?}");
     assert_eq!(report.gone, 0);
     // Throttled is not gone: bob stays registered.
-    let bob_state = lambdas.backends.store.connection(&ConnectionId::new(bob)).await.unwrap();
+    let bob_state = lambdas
+        .backends
+        .store
+        .connection(&ConnectionId::new(bob))
+        .await
+        .unwrap();
     assert!(bob_state.is_some());
 }
 
@@ -240,10 +290,18 @@ async fn a_store_outage_fails_the_batch_before_anything_is_posted(backends: Back
     let result = kafka_fanout::handle(&failing, &notifier, &config(64), &events::kafka_batch(&records)).await;
     let error = result.expect_err("the batch must be retried");
     assert!(error.to_string().contains("retried"), "{error}");
-    assert_eq!(server.attempts(), 0, "nobody got a frame that the retry would duplicate");
+    assert_eq!(
+        server.attempts(),
+        0,
+        "nobody got a frame that the retry would duplicate"
+    );
     let diagnostic = lambda_runtime::Diagnostic::from(error);
     assert_eq!(diagnostic.error_type, "BatchFailed");
-    assert!(diagnostic.error_message.contains("store unavailable"), "{}", diagnostic.error_message);
+    assert!(
+        diagnostic.error_message.contains("store unavailable"),
+        "{}",
+        diagnostic.error_message
+    );
     // Once the store is back, the redelivered batch goes through.
     failing.fail_lookups.store(false, Ordering::SeqCst);
     fan_out(&failing, &server, &records, &config(64)).await;
@@ -254,20 +312,38 @@ async fn other_services_reach_a_user_or_a_connection_with_one_record(backends: B
     let lambdas = Lambdas::new(backends);
     let server = ConnectionsServer::start().await;
     let [alice, bob] = connect_all(&lambdas, ["alice", "bob"]).await;
-    let bob_user = lambdas.ok(&bob, r#"{"action":"whoami"}"#, "whoami").await["userId"].as_str().unwrap().to_owned();
+    let bob_user = lambdas.ok(&bob, r#"{"action":"whoami"}"#, "whoami").await["userId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let notice = |text: &str| serde_json::value::to_raw_value(&json!({"type": "notice", "text": text})).unwrap();
     // What any backend service produces: no room needed, no socket owned.
     for (target, text) in [
         (Target::User(UserId::new(bob_user)), "to bob as a user"),
-        (Target::Connection(ConnectionId::new(alice.clone())), "to alice's connection"),
+        (
+            Target::Connection(ConnectionId::new(alice.clone())),
+            "to alice's connection",
+        ),
     ] {
-        let envelope = Envelope { v: 1, id: ulid::Ulid::new().to_string(), target, except: None, frame: notice(text) };
+        let envelope = Envelope {
+            v: 1,
+            id: ulid::Ulid::new().to_string(),
+            target,
+            except: None,
+            frame: notice(text),
+        };
         lambdas.backends.publisher.publish(&envelope).await.unwrap();
     }
     let records = lambdas.backends.published().await;
     fan_out(&*lambdas.backends.store, &server, &records, &config(64)).await;
-    assert_eq!(server.frames_for(&bob), [json!({"type": "notice", "text": "to bob as a user"})]);
-    assert_eq!(server.frames_for(&alice), [json!({"type": "notice", "text": "to alice's connection"})]);
+    assert_eq!(
+        server.frames_for(&bob),
+        [json!({"type": "notice", "text": "to bob as a user"})]
+    );
+    assert_eq!(
+        server.frames_for(&alice),
+        [json!({"type": "notice", "text": "to alice's connection"})]
+    );
 }
 
 async fn connect_all<const N: usize>(lambdas: &Lambdas, names: [&str; N]) -> [String; N] {
@@ -287,7 +363,11 @@ struct Instrumented {
 
 impl Instrumented {
     fn new(inner: Arc<dyn Store>) -> Self {
-        Self { inner, member_lookups: AtomicUsize::new(0), fail_lookups: AtomicBool::new(false) }
+        Self {
+            inner,
+            member_lookups: AtomicUsize::new(0),
+            fail_lookups: AtomicBool::new(false),
+        }
     }
 
     fn lookup(&self) -> Result<(), StoreError> {

@@ -28,10 +28,19 @@ fn frame(value: Value) -> String {
 async fn a_taken_nickname_is_refused_with_409_until_its_owner_leaves(backends: Backends) {
     let lambdas = Lambdas::new(backends);
     let alice = lambdas.connect("alice").await;
-    assert_eq!(lambdas.connect_status(&events::connection_id(), Some("alice")).await, 409);
-    assert_eq!(lambdas.connect_status(&events::connection_id(), Some("Alice2")).await, 200);
+    assert_eq!(
+        lambdas.connect_status(&events::connection_id(), Some("alice")).await,
+        409
+    );
+    assert_eq!(
+        lambdas.connect_status(&events::connection_id(), Some("Alice2")).await,
+        200
+    );
     assert_eq!(lambdas.disconnect(&alice).await, 200);
-    assert_eq!(lambdas.connect_status(&events::connection_id(), Some("alice")).await, 200);
+    assert_eq!(
+        lambdas.connect_status(&events::connection_id(), Some("alice")).await,
+        200
+    );
 }
 
 async fn malformed_nicknames_are_refused_with_400_and_register_nothing(backends: Backends) {
@@ -43,7 +52,12 @@ async fn malformed_nicknames_are_refused_with_400_and_register_nothing(backends:
         let reply = lambdas.frame(&id, r#"{"action":"whoami"}"#).await;
         assert_eq!(reply["code"], "forbidden", "{name:?} must not be registered: {reply}");
     }
-    assert_eq!(lambdas.connect_status(&events::connection_id(), Some(&"n".repeat(32))).await, 200);
+    assert_eq!(
+        lambdas
+            .connect_status(&events::connection_id(), Some(&"n".repeat(32)))
+            .await,
+        200
+    );
 }
 
 async fn a_connection_without_a_name_gets_a_guest_nickname(backends: Backends) {
@@ -73,11 +87,17 @@ async fn send_is_acked_and_published_to_the_room_except_the_sender(backends: Bac
     lambdas.ok(&bob, &reply, "ack").await;
 
     let published = lambdas.backends.envelopes().await;
-    let kinds: Vec<String> = published.iter().map(|e| frame_of(e)["type"].as_str().unwrap().to_owned()).collect();
+    let kinds: Vec<String> = published
+        .iter()
+        .map(|e| frame_of(e)["type"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(kinds, ["presence", "presence", "message", "message"]);
     let message = &published[2];
     assert_eq!(message.id, id);
-    assert_eq!(message.target, Target::Room(roomcast_core::RoomName::trusted("general")));
+    assert_eq!(
+        message.target,
+        Target::Room(roomcast_core::RoomName::trusted("general"))
+    );
     assert_eq!(message.except.as_ref().map(|c| c.as_str()), Some(alice.as_str()));
     let sent = frame_of(message);
     assert_eq!(sent["text"], "hello");
@@ -95,7 +115,9 @@ async fn bad_frames_get_error_frames_and_change_nothing(backends: Backends) {
     let lambdas = Lambdas::new(backends);
     let alice = lambdas.connect("alice").await;
     lambdas.room(&alice, "general").await;
-    lambdas.ok(&alice, r#"{"action":"createRoom","room":"other"}"#, "roomCreated").await;
+    lambdas
+        .ok(&alice, r#"{"action":"createRoom","room":"other"}"#, "roomCreated")
+        .await;
 
     let long_text = "x".repeat(4097);
     let huge_frame = frame(json!({"action": "send", "room": "general", "text": "y".repeat(33 * 1024)}));
@@ -107,45 +129,118 @@ async fn bad_frames_get_error_frames_and_change_nothing(backends: Backends) {
         (r#"{"action":5}"#.into(), "bad_request", None),
         (r#"{"action":"dance"}"#.into(), "unknown_action", Some("dance")),
         (r#"{"action":"join"}"#.into(), "bad_request", Some("join")),
-        (r#"{"action":"join","room":"no such"}"#.into(), "bad_request", Some("join")),
-        (r#"{"action":"join","room":"nowhere"}"#.into(), "not_found", Some("join")),
-        (frame(json!({"action": "join", "room": "r".repeat(65)})), "bad_request", Some("join")),
-        (r#"{"action":"send","room":"general"}"#.into(), "bad_request", Some("send")),
-        (r#"{"action":"send","room":"general","text":5}"#.into(), "bad_request", Some("send")),
-        (r#"{"action":"send","room":"general","text":"   "}"#.into(), "bad_request", Some("send")),
-        (frame(json!({"action": "send", "room": "general", "text": long_text})), "too_large", Some("send")),
+        (
+            r#"{"action":"join","room":"no such"}"#.into(),
+            "bad_request",
+            Some("join"),
+        ),
+        (
+            r#"{"action":"join","room":"nowhere"}"#.into(),
+            "not_found",
+            Some("join"),
+        ),
+        (
+            frame(json!({"action": "join", "room": "r".repeat(65)})),
+            "bad_request",
+            Some("join"),
+        ),
+        (
+            r#"{"action":"send","room":"general"}"#.into(),
+            "bad_request",
+            Some("send"),
+        ),
+        (
+            r#"{"action":"send","room":"general","text":5}"#.into(),
+            "bad_request",
+            Some("send"),
+        ),
+        (
+            r#"{"action":"send","room":"general","text":"   "}"#.into(),
+            "bad_request",
+            Some("send"),
+        ),
+        (
+            frame(json!({"action": "send", "room": "general", "text": long_text})),
+            "too_large",
+            Some("send"),
+        ),
         (huge_frame, "too_large", None),
-        (r#"{"action":"send","room":"other","text":"hi"}"#.into(), "not_member", Some("send")),
-        (r#"{"action":"send","room":"general","text":"hi","replyTo":"nope"}"#.into(), "bad_request", Some("send")),
-        (frame(json!({"action": "send", "room": "general", "text": "hi", "clientMsgId": "m".repeat(65)})), "bad_request", Some("send")),
-        (r#"{"action":"leave","room":"other"}"#.into(), "not_member", Some("leave")),
-        (r#"{"action":"createRoom","room":"general"}"#.into(), "conflict", Some("createRoom")),
-        (r#"{"action":"createRoom","room":"admin"}"#.into(), "conflict", Some("createRoom")),
-        (r#"{"action":"createRoom","room":"bad name"}"#.into(), "bad_request", Some("createRoom")),
+        (
+            r#"{"action":"send","room":"other","text":"hi"}"#.into(),
+            "not_member",
+            Some("send"),
+        ),
+        (
+            r#"{"action":"send","room":"general","text":"hi","replyTo":"nope"}"#.into(),
+            "bad_request",
+            Some("send"),
+        ),
+        (
+            frame(json!({"action": "send", "room": "general", "text": "hi", "clientMsgId": "m".repeat(65)})),
+            "bad_request",
+            Some("send"),
+        ),
+        (
+            r#"{"action":"leave","room":"other"}"#.into(),
+            "not_member",
+            Some("leave"),
+        ),
+        (
+            r#"{"action":"createRoom","room":"general"}"#.into(),
+            "conflict",
+            Some("createRoom"),
+        ),
+        (
+            r#"{"action":"createRoom","room":"admin"}"#.into(),
+            "conflict",
+            Some("createRoom"),
+        ),
+        (
+            r#"{"action":"createRoom","room":"bad name"}"#.into(),
+            "bad_request",
+            Some("createRoom"),
+        ),
     ];
     for (body, code, action) in &cases {
         let reply = lambdas.frame(&alice, body).await;
         assert_eq!(reply["type"], "error", "{body:.80} → {reply}");
         assert_eq!(reply["code"], *code, "{body:.80} → {reply}");
         assert!(!reply["message"].as_str().unwrap_or_default().is_empty(), "{reply}");
-        assert_eq!(reply.get("action").and_then(Value::as_str), *action, "{body:.80} → {reply}");
+        assert_eq!(
+            reply.get("action").and_then(Value::as_str),
+            *action,
+            "{body:.80} → {reply}"
+        );
     }
 
     // A binary frame that is not UTF-8 text.
-    let reply = lambdas.answer(events::binary_message(&alice, &[0xff, 0xfe, 0x00])).await;
+    let reply = lambdas
+        .answer(events::binary_message(&alice, &[0xff, 0xfe, 0x00]))
+        .await;
     assert_eq!(reply["code"], "bad_request", "{reply}");
 
     // A forged connection id that API Gateway never registered.
     let forged = events::connection_id();
-    assert_eq!(lambdas.frame(&forged, r#"{"action":"join","room":"general"}"#).await["code"], "forbidden");
-    assert_eq!(lambdas.frame(&forged, r#"{"action":"send","room":"general","text":"x"}"#).await["code"], "not_member");
+    assert_eq!(
+        lambdas.frame(&forged, r#"{"action":"join","room":"general"}"#).await["code"],
+        "forbidden"
+    );
+    assert_eq!(
+        lambdas
+            .frame(&forged, r#"{"action":"send","room":"general","text":"x"}"#)
+            .await["code"],
+        "not_member"
+    );
 
     // The connection still works, its state is as before, and nothing reached the log but
     // the one presence event of the set-up.
     let me = lambdas.ok(&alice, r#"{"action":"whoami"}"#, "whoami").await;
     assert_eq!(me["rooms"], json!(["general"]));
     let rooms = lambdas.ok(&alice, r#"{"action":"rooms"}"#, "rooms").await;
-    assert_eq!(rooms["rooms"], json!([{"name": "admin"}, {"name": "general"}, {"name": "other"}]));
+    assert_eq!(
+        rooms["rooms"],
+        json!([{"name": "admin"}, {"name": "general"}, {"name": "other"}])
+    );
     let published = lambdas.backends.envelopes().await;
     assert_eq!(published.len(), 1, "{published:#?}");
     assert_eq!(frame_of(&published[0])["type"], "presence");
@@ -158,22 +253,37 @@ async fn leave_is_announced_and_ends_the_membership(backends: Backends) {
     lambdas.room(&alice, "general").await;
     lambdas.room(&bob, "general").await;
     lambdas.ok(&bob, r#"{"action":"leave","room":"general"}"#, "left").await;
-    let reply = lambdas.frame(&bob, r#"{"action":"send","room":"general","text":"still here?"}"#).await;
+    let reply = lambdas
+        .frame(&bob, r#"{"action":"send","room":"general","text":"still here?"}"#)
+        .await;
     assert_eq!(reply["code"], "not_member");
     let published = lambdas.backends.envelopes().await;
     let last = published.last().expect("presence");
-    assert_eq!(frame_of(last), json!({"type": "presence", "room": "general", "event": "left",
-        "user": {"userId": frame_of(last)["user"]["userId"], "nick": "bob"}}));
+    assert_eq!(
+        frame_of(last),
+        json!({"type": "presence", "room": "general", "event": "left",
+        "user": {"userId": frame_of(last)["user"]["userId"], "nick": "bob"}})
+    );
     assert_eq!(last.except.as_ref().map(|c| c.as_str()), Some(bob.as_str()));
-    let members = lambdas.backends.store.members(&roomcast_core::RoomName::trusted("general")).await.unwrap();
-    assert_eq!(members.iter().map(|m| m.user.nick.as_str()).collect::<Vec<_>>(), ["alice"]);
+    let members = lambdas
+        .backends
+        .store
+        .members(&roomcast_core::RoomName::trusted("general"))
+        .await
+        .unwrap();
+    assert_eq!(
+        members.iter().map(|m| m.user.nick.as_str()).collect::<Vec<_>>(),
+        ["alice"]
+    );
 }
 
 async fn joining_twice_is_announced_once(backends: Backends) {
     let lambdas = Lambdas::new(backends);
     let alice = lambdas.connect("alice").await;
     lambdas.room(&alice, "general").await;
-    lambdas.ok(&alice, r#"{"action":"join","room":"general"}"#, "joined").await;
+    lambdas
+        .ok(&alice, r#"{"action":"join","room":"general"}"#, "joined")
+        .await;
     assert_eq!(lambdas.backends.envelopes().await.len(), 1);
 }
 
@@ -187,9 +297,15 @@ async fn whoami_rooms_and_ping_answer_the_caller(backends: Backends) {
     assert_eq!(me["connectionId"], alice);
     assert!(me["userId"].as_str().is_some_and(|id| !id.is_empty()));
     assert_eq!(me["rooms"], json!(["a-room", "b-room"]));
-    assert_eq!(lambdas.frame(&alice, r#"{"action":"ping"}"#).await, json!({"type": "pong"}));
+    assert_eq!(
+        lambdas.frame(&alice, r#"{"action":"ping"}"#).await,
+        json!({"type": "pong"})
+    );
     let rooms = lambdas.ok(&alice, r#"{"action":"rooms"}"#, "rooms").await;
-    assert_eq!(rooms["rooms"], json!([{"name": "admin"}, {"name": "a-room"}, {"name": "b-room"}]));
+    assert_eq!(
+        rooms["rooms"],
+        json!([{"name": "admin"}, {"name": "a-room"}, {"name": "b-room"}])
+    );
 }
 
 async fn disconnect_removes_memberships_frees_the_nickname_and_tells_the_rooms(backends: Backends) {
@@ -204,10 +320,23 @@ async fn disconnect_removes_memberships_frees_the_nickname_and_tells_the_rooms(b
     assert_eq!(lambdas.disconnect(&alice).await, 200);
 
     let store = &lambdas.backends.store;
-    let general = store.members(&roomcast_core::RoomName::trusted("general")).await.unwrap();
-    assert_eq!(general.iter().map(|m| m.user.nick.as_str()).collect::<Vec<_>>(), ["bob"]);
-    assert!(store.members(&roomcast_core::RoomName::trusted("other")).await.unwrap().is_empty());
-    assert_eq!(lambdas.frame(&alice, r#"{"action":"whoami"}"#).await["code"], "forbidden");
+    let general = store
+        .members(&roomcast_core::RoomName::trusted("general"))
+        .await
+        .unwrap();
+    assert_eq!(
+        general.iter().map(|m| m.user.nick.as_str()).collect::<Vec<_>>(),
+        ["bob"]
+    );
+    assert!(store
+        .members(&roomcast_core::RoomName::trusted("other"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        lambdas.frame(&alice, r#"{"action":"whoami"}"#).await["code"],
+        "forbidden"
+    );
     lambdas.connect("alice").await;
 
     let left: Vec<Value> = lambdas
@@ -226,8 +355,16 @@ async fn disconnect_removes_memberships_frees_the_nickname_and_tells_the_rooms(b
 async fn the_broadcast_room_needs_no_creating(backends: Backends) {
     let lambdas = Lambdas::new(backends);
     let alice = lambdas.connect("alice").await;
-    lambdas.ok(&alice, r#"{"action":"join","room":"admin"}"#, "joined").await;
-    lambdas.ok(&alice, r#"{"action":"send","room":"admin","text":"hello everyone"}"#, "ack").await;
+    lambdas
+        .ok(&alice, r#"{"action":"join","room":"admin"}"#, "joined")
+        .await;
+    lambdas
+        .ok(
+            &alice,
+            r#"{"action":"send","room":"admin","text":"hello everyone"}"#,
+            "ack",
+        )
+        .await;
 }
 
 /// With Kafka unreachable, the sender is told `unavailable` and no half-done state is
@@ -241,7 +378,9 @@ async fn kafka_down_tells_the_sender_and_leaves_no_half_done_state() {
     let lambdas = Lambdas::new(backends);
     let alice = lambdas.connect("alice").await;
     lambdas.room(&alice, "general").await;
-    lambdas.ok(&alice, r#"{"action":"createRoom","room":"other"}"#, "roomCreated").await;
+    lambdas
+        .ok(&alice, r#"{"action":"createRoom","room":"other"}"#, "roomCreated")
+        .await;
 
     let dead = roomcast_aws::kafka::KafkaSettings {
         bootstrap_servers: format!("127.0.0.1:{}", roomcast_tests::process::free_port()),
@@ -249,9 +388,9 @@ async fn kafka_down_tells_the_sender_and_leaves_no_half_done_state() {
         delivery_timeout: Duration::from_millis(1500),
     };
     let down = Lambdas {
-        backends: lambdas
-            .backends
-            .with_publisher(Arc::new(roomcast_aws::kafka::KafkaPublisher::new(&dead).expect("producer"))),
+        backends: lambdas.backends.with_publisher(Arc::new(
+            roomcast_aws::kafka::KafkaPublisher::new(&dead).expect("producer"),
+        )),
         config: lambdas.config.clone(),
     };
     for body in [

@@ -14,13 +14,18 @@ pub struct Lambdas {
 
 impl Lambdas {
     pub fn new(backends: Backends) -> Self {
-        Self { backends, config: Config::default() }
+        Self {
+            backends,
+            config: Config::default(),
+        }
     }
 
     /// `$connect` with `?name=`: the handshake's HTTP status.
     pub async fn connect_status(&self, connection_id: &str, name: Option<&str>) -> i64 {
         let event = events::connect(connection_id, name);
-        ws_connect::handle(&*self.backends.store, &self.config, &event).await.status_code
+        ws_connect::handle(&*self.backends.store, &self.config, &event)
+            .await
+            .status_code
     }
 
     /// A new connection that must be accepted; returns its id.
@@ -55,13 +60,25 @@ impl Lambdas {
     pub async fn disconnect(&self, connection_id: &str) -> i64 {
         let event = events::disconnect(connection_id);
         let backends = &self.backends;
-        ws_disconnect::handle(&*backends.store, &*backends.publisher, &event).await.status_code
+        ws_disconnect::handle(&*backends.store, &*backends.publisher, &event)
+            .await
+            .status_code
     }
 
     /// Creates a room as `connection_id` and joins it.
     pub async fn room(&self, connection_id: &str, room: &str) {
-        let created = self.frame(connection_id, &format!(r#"{{"action":"createRoom","room":"{room}"}}"#)).await;
-        assert!(created["type"] == "roomCreated" || created["code"] == "conflict", "{created}");
-        self.ok(connection_id, &format!(r#"{{"action":"join","room":"{room}"}}"#), "joined").await;
+        let created = self
+            .frame(connection_id, &format!(r#"{{"action":"createRoom","room":"{room}"}}"#))
+            .await;
+        assert!(
+            created["type"] == "roomCreated" || created["code"] == "conflict",
+            "{created}"
+        );
+        self.ok(
+            connection_id,
+            &format!(r#"{{"action":"join","room":"{room}"}}"#),
+            "joined",
+        )
+        .await;
     }
 }

@@ -4,7 +4,13 @@
 use std::path::{Path, PathBuf};
 
 /// The ways the Rust SDK can issue a Scan.
-const SCAN_CALLS: &[&str] = &[".scan()", "ScanInput", "ScanOutput", "scan_paginator", "operation::scan"];
+const SCAN_CALLS: &[&str] = &[
+    ".scan()",
+    "ScanInput",
+    "ScanOutput",
+    "scan_paginator",
+    "operation::scan",
+];
 
 fn scan_calls(source: &str) -> Vec<(usize, String)> {
     source
@@ -34,7 +40,10 @@ fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
 
 #[test]
 fn the_checker_recognises_a_scan() {
-    assert_eq!(scan_calls("let page = client.scan().table_name(t).send().await?;").len(), 1);
+    assert_eq!(
+        scan_calls("let page = client.scan().table_name(t).send().await?;").len(),
+        1
+    );
     assert_eq!(scan_calls("let items = client.query().send().await?;").len(), 0);
     assert_eq!(scan_calls("// never call .scan() here").len(), 0);
 }
@@ -46,13 +55,23 @@ fn no_code_outside_tests_issues_a_dynamodb_scan() {
     for dir in ["functions", "local"] {
         rust_files(&root.join(dir), &mut files);
     }
-    assert!(files.len() > 10, "expected the functions' sources under {}", root.display());
+    assert!(
+        files.len() > 10,
+        "expected the functions' sources under {}",
+        root.display()
+    );
     let offenders: Vec<String> = files
         .iter()
         .flat_map(|file| {
             let source = std::fs::read_to_string(file).expect("readable source");
-            scan_calls(&source).into_iter().map(move |(line, text)| format!("{}:{line}: {text}", file.display()))
+            scan_calls(&source)
+                .into_iter()
+                .map(move |(line, text)| format!("{}:{line}: {text}", file.display()))
         })
         .collect();
-    assert!(offenders.is_empty(), "DynamoDB Scan outside tests:\n{}", offenders.join("\n"));
+    assert!(
+        offenders.is_empty(),
+        "DynamoDB Scan outside tests:\n{}",
+        offenders.join("\n")
+    );
 }

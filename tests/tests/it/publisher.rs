@@ -10,9 +10,7 @@ use async_trait::async_trait;
 use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
 use roomcast_core::memory::{LogRecord, MemoryLog};
 use roomcast_core::ports::PublishError;
-use roomcast_core::{
-    ConnectionId, Envelope, MessageId, Nick, Publisher, RoomName, ServerFrame, Target, User, UserId,
-};
+use roomcast_core::{ConnectionId, Envelope, MessageId, Nick, Publisher, RoomName, ServerFrame, Target, User, UserId};
 use roomcast_tests::{tansu, unique_name};
 
 /// Covers a consumer group's first join and a slow shared CI machine; tansu itself
@@ -32,11 +30,7 @@ struct Memory(MemoryLog);
 
 impl Memory {
     fn new(partitions: i32) -> Self {
-        Self(MemoryLog::new(
-            unique_name("roomcast"),
-            partitions as usize,
-            10_000,
-        ))
+        Self(MemoryLog::new(unique_name("roomcast"), partitions as usize, 10_000))
     }
 }
 
@@ -167,13 +161,7 @@ async fn publish(backend: &dyn Backend, envelope: &Envelope) {
         .publisher()
         .publish(envelope)
         .await
-        .unwrap_or_else(|error| {
-            panic!(
-                "publishing {} to {} failed: {error:?}",
-                envelope.id,
-                backend.topic()
-            )
-        });
+        .unwrap_or_else(|error| panic!("publishing {} to {} failed: {error:?}", envelope.id, backend.topic()));
 }
 
 async fn a_published_envelope_comes_back_keyed_by_its_target(backend: &dyn Backend) {
@@ -226,16 +214,12 @@ async fn one_rooms_envelopes_come_back_in_publish_order(backend: &dyn Backend) {
         "offsets are not ascending: {offsets:?}"
     );
     let received: Vec<String> = records.iter().map(|record| decode(record).id).collect();
-    assert_eq!(
-        received, sent,
-        "the room's messages came back out of publish order"
-    );
+    assert_eq!(received, sent, "the room's messages came back out of publish order");
 }
 
 async fn each_room_keeps_to_one_partition(backend: &dyn Backend) {
     let rooms = [
-        "general", "random", "rust", "kafka", "lambda", "ops", "design", "music", "books", "games",
-        "sports", "news",
+        "general", "random", "rust", "kafka", "lambda", "ops", "design", "music", "books", "games", "sports", "news",
     ];
     let sender = ConnectionId::new("conn-C=");
     let mut sent: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -263,18 +247,10 @@ async fn each_room_keeps_to_one_partition(backend: &dyn Backend) {
         sent.keys().copied().collect::<Vec<_>>()
     );
     for (room, mut room_records) in by_room {
-        let partitions: BTreeSet<i32> =
-            room_records.iter().map(|record| record.partition).collect();
-        assert_eq!(
-            partitions.len(),
-            1,
-            "room {room} spread over partitions {partitions:?}"
-        );
+        let partitions: BTreeSet<i32> = room_records.iter().map(|record| record.partition).collect();
+        assert_eq!(partitions.len(), 1, "room {room} spread over partitions {partitions:?}");
         room_records.sort_by_key(|record| record.offset);
-        let received: Vec<String> = room_records
-            .iter()
-            .map(|record| decode(record).id)
-            .collect();
+        let received: Vec<String> = room_records.iter().map(|record| decode(record).id).collect();
         assert_eq!(
             received,
             sent[room.as_str()],

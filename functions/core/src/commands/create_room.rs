@@ -29,9 +29,16 @@ impl CreateRoom {
         Ok(Self { room })
     }
 
-    pub async fn apply<S: Store + ?Sized, P: ?Sized>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError> {
+    pub async fn apply<S: Store + ?Sized, P: ?Sized>(
+        self,
+        ctx: &Context<'_, S, P>,
+    ) -> Result<ServerFrame, ClientError> {
         let creator = current_connection(ctx).await?.connection.user.user_id;
-        let room = Room { name: self.room, created_by: creator, created_at_ms: ctx.now_ms };
+        let room = Room {
+            name: self.room,
+            created_by: creator,
+            created_at_ms: ctx.now_ms,
+        };
         ctx.store.create_room(&room).await?;
         Ok(ServerFrame::RoomCreated { room: room.name })
     }

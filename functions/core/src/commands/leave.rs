@@ -23,7 +23,9 @@ impl Leave {
             room: String,
         }
         let Fields { room } = fields(frame)?;
-        Ok(Self { room: RoomName::parse(&room, config.limits.room_name_chars)? })
+        Ok(Self {
+            room: RoomName::parse(&room, config.limits.room_name_chars)?,
+        })
     }
 
     pub async fn apply<S, P>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError>

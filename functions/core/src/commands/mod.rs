@@ -64,12 +64,18 @@ impl Command {
     /// state is read or changed.
     pub fn parse(body: &str, config: &Config) -> Result<Command, ParseError> {
         let limits = &config.limits;
-        let fail = |action: Option<&str>, error| ParseError { action: action.map(str::to_owned), error };
+        let fail = |action: Option<&str>, error| ParseError {
+            action: action.map(str::to_owned),
+            error,
+        };
         if body.len() > limits.frame_bytes {
-            return Err(fail(None, ClientError::new(
-                ErrorCode::TooLarge,
-                format!("frame is {} bytes; the limit is {}", body.len(), limits.frame_bytes),
-            )));
+            return Err(fail(
+                None,
+                ClientError::new(
+                    ErrorCode::TooLarge,
+                    format!("frame is {} bytes; the limit is {}", body.len(), limits.frame_bytes),
+                ),
+            ));
         }
         let fields: Map<String, Value> = match serde_json::from_str(body) {
             Ok(Value::Object(fields)) => fields,
@@ -92,7 +98,11 @@ impl Command {
             "ping" => Ok(Command::Ping(Ping)),
             other => Err(ClientError::new(
                 ErrorCode::UnknownAction,
-                format!("unknown action `{}`; known actions: {}", truncate(other, 64), ACTIONS.join(", ")),
+                format!(
+                    "unknown action `{}`; known actions: {}",
+                    truncate(other, 64),
+                    ACTIONS.join(", ")
+                ),
             )),
         };
         command.map_err(|error| fail(Some(&action), error))
@@ -165,7 +175,10 @@ where
     S: Store + ?Sized,
     P: ?Sized,
 {
-    ctx.store.connection(ctx.connection_id).await?.ok_or_else(not_registered)
+    ctx.store
+        .connection(ctx.connection_id)
+        .await?
+        .ok_or_else(not_registered)
 }
 
 fn not_registered() -> ClientError {

@@ -10,11 +10,19 @@ use crate::protocol::{RoomInfo, ServerFrame};
 pub struct Rooms;
 
 impl Rooms {
-    pub async fn apply<S: Store + ?Sized, P: ?Sized>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError> {
+    pub async fn apply<S: Store + ?Sized, P: ?Sized>(
+        self,
+        ctx: &Context<'_, S, P>,
+    ) -> Result<ServerFrame, ClientError> {
         let broadcast = RoomName::trusted(ctx.config.broadcast_room.clone());
         let catalog = ctx.store.rooms().await?;
         let rooms = std::iter::once(broadcast.clone())
-            .chain(catalog.into_iter().map(|room| room.name).filter(|name| *name != broadcast))
+            .chain(
+                catalog
+                    .into_iter()
+                    .map(|room| room.name)
+                    .filter(|name| *name != broadcast),
+            )
             .map(|name| RoomInfo { name })
             .collect();
         Ok(ServerFrame::Rooms { rooms })

@@ -32,7 +32,12 @@ impl Send {
             #[serde(default)]
             client_msg_id: Option<String>,
         }
-        let Fields { room, text, reply_to, client_msg_id } = fields(frame)?;
+        let Fields {
+            room,
+            text,
+            reply_to,
+            client_msg_id,
+        } = fields(frame)?;
         let limits = &config.limits;
         let room = RoomName::parse(&room, limits.room_name_chars)?;
         if text.trim().is_empty() {
@@ -53,7 +58,12 @@ impl Send {
                 )));
             }
         }
-        Ok(Self { room, text, reply_to, client_msg_id })
+        Ok(Self {
+            room,
+            text,
+            reply_to,
+            client_msg_id,
+        })
     }
 
     pub async fn apply<S, P>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError>

@@ -9,7 +9,10 @@ use crate::protocol::ServerFrame;
 pub struct WhoAmI;
 
 impl WhoAmI {
-    pub async fn apply<S: Store + ?Sized, P: ?Sized>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError> {
+    pub async fn apply<S: Store + ?Sized, P: ?Sized>(
+        self,
+        ctx: &Context<'_, S, P>,
+    ) -> Result<ServerFrame, ClientError> {
         let state = current_connection(ctx).await?;
         Ok(ServerFrame::WhoAmI {
             connection_id: state.connection.id,

@@ -39,7 +39,10 @@ struct Partition {
 impl MemoryLog {
     /// A log of `partitions` partitions keeping the newest `retention` records of each.
     pub fn new(topic: impl Into<String>, partitions: usize, retention: usize) -> Self {
-        assert!(partitions > 0 && retention > 0, "a log needs a partition and room for a record");
+        assert!(
+            partitions > 0 && retention > 0,
+            "a log needs a partition and room for a record"
+        );
         Self {
             topic: topic.into(),
             partitions: (0..partitions).map(|_| Mutex::default()).collect(),
@@ -65,7 +68,9 @@ impl MemoryLog {
     }
 
     fn partition(&self, index: usize) -> MutexGuard<'_, Partition> {
-        self.partitions[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.partitions[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Appends a record and returns its offset.
@@ -78,7 +83,9 @@ impl MemoryLog {
                 topic: self.topic.clone(),
                 partition: index as i32,
                 offset,
-                timestamp_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+                timestamp_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64),
                 key: key.map(<[u8]>::to_vec),
                 value: value.to_vec(),
             });
@@ -115,7 +122,10 @@ impl MemoryLog {
 #[async_trait]
 impl Publisher for MemoryLog {
     async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
-        self.append(Some(envelope.target.record_key().as_bytes()), envelope.to_json().as_bytes());
+        self.append(
+            Some(envelope.target.record_key().as_bytes()),
+            envelope.to_json().as_bytes(),
+        );
         Ok(())
     }
 }

@@ -31,7 +31,9 @@ struct NickClaim {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl MemoryStore {
@@ -48,7 +50,10 @@ impl MemoryStore {
 
 impl State {
     fn rooms_of(&self, id: &ConnectionId) -> Vec<RoomName> {
-        self.rooms_of.get(id).map(|rooms| rooms.iter().cloned().collect()).unwrap_or_default()
+        self.rooms_of
+            .get(id)
+            .map(|rooms| rooms.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -139,13 +144,20 @@ impl Store for MemoryStore {
             return Ok(false);
         }
         members.insert(member.connection_id.clone(), member.clone());
-        state.rooms_of.entry(member.connection_id.clone()).or_default().insert(room.clone());
+        state
+            .rooms_of
+            .entry(member.connection_id.clone())
+            .or_default()
+            .insert(room.clone());
         Ok(true)
     }
 
     async fn leave(&self, room: &RoomName, connection: &ConnectionId) -> Result<Option<Member>, StoreError> {
         let mut state = self.state();
-        let removed = state.members.get_mut(room).and_then(|members| members.remove(connection));
+        let removed = state
+            .members
+            .get_mut(room)
+            .and_then(|members| members.remove(connection));
         if state.members.get(room).is_some_and(BTreeMap::is_empty) {
             state.members.remove(room);
         }
@@ -159,11 +171,21 @@ impl Store for MemoryStore {
     }
 
     async fn member(&self, room: &RoomName, connection: &ConnectionId) -> Result<Option<Member>, StoreError> {
-        Ok(self.state().members.get(room).and_then(|members| members.get(connection)).cloned())
+        Ok(self
+            .state()
+            .members
+            .get(room)
+            .and_then(|members| members.get(connection))
+            .cloned())
     }
 
     async fn members(&self, room: &RoomName) -> Result<Vec<Member>, StoreError> {
-        Ok(self.state().members.get(room).map(|members| members.values().cloned().collect()).unwrap_or_default())
+        Ok(self
+            .state()
+            .members
+            .get(room)
+            .map(|members| members.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn broadcast_audience(&self) -> Result<Vec<ConnectionId>, StoreError> {
