@@ -10,6 +10,8 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::{Config, Limits, RoomName};
 
+use crate::kafka::{KafkaSettings, DEFAULT_TOPIC};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {name} is not set: {meaning}")]
@@ -119,6 +121,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// The Kafka producer: bootstrap servers, topic, and how long to wait for a delivery report.
+    pub fn kafka(&self) -> Result<KafkaSettings, ConfigError> {
+        Ok(KafkaSettings {
+            bootstrap_servers: self.required(
+                "ROOMCAST_KAFKA_BOOTSTRAP",
+                "Kafka bootstrap servers, host:port[,host:port]",
+            )?,
+            topic: self.get("ROOMCAST_TOPIC").unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
+            delivery_timeout: self.millis("ROOMCAST_KAFKA_DELIVERY_TIMEOUT_MS", Duration::from_secs(5))?,
+        })
+    }
+
     /// The `@connections` endpoint: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
     pub fn connections_endpoint(&self) -> Result<String, ConfigError> {
         let value = self.required(
@@ -210,6 +224,7 @@ mod tests {
         let domain = settings.domain().unwrap();
         assert_eq!(domain.limits.text_bytes, 100);
         assert_eq!(domain.broadcast_room, "admin");
+        assert_eq!(settings.kafka().unwrap().topic, "roomcast-events");
         assert_eq!(settings.fan_out().unwrap().concurrency, 64);
     }
 }

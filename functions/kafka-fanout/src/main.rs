@@ -1,2 +1,27 @@
-//! placeholder until the adapters land
-fn main() {}
+//! The Kafka-triggered fan-out Lambda function.
+
+use aws_lambda_events::kafka::KafkaEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use roomcast_aws::config::{aws_sdk_config, dynamodb_client, Env};
+use roomcast_aws::connections::ConnectionsNotifier;
+use roomcast_aws::dynamo::DynamoStore;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    roomcast_aws::telemetry::init_lambda();
+    let env = Env::from_process();
+    let config = env.fan_out()?;
+    let sdk = aws_sdk_config().await;
+    let store = DynamoStore::new(dynamodb_client(&sdk, env.dynamodb_endpoint().as_deref()), env.table()?);
+    let notifier = ConnectionsNotifier::new(&sdk, &env.connections_endpoint()?);
+
+    run(service_fn(|event: LambdaEvent<KafkaEvent>| {
+        let (store, notifier, config) = (&store, &notifier, &config);
+        async move {
+            kafka_fanout::handle(store, notifier, config, &event.payload)
+                .await
+                .map(|_| ())
+        }
+    }))
+    .await
+}

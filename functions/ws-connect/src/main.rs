@@ -1,2 +1,21 @@
-//! placeholder until the adapters land
-fn main() {}
+//! The `$connect` Lambda function.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use roomcast_aws::config::{aws_sdk_config, dynamodb_client, Env};
+use roomcast_aws::dynamo::DynamoStore;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    roomcast_aws::telemetry::init_lambda();
+    let env = Env::from_process();
+    let config = env.domain()?;
+    let sdk = aws_sdk_config().await;
+    let store = DynamoStore::new(dynamodb_client(&sdk, env.dynamodb_endpoint().as_deref()), env.table()?);
+
+    run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+        let (store, config) = (&store, &config);
+        async move { Ok::<_, Error>(ws_connect::handle(store, config, &event.payload).await) }
+    }))
+    .await
+}

@@ -1,2 +1,22 @@
-//! placeholder until the adapters land
-fn main() {}
+//! The `$disconnect` Lambda function.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use roomcast_aws::config::{aws_sdk_config, dynamodb_client, Env};
+use roomcast_aws::dynamo::DynamoStore;
+use roomcast_aws::kafka::KafkaPublisher;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    roomcast_aws::telemetry::init_lambda();
+    let env = Env::from_process();
+    let sdk = aws_sdk_config().await;
+    let store = DynamoStore::new(dynamodb_client(&sdk, env.dynamodb_endpoint().as_deref()), env.table()?);
+    let publisher = KafkaPublisher::new(&env.kafka()?)?;
+
+    run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+        let (store, publisher) = (&store, &publisher);
+        async move { Ok::<_, Error>(ws_disconnect::handle(store, publisher, &event.payload).await) }
+    }))
+    .await
+}
