@@ -4,7 +4,7 @@
 //! Set `ROOMCAST_TEST_DYNAMODB_ENDPOINT` (e.g. LocalStack's `http://localhost:4566`) or
 //! `ROOMCAST_TEST_KAFKA_BOOTSTRAP` to test against services you run yourself.
 
-// pub mod backends; (enabled once moto.rs and tansu.rs land)
+pub mod backends;
 pub mod connections;
 pub mod events;
 pub mod moto;

@@ -1,9 +1,9 @@
 //! One test binary for every integration test, so the AWS SDK and librdkafka are linked
 //! once and moto and tansu are started once per run.
 
-// mod fan_out;
-// mod handlers;
-// mod lambda;
+mod fan_out;
+mod handlers;
+mod lambda;
 mod no_scan;
 mod publisher;
 mod store;
