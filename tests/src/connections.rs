@@ -89,6 +89,17 @@ impl ConnectionsServer {
         self.inner.lock().unwrap().attempts.len()
     }
 
+    /// How many posts to one connection reached the server.
+    pub fn attempts_for(&self, connection_id: &str) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .attempts
+            .iter()
+            .filter(|id| *id == connection_id)
+            .count()
+    }
+
     pub fn delivered_count(&self) -> usize {
         self.inner.lock().unwrap().delivered.len()
     }
