@@ -6,4 +6,5 @@ mod handlers;
 mod lambda;
 mod no_scan;
 mod publisher;
+mod source;
 mod store;

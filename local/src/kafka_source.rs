@@ -1,0 +1,1 @@
+//! The Kafka consumer-group record source (to be written).
