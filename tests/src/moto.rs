@@ -1,1 +1,71 @@
-//! (to be written)
+//! The DynamoDB API for tests: moto's server, started once per test process, or the
+//! endpoint named by `ROOMCAST_TEST_DYNAMODB_ENDPOINT`. Each test gets its own table.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use roomcast_aws::dynamo::{ensure_table, DynamoStore};
+
+use crate::process::{free_port, spawn_server};
+
+pub const ENDPOINT_ENV: &str = "ROOMCAST_TEST_DYNAMODB_ENDPOINT";
+
+const INSTALL_HINT: &str = "Install it with: pip install 'moto[server]' \
+     (or set ROOMCAST_TEST_DYNAMODB_ENDPOINT to a DynamoDB-compatible endpoint)";
+
+/// The endpoint URL of the DynamoDB API under test.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Some(url) = std::env::var(ENDPOINT_ENV).ok().filter(|url| !url.is_empty()) {
+            return url;
+        }
+        let port = free_port();
+        let args = ["-H", "127.0.0.1", "-p", &port.to_string()].map(str::to_owned);
+        spawn_server("moto_server", &args, port, INSTALL_HINT);
+        format!("http://127.0.0.1:{port}")
+    })
+}
+
+/// A client for [`endpoint`]: fixed test credentials, us-east-1, and timeouts so a stuck
+/// server fails the test instead of hanging it. Builds no connection.
+pub fn client() -> aws_sdk_dynamodb::Client {
+    // moto is single-process Python: generous per attempt, bounded per operation.
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(20))
+        .operation_timeout(Duration::from_secs(60))
+        .build();
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "roomcast-tests"))
+        .endpoint_url(endpoint())
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// How many transactions a test may run at once on one table. moto copies the whole table
+/// at the start of every transaction and fails with HTTP 500 ("dictionary changed size
+/// during iteration") when another request writes to it meanwhile, so against moto they
+/// go one at a time; an endpoint of your own is trusted with 25.
+pub fn transactions_in_flight() -> usize {
+    if std::env::var(ENDPOINT_ENV).is_ok_and(|url| !url.is_empty()) {
+        25
+    } else {
+        1
+    }
+}
+
+/// A store on a new table of its own.
+pub async fn fresh_store() -> DynamoStore {
+    let client = client();
+    let table = crate::unique_name("roomcast");
+    ensure_table(&client, &table)
+        .await
+        .unwrap_or_else(|error| panic!("cannot create table {table} at {}: {error:?}", endpoint()));
+    DynamoStore::new(client, table)
+}
