@@ -3,5 +3,149 @@
 //! handler code the Lambda functions run — in front of real backends (a DynamoDB endpoint,
 //! a Kafka broker) or the embedded in-memory ones.
 
+pub mod backends;
+pub mod events;
+pub mod functions;
 pub mod kafka_source;
+pub mod management;
+pub mod registry;
+pub mod settings;
 pub mod source;
+pub mod trigger;
+pub mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::routing::get;
+use axum::Router;
+use roomcast_aws::connections::ConnectionsNotifier;
+use roomcast_core::fan_out::FanOutConfig;
+use roomcast_core::Config;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::events::Api;
+use crate::functions::Functions;
+use crate::registry::{Outbound, Registry};
+use crate::settings::{Quotas, Settings};
+
+/// What every request handler of the gateway shares.
+pub struct Gateway {
+    pub api: Api,
+    pub quotas: Quotas,
+    pub functions: Arc<Functions>,
+    pub registry: Registry,
+}
+
+/// A started gateway. Dropping it does not stop it; call [`Running::shutdown`].
+pub struct Running {
+    addr: SocketAddr,
+    stage: String,
+    gateway: Arc<Gateway>,
+    /// What the start-up log says about the backends.
+    pub backends: Vec<String>,
+    stop_accepting: watch::Sender<bool>,
+    stop_trigger: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    trigger: JoinHandle<()>,
+}
+
+/// Opens the backends (creating table and topic when missing), binds the listener and
+/// starts serving WebSocket clients, `@connections` and the Kafka trigger.
+pub async fn start(settings: Settings, config: Config, fan_out: FanOutConfig) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let sdk = backends::sdk_config().await;
+    let opened = backends::open(&settings, &sdk).await?;
+    let description =
+        vec![format!("store: {}", opened.store_description), format!("events: {}", opened.source.describe())];
+
+    let endpoint = format!("http://{addr}/{}", settings.stage);
+    let functions = Arc::new(Functions {
+        store: opened.store,
+        publisher: opened.publisher,
+        config,
+        fan_out,
+        notifier: ConnectionsNotifier::new(&sdk, &endpoint),
+    });
+    let gateway = Arc::new(Gateway {
+        api: Api { api_id: "local".to_owned(), stage: settings.stage.clone(), domain_name: addr.to_string() },
+        quotas: settings.quotas(),
+        functions: functions.clone(),
+        registry: Registry::default(),
+    });
+    let app = Router::new()
+        .route("/", get(websocket::upgrade))
+        .route("/{stage}", get(websocket::upgrade))
+        .merge(management::routes())
+        .with_state(gateway.clone());
+
+    let (stop_accepting, mut accepting) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = accepting.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    let (stop_trigger, trigger_stopped) = watch::channel(false);
+    let batching = trigger::Batching {
+        batch_size: settings.batch_size.max(1),
+        window: Duration::from_millis(settings.batch_window_ms),
+        bootstrap_servers: settings.kafka_bootstrap.clone().unwrap_or_else(|| "embedded".to_owned()),
+    };
+    let trigger = tokio::spawn(trigger::run(opened.source, functions, batching, trigger_stopped));
+
+    Ok(Running {
+        addr,
+        stage: settings.stage,
+        gateway,
+        backends: description,
+        stop_accepting,
+        stop_trigger,
+        server,
+        trigger,
+    })
+}
+
+impl Running {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Where WebSocket clients connect: `ws://127.0.0.1:3001`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// The `@connections` endpoint for the AWS SDK, as in AWS: the stage URL.
+    pub fn connections_endpoint(&self) -> String {
+        format!("http://{}/{}", self.addr, self.stage)
+    }
+
+    pub fn live_connections(&self) -> usize {
+        self.gateway.registry.len()
+    }
+
+    /// Stops accepting, closes every connection (1001, as API Gateway does when it goes
+    /// away) so each runs `$disconnect`, then stops the trigger.
+    pub async fn shutdown(self) {
+        let _ = self.stop_accepting.send(true);
+        let open = self.gateway.registry.all();
+        for live in &open {
+            let _ = live.outbox.send(Outbound::Close(1001, "Going away".to_owned())).await;
+        }
+        if !self.gateway.registry.drained(Duration::from_secs(10)).await {
+            tracing::warn!(left = self.gateway.registry.len(), "connections still open after 10 s");
+        }
+        let _ = self.stop_trigger.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.trigger).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
+        tracing::info!(closed = open.len(), "gateway stopped");
+    }
+}

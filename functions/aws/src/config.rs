@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use roomcast_core::fan_out::FanOutConfig;
@@ -166,6 +166,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 /// The shared AWS configuration (region, credentials) with timeouts on every call: an
 /// SDK call without one can hang a Lambda until its own timeout.
 pub async fn aws_sdk_config() -> SdkConfig {
+    sdk_config_loader().load().await
+}
+
+/// The loader behind [`aws_sdk_config`], for callers that set region or credentials
+/// themselves (the local gateway).
+pub fn sdk_config_loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(
             TimeoutConfig::builder()
@@ -175,8 +181,6 @@ pub async fn aws_sdk_config() -> SdkConfig {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
 }
 
 /// A DynamoDB client, pointed at `endpoint` when one is configured.

@@ -164,8 +164,11 @@ where
     wanted.sort_by_key(|audience| audience.describe());
     wanted.dedup();
     report.lookups = wanted.iter().filter(|a| !matches!(a, Audience::Connection(_))).count();
-    let audiences: HashMap<&Audience, Vec<ConnectionId>> = stream::iter(wanted)
-        .map(|audience| async move { (audience, look_up_with_retry(store, config, audience).await) })
+    // Streams over indices, not references: a closure over `&T` is higher-ranked, and the
+    // compiler then cannot prove the whole future `Send` (rust-lang/rust#102211).
+    let wanted = &wanted;
+    let audiences: HashMap<&Audience, Vec<ConnectionId>> = stream::iter(0..wanted.len())
+        .map(|index| async move { (wanted[index], look_up_with_retry(store, config, wanted[index]).await) })
         .buffer_unordered(16)
         .collect::<Vec<_>>()
         .await
@@ -192,8 +195,9 @@ where
         }
     }
 
-    let outcomes: Vec<Delivery> = stream::iter(order)
-        .map(|id| deliver(store, notifier, config, id, &queues[id]))
+    let (order, queues) = (&order, &queues);
+    let outcomes: Vec<Delivery> = stream::iter(0..order.len())
+        .map(|index| deliver(store, notifier, config, order[index], &queues[order[index]]))
         .buffer_unordered(config.concurrency.max(1))
         .collect()
         .await;

@@ -1,0 +1,101 @@
+//! The backends the settings ask for — embedded or real — created and made ready: the
+//! table and the topic exist before the first client connects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use aws_config::{Region, SdkConfig};
+use roomcast_aws::dynamo::{ensure_table, DynamoStore};
+use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
+use roomcast_core::memory::{MemoryLog, MemoryStore};
+use roomcast_core::model::Room;
+use roomcast_core::ports::StoreError;
+use roomcast_core::{Publisher, RoomName, Store, UserId};
+
+use crate::kafka_source::KafkaSource;
+use crate::settings::Settings;
+use crate::source::{MemorySource, RecordSource};
+
+/// Records the embedded log keeps per partition: enough for any local session.
+const EMBEDDED_RETENTION: usize = 100_000;
+
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub publisher: Arc<dyn Publisher>,
+    pub source: Box<dyn RecordSource>,
+    pub store_description: String,
+}
+
+/// AWS SDK configuration for local endpoints: the region and credentials from the
+/// environment when set, else placeholders (local endpoints accept any).
+pub async fn sdk_config() -> SdkConfig {
+    let mut loader = roomcast_aws::config::sdk_config_loader();
+    if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+        loader = loader.region(Region::new("us-east-1"));
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        loader = loader.credentials_provider(aws_credential("local"));
+    }
+    loader.load().await
+}
+
+fn aws_credential(name: &str) -> aws_sdk_apigatewaymanagement::config::Credentials {
+    aws_sdk_apigatewaymanagement::config::Credentials::new(name, name, None, None, "roomcast-local")
+}
+
+pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backends> {
+    let (store, store_description): (Arc<dyn Store>, String) = match &settings.dynamodb_endpoint {
+        None => (Arc::new(MemoryStore::new()), "embedded in-memory store".to_owned()),
+        Some(endpoint) => {
+            let client = roomcast_aws::config::dynamodb_client(sdk, Some(endpoint));
+            ensure_table(&client, &settings.table)
+                .await
+                .with_context(|| format!("cannot create or reach table {} at {endpoint}", settings.table))?;
+            let description = format!("DynamoDB at {endpoint}, table {}", settings.table);
+            (Arc::new(DynamoStore::new(client, &settings.table)), description)
+        }
+    };
+    let partitions = settings.partitions.max(1);
+    let (publisher, source): (Arc<dyn Publisher>, Box<dyn RecordSource>) = match &settings.kafka_bootstrap {
+        None => {
+            let log = Arc::new(MemoryLog::new(&settings.topic, partitions as usize, EMBEDDED_RETENTION));
+            (log.clone(), Box::new(MemorySource::new(log)))
+        }
+        Some(bootstrap) => {
+            ensure_topic(bootstrap, &settings.topic, partitions, 1, Duration::from_secs(15))
+                .await
+                .with_context(|| format!("cannot create or reach topic {} at {bootstrap}", settings.topic))?;
+            let publisher = KafkaPublisher::new(&KafkaSettings {
+                bootstrap_servers: bootstrap.clone(),
+                topic: settings.topic.clone(),
+                delivery_timeout: Duration::from_secs(5),
+            })?;
+            let source = KafkaSource::new(bootstrap, &settings.topic, &settings.consumer_group)?;
+            (Arc::new(publisher), Box::new(source))
+        }
+    };
+    seed_rooms(&*store, &settings.rooms).await?;
+    Ok(Backends {
+        store,
+        publisher,
+        source,
+        store_description,
+    })
+}
+
+async fn seed_rooms(store: &dyn Store, rooms: &[String]) -> anyhow::Result<()> {
+    for name in rooms.iter().map(|name| name.trim()).filter(|name| !name.is_empty()) {
+        let name = RoomName::parse(name, 64).map_err(|error| anyhow::anyhow!("room {name:?}: {}", error.message))?;
+        let room = Room {
+            name,
+            created_by: UserId::new("roomcast-local"),
+            created_at_ms: crate::events::now_ms(),
+        };
+        match store.create_room(&room).await {
+            Ok(()) | Err(StoreError::RoomExists) => {}
+            Err(error) => return Err(error).context("cannot create the start-up rooms"),
+        }
+    }
+    Ok(())
+}

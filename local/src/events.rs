@@ -1,0 +1,231 @@
+//! The Lambda events API Gateway sends for a WebSocket API, built field for field: what the
+//! handlers receive here is what they receive in AWS.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::apigw::{ApiGatewayWebsocketProxyRequest, ApiGatewayWebsocketProxyRequestContext};
+use aws_lambda_events::http::HeaderMap;
+use aws_lambda_events::kafka::KafkaEvent;
+use aws_lambda_events::query_map::QueryMap;
+use base64::Engine as _;
+use roomcast_core::memory::LogRecord;
+use serde_json::json;
+
+/// The API a connection belongs to: what `requestContext` names it.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub api_id: String,
+    pub stage: String,
+    pub domain_name: String,
+}
+
+/// What API Gateway remembers of a connection from its handshake.
+#[derive(Debug, Clone)]
+pub struct Handshake {
+    pub connection_id: String,
+    pub connected_at_ms: i64,
+    pub source_ip: String,
+    pub user_agent: Option<String>,
+    pub headers: HeaderMap,
+    pub query: HashMap<String, Vec<String>>,
+}
+
+/// A frame's payload: text as is, binary base64-encoded as API Gateway does.
+pub enum Payload<'a> {
+    Text(&'a str),
+    Binary(&'a [u8]),
+}
+
+/// An id in API Gateway's style: 16 URL-safe characters ending in `=`.
+pub fn new_id() -> String {
+    let random = ulid::Ulid::new().random().to_le_bytes();
+    base64::engine::general_purpose::URL_SAFE.encode(&random[..11])
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// The route a text frame takes under the route selection expression
+/// `$request.body.action`: its `action` if that is a route, else `$default`.
+pub fn route_key(payload: &Payload<'_>, routes: &[&str]) -> String {
+    let Payload::Text(text) = payload else {
+        return "$default".to_owned();
+    };
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|frame| {
+            frame
+                .get("action")
+                .and_then(|action| action.as_str().map(str::to_owned))
+        })
+        .filter(|action| routes.contains(&action.as_str()))
+        .unwrap_or_else(|| "$default".to_owned())
+}
+
+fn context(api: &Api, handshake: &Handshake, route: &str, event_type: &str) -> ApiGatewayWebsocketProxyRequestContext {
+    let now = now_ms();
+    let request_id = new_id();
+    let mut context = ApiGatewayWebsocketProxyRequestContext::default();
+    context.route_key = Some(route.to_owned());
+    context.event_type = Some(event_type.to_owned());
+    context.message_direction = Some("IN".to_owned());
+    context.connection_id = Some(handshake.connection_id.clone());
+    context.connected_at = handshake.connected_at_ms;
+    context.domain_name = Some(api.domain_name.clone());
+    context.stage = Some(api.stage.clone());
+    context.apiid = Some(api.api_id.clone());
+    context.request_id = Some(request_id.clone());
+    context.extended_request_id = Some(request_id);
+    context.request_time = Some(request_time(now));
+    context.request_time_epoch = now;
+    context.identity.source_ip = Some(handshake.source_ip.clone());
+    context.identity.user_agent = handshake.user_agent.clone();
+    context
+}
+
+/// `$connect`: headers and query string of the handshake.
+pub fn connect(api: &Api, handshake: &Handshake) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = ApiGatewayWebsocketProxyRequest::default();
+    event.request_context = context(api, handshake, "$connect", "CONNECT");
+    event.headers = handshake.headers.clone();
+    event.multi_value_headers = handshake.headers.clone();
+    if !handshake.query.is_empty() {
+        let single: HashMap<String, String> = handshake
+            .query
+            .iter()
+            .filter_map(|(name, values)| values.last().map(|value| (name.clone(), value.clone())))
+            .collect();
+        event.query_string_parameters = QueryMap::from(single);
+        event.multi_value_query_string_parameters = QueryMap::from(handshake.query.clone());
+    }
+    event
+}
+
+/// A message on `route`: the frame as `body`, binary frames base64-encoded.
+pub fn message(
+    api: &Api,
+    handshake: &Handshake,
+    route: &str,
+    payload: &Payload<'_>,
+) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = ApiGatewayWebsocketProxyRequest::default();
+    event.request_context = context(api, handshake, route, "MESSAGE");
+    event.request_context.message_id = Some(new_id());
+    match payload {
+        Payload::Text(text) => event.body = Some((*text).to_owned()),
+        Payload::Binary(bytes) => {
+            event.body = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+            event.is_base64_encoded = true;
+        }
+    }
+    event
+}
+
+/// `$disconnect`, with the close code and reason API Gateway reports.
+pub fn disconnect(api: &Api, handshake: &Handshake, code: u16, reason: &str) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = ApiGatewayWebsocketProxyRequest::default();
+    event.request_context = context(api, handshake, "$disconnect", "DISCONNECT");
+    event.request_context.disconnect_status_code = Some(i64::from(code));
+    event.request_context.disconnect_reason = Some(reason.to_owned());
+    event
+}
+
+/// The event Lambda's event source mapping sends for self-managed Kafka: records grouped
+/// under `topic-partition`, key and value base64, timestamps in ms, headers as byte arrays.
+pub fn kafka_event(records: &[LogRecord], bootstrap_servers: &str) -> KafkaEvent {
+    let base64 = base64::engine::general_purpose::STANDARD;
+    let mut grouped: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    for record in records {
+        grouped
+            .entry(format!("{}-{}", record.topic, record.partition))
+            .or_default()
+            .push(json!({
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "timestamp": record.timestamp_ms,
+                "timestampType": "CREATE_TIME",
+                "key": record.key.as_ref().map(|key| base64.encode(key)),
+                "value": base64.encode(&record.value),
+                "headers": [],
+            }));
+    }
+    let event = json!({
+        "eventSource": "SelfManagedKafka",
+        "bootstrapServers": bootstrap_servers,
+        "records": grouped,
+    });
+    serde_json::from_value(event).expect("this JSON is a KafkaEvent")
+}
+
+/// `09/Feb/2024:18:23:27 +0000`, API Gateway's `requestTime`.
+pub fn request_time(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (year, month, day, hour, minute, second) = civil(ms);
+    format!(
+        "{day:02}/{}/{year}:{hour:02}:{minute:02}:{second:02} +0000",
+        MONTHS[month as usize - 1]
+    )
+}
+
+/// ISO 8601 in UTC with milliseconds, as `@connections` GET reports times.
+pub fn iso8601(ms: i64) -> String {
+    let (year, month, day, hour, minute, second) = civil(ms);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z",
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Calendar date and time (UTC) of a Unix time in ms (Howard Hinnant's civil_from_days).
+fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (rest / 3600) as u32,
+        (rest % 3600 / 60) as u32,
+        (rest % 60) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_formatted_as_api_gateway_does() {
+        assert_eq!(request_time(1_707_503_007_396), "09/Feb/2024:18:23:27 +0000");
+        assert_eq!(iso8601(1_707_503_007_396), "2024-02-09T18:23:27.396Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn routes_follow_the_body_action() {
+        let routes = ["join", "send"];
+        assert_eq!(route_key(&Payload::Text(r#"{"action":"join"}"#), &routes), "join");
+        assert_eq!(route_key(&Payload::Text(r#"{"action":"dance"}"#), &routes), "$default");
+        assert_eq!(route_key(&Payload::Text("not json"), &routes), "$default");
+        assert_eq!(route_key(&Payload::Binary(b"{}"), &routes), "$default");
+        let id = new_id();
+        assert_eq!(id.len(), 16);
+        assert!(id.ends_with('=') && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_=".contains(c)));
+    }
+}

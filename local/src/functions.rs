@@ -1,0 +1,39 @@
+//! The Lambda functions, invoked in-process: the same handler code the functions run in
+//! AWS, given the events API Gateway and the Kafka event source mapping would send.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::kafka::KafkaEvent;
+use kafka_fanout::BatchFailed;
+use roomcast_aws::connections::ConnectionsNotifier;
+use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
+use roomcast_core::{Config, Publisher, Store};
+
+pub struct Functions {
+    pub store: Arc<dyn Store>,
+    pub publisher: Arc<dyn Publisher>,
+    pub config: Config,
+    pub fan_out: FanOutConfig,
+    /// kafka-fanout reaches connections through the gateway's own `@connections` API with
+    /// the official SDK, exactly as it reaches API Gateway in AWS.
+    pub notifier: ConnectionsNotifier,
+}
+
+impl Functions {
+    pub async fn connect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+        ws_connect::handle(&*self.store, &self.config, event).await
+    }
+
+    pub async fn message(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+        ws_message::handle(&*self.store, &*self.publisher, &self.config, event).await
+    }
+
+    pub async fn disconnect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+        ws_disconnect::handle(&*self.store, &*self.publisher, event).await
+    }
+
+    pub async fn fan_out(&self, event: &KafkaEvent) -> Result<FanOutReport, BatchFailed> {
+        kafka_fanout::handle(&*self.store, &self.notifier, &self.fan_out, event).await
+    }
+}

@@ -1,0 +1,103 @@
+//! The `@connections` management API, as API Gateway serves it at
+//! `https://{api}.execute-api.{region}.amazonaws.com/{stage}/@connections/{id}`: POST sends
+//! one frame, GET describes the connection, DELETE closes it. Errors carry AWS's error type
+//! in `x-amzn-ErrorType`, so the official SDKs work against it with only an endpoint
+//! override.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::events::iso8601;
+use crate::registry::Outbound;
+use crate::Gateway;
+
+pub fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/@connections/{id}", post(send).get(describe).delete(close))
+        .route(
+            "/{stage}/@connections/{id}",
+            post(staged_send).get(staged_describe).delete(staged_close),
+        )
+}
+
+/// An error as the management API answers it.
+fn aws_error(status: StatusCode, kind: &'static str, message: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-amzn-ErrorType", HeaderValue::from_static(kind));
+    (status, headers, Json(json!({ "message": message }))).into_response()
+}
+
+fn gone() -> Response {
+    aws_error(StatusCode::GONE, "GoneException", "")
+}
+
+async fn send(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, body: Bytes) -> Response {
+    if body.len() > gateway.quotas.message_bytes {
+        let message = format!(
+            "data is {} bytes; the limit is {}",
+            body.len(),
+            gateway.quotas.message_bytes
+        );
+        return aws_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", &message);
+    }
+    let Some(live) = gateway.registry.get(&id) else {
+        return gone();
+    };
+    let frame = match String::from_utf8(body.to_vec()) {
+        Ok(text) => Outbound::Text(text),
+        Err(error) => Outbound::Binary(error.into_bytes()),
+    };
+    match live.outbox.try_send(frame) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(TrySendError::Full(_)) => aws_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededException",
+            "the client is not reading its frames",
+        ),
+        Err(TrySendError::Closed(_)) => gone(),
+    }
+}
+
+async fn describe(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    let Some(live) = gateway.registry.get(&id) else {
+        return gone();
+    };
+    let handshake = &live.handshake;
+    Json(json!({
+        "connectedAt": iso8601(handshake.connected_at_ms),
+        "identity": { "sourceIp": handshake.source_ip, "userAgent": handshake.user_agent },
+        "lastActiveAt": iso8601(live.last_active_ms()),
+    }))
+    .into_response()
+}
+
+async fn close(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    let Some(live) = gateway.registry.get(&id) else {
+        return gone();
+    };
+    // The connection's task runs `$disconnect` once the socket is closed.
+    match live.outbox.send(Outbound::Close(1000, String::new())).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(_) => gone(),
+    }
+}
+
+async fn staged_send(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>, body: Bytes) -> Response {
+    send(state, Path(id), body).await
+}
+
+async fn staged_describe(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>) -> Response {
+    describe(state, Path(id)).await
+}
+
+async fn staged_close(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>) -> Response {
+    close(state, Path(id)).await
+}

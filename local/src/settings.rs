@@ -1,0 +1,97 @@
+//! The gateway's flags, each also readable from an environment variable (`--help` lists
+//! them). The protocol's own limits come from the same variables the Lambda functions read
+//! (`ROOMCAST_MAX_TEXT_BYTES`, ...; see the README).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "roomcast-local",
+    version,
+    about = "roomcast's local gateway: API Gateway's WebSocket API, @connections and the Kafka trigger, emulated around the Lambda handlers",
+    long_about = None
+)]
+pub struct Settings {
+    /// Address for WebSocket clients and the @connections API.
+    #[arg(long, env = "ROOMCAST_LISTEN", default_value = "127.0.0.1:3001")]
+    pub listen: SocketAddr,
+
+    /// API Gateway stage name (events' requestContext.stage; @connections also under /{stage}).
+    #[arg(long, env = "ROOMCAST_STAGE", default_value = "local")]
+    pub stage: String,
+
+    /// DynamoDB endpoint (LocalStack, DynamoDB Local, moto). Without it: the embedded in-memory store.
+    #[arg(long, env = "ROOMCAST_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+
+    /// DynamoDB table, created at start when missing.
+    #[arg(long, env = "ROOMCAST_TABLE", default_value = "roomcast")]
+    pub table: String,
+
+    /// Kafka bootstrap servers. Without them: the embedded in-process log.
+    #[arg(long, env = "ROOMCAST_KAFKA_BOOTSTRAP")]
+    pub kafka_bootstrap: Option<String>,
+
+    /// Kafka topic, created at start when missing.
+    #[arg(long, env = "ROOMCAST_TOPIC", default_value = roomcast_aws::kafka::DEFAULT_TOPIC)]
+    pub topic: String,
+
+    /// Partitions of the topic when it has to be created (and of the embedded log).
+    #[arg(long, env = "ROOMCAST_PARTITIONS", default_value_t = roomcast_aws::kafka::DEFAULT_PARTITIONS)]
+    pub partitions: i32,
+
+    /// Consumer group of the emulated event source mapping.
+    #[arg(long, env = "ROOMCAST_CONSUMER_GROUP", default_value = "roomcast-fanout")]
+    pub consumer_group: String,
+
+    /// Most records per kafka-fanout invocation (AWS's default: 100).
+    #[arg(long, env = "ROOMCAST_BATCH_SIZE", default_value_t = 100)]
+    pub batch_size: usize,
+
+    /// Longest wait to fill a batch, in ms (AWS's default: 500).
+    #[arg(long, env = "ROOMCAST_BATCH_WINDOW_MS", default_value_t = 500)]
+    pub batch_window_ms: u64,
+
+    /// Largest WebSocket frame, in bytes (API Gateway: 32 KB).
+    #[arg(long, env = "ROOMCAST_WS_FRAME_BYTES", default_value_t = 32 * 1024)]
+    pub frame_bytes: usize,
+
+    /// Largest WebSocket message; larger closes the connection with 1009 (API Gateway: 128 KB).
+    #[arg(long, env = "ROOMCAST_WS_MESSAGE_BYTES", default_value_t = 128 * 1024)]
+    pub message_bytes: usize,
+
+    /// Seconds without a frame before the connection is closed (API Gateway: 10 minutes).
+    #[arg(long, env = "ROOMCAST_IDLE_TIMEOUT_SECS", default_value_t = 600)]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a connection may live (API Gateway: 2 hours).
+    #[arg(long, env = "ROOMCAST_MAX_CONNECTION_SECS", default_value_t = 7200)]
+    pub max_connection_secs: u64,
+
+    /// Rooms to create at start when missing, comma-separated.
+    #[arg(long, env = "ROOMCAST_ROOMS", value_delimiter = ',', default_value = "general")]
+    pub rooms: Vec<String>,
+}
+
+/// API Gateway's WebSocket quotas, as configured.
+#[derive(Debug, Clone)]
+pub struct Quotas {
+    pub frame_bytes: usize,
+    pub message_bytes: usize,
+    pub idle_timeout: Duration,
+    pub max_lifetime: Duration,
+}
+
+impl Settings {
+    pub fn quotas(&self) -> Quotas {
+        Quotas {
+            frame_bytes: self.frame_bytes,
+            message_bytes: self.message_bytes,
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            max_lifetime: Duration::from_secs(self.max_connection_secs),
+        }
+    }
+}

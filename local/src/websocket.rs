@@ -1,0 +1,195 @@
+//! The WebSocket API: the handshake goes through `$connect` (a non-2xx answer refuses it
+//! with that status), every frame through its route, and every end of a connection —
+//! a close frame, a dropped socket, a quota, `DELETE @connections` — through `$disconnect`
+//! with the close code and reason.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use aws_lambda_events::encodings::Body;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::events::{self, Handshake, Payload};
+use crate::registry::{Live, Outbound, OUTBOX_FRAMES};
+use crate::Gateway;
+
+/// `GET /` (or `/{stage}`) with an upgrade: the `$connect` route decides.
+pub async fn upgrade(
+    State(gateway): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let mut grouped: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in query {
+        grouped.entry(name).or_default().push(value);
+    }
+    let handshake = Handshake {
+        connection_id: events::new_id(),
+        connected_at_ms: events::now_ms(),
+        source_ip: peer.ip().to_string(),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .map(str::to_owned),
+        headers,
+        query: grouped,
+    };
+    let response = gateway
+        .functions
+        .connect(&events::connect(&gateway.api, &handshake))
+        .await;
+    if !(200..300).contains(&response.status_code) {
+        let status = u16::try_from(response.status_code)
+            .ok()
+            .and_then(|status| StatusCode::from_u16(status).ok())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, body_text(response.body)).into_response();
+    }
+    let failed = (gateway.clone(), handshake.clone());
+    upgrade
+        .max_frame_size(gateway.quotas.frame_bytes)
+        .max_message_size(gateway.quotas.message_bytes)
+        .on_failed_upgrade(move |error| {
+            // `$connect` succeeded but the socket never opened: API Gateway still tells
+            // `$disconnect`, so the registration does not linger.
+            tracing::warn!(%error, "upgrade failed after $connect");
+            let (gateway, handshake) = failed;
+            tokio::spawn(async move {
+                let event = events::disconnect(&gateway.api, &handshake, 1006, "upgrade failed");
+                gateway.functions.disconnect(&event).await;
+            });
+        })
+        .on_upgrade(move |socket| run(gateway, handshake, socket))
+}
+
+fn body_text(body: Option<Body>) -> String {
+    match body {
+        Some(Body::Text(text)) => text,
+        Some(Body::Binary(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// One connection, from the open socket to `$disconnect`.
+async fn run(gateway: Arc<Gateway>, handshake: Handshake, socket: WebSocket) {
+    let id = handshake.connection_id.clone();
+    let (outbox, frames) = mpsc::channel(OUTBOX_FRAMES);
+    let last_active_ms = Arc::new(AtomicI64::new(events::now_ms()));
+    let live = Arc::new(Live {
+        handshake: handshake.clone(),
+        outbox: outbox.clone(),
+        last_active_ms: last_active_ms.clone(),
+    });
+    gateway.registry.insert(live);
+
+    let (sink, mut stream) = socket.split();
+    let (closed_tx, mut closed_by_server) = oneshot::channel();
+    let writer = tokio::spawn(write(sink, frames, closed_tx));
+
+    let quotas = &gateway.quotas;
+    let lifetime = tokio::time::sleep(quotas.max_lifetime);
+    tokio::pin!(lifetime);
+    let (code, reason): (u16, String) = loop {
+        tokio::select! {
+            closed = &mut closed_by_server => {
+                break closed.unwrap_or((1006, "connection lost".to_owned()));
+            }
+            () = &mut lifetime => {
+                let _ = outbox.send(Outbound::Close(1001, "Going away".to_owned())).await;
+                break (1001, "Going away".to_owned());
+            }
+            next = tokio::time::timeout(quotas.idle_timeout, stream.next()) => match next {
+                Err(_idle) => {
+                    let _ = outbox.send(Outbound::Close(1001, "Going away".to_owned())).await;
+                    break (1001, "Going away".to_owned());
+                }
+                Ok(None) => break (1006, "Connection closed abnormally".to_owned()),
+                Ok(Some(Err(error))) => {
+                    if is_too_big(error) {
+                        let _ = outbox.send(Outbound::Close(1009, "Message too big".to_owned())).await;
+                        break (1009, "Message too big".to_owned());
+                    }
+                    break (1006, "Connection closed abnormally".to_owned());
+                }
+                Ok(Some(Ok(message))) => {
+                    last_active_ms.store(events::now_ms(), Ordering::Relaxed);
+                    let reply = match &message {
+                        Message::Text(text) => Some(route(&gateway, &handshake, Payload::Text(text.as_str())).await),
+                        Message::Binary(bytes) => Some(route(&gateway, &handshake, Payload::Binary(bytes)).await),
+                        Message::Close(frame) => {
+                            break frame.as_ref().map_or((1005, String::new()), |f| (f.code, f.reason.to_string()));
+                        }
+                        Message::Ping(_) | Message::Pong(_) => None,
+                    };
+                    if let Some(Some(reply)) = reply {
+                        if outbox.send(Outbound::Text(reply)).await.is_err() {
+                            break (1006, "Connection closed abnormally".to_owned());
+                        }
+                    }
+                }
+            },
+        }
+    };
+
+    gateway.registry.remove(&id);
+    drop(outbox);
+    // Let queued frames and the close frame go out, but never wait on a stuck client.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    tracing::info!(connection_id = %id, code, %reason, "connection closed");
+    let event = events::disconnect(&gateway.api, &handshake, code, &reason);
+    gateway.functions.disconnect(&event).await;
+}
+
+/// Runs a frame through its route; the route's answer goes back to the client.
+async fn route(gateway: &Gateway, handshake: &Handshake, payload: Payload<'_>) -> Option<String> {
+    let route = events::route_key(&payload, roomcast_core::commands::ACTIONS);
+    let event = events::message(&gateway.api, handshake, &route, &payload);
+    let response = gateway.functions.message(&event).await;
+    Some(body_text(response.body)).filter(|body| !body.is_empty())
+}
+
+/// Sends what the gateway queues for this connection; reports a server-side close.
+async fn write(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+    mut frames: mpsc::Receiver<Outbound>,
+    closed: oneshot::Sender<(u16, String)>,
+) {
+    while let Some(frame) = frames.recv().await {
+        let sent = match frame {
+            Outbound::Text(text) => sink.send(Message::Text(text.into())).await,
+            Outbound::Binary(bytes) => sink.send(Message::Binary(bytes.into())).await,
+            Outbound::Close(code, reason) => {
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.clone().into(),
+                };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                let _ = closed.send((code, reason));
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+    // Completes a close handshake the client started.
+    let _ = sink.close().await;
+}
+
+/// Whether a read failed because the client exceeded the frame or message quota.
+fn is_too_big(error: axum::Error) -> bool {
+    let error = error.into_inner();
+    matches!(
+        error.downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
