@@ -128,6 +128,11 @@ impl Running {
         format!("http://{}/{}", self.addr, self.stage)
     }
 
+    /// The store the functions use, to look at state from tests.
+    pub fn store(&self) -> Arc<dyn roomcast_core::Store> {
+        self.gateway.functions.store.clone()
+    }
+
     pub fn live_connections(&self) -> usize {
         self.gateway.registry.len()
     }

@@ -2,6 +2,7 @@
 //! once and moto and tansu are started once per run.
 
 mod fan_out;
+mod gateway;
 mod handlers;
 mod lambda;
 mod no_scan;
