@@ -405,3 +405,86 @@ async fn a_room_with_hundreds_of_members_comes_back_whole(store: &dyn Store, in_
     assert_eq!(store.members(&crowd).await.unwrap(), expected);
     assert_eq!(store.broadcast_audience().await.unwrap().len(), MEMBERS);
 }
+
+/// What only the DynamoDB store has: the table definition and how it reports bad data.
+mod dynamodb_table {
+    use aws_sdk_dynamodb::error::SdkError;
+    use aws_sdk_dynamodb::operation::get_item::GetItemError;
+    use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
+    use roomcast_aws::dynamo::{ensure_table, CorruptItem, DynamoStore};
+    use roomcast_core::model::{ConnectionId, RoomName};
+    use roomcast_core::ports::StoreError;
+    use roomcast_core::Store;
+    use roomcast_tests::moto;
+
+    #[tokio::test]
+    async fn ensure_table_creates_the_index_and_ttl_and_may_run_again() {
+        roomcast_tests::init_tracing();
+        let client = moto::client();
+        let table = roomcast_tests::unique_name("roomcast");
+        ensure_table(&client, &table).await.expect("created");
+        ensure_table(&client, &table)
+            .await
+            .expect("a second run finds it ready");
+
+        let described = client.describe_table().table_name(&table).send().await.unwrap();
+        let indexes: Vec<&str> = described
+            .table()
+            .map(|t| {
+                t.global_secondary_indexes()
+                    .iter()
+                    .filter_map(|i| i.index_name())
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(indexes, ["gsi1"]);
+        let ttl = client.describe_time_to_live().table_name(&table).send().await.unwrap();
+        let ttl = ttl.time_to_live_description().expect("a TTL description");
+        assert_eq!(ttl.attribute_name(), Some("expiresAt"));
+        assert_eq!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_item_is_an_unavailable_store_naming_the_attribute() {
+        roomcast_tests::init_tracing();
+        let store = moto::fresh_store().await;
+        // A connection item written by something else, without its nickname.
+        moto::client()
+            .put_item()
+            .table_name(store.table())
+            .item("pk", AttributeValue::S("CONN#broken".into()))
+            .item("sk", AttributeValue::S("#META".into()))
+            .item("connectionId", AttributeValue::S("broken".into()))
+            .item("userId", AttributeValue::S("u1".into()))
+            .item("connectedAt", AttributeValue::N("1".into()))
+            .item("expiresAt", AttributeValue::N("2".into()))
+            .send()
+            .await
+            .unwrap();
+        let error = store.connection(&ConnectionId::new("broken")).await.unwrap_err();
+        let StoreError::Unavailable(source) = error else {
+            panic!("expected Unavailable, got {error:?}");
+        };
+        let corrupt = source.downcast_ref::<CorruptItem>().expect("a CorruptItem source");
+        assert_eq!(corrupt.attribute, "nick");
+        assert_eq!(corrupt.pk.as_deref(), Some("CONN#broken"));
+    }
+
+    #[tokio::test]
+    async fn sdk_errors_are_kept_whole_as_the_source() {
+        roomcast_tests::init_tracing();
+        let store = DynamoStore::new(moto::client(), roomcast_tests::unique_name("missing"));
+        let error = store.room(&RoomName::trusted("general")).await.unwrap_err();
+        let StoreError::Unavailable(source) = error else {
+            panic!("expected Unavailable, got {error:?}");
+        };
+        let sdk = source
+            .downcast_ref::<SdkError<GetItemError>>()
+            .expect("the SDK error itself");
+        assert!(
+            sdk.as_service_error()
+                .is_some_and(GetItemError::is_resource_not_found_exception),
+            "{sdk:?}"
+        );
+    }
+}

@@ -102,8 +102,8 @@ impl DynamoStore {
         Ok(output.item)
     }
 
-    /// The connection's partition: its `#META` and one item per room it is in.
-    async fn connection_items(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError> {
+    /// The connection's partition (one consistent Query): its `#META` and the rooms it is in.
+    async fn partition(&self, id: &ConnectionId) -> Result<(Option<Connection>, Vec<RoomName>), StoreError> {
         let query = self
             .query()
             .consistent_read(true)
@@ -113,16 +113,26 @@ impl DynamoStore {
         let mut connection = None;
         let mut rooms = Vec::new();
         for found in query_all(query).await? {
-            let sk = item::Reader(&found).sk().map_err(StoreError::unavailable)?;
+            let sk = item::Reader(&found).sk().map_err(corrupt)?;
             if sk == keys::META {
-                connection = Some(item::parse_connection(&found).map_err(StoreError::unavailable)?);
+                connection = Some(item::parse_connection(&found).map_err(corrupt)?);
             } else if sk.starts_with(keys::IN_ROOM_PREFIX) {
-                rooms.push(item::parse_reverse_room(&found).map_err(StoreError::unavailable)?);
+                rooms.push(item::parse_reverse_room(&found).map_err(corrupt)?);
             }
         }
-        // Room items without a `#META` are leftovers of an interrupted removal: the TTL
-        // will take them; the connection itself is gone.
-        Ok(connection.map(|connection| ConnectionState { connection, rooms }))
+        Ok((connection, rooms))
+    }
+
+    /// Deletes both directions of the connection's memberships: every room's side first,
+    /// then the connection's side. The connection's side is how a removal finds its rooms,
+    /// so if this stops half-way, the next removal still finds what is left.
+    async fn forget_rooms(&self, id: &ConnectionId, rooms: &[RoomName]) -> Result<(), StoreError> {
+        let room_side = rooms.iter().map(|room| item::key(keys::room(room), keys::member(id)));
+        self.delete_all(room_side.collect()).await?;
+        let connection_side = rooms
+            .iter()
+            .map(|room| item::key(keys::connection(id), keys::in_room(room)));
+        self.delete_all(connection_side.collect()).await
     }
 
     /// Runs a transaction. Conflicts with concurrent transactions are retried; a failed
@@ -417,6 +427,7 @@ impl Store for DynamoStore {
             let seen = match cancelled.old_item(0) {
                 Some(old) => Some(old.clone()),
                 None => {
+                    tracing::debug!(reasons = ?cancelled.reasons, "no claim in the cancellation reasons; reading it");
                     self.get(item::key(keys::nick(&connection.user.nick), keys::NICK_SK))
                         .await?
                 }
@@ -467,30 +478,24 @@ impl Store for DynamoStore {
         }))
     }
 
+    /// One consistent Query: `#META` and the room items share the connection's partition.
     async fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError> {
-        self.connection_items(id).await
+        let (connection, rooms) = self.partition(id).await?;
+        Ok(connection.map(|connection| ConnectionState { connection, rooms }))
     }
 
     /// The connection's partition (one Query), then batched deletes of both directions of
     /// every membership, then the `#META`, then the release of the nickname.
     async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError> {
-        let Some(state) = self.connection_items(id).await? else {
+        let (connection, rooms) = self.partition(id).await?;
+        // Rooms without a `#META` are left by a join that raced an earlier removal; clear
+        // them too, or the fan-out would keep posting to a gone connection until the TTL.
+        self.forget_rooms(id, &rooms).await?;
+        let Some(connection) = connection else {
             return Ok(None);
         };
-        let memberships = state
-            .rooms
-            .iter()
-            .flat_map(|room| {
-                [
-                    item::key(keys::room(room), keys::member(id)),
-                    item::key(keys::connection(id), keys::in_room(room)),
-                ]
-            })
-            .collect();
-        self.delete_all(memberships).await?;
-        // The `#META` goes only after every membership: if a batch fails, the next attempt
-        // (a retried `$disconnect`, or a 410 in the fan-out) still finds the connection and
-        // its rooms instead of leaving members nobody can find but the TTL.
+        // The `#META` goes last, so a removal that failed part-way is retried in full by the
+        // next one (a redelivered `$disconnect`, a 410 in the fan-out).
         self.client
             .delete_item()
             .table_name(&self.table)
@@ -498,8 +503,8 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        self.release_nick(&state.connection).await?;
-        Ok(Some(state))
+        self.release_nick(&connection).await?;
+        Ok(Some(ConnectionState { connection, rooms }))
     }
 
     async fn create_room(&self, room: &Room) -> Result<(), StoreError> {
@@ -574,6 +579,7 @@ impl Store for DynamoStore {
             _ => {}
         }
         // No usable reasons: find out which condition failed by reading both items.
+        tracing::debug!(reasons = ?cancelled.reasons, "join cancelled without usable reasons; reading back");
         if self.get(item::key(keys::connection(id), keys::META)).await?.is_none() {
             return Err(StoreError::NotConnected);
         }
@@ -688,5 +694,32 @@ impl Store for DynamoStore {
             .map(|found| item::Reader(found).s(attr::CONNECTION_ID).map(ConnectionId::new))
             .collect::<Result<_, _>>()
             .map_err(corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cancelled(codes: &[&str]) -> Cancelled {
+        Cancelled {
+            reasons: codes
+                .iter()
+                .map(|code| CancellationReason::builder().code(*code).build())
+                .collect(),
+            error: SdkError::construction_failure("test"),
+        }
+    }
+
+    #[test]
+    fn cancellation_reasons_are_read_by_position() {
+        let both = cancelled(&["None", CONDITION_FAILED, "None"]);
+        assert_eq!(both.condition_failed(0, 3), Some(false));
+        assert_eq!(both.condition_failed(1, 3), Some(true));
+        assert_eq!(both.condition_failed(2, 3), Some(false));
+        // Reasons that do not line up with the items are not guessed at.
+        assert_eq!(cancelled(&[]).condition_failed(0, 3), None);
+        assert_eq!(cancelled(&[CONDITION_FAILED]).condition_failed(0, 3), None);
+        assert!(cancelled(&[]).old_item(0).is_none());
     }
 }
