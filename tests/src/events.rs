@@ -1,8 +1,6 @@
 //! Lambda events shaped exactly like the ones API Gateway and the Kafka event source
-//! mapping send, built from the JSON fixtures in `tests/fixtures/` (modelled on
-//! `aws_lambda_events`' own), so the handlers are tested on what AWS really delivers.
-
-use std::collections::BTreeMap;
+//! mapping send: API Gateway's from the JSON fixtures in `tests/fixtures/` (modelled on
+//! `aws_lambda_events`' own), Kafka's from the local gateway's builder of them.
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::kafka::KafkaEvent;
@@ -13,16 +11,10 @@ use serde_json::{json, Value};
 const CONNECT: &str = include_str!("../fixtures/connect.json");
 const MESSAGE: &str = include_str!("../fixtures/message.json");
 const DISCONNECT: &str = include_str!("../fixtures/disconnect.json");
-const KAFKA: &str = include_str!("../fixtures/kafka.json");
 
 /// A connection id as API Gateway makes them: 16 URL-safe characters ending in `=`.
 pub fn connection_id() -> String {
-    let bytes: [u8; 11] = std::array::from_fn(|_| rand_byte());
-    base64::engine::general_purpose::URL_SAFE.encode(bytes)
-}
-
-fn rand_byte() -> u8 {
-    (ulid::Ulid::new().random() & 0xff) as u8
+    roomcast_local::events::new_id()
 }
 
 fn parse(template: &str, edit: impl FnOnce(&mut Value)) -> ApiGatewayWebsocketProxyRequest {
@@ -83,29 +75,10 @@ pub fn disconnect(connection_id: &str) -> ApiGatewayWebsocketProxyRequest {
     })
 }
 
-/// The event the Kafka event source mapping sends for these records: grouped under
-/// `topic-partition`, key and value base64, timestamps in ms.
+/// The event the Kafka event source mapping sends for these records (the local gateway's
+/// emulation of it builds exactly this).
 pub fn kafka_batch(records: &[LogRecord]) -> KafkaEvent {
-    let base64 = base64::engine::general_purpose::STANDARD;
-    let mut grouped: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for record in records {
-        grouped
-            .entry(format!("{}-{}", record.topic, record.partition))
-            .or_default()
-            .push(json!({
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "timestamp": record.timestamp_ms,
-                "timestampType": "CREATE_TIME",
-                "key": record.key.as_ref().map(|key| base64.encode(key)),
-                "value": base64.encode(&record.value),
-                "headers": [],
-            }));
-    }
-    let mut event: Value = serde_json::from_str(KAFKA).expect("fixture is JSON");
-    event["records"] = json!(grouped);
-    serde_json::from_value(event).expect("fixture is a KafkaEvent")
+    roomcast_local::events::kafka_event(records, "127.0.0.1:9092")
 }
 
 fn now_ms() -> i64 {
