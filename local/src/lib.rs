@@ -62,8 +62,10 @@ pub async fn start(settings: Settings, config: Config, fan_out: FanOutConfig) ->
     let addr = listener.local_addr()?;
     let sdk = backends::sdk_config().await;
     let opened = backends::open(&settings, &sdk).await?;
-    let description =
-        vec![format!("store: {}", opened.store_description), format!("events: {}", opened.source.describe())];
+    let description = vec![
+        format!("store: {}", opened.store_description),
+        format!("events: {}", opened.source.describe()),
+    ];
 
     let endpoint = format!("http://{addr}/{}", settings.stage);
     let functions = Arc::new(Functions {
@@ -74,7 +76,11 @@ pub async fn start(settings: Settings, config: Config, fan_out: FanOutConfig) ->
         notifier: ConnectionsNotifier::new(&sdk, &endpoint),
     });
     let gateway = Arc::new(Gateway {
-        api: Api { api_id: "local".to_owned(), stage: settings.stage.clone(), domain_name: addr.to_string() },
+        api: Api {
+            api_id: "local".to_owned(),
+            stage: settings.stage.clone(),
+            domain_name: addr.to_string(),
+        },
         quotas: settings.quotas(),
         functions: functions.clone(),
         registry: Registry::default(),
@@ -97,7 +103,10 @@ pub async fn start(settings: Settings, config: Config, fan_out: FanOutConfig) ->
     let batching = trigger::Batching {
         batch_size: settings.batch_size.max(1),
         window: Duration::from_millis(settings.batch_window_ms),
-        bootstrap_servers: settings.kafka_bootstrap.clone().unwrap_or_else(|| "embedded".to_owned()),
+        bootstrap_servers: settings
+            .kafka_bootstrap
+            .clone()
+            .unwrap_or_else(|| "embedded".to_owned()),
     };
     let trigger = tokio::spawn(trigger::run(opened.source, functions, batching, trigger_stopped));
 

@@ -34,7 +34,12 @@ pub struct MemorySource {
 impl MemorySource {
     pub fn new(log: Arc<MemoryLog>) -> Self {
         let appended = log.subscribe();
-        Self { log, positions: HashMap::new(), committed: HashMap::new(), appended }
+        Self {
+            log,
+            positions: HashMap::new(),
+            committed: HashMap::new(),
+            appended,
+        }
     }
 
     fn take(&mut self, max: usize, batch: &mut Vec<LogRecord>) {
@@ -73,7 +78,11 @@ impl RecordSource for MemorySource {
         while !batch.is_empty() && batch.len() < max {
             self.appended.mark_unchanged();
             self.take(max, &mut batch);
-            if batch.len() >= max || tokio::time::timeout_at(deadline, self.appended.changed()).await.is_err() {
+            if batch.len() >= max
+                || tokio::time::timeout_at(deadline, self.appended.changed())
+                    .await
+                    .is_err()
+            {
                 break;
             }
         }
