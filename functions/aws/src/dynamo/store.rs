@@ -34,7 +34,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 const BATCH_LIMIT: usize = 25;
 /// Rounds of re-sending a batch's UnprocessedItems (throttling) before giving up.
 const BATCH_ATTEMPTS: u32 = 8;
-/// Attempts of a transaction cancelled only by conflicts with concurrent transactions.
+/// Attempts of a transaction cancelled only by contention (conflicts, throttling).
 const TRANSACTION_ATTEMPTS: u32 = 5;
 /// Rounds of the nickname claim when its item keeps changing under us.
 const CLAIM_ATTEMPTS: u32 = 5;
@@ -143,7 +143,8 @@ impl DynamoStore {
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Cancelled>, StoreError> {
         let mut delay = Duration::from_millis(20);
-        for attempt in 1..=TRANSACTION_ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             let sent = self
                 .client
                 .transact_write_items()
@@ -165,19 +166,22 @@ impl DynamoStore {
             if reasons.is_empty() || code_is(CONDITION_FAILED) {
                 return Ok(Err(Cancelled { reasons, error }));
             }
-            if code_is("TransactionConflict") && attempt < TRANSACTION_ATTEMPTS {
-                tracing::debug!(operation, attempt, "transaction conflict; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                continue;
+            // The SDK retries throttled calls, but not a transaction cancelled because one
+            // of its items was throttled or busy in another transaction.
+            let transient = code_is("TransactionConflict") || code_is("ThrottlingError");
+            if !transient || attempt >= TRANSACTION_ATTEMPTS {
+                return Err(unavailable(error));
             }
-            return Err(unavailable(error));
+            tracing::debug!(
+                operation,
+                attempt,
+                ?reasons,
+                "transaction cancelled by contention; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            attempt += 1;
         }
-        Err(StoreError::unavailable(GaveUp {
-            operation,
-            attempts: TRANSACTION_ATTEMPTS,
-            reason: "conflicts with concurrent transactions",
-        }))
     }
 
     /// Deletes items in batches of 25, re-sending what DynamoDB left unprocessed.
@@ -327,7 +331,12 @@ impl Cancelled {
     /// Whether the condition on the `index`th item failed; `None` when the server gave no
     /// usable reasons. Reasons come in the order of the transaction's items.
     fn condition_failed(&self, index: usize, item_count: usize) -> Option<bool> {
-        (self.reasons.len() == item_count).then(|| self.reasons[index].code() == Some(CONDITION_FAILED))
+        if self.reasons.len() != item_count {
+            return None;
+        }
+        self.reasons
+            .get(index)
+            .map(|reason| reason.code() == Some(CONDITION_FAILED))
     }
 
     /// The item as it was when its condition failed (`ReturnValuesOnConditionCheckFailure`).
@@ -533,6 +542,8 @@ impl Store for DynamoStore {
         found.as_ref().map(item::parse_room).transpose().map_err(corrupt)
     }
 
+    /// One paginated Query on `gsi1` (eventually consistent: a room created an instant ago
+    /// may be missing; [`Store::room`] reads consistently).
     async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
         let query = self
             .query()
@@ -654,7 +665,9 @@ impl Store for DynamoStore {
     }
 
     /// One paginated Query per audience shard on `gsi1`, all at once; a connection in
-    /// several rooms appears once per room, hence the set.
+    /// several rooms appears once per room, hence the set. Like every `gsi1` read, it is
+    /// eventually consistent: a join of the last instant (usually well under a second) may
+    /// be missing.
     async fn broadcast_audience(&self) -> Result<Vec<ConnectionId>, StoreError> {
         let mut shards = JoinSet::new();
         for shard in 0..keys::AUDIENCE_SHARDS {
@@ -678,6 +691,7 @@ impl Store for DynamoStore {
         Ok(audience.into_iter().collect())
     }
 
+    /// One paginated Query on `gsi1` (eventually consistent, as [`Self::broadcast_audience`]).
     async fn user_connections(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
         let query = self
             .query()
