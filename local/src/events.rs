@@ -151,7 +151,12 @@ pub fn kafka_event(records: &[LogRecord], bootstrap_servers: &str) -> KafkaEvent
                 "timestampType": "CREATE_TIME",
                 "key": record.key.as_ref().map(|key| base64.encode(key)),
                 "value": base64.encode(&record.value),
-                "headers": [],
+                // AWS sends each header as a one-key object of Java (signed) bytes.
+                "headers": record
+                    .headers
+                    .iter()
+                    .map(|(key, value)| json!({ key: value.iter().map(|byte| *byte as i8).collect::<Vec<i8>>() }))
+                    .collect::<Vec<_>>(),
             }));
     }
     let event = json!({
@@ -215,6 +220,27 @@ mod tests {
         assert_eq!(request_time(1_707_503_007_396), "09/Feb/2024:18:23:27 +0000");
         assert_eq!(iso8601(1_707_503_007_396), "2024-02-09T18:23:27.396Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn kafka_events_are_shaped_as_aws_sends_them() {
+        let record = LogRecord {
+            topic: "roomcast-events".into(),
+            partition: 2,
+            offset: 7,
+            timestamp_ms: 1_595_035_749_700,
+            key: Some(b"general".to_vec()),
+            value: b"{}".to_vec(),
+            headers: vec![("trace".into(), vec![104, 200])],
+        };
+        let event = serde_json::to_value(kafka_event(&[record], "b1:9092")).unwrap();
+        assert_eq!(event["eventSource"], "SelfManagedKafka");
+        assert_eq!(event["bootstrapServers"], "b1:9092");
+        let sent = &event["records"]["roomcast-events-2"][0];
+        assert_eq!(sent["offset"], 7);
+        assert_eq!(sent["key"], "Z2VuZXJhbA==");
+        assert_eq!(sent["value"], "e30=");
+        assert_eq!(sent["headers"], json!([{ "trace": [104, -56] }]));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use roomcast_core::memory::LogRecord;
 
@@ -98,7 +98,17 @@ fn millis(duration: Duration) -> String {
     duration.as_millis().to_string()
 }
 
-fn to_record(message: &BorrowedMessage<'_>) -> LogRecord {
+/// A consumed Kafka message as the trigger hands it on, headers included.
+pub fn to_record(message: &BorrowedMessage<'_>) -> LogRecord {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|header| (header.key.to_owned(), header.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
     LogRecord {
         topic: message.topic().to_owned(),
         partition: message.partition(),
@@ -106,6 +116,7 @@ fn to_record(message: &BorrowedMessage<'_>) -> LogRecord {
         timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
         key: message.key().map(<[u8]>::to_vec),
         value: message.payload().unwrap_or_default().to_vec(),
+        headers,
     }
 }
 
@@ -224,6 +235,7 @@ mod tests {
             timestamp_ms: 0,
             key: None,
             value: Vec::new(),
+            headers: Vec::new(),
         }
     }
 

@@ -61,6 +61,7 @@ async fn main() {
                 timestamp_ms: 0,
                 key: Some(b"big".to_vec()),
                 value: envelope.to_json().into_bytes(),
+                headers: Vec::new(),
             }
         })
         .collect();

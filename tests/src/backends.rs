@@ -86,7 +86,6 @@ impl Backends {
 /// Reads the one-partition topic from the start until `stop` matches a record.
 async fn read_until(topic: &str, stop: &dyn Fn(&LogRecord) -> bool) -> Vec<LogRecord> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::Message;
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", crate::tansu::bootstrap())
         .set("group.id", crate::unique_name("reader"))
@@ -105,14 +104,7 @@ async fn read_until(topic: &str, stop: &dyn Fn(&LogRecord) -> bool) -> Vec<LogRe
             .await
             .unwrap_or_else(|_| panic!("no sentinel on {topic} within 30 s; read {records:#?}"))
             .expect("kafka read");
-        let record = LogRecord {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().unwrap_or_default().to_vec(),
-        };
+        let record = roomcast_local::kafka_source::to_record(&message);
         let done = stop(&record);
         records.push(record);
         if done {

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::Message;
 use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
 use roomcast_core::memory::LogRecord;
 
@@ -112,14 +111,7 @@ pub async fn read_back(topic: &str, count: usize, timeout: Duration) -> Vec<LogR
                 bootstrap()
             ),
         };
-        records.push(LogRecord {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().unwrap_or_default().to_vec(),
-        });
+        records.push(roomcast_local::kafka_source::to_record(&message));
     }
     records
 }

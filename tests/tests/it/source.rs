@@ -417,3 +417,47 @@ async fn kafka_a_batch_read_but_not_committed_is_delivered_again() {
     assert_nothing_more(&mut *third).await;
     assert_eq!(ids(&records), after, "committed records were delivered again");
 }
+
+/// What another service puts in record headers reaches kafka-fanout's event as AWS sends
+/// it: one object per header, its value as (signed) bytes. (The in-process log has no
+/// headers: roomcast's own publisher writes none.)
+#[tokio::test]
+async fn kafka_headers_reach_the_event_as_byte_arrays() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    roomcast_tests::init_tracing();
+    let topic = tansu::fresh_topic(1).await;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", tansu::bootstrap())
+        .set("message.timeout.ms", "10000")
+        .create()
+        .expect("producer");
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "traceparent",
+            value: Some("00-ab".as_bytes()),
+        })
+        .insert(Header {
+            key: "raw",
+            value: Some(&[0xff_u8, 0x01][..]),
+        });
+    let value = envelope("general").to_json();
+    producer
+        .send(
+            FutureRecord::to(&topic).key("general").payload(&value).headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produced");
+
+    let mut source = KafkaSource::new(tansu::bootstrap(), &topic, &unique_name("group")).expect("source");
+    let batch = next_batch(&mut source, 10, Duration::from_millis(100), Duration::from_secs(20)).await;
+    assert_eq!(batch.len(), 1);
+    let event = serde_json::to_value(roomcast_local::events::kafka_event(&batch, tansu::bootstrap())).unwrap();
+    let record = &event["records"][format!("{topic}-0")][0];
+    assert_eq!(
+        record["headers"],
+        serde_json::json!([{ "traceparent": [48, 48, 45, 97, 98] }, { "raw": [-1, 1] }])
+    );
+}

@@ -20,6 +20,8 @@ pub struct LogRecord {
     pub timestamp_ms: i64,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
+    /// Record headers, in order (Kafka allows repeated keys).
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 pub struct MemoryLog {
@@ -88,6 +90,7 @@ impl MemoryLog {
                     .map_or(0, |d| d.as_millis() as i64),
                 key: key.map(<[u8]>::to_vec),
                 value: value.to_vec(),
+                headers: Vec::new(),
             });
             if partition.records.len() > self.retention {
                 partition.records.pop_front();
