@@ -113,23 +113,28 @@ async fn read_until(topic: &str, stop: &dyn Fn(&LogRecord) -> bool) -> Vec<LogRe
     }
 }
 
-/// Runs each named `async fn(Backends)` twice: `memory::name` and `real::name`.
+/// Runs each named test once per backend: for every `module => setup`, a module of
+/// `#[tokio::test]`s in which each `name` is called with `setup` (an expression evaluated in
+/// the test, `.await` allowed, with the caller's items in scope).
+///
+/// ```ignore
+/// each_backend!(memory => Backends::memory().await, real => Backends::real().await;
+///               [sends_are_acked, leaving_is_announced]);
+/// ```
 #[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
+macro_rules! each_backend {
+    ($($module:ident => $setup:expr),+ ; $names:tt) => {
+        $( $crate::each_backend!(@module $module => $setup; $names); )+
+    };
+    (@module $module:ident => $setup:expr; [$($name:ident),* $(,)?]) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::backends::Backends::memory().await).await
-                }
-            )*
-        }
-        mod real {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::backends::Backends::real().await).await
+                    $crate::init_tracing();
+                    super::$name($setup).await
                 }
             )*
         }

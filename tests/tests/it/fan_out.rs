@@ -15,13 +15,16 @@ use roomcast_core::ports::StoreError;
 use roomcast_core::{ConnectionId, Envelope, RoomName, Store, Target, UserId};
 use roomcast_tests::backends::Backends;
 use roomcast_tests::connections::{Behaviour, ConnectionsServer};
-use roomcast_tests::{events, on_both_backends};
+use roomcast_tests::{each_backend, events};
 use serde_json::json;
 
 use crate::lambda::Lambdas;
 
-on_both_backends!(
-    room_members_get_each_message_once_and_the_sender_none,
+each_backend!(
+    memory => Backends::memory().await,
+    real => Backends::real().await;
+    [
+        room_members_get_each_message_once_and_the_sender_none,
     gone_connections_are_removed_and_the_others_still_receive,
     a_failing_connection_is_retried_and_keeps_its_order,
     fifty_messages_reach_every_member_complete_and_in_order,
@@ -31,6 +34,7 @@ on_both_backends!(
     records_that_are_not_envelopes_are_skipped,
     a_store_outage_fails_the_batch_before_anything_is_posted,
     other_services_reach_a_user_or_a_connection_with_one_record,
+    ]
 );
 
 fn config(concurrency: usize) -> FanOutConfig {

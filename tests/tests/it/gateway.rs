@@ -11,7 +11,7 @@ use roomcast_aws::config::Env;
 use roomcast_core::RoomName;
 use roomcast_local::settings::Settings;
 use roomcast_local::Running;
-use roomcast_tests::{init_tracing, moto, tansu, unique_name};
+use roomcast_tests::{each_backend, init_tracing, moto, tansu, unique_name};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -61,29 +61,11 @@ async fn gateway(mode: Mode) -> Running {
         .expect("gateway starts")
 }
 
-macro_rules! in_both_modes {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::gateway(super::Mode::Embedded).await).await
-                }
-            )*
-        }
-        mod real {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::gateway(super::Mode::Real).await).await
-                }
-            )*
-        }
-    };
-}
-
-in_both_modes!(
-    join_send_leave_with_ack_and_sender_exclusion,
+each_backend!(
+    embedded => gateway(Mode::Embedded).await,
+    real => gateway(Mode::Real).await;
+    [
+        join_send_leave_with_ack_and_sender_exclusion,
     the_broadcast_room_reaches_each_room_member_exactly_once,
     a_taken_nickname_is_refused_at_the_handshake_with_409,
     malformed_frames_get_error_frames_on_a_connection_that_stays_usable,
@@ -93,6 +75,7 @@ in_both_modes!(
     a_message_over_128_kb_closes_the_connection_with_1009,
     shutdown_closes_connections_and_runs_disconnect,
     wscat_chats_with_a_rust_client,
+    ]
 );
 
 struct Client {

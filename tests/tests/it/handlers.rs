@@ -3,13 +3,16 @@
 
 use roomcast_core::{Envelope, Target};
 use roomcast_tests::backends::Backends;
-use roomcast_tests::{events, on_both_backends};
+use roomcast_tests::{each_backend, events};
 use serde_json::{json, Value};
 
 use crate::lambda::Lambdas;
 
-on_both_backends!(
-    a_taken_nickname_is_refused_with_409_until_its_owner_leaves,
+each_backend!(
+    memory => Backends::memory().await,
+    real => Backends::real().await;
+    [
+        a_taken_nickname_is_refused_with_409_until_its_owner_leaves,
     malformed_nicknames_are_refused_with_400_and_register_nothing,
     a_connection_without_a_name_gets_a_guest_nickname,
     send_is_acked_and_published_to_the_room_except_the_sender,
@@ -19,6 +22,7 @@ on_both_backends!(
     whoami_rooms_and_ping_answer_the_caller,
     disconnect_removes_memberships_frees_the_nickname_and_tells_the_rooms,
     the_broadcast_room_needs_no_creating,
+    ]
 );
 
 fn frame(value: Value) -> String {

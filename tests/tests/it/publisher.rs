@@ -11,7 +11,7 @@ use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
 use roomcast_core::memory::{LogRecord, MemoryLog};
 use roomcast_core::ports::PublishError;
 use roomcast_core::{ConnectionId, Envelope, MessageId, Nick, Publisher, RoomName, ServerFrame, Target, User, UserId};
-use roomcast_tests::{tansu, unique_name};
+use roomcast_tests::{each_backend, tansu, unique_name};
 
 /// Covers a consumer group's first join and a slow shared CI machine; tansu itself
 /// answers in milliseconds.
@@ -88,37 +88,17 @@ impl Backend for Kafka {
     }
 }
 
-/// Runs each contract test on both backends, as `publisher::memory::NAME` and
-/// `publisher::kafka::NAME`, with a fresh log of the given partition count.
-macro_rules! on_both_backends {
-    ($($name:ident(partitions = $partitions:expr);)*) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    roomcast_tests::init_tracing();
-                    super::$name(&super::Memory::new($partitions)).await;
-                }
-            )*
-        }
-
-        mod kafka {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    roomcast_tests::init_tracing();
-                    super::$name(&super::Kafka::new($partitions).await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends! {
-    a_published_envelope_comes_back_keyed_by_its_target(partitions = 3);
-    one_rooms_envelopes_come_back_in_publish_order(partitions = 3);
-    each_room_keeps_to_one_partition(partitions = 3);
-}
+// Each contract test on both backends (`memory::NAME`, `kafka::NAME`), with a fresh
+// 3-partition log each.
+each_backend!(
+    memory => &Memory::new(3),
+    kafka => &Kafka::new(3).await;
+    [
+        a_published_envelope_comes_back_keyed_by_its_target,
+        one_rooms_envelopes_come_back_in_publish_order,
+        each_room_keeps_to_one_partition,
+    ]
+);
 
 fn chat_message(room: &str, text: &str, sender: &ConnectionId) -> Envelope {
     let id = MessageId::generate();

@@ -14,7 +14,7 @@ use roomcast_core::memory::{LogRecord, MemoryLog};
 use roomcast_core::{Envelope, MessageId, Publisher, RoomName, ServerFrame, Target};
 use roomcast_local::kafka_source::KafkaSource;
 use roomcast_local::source::{MemorySource, RecordSource};
-use roomcast_tests::{tansu, unique_name};
+use roomcast_tests::{each_backend, tansu, unique_name};
 
 /// How long a test waits for everything it published to come out of a source: covers a
 /// consumer group's join and a slow shared CI machine; both sources answer in milliseconds
@@ -97,39 +97,18 @@ impl Backend for Kafka {
     }
 }
 
-/// Runs each contract test on both backends, as `source::memory::NAME` and
-/// `source::kafka::NAME`, with a fresh log of the given partition count (and for Kafka a
-/// fresh consumer group).
-macro_rules! on_both_backends {
-    ($($name:ident(partitions = $partitions:expr);)*) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    roomcast_tests::init_tracing();
-                    super::$name(&super::Memory::new($partitions)).await;
-                }
-            )*
-        }
-
-        mod kafka {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    roomcast_tests::init_tracing();
-                    super::$name(&super::Kafka::new($partitions).await).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends! {
-    a_batch_never_exceeds_max(partitions = 3);
-    one_partitions_records_come_in_offset_order_across_batches(partitions = 3);
-    everything_published_arrives_exactly_once_when_batches_are_committed(partitions = 3);
-    an_empty_batch_comes_back_after_idle_when_nothing_is_published(partitions = 3);
-}
+// Each contract test on both backends (`memory::NAME`, `kafka::NAME`), with a fresh
+// 3-partition log each.
+each_backend!(
+    memory => &Memory::new(3),
+    kafka => &Kafka::new(3).await;
+    [
+        a_batch_never_exceeds_max,
+        one_partitions_records_come_in_offset_order_across_batches,
+        everything_published_arrives_exactly_once_when_batches_are_committed,
+        an_empty_batch_comes_back_after_idle_when_nothing_is_published,
+    ]
+);
 
 const ROOMS: [&str; 6] = ["general", "random", "rust", "kafka", "lambda", "ops"];
 
