@@ -10,7 +10,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::{Config, Limits, RoomName};
 
-use crate::kafka::{KafkaSettings, DEFAULT_TOPIC};
+use crate::kafka::{KafkaAuth, KafkaSecurity, KafkaSettings, SaslMechanism, DEFAULT_TOPIC};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -133,6 +133,66 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// How the producer signs in to Kafka. `ROOMCAST_KAFKA_AUTH`: `none` (the default),
+    /// `msk-iam` (Amazon MSK IAM access control, for the region in `AWS_REGION`, which
+    /// Lambda sets), or `scram-sha-512`, `scram-sha-256`, `plain` with
+    /// `ROOMCAST_KAFKA_USERNAME` and `ROOMCAST_KAFKA_PASSWORD`. `ROOMCAST_KAFKA_TLS`
+    /// (`true`/`false`) defaults to TLS with any sign-in and plaintext without one.
+    pub fn kafka_security(&self) -> Result<KafkaSecurity, ConfigError> {
+        let name = self.get("ROOMCAST_KAFKA_AUTH").unwrap_or_else(|| "none".to_owned());
+        let password = |mechanism| -> Result<KafkaAuth, ConfigError> {
+            Ok(KafkaAuth::Password {
+                mechanism,
+                username: self.required("ROOMCAST_KAFKA_USERNAME", "the Kafka SASL user name")?,
+                password: self.required("ROOMCAST_KAFKA_PASSWORD", "the Kafka SASL password")?,
+            })
+        };
+        let auth = match name.trim().to_ascii_lowercase().as_str() {
+            "none" => KafkaAuth::None,
+            "msk-iam" => KafkaAuth::MskIam {
+                region: self
+                    .get("AWS_REGION")
+                    .or_else(|| self.get("AWS_DEFAULT_REGION"))
+                    .ok_or(ConfigError::Missing {
+                        name: "AWS_REGION",
+                        meaning: "the AWS region that MSK IAM tokens are signed for (Lambda sets it)",
+                    })?,
+            },
+            "scram-sha-512" => password(SaslMechanism::ScramSha512)?,
+            "scram-sha-256" => password(SaslMechanism::ScramSha256)?,
+            "plain" => password(SaslMechanism::Plain)?,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "ROOMCAST_KAFKA_AUTH",
+                    value: name,
+                    reason: "expected none, msk-iam, scram-sha-512, scram-sha-256 or plain".into(),
+                })
+            }
+        };
+        let tls = match self.get("ROOMCAST_KAFKA_TLS") {
+            None => auth != KafkaAuth::None,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "ROOMCAST_KAFKA_TLS",
+                        value,
+                        reason: "expected true or false".into(),
+                    })
+                }
+            },
+        };
+        if matches!(auth, KafkaAuth::MskIam { .. }) && !tls {
+            return Err(ConfigError::Invalid {
+                name: "ROOMCAST_KAFKA_TLS",
+                value: "false".into(),
+                reason: "MSK IAM sign-in only works over TLS".into(),
+            });
+        }
+        Ok(KafkaSecurity { auth, tls })
+    }
+
     /// The `@connections` endpoint: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
     pub fn connections_endpoint(&self) -> Result<String, ConfigError> {
         let value = self.required(
@@ -230,5 +290,62 @@ mod tests {
         assert_eq!(domain.broadcast_room, "admin");
         assert_eq!(settings.kafka().unwrap().topic, "roomcast-events");
         assert_eq!(settings.fan_out().unwrap().concurrency, 64);
+        assert_eq!(settings.kafka_security().unwrap(), KafkaSecurity::default());
+    }
+
+    #[test]
+    fn kafka_security_follows_the_documentation() {
+        let msk = env(&[("ROOMCAST_KAFKA_AUTH", "msk-iam"), ("AWS_REGION", "eu-west-1")])
+            .kafka_security()
+            .unwrap();
+        assert_eq!(
+            msk,
+            KafkaSecurity {
+                auth: KafkaAuth::MskIam {
+                    region: "eu-west-1".into()
+                },
+                tls: true
+            }
+        );
+        let scram = env(&[
+            ("ROOMCAST_KAFKA_AUTH", "SCRAM-SHA-512"),
+            ("ROOMCAST_KAFKA_USERNAME", "roomcast"),
+            ("ROOMCAST_KAFKA_PASSWORD", "secret"),
+            ("ROOMCAST_KAFKA_TLS", "false"),
+        ])
+        .kafka_security()
+        .unwrap();
+        assert!(!scram.tls);
+        assert!(matches!(
+            scram.auth,
+            KafkaAuth::Password {
+                mechanism: SaslMechanism::ScramSha512,
+                ..
+            }
+        ));
+        assert!(
+            !format!("{scram:?}").contains("secret"),
+            "the password must not reach the logs"
+        );
+        let tls_only = env(&[("ROOMCAST_KAFKA_TLS", "true")]).kafka_security().unwrap();
+        assert_eq!((tls_only.auth, tls_only.tls), (KafkaAuth::None, true));
+
+        for (pairs, named) in [
+            (&[("ROOMCAST_KAFKA_AUTH", "kerberos")][..], "ROOMCAST_KAFKA_AUTH"),
+            (&[("ROOMCAST_KAFKA_AUTH", "msk-iam")][..], "AWS_REGION"),
+            (&[("ROOMCAST_KAFKA_AUTH", "plain")][..], "ROOMCAST_KAFKA_USERNAME"),
+            (
+                &[
+                    ("ROOMCAST_KAFKA_AUTH", "msk-iam"),
+                    ("AWS_REGION", "eu-west-1"),
+                    ("ROOMCAST_KAFKA_TLS", "false"),
+                ][..],
+                "ROOMCAST_KAFKA_TLS",
+            ),
+            (&[("ROOMCAST_KAFKA_TLS", "maybe")][..], "ROOMCAST_KAFKA_TLS"),
+        ] {
+            let message = env(pairs).kafka_security().unwrap_err().to_string();
+            assert!(message.contains(named), "{pairs:?}: {message}");
+        }
     }
 }

@@ -1,11 +1,15 @@
 //! The Kafka [`Publisher`]: appends envelopes to the roomcast topic with librdkafka and
 //! answers only once the broker has acknowledged them, plus topic creation for set-up.
+//!
+//! The producer connects in plaintext by default; [`KafkaSecurity`] adds TLS and SASL:
+//! SCRAM or PLAIN with a password, or Amazon MSK's IAM access control (SASL/OAUTHBEARER
+//! with a SigV4-signed token, made by [`msk_iam_token`] whenever librdkafka asks).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext, OAuthToken};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -33,10 +37,108 @@ pub struct KafkaSettings {
     pub delivery_timeout: Duration,
 }
 
+/// How the producer reaches the brokers: TLS or not, and which SASL sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KafkaSecurity {
+    pub auth: KafkaAuth,
+    /// TLS to the brokers (`ssl` / `sasl_ssl`), verified against the host's CA bundle.
+    pub tls: bool,
+}
+
+/// The SASL sign-in (`ROOMCAST_KAFKA_AUTH`).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum KafkaAuth {
+    /// No SASL.
+    #[default]
+    None,
+    /// Amazon MSK IAM access control: SASL/OAUTHBEARER with a token signed (SigV4) with the
+    /// credentials of the default AWS chain, for `region`.
+    MskIam { region: String },
+    /// SASL/SCRAM or SASL/PLAIN with a user name and password.
+    Password {
+        mechanism: SaslMechanism,
+        username: String,
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for KafkaAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KafkaAuth::None => f.write_str("None"),
+            KafkaAuth::MskIam { region } => f.debug_struct("MskIam").field("region", region).finish(),
+            KafkaAuth::Password {
+                mechanism, username, ..
+            } => f
+                .debug_struct("Password")
+                .field("mechanism", mechanism)
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaslMechanism {
+    ScramSha256,
+    ScramSha512,
+    Plain,
+}
+
+impl SaslMechanism {
+    /// librdkafka's name for it (`sasl.mechanism`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::Plain => "PLAIN",
+        }
+    }
+}
+
+impl KafkaSecurity {
+    /// Sets `security.protocol` and the SASL settings on a librdkafka configuration.
+    fn apply(&self, config: &mut ClientConfig) {
+        let protocol = match (&self.auth, self.tls) {
+            (KafkaAuth::None, false) => "plaintext",
+            (KafkaAuth::None, true) => "ssl",
+            (_, false) => "sasl_plaintext",
+            (_, true) => "sasl_ssl",
+        };
+        config.set("security.protocol", protocol);
+        if self.tls {
+            // OpenSSL is linked in statically and knows no CA directory of the host it
+            // runs on: librdkafka probes the usual bundle paths (Amazon Linux 2023's
+            // /etc/pki/tls/certs/ca-bundle.crt, Debian's /etc/ssl/certs/...).
+            config.set("ssl.ca.location", "probe");
+        }
+        match &self.auth {
+            KafkaAuth::None => {}
+            KafkaAuth::MskIam { .. } => {
+                // The token comes from `KafkaContext::generate_oauth_token`.
+                config.set("sasl.mechanism", "OAUTHBEARER");
+            }
+            KafkaAuth::Password {
+                mechanism,
+                username,
+                password,
+            } => {
+                config
+                    .set("sasl.mechanism", mechanism.as_str())
+                    .set("sasl.username", username)
+                    .set("sasl.password", password);
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     #[error("cannot create the Kafka client")]
     Client(#[source] RdKafkaError),
+    #[error("invalid Kafka security settings")]
+    Config(#[source] crate::config::ConfigError),
     #[error("cannot create topic `{topic}`")]
     CreateTopic {
         topic: String,
@@ -56,7 +158,7 @@ pub enum KafkaError {
 /// Publishes envelopes to one topic. Build it once per cold start: it holds the broker
 /// connections and librdkafka's threads.
 pub struct KafkaPublisher {
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
     topic: String,
     delivery_timeout: Duration,
 }
@@ -71,9 +173,19 @@ impl std::fmt::Debug for KafkaPublisher {
 }
 
 impl KafkaPublisher {
-    /// Creates the producer. It connects lazily, so this succeeds even while the brokers
-    /// are unreachable; the first `publish` then times out.
+    /// Creates the producer, with the TLS and SASL settings of the process environment
+    /// (`ROOMCAST_KAFKA_AUTH` and friends, see [`crate::config::Env::kafka_security`]):
+    /// plaintext when none are set. It connects lazily, so this succeeds even while the
+    /// brokers are unreachable; the first `publish` then times out.
     pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+        let security = crate::config::Env::from_process()
+            .kafka_security()
+            .map_err(KafkaError::Config)?;
+        Self::with_security(settings, &security)
+    }
+
+    /// Creates the producer with the given TLS and SASL settings.
+    pub fn with_security(settings: &KafkaSettings, security: &KafkaSecurity) -> Result<Self, KafkaError> {
         // librdkafka reads 0 as "forever", which would leave only the tokio bound below.
         let delivery_ms = settings.delivery_timeout.as_millis().clamp(10, i32::MAX as u128);
         // A request that outlives the delivery timeout is wasted; librdkafka caps it at 900 s.
@@ -81,7 +193,9 @@ impl KafkaPublisher {
         // A broker behind a dropping firewall (an MSK cluster in a VPC the function cannot
         // reach) would otherwise hold each connection attempt for the default 30 s.
         let connect_ms = delivery_ms.clamp(1_000, 10_000);
-        let producer: FutureProducer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        security.apply(&mut config);
+        let producer: FutureProducer<KafkaContext> = config
             .set("bootstrap.servers", &settings.bootstrap_servers)
             .set("client.id", "roomcast")
             // No duplicates or reordering within a partition when librdkafka retries after
@@ -101,7 +215,7 @@ impl KafkaPublisher {
             // puts the same room on the same partition, so the room's order holds across
             // producers. librdkafka's default (CRC32) would pick a different partition.
             .set("partitioner", "murmur2_random")
-            .create()
+            .create_with_context(KafkaContext::new(security))
             .map_err(KafkaError::Client)?;
         Ok(Self {
             producer,
@@ -113,6 +227,148 @@ impl KafkaPublisher {
     pub fn topic(&self) -> &str {
         &self.topic
     }
+}
+
+/// The producer's librdkafka context: it answers librdkafka's requests for an
+/// OAUTHBEARER token (every ~12 minutes, at 80% of a token's life) when signing in to MSK
+/// with IAM; log lines go to `tracing` as with the default context.
+pub struct KafkaContext {
+    msk_iam: Option<MskIamTokens>,
+}
+
+impl KafkaContext {
+    fn new(security: &KafkaSecurity) -> Self {
+        let msk_iam = match &security.auth {
+            KafkaAuth::MskIam { region } => Some(MskIamTokens::new(region.clone())),
+            _ => None,
+        };
+        KafkaContext { msk_iam }
+    }
+}
+
+impl ClientContext for KafkaContext {
+    // librdkafka only asks for a token when `sasl.mechanism` is OAUTHBEARER.
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        let Some(tokens) = &self.msk_iam else {
+            return Err("OAUTHBEARER tokens are only made for ROOMCAST_KAFKA_AUTH=msk-iam".into());
+        };
+        tokens.token().map_err(|error| {
+            tracing::error!(error = %error, "cannot make an MSK IAM token");
+            error.to_string().into()
+        })
+    }
+}
+
+/// What signs an MSK IAM token lives this long; librdkafka asks for a new one before.
+const MSK_IAM_TOKEN_LIFETIME: Duration = Duration::from_secs(900);
+
+/// Sent with every token, as the AWS signers do, so MSK's logs can tell clients apart.
+const MSK_IAM_USER_AGENT: &str = concat!("roomcast/", env!("CARGO_PKG_VERSION"));
+
+/// Makes MSK IAM tokens with the default AWS credential chain (in Lambda: the function
+/// role's credentials from the environment).
+struct MskIamTokens {
+    region: String,
+    /// The credential chain may do I/O (IMDS, SSO, a profile's process); it runs on a
+    /// runtime of its own, driven from a short-lived thread, because librdkafka calls for
+    /// tokens from its own threads and sometimes from inside the caller's (flush, drop).
+    runtime: Option<tokio::runtime::Runtime>,
+    chain: tokio::sync::OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
+}
+
+impl MskIamTokens {
+    fn new(region: String) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("msk-iam-credentials")
+            .build()
+            .ok();
+        MskIamTokens {
+            region,
+            runtime,
+            chain: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    fn token(&self) -> Result<OAuthToken, Box<dyn std::error::Error + Send + Sync>> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let runtime = self.runtime.as_ref().ok_or("no runtime for the AWS credential chain")?;
+        let credentials = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    runtime.block_on(async {
+                        let chain = self
+                            .chain
+                            .get_or_init(|| async {
+                                aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                                    .region(aws_config::Region::new(self.region.clone()))
+                                    .build()
+                                    .await
+                            })
+                            .await;
+                        chain.provide_credentials().await
+                    })
+                })
+                .join()
+        })
+        .map_err(|_| "the AWS credential chain panicked")??;
+        let now = SystemTime::now();
+        let token = msk_iam_token(&self.region, &credentials, now)?;
+        let expires = now + MSK_IAM_TOKEN_LIFETIME;
+        Ok(OAuthToken {
+            token,
+            // MSK takes the principal from the signature; librdkafka wants a name anyway.
+            principal_name: "roomcast".to_owned(),
+            lifetime_ms: expires.duration_since(UNIX_EPOCH)?.as_millis() as i64,
+        })
+    }
+}
+
+impl Drop for MskIamTokens {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which panics inside another runtime's task.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// An Amazon MSK IAM authentication token, as AWS's signer libraries make it: the URL
+/// `https://kafka.{region}.amazonaws.com/?Action=kafka-cluster%3AConnect` presigned with
+/// SigV4 (service `kafka-cluster`, valid 900 s, session token included in the signature),
+/// then `User-Agent` appended, the whole base64url-encoded without padding.
+pub fn msk_iam_token(
+    region: &str,
+    credentials: &aws_credential_types::Credentials,
+    now: SystemTime,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+    use base64::Engine as _;
+
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(MSK_IAM_TOKEN_LIFETIME);
+    let identity = credentials.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("kafka-cluster")
+        .time(now)
+        .settings(settings)
+        .build()?
+        .into();
+    let url = format!("https://kafka.{region}.amazonaws.com/?Action=kafka-cluster%3AConnect");
+    let signable = SignableRequest::new("GET", &url, std::iter::empty(), SignableBody::Bytes(&[]))?;
+    let (instructions, _signature) = sign(signable, &params)?.into_parts();
+    let mut request = http::Request::get(&url).body(())?;
+    instructions.apply_to_request_http1x(&mut request);
+    let signed = format!("{}&User-Agent={MSK_IAM_USER_AGENT}", request.uri());
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signed))
 }
 
 #[async_trait]
@@ -253,6 +509,89 @@ mod tests {
                 matches!(outcome, Err(PublishError::Timeout)),
                 "delivery timeout {delivery_timeout:?}: {outcome:?}"
             );
+        }
+    }
+
+    /// botocore's SigV4QueryAuth (what AWS's Python MSK signer uses) signed the same URL
+    /// with these credentials at 2024-01-02T03:04:05Z; the signature must be the same.
+    #[test]
+    fn msk_iam_tokens_are_signed_as_the_aws_signers_sign_them() {
+        use base64::Engine as _;
+        let credentials = aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            Some("FwoGZXIvYXdzEXAMPLE+token/with=chars".to_owned()),
+            None,
+            "test",
+        );
+        let at = UNIX_EPOCH + Duration::from_secs(1_704_164_645);
+        let token = msk_iam_token("eu-west-1", &credentials, at).expect("a token");
+        assert!(
+            !token.contains('=') && !token.contains('+') && !token.contains('/'),
+            "base64url without padding"
+        );
+        let url = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&token)
+                .expect("base64url"),
+        )
+        .expect("UTF-8");
+        let (base, query) = url.split_once('?').expect("a query");
+        assert_eq!(base, "https://kafka.eu-west-1.amazonaws.com/");
+        let mut params: Vec<(&str, &str)> = query.split('&').filter_map(|pair| pair.split_once('=')).collect();
+        params.sort();
+        let reference = "Action=kafka-cluster%3AConnect&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+            &X-Amz-Credential=AKIDEXAMPLE%2F20240102%2Feu-west-1%2Fkafka-cluster%2Faws4_request\
+            &X-Amz-Date=20240102T030405Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host\
+            &X-Amz-Security-Token=FwoGZXIvYXdzEXAMPLE%2Btoken%2Fwith%3Dchars\
+            &X-Amz-Signature=ea8798cdf06bc087317e077c8a99f53c18ba2c7f9f7c74185f64be663660cdd6";
+        let mut expected: Vec<(&str, &str)> = reference
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .chain([("User-Agent", MSK_IAM_USER_AGENT)])
+            .collect();
+        expected.sort();
+        assert_eq!(params, expected);
+    }
+
+    /// Each security setting makes a producer: librdkafka was built with TLS, SCRAM and
+    /// OAUTHBEARER, and takes the settings as given.
+    #[test]
+    fn every_security_setting_makes_a_valid_producer() {
+        let password = |mechanism| KafkaAuth::Password {
+            mechanism,
+            username: "roomcast".into(),
+            password: "secret".into(),
+        };
+        let cases = [
+            KafkaSecurity::default(),
+            KafkaSecurity {
+                auth: KafkaAuth::None,
+                tls: true,
+            },
+            KafkaSecurity {
+                auth: password(SaslMechanism::ScramSha512),
+                tls: true,
+            },
+            KafkaSecurity {
+                auth: password(SaslMechanism::ScramSha256),
+                tls: false,
+            },
+            KafkaSecurity {
+                auth: password(SaslMechanism::Plain),
+                tls: true,
+            },
+            KafkaSecurity {
+                auth: KafkaAuth::MskIam {
+                    region: "eu-west-1".into(),
+                },
+                tls: true,
+            },
+        ];
+        for security in cases {
+            if let Err(error) = KafkaPublisher::with_security(&settings(Duration::from_secs(5)), &security) {
+                panic!("{security:?}: {error:?}");
+            }
         }
     }
 }
