@@ -28,6 +28,10 @@ enum Mode {
 }
 
 async fn gateway(mode: Mode) -> Running {
+    gateway_with(mode, &[]).await
+}
+
+async fn gateway_with(mode: Mode, extra: &[&str]) -> Running {
     init_tracing();
     let mut args: Vec<String> = [
         "roomcast-local",
@@ -54,6 +58,7 @@ async fn gateway(mode: Mode) -> Running {
             unique_name("fanout"),
         ]);
     }
+    args.extend(extra.iter().map(|arg| arg.to_string()));
     let settings = Settings::parse_from(args);
     let env = Env::new(|_: &str| None);
     roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
@@ -504,4 +509,38 @@ async fn wscat_chats_with_a_rust_client(gateway: Running) {
     drop(stdin);
     let _ = wscat.kill().await;
     gateway.shutdown().await;
+}
+
+/// API Gateway's idle timeout and connection lifetime, shortened to a second each: the
+/// connection is closed with 1001 and `$disconnect` runs. (The quotas are the gateway's
+/// own: the same on either backend.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_overlong_connections_are_closed_with_1001() {
+    for quota in ["--idle-timeout-secs", "--max-connection-secs"] {
+        let gateway = gateway_with(Mode::Embedded, &[quota, "1"]).await;
+        let mut alice = Client::connect(&gateway, "alice").await;
+        alice.join("general").await;
+        if quota == "--max-connection-secs" {
+            // Busy, not idle: only the lifetime can end it. Stop once the server has closed.
+            let deadline = tokio::time::Instant::now() + FRAME_WAIT;
+            while tokio::time::Instant::now() < deadline {
+                let ping = Message::text(json!({"action": "ping"}).to_string());
+                if alice.socket.send(ping).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        assert_eq!(alice.close_code().await, CloseCode::Away, "{quota}");
+        let store = gateway.store();
+        let deadline = tokio::time::Instant::now() + FRAME_WAIT;
+        while !store.members(&RoomName::trusted("general")).await.unwrap().is_empty() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{quota}: $disconnect did not run"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        gateway.shutdown().await;
+    }
 }
