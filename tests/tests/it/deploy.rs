@@ -476,13 +476,7 @@ fn sam_build_makes_a_bootstrap_for_every_function() {
     command
         .args(["-n", "10"])
         .arg(tools_bin().join("sam"))
-        .args([
-            "build",
-            "--beta-features",
-            "--template-file",
-            "template.yaml",
-            "--build-dir",
-        ])
+        .args(["build", "--template-file", "template.yaml", "--build-dir"])
         .arg(&build_dir)
         .env("CARGO_TARGET_DIR", &target);
     let started = Instant::now();
