@@ -10,6 +10,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::{Config, Limits, RoomName};
 
+use crate::dynamo::DynamoStore;
 use crate::kafka::{KafkaAuth, KafkaSecurity, KafkaSettings, SaslMechanism, DEFAULT_TOPIC};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// An endpoint override for DynamoDB (LocalStack, DynamoDB Local, moto).
     pub fn dynamodb_endpoint(&self) -> Option<String> {
         self.get("ROOMCAST_DYNAMODB_ENDPOINT")
+    }
+
+    /// The DynamoDB store on the configured table and endpoint, with `sdk`'s region,
+    /// credentials and timeouts.
+    pub fn store(&self, sdk: &SdkConfig) -> Result<DynamoStore, ConfigError> {
+        let client = dynamodb_client(sdk, self.dynamodb_endpoint().as_deref());
+        Ok(DynamoStore::new(client, self.table()?))
     }
 
     /// The rules of the protocol: limits, the broadcast room, connection lifetime.

@@ -2,9 +2,8 @@
 
 use aws_lambda_events::kafka::KafkaEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use roomcast_aws::config::{aws_sdk_config, dynamodb_client, Env};
+use roomcast_aws::config::{aws_sdk_config, Env};
 use roomcast_aws::connections::ConnectionsNotifier;
-use roomcast_aws::dynamo::DynamoStore;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let config = env.fan_out()?;
     let sdk = aws_sdk_config().await;
-    let store = DynamoStore::new(dynamodb_client(&sdk, env.dynamodb_endpoint().as_deref()), env.table()?);
+    let store = env.store(&sdk)?;
     let notifier = ConnectionsNotifier::new(&sdk, &env.connections_endpoint()?);
 
     run(service_fn(|event: LambdaEvent<KafkaEvent>| {

@@ -2,8 +2,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use roomcast_aws::config::{aws_sdk_config, dynamodb_client, Env};
-use roomcast_aws::dynamo::DynamoStore;
+use roomcast_aws::config::{aws_sdk_config, Env};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,7 +10,7 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
-    let store = DynamoStore::new(dynamodb_client(&sdk, env.dynamodb_endpoint().as_deref()), env.table()?);
+    let store = env.store(&sdk)?;
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
         let (store, config) = (&store, &config);

@@ -2,8 +2,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use roomcast_aws::config::{aws_sdk_config, dynamodb_client, Env};
-use roomcast_aws::dynamo::DynamoStore;
+use roomcast_aws::config::{aws_sdk_config, Env};
 use roomcast_aws::kafka::KafkaPublisher;
 
 #[tokio::main]
@@ -12,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
-    let store = DynamoStore::new(dynamodb_client(&sdk, env.dynamodb_endpoint().as_deref()), env.table()?);
+    let store = env.store(&sdk)?;
     let publisher = KafkaPublisher::new(&env.kafka()?)?;
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
