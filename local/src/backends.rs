@@ -90,7 +90,7 @@ async fn seed_rooms(store: &dyn Store, rooms: &[String]) -> anyhow::Result<()> {
         let room = Room {
             name,
             created_by: UserId::new("roomcast-local"),
-            created_at_ms: crate::events::now_ms(),
+            created_at_ms: roomcast_core::clock::now_ms(),
         };
         match store.create_room(&room).await {
             Ok(()) | Err(StoreError::RoomExists) => {}

@@ -1,8 +1,8 @@
 //! The Lambda events API Gateway sends for a WebSocket API, built field for field: what the
 //! handlers receive here is what they receive in AWS.
 
+use roomcast_core::clock::now_ms;
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::apigw::{ApiGatewayWebsocketProxyRequest, ApiGatewayWebsocketProxyRequestContext};
 use aws_lambda_events::http::HeaderMap;
@@ -41,12 +41,6 @@ pub enum Payload<'a> {
 pub fn new_id() -> String {
     let random = ulid::Ulid::new().random().to_le_bytes();
     base64::engine::general_purpose::URL_SAFE.encode(&random[..11])
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 /// The route a text frame takes under the route selection expression

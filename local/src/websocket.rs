@@ -34,7 +34,7 @@ pub async fn upgrade(
     }
     let handshake = Handshake {
         connection_id: events::new_id(),
-        connected_at_ms: events::now_ms(),
+        connected_at_ms: roomcast_core::clock::now_ms(),
         source_ip: peer.ip().to_string(),
         user_agent: headers
             .get(header::USER_AGENT)
@@ -83,7 +83,7 @@ fn body_text(body: Option<Body>) -> String {
 async fn run(gateway: Arc<Gateway>, handshake: Handshake, socket: WebSocket) {
     let id = handshake.connection_id.clone();
     let (outbox, frames) = mpsc::channel(OUTBOX_FRAMES);
-    let last_active_ms = Arc::new(AtomicI64::new(events::now_ms()));
+    let last_active_ms = Arc::new(AtomicI64::new(roomcast_core::clock::now_ms()));
     let live = Arc::new(Live {
         handshake: handshake.clone(),
         outbox: outbox.clone(),
@@ -121,7 +121,7 @@ async fn run(gateway: Arc<Gateway>, handshake: Handshake, socket: WebSocket) {
                     break (1006, "Connection closed abnormally".to_owned());
                 }
                 Ok(Some(Ok(message))) => {
-                    last_active_ms.store(events::now_ms(), Ordering::Relaxed);
+                    last_active_ms.store(roomcast_core::clock::now_ms(), Ordering::Relaxed);
                     let reply = match &message {
                         Message::Text(text) => Some(route(&gateway, &handshake, Payload::Text(text.as_str())).await),
                         Message::Binary(bytes) => Some(route(&gateway, &handshake, Payload::Binary(bytes)).await),

@@ -27,7 +27,7 @@ fn parse(template: &str, edit: impl FnOnce(&mut Value)) -> ApiGatewayWebsocketPr
 pub fn connect(connection_id: &str, name: Option<&str>) -> ApiGatewayWebsocketProxyRequest {
     parse(CONNECT, |event| {
         event["requestContext"]["connectionId"] = json!(connection_id);
-        event["requestContext"]["connectedAt"] = json!(now_ms());
+        event["requestContext"]["connectedAt"] = json!(roomcast_core::clock::now_ms());
         match name {
             Some(name) => {
                 event["queryStringParameters"] = json!({ "name": name });
@@ -54,7 +54,7 @@ pub fn message(connection_id: &str, body: &str) -> ApiGatewayWebsocketProxyReque
     parse(MESSAGE, |event| {
         event["requestContext"]["connectionId"] = json!(connection_id);
         event["requestContext"]["routeKey"] = json!(route);
-        event["requestContext"]["requestTimeEpoch"] = json!(now_ms());
+        event["requestContext"]["requestTimeEpoch"] = json!(roomcast_core::clock::now_ms());
         event["body"] = json!(body);
     })
 }
@@ -79,10 +79,4 @@ pub fn disconnect(connection_id: &str) -> ApiGatewayWebsocketProxyRequest {
 /// emulation of it builds exactly this).
 pub fn kafka_batch(records: &[LogRecord]) -> KafkaEvent {
     roomcast_local::events::kafka_event(records, "127.0.0.1:9092")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

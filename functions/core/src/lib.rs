@@ -2,6 +2,7 @@
 //! the fan-out of Kafka records, and the ports (store, publisher, notifier) that the AWS
 //! adapters and the in-memory stand-ins implement. Nothing here knows about AWS or Kafka.
 
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod envelope;

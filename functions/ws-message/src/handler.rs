@@ -62,9 +62,7 @@ fn body_text(request: &ApiGatewayWebsocketProxyRequest) -> Result<String, Client
 /// API Gateway's `requestTimeEpoch` (ms); the clock, when an event lacks it.
 fn request_time(request: &ApiGatewayWebsocketProxyRequest) -> i64 {
     match request.request_context.request_time_epoch {
-        0 => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis() as i64),
+        0 => roomcast_core::clock::now_ms(),
         epoch => epoch,
     }
 }

@@ -1,7 +1,7 @@
 //! The `Store` contract: every test runs against the in-memory store and against the
 //! DynamoDB store on moto's server, so local mode and AWS keep the same rules.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use roomcast_core::clock::now_secs;
 
 use futures::future::join_all;
 use roomcast_core::model::{Connection, ConnectionId, Member, Nick, Room, RoomName, User, UserId};
@@ -71,12 +71,6 @@ contract!(
     ],
     concurrent: [a_room_with_hundreds_of_members_comes_back_whole],
 );
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 fn connection(id: &str, user: &str, nick: &str) -> Connection {
     connection_until(id, user, nick, now_secs() + 2 * 3600 + 600)

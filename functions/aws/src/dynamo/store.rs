@@ -2,7 +2,7 @@
 //! [`roomcast_core::memory::MemoryStore`] (the contract tests run both).
 
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
@@ -364,12 +364,6 @@ fn corrupt(error: item::CorruptItem) -> StoreError {
     StoreError::unavailable(error)
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Every item of a Query, page after page.
 async fn query_all(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
     let mut pages = query.into_paginator().send();
@@ -451,7 +445,7 @@ impl Store for DynamoStore {
                     .build()
                     .map(|update| TransactWriteItem::builder().update(update).build())
                     .map_err(build_error)?
-            } else if claim.expires_at < now_secs() {
+            } else if claim.expires_at < roomcast_core::clock::now_secs() {
                 // A stale claim: its connections ended without `$disconnect` running. Replace
                 // it whole, but only if it is still the claim we judged stale.
                 tracing::info!(nick = %connection.user.nick, "taking over a stale nickname claim");

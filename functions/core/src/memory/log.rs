@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tokio::sync::watch;
@@ -85,9 +84,7 @@ impl MemoryLog {
                 topic: self.topic.clone(),
                 partition: index as i32,
                 offset,
-                timestamp_ms: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64),
+                timestamp_ms: crate::clock::now_ms(),
                 key: key.map(<[u8]>::to_vec),
                 value: value.to_vec(),
                 headers: Vec::new(),

@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
+use crate::clock::now_secs;
 use crate::model::{Connection, ConnectionId, ConnectionState, Member, Nick, Room, RoomName, UserId};
 use crate::ports::{Store, StoreError};
 
@@ -28,12 +28,6 @@ struct NickClaim {
     user: UserId,
     connections: BTreeSet<ConnectionId>,
     expires_at: i64,
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl MemoryStore {
