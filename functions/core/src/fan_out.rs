@@ -12,7 +12,7 @@
 //!   then given up for this batch. Neither fails the batch, which would duplicate every
 //!   frame to every other recipient.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,9 +160,12 @@ where
         }
     }
 
-    let mut wanted: Vec<&Audience> = envelopes.iter().map(|(_, audience)| audience).collect();
-    wanted.sort_by_key(|audience| audience.describe());
-    wanted.dedup();
+    let wanted: Vec<&Audience> = envelopes
+        .iter()
+        .map(|(_, audience)| audience)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     report.lookups = wanted.iter().filter(|a| !matches!(a, Audience::Connection(_))).count();
     // Streams over indices, not references: a closure over `&T` is higher-ranked, and the
     // compiler then cannot prove the whole future `Send` (rust-lang/rust#102211).
