@@ -1,4 +1,5 @@
-//! Settings of the domain rules: input limits, the broadcast room, connection lifetime.
+//! Settings of the domain rules: input limits, the broadcast room, connection lifetime,
+//! sign-in, presence.
 
 use std::time::Duration;
 
@@ -29,6 +30,34 @@ impl Default for Limits {
     }
 }
 
+/// Whether users sign in (`ROOMCAST_AUTH`): the authorizer checks tokens; the domain only
+/// needs to know whether roles mean anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Anonymous users named by `?name=` (the local default).
+    #[default]
+    None,
+    /// A token is used when given.
+    Optional,
+    /// No valid token, no connection.
+    Required,
+}
+
+impl AuthMode {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(Self::None),
+            "optional" => Some(Self::Optional),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+
+    pub fn is_on(self) -> bool {
+        self != Self::None
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub limits: Limits,
@@ -37,6 +66,21 @@ pub struct Config {
     /// How long items tied to a connection live: a little past API Gateway's 2-hour
     /// connection limit, because `$disconnect` is best-effort.
     pub connection_ttl: Duration,
+    pub auth: AuthMode,
+    /// Presence events (`joined`, `left`, `online`, `offline`) reach a room only while it
+    /// has at most this many live connections: announcing every arrival to every member
+    /// costs the square of the room's size. Larger rooms use `who` instead.
+    pub presence_max_audience: usize,
+    /// Most users one `who` answer lists (the frame must stay under API Gateway's 128 KB).
+    pub who_max_users: usize,
+}
+
+impl Config {
+    /// Whether `room` is the broadcast room: it needs no creating, and what is sent there
+    /// reaches every connection in any room.
+    pub fn is_broadcast(&self, room: &str) -> bool {
+        room == self.broadcast_room
+    }
 }
 
 impl Default for Config {
@@ -45,6 +89,9 @@ impl Default for Config {
             limits: Limits::default(),
             broadcast_room: "admin".to_owned(),
             connection_ttl: Duration::from_secs(2 * 3600 + 15 * 60),
+            auth: AuthMode::None,
+            presence_max_audience: 100,
+            who_max_users: 500,
         }
     }
 }

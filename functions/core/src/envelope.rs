@@ -117,6 +117,10 @@ pub struct Envelope {
     /// A connection that must not receive the frame: the sender of a message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub except: Option<ConnectionId>,
+    /// Deliver only if the target has at most this many connections, else drop the frame:
+    /// for frames that matter in a small room and would flood a large one (presence).
+    #[serde(rename = "maxAudience", default, skip_serializing_if = "Option::is_none")]
+    pub max_audience: Option<usize>,
     /// The server frame, kept as the producer wrote it so fan-out posts it byte for byte.
     pub frame: Box<RawValue>,
 }
@@ -139,8 +143,15 @@ impl Envelope {
             id: id.into(),
             target,
             except,
+            max_audience: None,
             frame,
         }
+    }
+
+    /// The same envelope, dropped by fan-out when its target has more than `connections`.
+    pub fn with_max_audience(mut self, connections: usize) -> Self {
+        self.max_audience = Some(connections);
+        self
     }
 
     pub fn to_json(&self) -> String {

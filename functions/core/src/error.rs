@@ -44,6 +44,14 @@ impl ClientError {
         )
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
     /// A dependency (store, Kafka) failed: the client's action did not happen.
     pub fn unavailable(what: &str) -> Self {
         Self::new(

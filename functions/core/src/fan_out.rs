@@ -8,9 +8,11 @@
 //!   before anyone received anything (a failed batch is redelivered whole);
 //! - posts run concurrently across connections, but each connection's frames go one after
 //!   the other in offset order, so a room's messages arrive in order;
-//! - a gone connection is forgotten; a throttled or failing one is retried with backoff and
-//!   then given up for this batch. Neither fails the batch, which would duplicate every
-//!   frame to every other recipient.
+//! - a gone connection is forgotten as if it had disconnected (its user's rooms hear it go
+//!   offline); a throttled or failing one is retried with backoff and then given up for
+//!   this batch. Neither fails the batch, which would duplicate every frame to every other
+//!   recipient;
+//! - a frame with a `maxAudience` (presence) is dropped when its audience is larger.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,9 +20,11 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
+use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::model::{ConnectionId, RoomName, UserId};
-use crate::ports::{Notifier, NotifyError, Store, StoreError};
+use crate::ports::{Audience as AudiencePort, Notifier, NotifyError, Publisher, Store, StoreError};
+use crate::session;
 
 /// One record of a batch, as the event source delivered it.
 #[derive(Debug, Clone)]
@@ -43,7 +47,8 @@ pub struct FanOutConfig {
     pub post_timeout: Duration,
     /// Tries per member lookup before the batch fails.
     pub lookup_attempts: u32,
-    pub broadcast_room: RoomName,
+    /// The rules of the domain: the broadcast room, presence.
+    pub domain: Config,
 }
 
 impl Default for FanOutConfig {
@@ -54,7 +59,7 @@ impl Default for FanOutConfig {
             backoff: Duration::from_millis(100),
             post_timeout: Duration::from_secs(5),
             lookup_attempts: 3,
-            broadcast_room: RoomName::trusted("admin"),
+            domain: Config::default(),
         }
     }
 }
@@ -73,6 +78,8 @@ pub struct FanOutReport {
     pub gone: usize,
     /// Frames dropped because their connection kept failing or refused them.
     pub dropped: usize,
+    /// Records not delivered because their audience exceeded their `maxAudience`.
+    pub quieted: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,9 +103,9 @@ enum Audience {
 }
 
 impl Audience {
-    fn of(target: &Target, broadcast_room: &RoomName) -> Self {
+    fn of(target: &Target, domain: &Config) -> Self {
         match target {
-            Target::Room(room) if room == broadcast_room => Audience::Everyone,
+            Target::Room(room) if domain.is_broadcast(room.as_str()) => Audience::Everyone,
             Target::Room(room) => Audience::Room(room.clone()),
             Target::All => Audience::Everyone,
             Target::User(user) => Audience::User(user.clone()),
@@ -115,29 +122,28 @@ impl Audience {
         }
     }
 
-    async fn look_up<S: Store + ?Sized>(&self, store: &S) -> Result<Vec<ConnectionId>, StoreError> {
+    async fn look_up<S: AudiencePort + ?Sized>(&self, store: &S) -> Result<Vec<ConnectionId>, StoreError> {
         match self {
-            Audience::Room(room) => Ok(store
-                .members(room)
-                .await?
-                .into_iter()
-                .map(|m| m.connection_id)
-                .collect()),
+            Audience::Room(room) => store.room_audience(room).await,
             Audience::Everyone => store.broadcast_audience().await,
-            Audience::User(user) => store.user_connections(user).await,
+            Audience::User(user) => store.user_audience(user).await,
             Audience::Connection(id) => Ok(vec![id.clone()]),
         }
     }
 }
 
-pub async fn fan_out<S, N>(
+/// Fans a batch out. `publisher` carries what the batch causes: the presence of users
+/// whose connections turned out to be gone.
+pub async fn fan_out<S, P, N>(
     store: &S,
+    publisher: &P,
     notifier: &N,
     config: &FanOutConfig,
     mut records: Vec<Record>,
 ) -> Result<FanOutReport, FanOutError>
 where
     S: Store + ?Sized,
+    P: Publisher + ?Sized,
     N: Notifier + ?Sized,
 {
     let mut report = FanOutReport {
@@ -150,7 +156,7 @@ where
     for record in &records {
         match Envelope::decode(&record.value) {
             Ok(envelope) => {
-                let audience = Audience::of(&envelope.target, &config.broadcast_room);
+                let audience = Audience::of(&envelope.target, &config.domain);
                 envelopes.push((envelope, audience));
             }
             Err(error) => {
@@ -183,8 +189,13 @@ where
     let mut queues: HashMap<&ConnectionId, Vec<Arc<str>>> = HashMap::new();
     let mut order: Vec<&ConnectionId> = Vec::new();
     for (envelope, audience) in &envelopes {
+        let ids = &audiences[audience];
+        if envelope.max_audience.is_some_and(|max| ids.len() > max) {
+            report.quieted += 1;
+            continue;
+        }
         let frame: Arc<str> = Arc::from(envelope.frame.get());
-        for id in &audiences[audience] {
+        for id in ids {
             if envelope.except.as_ref() == Some(id) {
                 continue;
             }
@@ -200,7 +211,7 @@ where
 
     let (order, queues) = (&order, &queues);
     let outcomes: Vec<Delivery> = stream::iter(0..order.len())
-        .map(|index| deliver(store, notifier, config, order[index], &queues[order[index]]))
+        .map(|index| deliver(store, publisher, notifier, config, order[index], &queues[order[index]]))
         .buffer_unordered(config.concurrency.max(1))
         .collect()
         .await;
@@ -213,7 +224,7 @@ where
     Ok(report)
 }
 
-async fn look_up_with_retry<S: Store + ?Sized>(
+async fn look_up_with_retry<S: AudiencePort + ?Sized>(
     store: &S,
     config: &FanOutConfig,
     audience: &Audience,
@@ -245,8 +256,9 @@ struct Delivery {
 }
 
 /// Posts one connection's frames in order.
-async fn deliver<S, N>(
+async fn deliver<S, P, N>(
     store: &S,
+    publisher: &P,
     notifier: &N,
     config: &FanOutConfig,
     id: &ConnectionId,
@@ -254,6 +266,7 @@ async fn deliver<S, N>(
 ) -> Delivery
 where
     S: Store + ?Sized,
+    P: Publisher + ?Sized,
     N: Notifier + ?Sized,
 {
     let mut outcome = Delivery::default();
@@ -264,7 +277,7 @@ where
                 outcome.gone = true;
                 outcome.dropped += frames.len() - index;
                 // If this fails the items still expire by TTL; the batch goes on either way.
-                match store.remove_connection(id).await {
+                match session::disconnect(store, publisher, &config.domain, id).await {
                     Ok(_) => tracing::info!(connection_id = %id, "connection gone; removed"),
                     Err(error) => {
                         tracing::warn!(error = &error as &dyn std::error::Error, connection_id = %id, "connection gone; removal failed")

@@ -1,6 +1,7 @@
 //! roomcast's domain: the client protocol, the rules of rooms, connections and messages,
-//! the fan-out of Kafka records, and the ports (store, publisher, notifier) that the AWS
-//! adapters and the in-memory stand-ins implement. Nothing here knows about AWS or Kafka.
+//! the fan-out of Kafka records, presence, and the ports (connections, rooms, audience,
+//! publisher, notifier) that the AWS adapters and the in-memory stand-ins implement.
+//! Nothing here knows about AWS or Kafka.
 
 pub mod clock;
 pub mod commands;
@@ -11,12 +12,13 @@ pub mod fan_out;
 pub mod memory;
 pub mod model;
 pub mod ports;
+pub mod presence;
 pub mod protocol;
 pub mod session;
 
 pub use config::{Config, Limits};
 pub use envelope::{Envelope, Target};
 pub use error::{ClientError, ErrorCode};
-pub use model::{ConnectionId, MessageId, Nick, RoomName, User, UserId};
-pub use ports::{Notifier, Publisher, Store};
+pub use model::{Caller, ConnectionId, MessageId, Nick, RoomName, User, UserId};
+pub use ports::{Audience, Connections, Notifier, Publisher, Rooms, Store};
 pub use protocol::ServerFrame;

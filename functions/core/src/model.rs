@@ -137,22 +137,74 @@ pub struct User {
     pub nick: Nick,
 }
 
+/// Who is asking: the user, its roles, and the connection when the request came over a
+/// WebSocket. Commands act for a caller, so WebSocket frames and HTTP requests share them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: User,
+    pub roles: Vec<String>,
+    pub connection: Option<ConnectionId>,
+    /// Set for an anonymous caller (no token): its user exists only as long as its one
+    /// connection, so its memberships end with that connection (seconds since the epoch).
+    pub expires_at: Option<i64>,
+}
+
+impl Caller {
+    /// The caller behind a registered connection.
+    pub fn of(connection: &Connection) -> Self {
+        Self {
+            user: connection.user.clone(),
+            roles: connection.roles.clone(),
+            connection: Some(connection.id.clone()),
+            expires_at: (!connection.authenticated).then_some(connection.expires_at),
+        }
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|held| held == role)
+    }
+}
+
 /// One open WebSocket connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
     pub id: ConnectionId,
     pub user: User,
+    /// The roles of the token the connection signed in with; none when anonymous.
+    pub roles: Vec<String>,
+    /// Whether an authorizer vouched for the user (a JWT), or the user is anonymous.
+    pub authenticated: bool,
     /// Milliseconds since the epoch, as API Gateway's `connectedAt`.
     pub connected_at_ms: i64,
     /// Seconds since the epoch after which the store may forget this connection.
     pub expires_at: i64,
 }
 
-/// A connection together with the rooms it is in.
+/// What registering a connection found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionState {
-    pub connection: Connection,
+pub struct Arrival {
+    /// The user had no other live connection: it just came online.
+    pub first: bool,
+    /// The rooms the user is a member of, which the connection is now in.
     pub rooms: Vec<RoomName>,
+}
+
+/// What removing a connection found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    pub connection: Connection,
+    /// The user has no live connection left: it just went offline.
+    pub last: bool,
+    /// The rooms the user is a member of, which the connection was in.
+    pub rooms: Vec<RoomName>,
+}
+
+/// A user with at least one live connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnlineUser {
+    pub user: User,
+    /// Sorted by id.
+    pub connections: Vec<ConnectionId>,
 }
 
 /// A room in the catalog.
@@ -164,13 +216,15 @@ pub struct Room {
     pub created_at_ms: i64,
 }
 
-/// A connection's membership of a room.
+/// A user's membership of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub connection_id: ConnectionId,
     pub user: User,
-    /// Copied from the connection, so the membership expires with it.
-    pub expires_at: i64,
+    /// The member's live connections, sorted by id; empty while the user is offline.
+    pub connections: Vec<ConnectionId>,
+    /// When an anonymous user's membership ends with its connection; `None` for a
+    /// signed-in user, whose membership lasts until it leaves.
+    pub expires_at: Option<i64>,
 }
 
 #[cfg(test)]

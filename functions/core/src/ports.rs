@@ -1,14 +1,17 @@
-//! The ports the domain needs from the outside world: where state lives ([`Store`]), where
-//! events go ([`Publisher`]) and how a frame reaches a connection ([`Notifier`]). The AWS
-//! crate implements them with DynamoDB, Kafka and the `@connections` API; [`crate::memory`]
-//! implements them in-process for the embedded local mode.
+//! The ports the domain needs from the outside world: where state lives ([`Connections`],
+//! [`Rooms`], [`Audience`]; [`Store`] is all three), where events go ([`Publisher`]) and how
+//! a frame reaches a connection ([`Notifier`]). The AWS crate implements them with
+//! DynamoDB, Kafka and the `@connections` API; [`crate::memory`] implements them
+//! in-process for the embedded local mode.
 
 use std::error::Error as StdError;
 
 use async_trait::async_trait;
 
 use crate::envelope::Envelope;
-use crate::model::{Connection, ConnectionId, ConnectionState, Member, Room, RoomName, UserId};
+use crate::model::{
+    Arrival, Connection, ConnectionId, Departure, Member, Nick, OnlineUser, Room, RoomName, User, UserId,
+};
 
 /// The error of an adapter, kept whole (SDK error and all) as the source.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -20,10 +23,7 @@ pub enum StoreError {
     NickTaken,
     #[error("room already exists")]
     RoomExists,
-    /// The connection is not (or no longer) registered.
-    #[error("connection is not registered")]
-    NotConnected,
-    #[error("store unavailable: {0}")]
+    #[error("store unavailable")]
     Unavailable(#[source] BoxError),
 }
 
@@ -33,21 +33,38 @@ impl StoreError {
     }
 }
 
-/// Connections, rooms and memberships. Each method is one DynamoDB Query, GetItem or
-/// transaction in the AWS adapter: nothing here may need a Scan.
+/// Connections and the users behind them. Each method is a GetItem, a Query or a
+/// transaction plus documented follow-ups in the AWS adapter: nothing here may need a Scan.
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// Registers a connection and claims its nickname for its user, atomically.
-    /// `NickTaken` if another user's live connection holds the nickname.
-    async fn add_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+pub trait Connections: Send + Sync {
+    /// Registers a connection: claims its nickname for its user (`NickTaken` if another
+    /// user's live connection holds it), adds it to the user's live connections and to the
+    /// audience of every room the user is a member of (rooms follow the user).
+    ///
+    /// `first` says whether the user had no other live connection: only one of two
+    /// connections arriving at once may see `first`.
+    async fn add_connection(&self, connection: &Connection) -> Result<Arrival, StoreError>;
 
-    /// The connection and the rooms it is in (one Query).
-    async fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError>;
+    /// The connection (one GetItem); `None` if it is not (or no longer) registered.
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
 
-    /// Forgets the connection, its memberships and its claim on its nickname. Returns
-    /// what was removed; `None` if it was not registered. Idempotent.
-    async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError>;
+    /// Forgets the connection: out of its user's live connections and out of its rooms'
+    /// audiences, its claim on its nickname released. Memberships stay (they belong to the
+    /// user). `None` if it was not registered: idempotent, and only the call that removed
+    /// it reports `last`.
+    async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<Departure>, StoreError>;
 
+    /// The user with its live connections (one GetItem); `None` if it has none.
+    async fn online_user(&self, user: &UserId) -> Result<Option<OnlineUser>, StoreError>;
+
+    /// The user holding the nickname (one GetItem), if one of its connections is live.
+    async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError>;
+}
+
+/// The room catalog and the memberships of users. A membership belongs to a user, so all
+/// the user's connections, present and future, are in the room.
+#[async_trait]
+pub trait Rooms: Send + Sync {
     /// Adds a room to the catalog; `RoomExists` if the name is taken.
     async fn create_room(&self, room: &Room) -> Result<(), StoreError>;
 
@@ -56,31 +73,50 @@ pub trait Store: Send + Sync {
     /// The room catalog, sorted by name.
     async fn rooms(&self) -> Result<Vec<Room>, StoreError>;
 
-    /// Makes the connection a member of the room. `Ok(false)` if it already was;
-    /// `NotConnected` if the connection is not registered. Does not check the catalog.
-    async fn join(&self, room: &RoomName, member: &Member) -> Result<bool, StoreError>;
+    /// Makes the user a member, its live connections part of the room's audience.
+    /// `Ok(false)` if it already was. `expires_at` (seconds since the epoch) bounds the
+    /// membership of an anonymous user, which ends with its one connection. Does not check
+    /// the catalog.
+    async fn join(&self, room: &RoomName, user: &User, expires_at: Option<i64>) -> Result<bool, StoreError>;
 
-    /// Ends the membership; returns it, or `None` if there was none.
-    async fn leave(&self, room: &RoomName, connection: &ConnectionId) -> Result<Option<Member>, StoreError>;
+    /// Ends the user's membership, for all its connections; returns it, or `None` if
+    /// there was none.
+    async fn leave(&self, room: &RoomName, user: &UserId) -> Result<Option<Member>, StoreError>;
 
-    /// One membership (one GetItem): checks membership and gives the sender's identity.
-    async fn member(&self, room: &RoomName, connection: &ConnectionId) -> Result<Option<Member>, StoreError>;
+    /// One membership (one GetItem), with the member's live connections.
+    async fn member(&self, room: &RoomName, user: &UserId) -> Result<Option<Member>, StoreError>;
 
-    /// Every member connection of the room (one paginated Query).
+    /// Every member of the room with its live connections (one paginated Query).
     async fn members(&self, room: &RoomName) -> Result<Vec<Member>, StoreError>;
 
-    /// Every connection that is in at least one room, each once: the broadcast audience.
+    /// The rooms the user is a member of, sorted by name (one Query).
+    async fn rooms_of(&self, user: &UserId) -> Result<Vec<RoomName>, StoreError>;
+}
+
+/// Who a record reaches: what fan-out looks up once per distinct target per batch.
+#[async_trait]
+pub trait Audience: Send + Sync {
+    /// The live connections of every member of the room (one paginated Query).
+    async fn room_audience(&self, room: &RoomName) -> Result<Vec<ConnectionId>, StoreError>;
+
+    /// Every live connection of a user who is in at least one room, each once.
     async fn broadcast_audience(&self) -> Result<Vec<ConnectionId>, StoreError>;
 
-    /// Every connection of the user (one Query).
-    async fn user_connections(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError>;
+    /// Every live connection of the user (one GetItem).
+    async fn user_audience(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError>;
 }
+
+/// All the state ports, as one adapter (the DynamoDB table, the in-memory store) offers
+/// them. Code that needs only one port asks for that one.
+pub trait Store: Connections + Rooms + Audience {}
+
+impl<T: Connections + Rooms + Audience + ?Sized> Store for T {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("the event log did not confirm the record in time")]
     Timeout,
-    #[error("the event log refused the record: {0}")]
+    #[error("the event log refused the record")]
     Refused(#[source] BoxError),
 }
 
@@ -98,10 +134,10 @@ pub enum NotifyError {
     #[error("connection is gone")]
     Gone,
     /// Throttled (429), a server error (5xx) or a timeout: worth another try.
-    #[error("temporary failure: {0}")]
+    #[error("temporary failure")]
     Retryable(#[source] BoxError),
     /// Anything else (403, 413, ...): this frame will never get through.
-    #[error("refused: {0}")]
+    #[error("refused")]
     Failed(#[source] BoxError),
 }
 

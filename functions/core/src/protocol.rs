@@ -9,8 +9,24 @@ use crate::model::{ConnectionId, MessageId, Nick, RoomName, User, UserId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PresenceEvent {
+    /// The user became a member of the room.
     Joined,
+    /// The user's membership ended.
     Left,
+    /// A member's first connection arrived.
+    Online,
+    /// A member's last connection went.
+    Offline,
+}
+
+/// One online member in a `who` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnlineMember {
+    pub user_id: UserId,
+    pub nick: Nick,
+    /// How many live connections the user has.
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,10 +49,13 @@ pub enum ServerFrame {
         event: PresenceEvent,
         user: User,
     },
-    /// The server accepted a `send`: `id` is the message's server id.
+    /// The server accepted a `send` or a `dm`: `id` is the message's server id.
     Ack {
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
+        /// The recipient of a `dm`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        to: Option<User>,
         id: MessageId,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
@@ -51,17 +70,36 @@ pub enum ServerFrame {
         #[serde(skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
     },
+    /// A direct message, to the recipient's connections and the sender's other ones.
+    Dm {
+        id: MessageId,
+        from: User,
+        to: User,
+        text: String,
+        ts: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
+    },
     Rooms {
         rooms: Vec<RoomInfo>,
+    },
+    /// The room's online members, by nickname; `more` when the list was cut at the limit.
+    Who {
+        room: RoomName,
+        users: Vec<OnlineMember>,
+        more: bool,
     },
     RoomCreated {
         room: RoomName,
     },
     #[serde(rename = "whoami")]
     WhoAmI {
-        connection_id: ConnectionId,
+        /// Absent when the caller came over HTTP.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        connection_id: Option<ConnectionId>,
         user_id: UserId,
         nick: Nick,
+        roles: Vec<String>,
         rooms: Vec<RoomName>,
     },
     Pong,
@@ -115,14 +153,22 @@ mod tests {
         let error = ServerFrame::error(ClientError::not_member("x"), Some("send"));
         assert_eq!(serde_json::to_value(&error).unwrap()["code"], json!("not_member"));
         let whoami = ServerFrame::WhoAmI {
-            connection_id: ConnectionId::new("c="),
+            connection_id: Some(ConnectionId::new("c=")),
             user_id: UserId::new("u1"),
             nick: Nick::trusted("alice"),
+            roles: vec!["admin".into()],
             rooms: vec![],
         };
         let value = serde_json::to_value(&whoami).unwrap();
         assert_eq!(value["type"], "whoami");
         assert_eq!(value["connectionId"], "c=");
+        assert_eq!(value["roles"], json!(["admin"]));
+        let presence = ServerFrame::Presence {
+            room: RoomName::trusted("general"),
+            event: PresenceEvent::Offline,
+            user: user.clone(),
+        };
+        assert_eq!(serde_json::to_value(&presence).unwrap()["event"], "offline");
         assert_eq!(
             serde_json::to_value(ServerFrame::Pong).unwrap(),
             json!({"type": "pong"})

@@ -1,20 +1,31 @@
-//! The life of a connection: `$connect` registers it under a unique nickname,
-//! `$disconnect` forgets it and tells its rooms.
+//! The life of a connection: `$connect` registers it under a unique nickname for its user
+//! (signed in, or anonymous), `$disconnect` forgets it; the user's rooms hear when the
+//! user comes online and goes offline.
 
 use crate::config::Config;
-use crate::envelope::{Envelope, Target};
-use crate::model::{Connection, ConnectionId, ConnectionState, MessageId, Nick, User, UserId};
-use crate::ports::{Publisher, Store, StoreError};
-use crate::protocol::{PresenceEvent, ServerFrame};
+use crate::model::{Connection, ConnectionId, Departure, Nick, User, UserId};
+use crate::ports::{Connections, Publisher, Rooms, StoreError};
+use crate::presence;
+use crate::protocol::PresenceEvent;
+
+/// A user an authorizer vouched for (`requestContext.authorizer` of `$connect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: UserId,
+    /// The nickname from the token's claims, if it had a valid one.
+    pub nick: Option<String>,
+    pub roles: Vec<String>,
+}
 
 /// What `$connect` knows about a new connection.
 #[derive(Debug, Clone)]
 pub struct NewConnection<'a> {
     pub connection_id: ConnectionId,
-    /// `?name=` from the handshake; a guest name is made up when absent.
+    /// `?name=` from the handshake: the nickname when the token gives none; a guest name
+    /// is made up when there is neither.
     pub name: Option<&'a str>,
-    /// The authenticated user, when an authorizer vouched for one.
-    pub user_id: Option<UserId>,
+    /// The signed-in user; `None` for an anonymous connection.
+    pub identity: Option<Identity>,
     /// API Gateway's `connectedAt`, milliseconds since the epoch.
     pub connected_at_ms: i64,
 }
@@ -25,8 +36,8 @@ pub enum ConnectError {
     BadName(String),
     #[error("nickname `{0}` is taken")]
     NickTaken(Nick),
-    #[error(transparent)]
-    Store(StoreError),
+    #[error("the store failed")]
+    Store(#[source] StoreError),
 }
 
 impl ConnectError {
@@ -43,16 +54,28 @@ impl ConnectError {
 /// How many made-up guest names to try before giving up on a crowded store.
 const GUEST_NAME_TRIES: usize = 5;
 
-pub async fn connect<S: Store + ?Sized>(
+/// Registers the connection under its nickname. When it is its user's first connection,
+/// the user's rooms hear that it came online.
+pub async fn connect<S, P>(
     store: &S,
+    publisher: &P,
     config: &Config,
     request: NewConnection<'_>,
-) -> Result<Connection, ConnectError> {
-    let chosen = request
-        .name
+) -> Result<Connection, ConnectError>
+where
+    S: Connections + ?Sized,
+    P: Publisher + ?Sized,
+{
+    let authenticated = request.identity.is_some();
+    let (user_id, claimed, roles) = match request.identity {
+        Some(identity) => (identity.user_id, identity.nick, identity.roles),
+        None => (UserId::anonymous(), None, Vec::new()),
+    };
+    let chosen = claimed
+        .as_deref()
+        .or(request.name)
         .map(|name| Nick::parse(name, config.limits.nick_chars).map_err(ConnectError::BadName))
         .transpose()?;
-    let user_id = request.user_id.unwrap_or_else(UserId::anonymous);
     let expires_at = request.connected_at_ms / 1000 + config.connection_ttl.as_secs() as i64;
     let tries = if chosen.is_some() { 1 } else { GUEST_NAME_TRIES };
     for _ in 0..tries {
@@ -63,11 +86,26 @@ pub async fn connect<S: Store + ?Sized>(
                 user_id: user_id.clone(),
                 nick: nick.clone(),
             },
+            roles: roles.clone(),
+            authenticated,
             connected_at_ms: request.connected_at_ms,
             expires_at,
         };
         match store.add_connection(&connection).await {
-            Ok(()) => return Ok(connection),
+            Ok(arrival) => {
+                if arrival.first {
+                    presence::announce(
+                        publisher,
+                        config,
+                        &arrival.rooms,
+                        PresenceEvent::Online,
+                        &connection.user,
+                        Some(&connection.id),
+                    )
+                    .await;
+                }
+                return Ok(connection);
+            }
             Err(StoreError::NickTaken) if chosen.is_none() => continue,
             Err(StoreError::NickTaken) => return Err(ConnectError::NickTaken(nick)),
             Err(error) => return Err(ConnectError::Store(error)),
@@ -82,37 +120,37 @@ fn guest_name() -> Nick {
     Nick::trusted(format!("guest-{:06x}", fastrand::u32(..0x100_0000)))
 }
 
-/// Forgets the connection and tells each of its rooms it left. Idempotent: API Gateway
-/// may call `$disconnect` for a connection that fan-out already removed as gone.
+/// Forgets the connection, however it ended (`$disconnect`, or a 410 Gone found by
+/// fan-out). When it was its user's last connection, the user's rooms hear that it went
+/// offline — or, for an anonymous user, whose memberships end with its one connection,
+/// that it left. Idempotent: API Gateway may call `$disconnect` for a connection that
+/// fan-out already removed as gone, and only the removal that happened announces it.
 pub async fn disconnect<S, P>(
     store: &S,
     publisher: &P,
+    config: &Config,
     id: &ConnectionId,
-) -> Result<Option<ConnectionState>, StoreError>
+) -> Result<Option<Departure>, StoreError>
 where
-    S: Store + ?Sized,
+    S: Connections + Rooms + ?Sized,
     P: Publisher + ?Sized,
 {
-    let removed = store.remove_connection(id).await?;
-    if let Some(state) = &removed {
-        for room in &state.rooms {
-            let presence = ServerFrame::Presence {
-                room: room.clone(),
-                event: PresenceEvent::Left,
-                user: state.connection.user.clone(),
-            };
-            let envelope = Envelope::new(
-                MessageId::generate().to_string(),
-                Target::Room(room.clone()),
-                None,
-                &presence,
-            );
-            // The connection is gone whatever happens here; a lost presence event is
-            // logged, and clients see the truth in their next `who`.
-            if let Err(error) = publisher.publish(&envelope).await {
-                tracing::warn!(error = &error as &dyn std::error::Error, %room, "presence after disconnect not published");
+    let Some(departure) = store.remove_connection(id).await? else {
+        return Ok(None);
+    };
+    if departure.last {
+        let user = &departure.connection.user;
+        if departure.connection.authenticated {
+            presence::announce(publisher, config, &departure.rooms, PresenceEvent::Offline, user, None).await;
+        } else {
+            let mut left = Vec::with_capacity(departure.rooms.len());
+            for room in &departure.rooms {
+                if store.leave(room, &user.user_id).await?.is_some() {
+                    left.push(room.clone());
+                }
             }
+            presence::announce(publisher, config, &left, PresenceEvent::Left, user, None).await;
         }
     }
-    Ok(removed)
+    Ok(Some(departure))
 }

@@ -3,11 +3,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{current_connection, fields, Context};
+use super::{fields, Context};
 use crate::config::Config;
 use crate::error::{ClientError, ErrorCode};
 use crate::model::{Room, RoomName};
-use crate::ports::Store;
 use crate::protocol::ServerFrame;
 
 #[derive(Debug)]
@@ -23,20 +22,16 @@ impl CreateRoom {
         }
         let Fields { room } = fields(frame)?;
         let room = RoomName::parse(&room, config.limits.room_name_chars)?;
-        if room.as_str() == config.broadcast_room {
+        if config.is_broadcast(room.as_str()) {
             return Err(ClientError::new(ErrorCode::Conflict, "room already exists"));
         }
         Ok(Self { room })
     }
 
-    pub async fn apply<S: Store + ?Sized, P: ?Sized>(
-        self,
-        ctx: &Context<'_, S, P>,
-    ) -> Result<ServerFrame, ClientError> {
-        let creator = current_connection(ctx).await?.connection.user.user_id;
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let room = Room {
             name: self.room,
-            created_by: creator,
+            created_by: ctx.caller.user.user_id.clone(),
             created_at_ms: ctx.now_ms,
         };
         ctx.store.create_room(&room).await?;

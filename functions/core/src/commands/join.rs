@@ -1,15 +1,16 @@
-//! `join` → membership of a room from the catalog (or the broadcast room); the other
-//! members get a `presence` event. Joining twice is answered `joined` and announced once.
+//! `join` → the caller's user becomes a member of a room from the catalog (or the
+//! broadcast room), with all its connections; the room gets a `presence` event and the
+//! user's other connections a `joined`. Joining twice is answered `joined` and announced once.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{current_connection, fields, publish, Context};
+use super::{fields, publish, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
-use crate::error::{ClientError, ErrorCode};
-use crate::model::{Member, MessageId, RoomName};
-use crate::ports::{Publisher, Store};
+use crate::error::ClientError;
+use crate::model::{MessageId, RoomName};
+use crate::presence;
 use crate::protocol::{PresenceEvent, ServerFrame};
 
 #[derive(Debug)]
@@ -29,44 +30,50 @@ impl Join {
         })
     }
 
-    pub async fn apply<S, P>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError>
-    where
-        S: Store + ?Sized,
-        P: Publisher + ?Sized,
-    {
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let room = self.room;
-        if room.as_str() != ctx.config.broadcast_room && ctx.store.room(&room).await?.is_none() {
-            return Err(ClientError::new(
-                ErrorCode::NotFound,
-                format!("room `{room}` does not exist; `rooms` lists them, `createRoom` makes one"),
-            ));
+        if !ctx.config.is_broadcast(room.as_str()) && ctx.store.room(&room).await?.is_none() {
+            return Err(ClientError::not_found(format!(
+                "room `{room}` does not exist; `rooms` lists them, `createRoom` makes one"
+            )));
         }
-        let connection = current_connection(ctx).await?.connection;
-        let member = Member {
-            connection_id: connection.id.clone(),
-            user: connection.user.clone(),
-            expires_at: connection.expires_at,
-        };
-        if ctx.store.join(&room, &member).await? {
-            let presence = ServerFrame::Presence {
-                room: room.clone(),
-                event: PresenceEvent::Joined,
-                user: connection.user,
-            };
-            let envelope = Envelope::new(
-                MessageId::generate().to_string(),
-                Target::Room(room.clone()),
-                Some(connection.id.clone()),
-                &presence,
+        let user = &ctx.caller.user;
+        if ctx.store.join(&room, user, ctx.caller.expires_at).await? {
+            let presence = presence::envelope(
+                ctx.config,
+                &room,
+                PresenceEvent::Joined,
+                user,
+                ctx.caller.connection.as_ref(),
             );
-            if let Err(error) = publish(ctx.publisher, &envelope).await {
+            if let Err(error) = publish(ctx.publisher, &presence).await {
                 // Nobody was told, so the join must not stand either.
-                if let Err(undo) = ctx.store.leave(&room, &connection.id).await {
+                if let Err(undo) = ctx.store.leave(&room, &user.user_id).await {
                     tracing::error!(error = &undo as &dyn std::error::Error, %room, "could not undo join");
                 }
                 return Err(error);
             }
+            tell_own_connections(ctx, ServerFrame::Joined { room: room.clone() }).await;
         }
         Ok(ServerFrame::Joined { room })
+    }
+}
+
+/// Tells the caller's user's other connections, which follow it into and out of rooms.
+/// Best-effort: the change stands and was announced; a connection that missed this sees
+/// its rooms in `whoami`.
+pub(super) async fn tell_own_connections(ctx: &Context<'_>, frame: ServerFrame) {
+    // An anonymous user has one connection: the caller's own, which has its reply.
+    if ctx.caller.expires_at.is_some() && ctx.caller.connection.is_some() {
+        return;
+    }
+    let envelope = Envelope::new(
+        MessageId::generate().to_string(),
+        Target::User(ctx.caller.user.user_id.clone()),
+        ctx.except(),
+        &frame,
+    );
+    if let Err(error) = ctx.publisher.publish(&envelope).await {
+        tracing::warn!(error = &error as &dyn std::error::Error, "own connections not told");
     }
 }

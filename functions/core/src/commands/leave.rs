@@ -1,14 +1,15 @@
-//! `leave` → ends a membership; the other members get a `presence` event.
+//! `leave` → ends the user's membership, for all its connections; the room gets a
+//! `presence` event and the user's other connections a `left`.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::join::tell_own_connections;
 use super::{fields, publish, Context};
 use crate::config::Config;
-use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
-use crate::model::{MessageId, RoomName};
-use crate::ports::{Publisher, Store};
+use crate::model::RoomName;
+use crate::presence;
 use crate::protocol::{PresenceEvent, ServerFrame};
 
 #[derive(Debug)]
@@ -28,33 +29,27 @@ impl Leave {
         })
     }
 
-    pub async fn apply<S, P>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError>
-    where
-        S: Store + ?Sized,
-        P: Publisher + ?Sized,
-    {
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let room = self.room;
-        let Some(member) = ctx.store.leave(&room, ctx.connection_id).await? else {
+        let user = &ctx.caller.user;
+        let Some(member) = ctx.store.leave(&room, &user.user_id).await? else {
             return Err(ClientError::not_member(room.as_str()));
         };
-        let presence = ServerFrame::Presence {
-            room: room.clone(),
-            event: PresenceEvent::Left,
-            user: member.user.clone(),
-        };
-        let envelope = Envelope::new(
-            MessageId::generate().to_string(),
-            Target::Room(room.clone()),
-            Some(ctx.connection_id.clone()),
-            &presence,
+        let presence = presence::envelope(
+            ctx.config,
+            &room,
+            PresenceEvent::Left,
+            &member.user,
+            ctx.caller.connection.as_ref(),
         );
-        if let Err(error) = publish(ctx.publisher, &envelope).await {
+        if let Err(error) = publish(ctx.publisher, &presence).await {
             // The others were not told: stay a member, so what they see stays true.
-            if let Err(undo) = ctx.store.join(&room, &member).await {
+            if let Err(undo) = ctx.store.join(&room, &member.user, member.expires_at).await {
                 tracing::error!(error = &undo as &dyn std::error::Error, %room, "could not undo leave");
             }
             return Err(error);
         }
+        tell_own_connections(ctx, ServerFrame::Left { room: room.clone() }).await;
         Ok(ServerFrame::Left { room })
     }
 }

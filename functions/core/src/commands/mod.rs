@@ -2,43 +2,72 @@
 //! frame's fields) and `apply` (run it against the ports and answer with a server frame).
 
 mod create_room;
+mod dm;
 mod join;
 mod leave;
 mod ping;
 mod rooms;
 mod send;
+mod who;
 mod whoami;
 
 pub use create_room::CreateRoom;
+pub use dm::{Dm, Recipient};
 pub use join::Join;
 pub use leave::Leave;
 pub use ping::Ping;
 pub use rooms::Rooms;
 pub use send::Send;
+pub use who::Who;
 pub use whoami::WhoAmI;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::envelope::Envelope;
 use crate::error::{ClientError, ErrorCode};
-use crate::model::{ConnectionId, ConnectionState};
+use crate::model::{Caller, ConnectionId, RoomName};
 use crate::ports::{PublishError, Publisher, Store, StoreError};
 use crate::protocol::ServerFrame;
 
 /// Every route key (`action`) of protocol v1 that this version serves. API Gateway gets a
 /// route for each; anything else reaches `$default` and is answered `unknown_action`.
-pub const ACTIONS: &[&str] = &["join", "leave", "send", "rooms", "createRoom", "whoami", "ping"];
+pub const ACTIONS: &[&str] = &[
+    "join",
+    "leave",
+    "send",
+    "dm",
+    "rooms",
+    "createRoom",
+    "who",
+    "whoami",
+    "ping",
+];
 
 /// What a command runs against: the ports, the settings, and who is asking.
-pub struct Context<'a, S: ?Sized, P: ?Sized> {
-    pub store: &'a S,
-    pub publisher: &'a P,
+pub struct Context<'a> {
+    pub store: &'a dyn Store,
+    pub publisher: &'a dyn Publisher,
     pub config: &'a Config,
-    pub connection_id: &'a ConnectionId,
+    pub caller: &'a Caller,
     /// Milliseconds since the epoch: API Gateway's `requestTimeEpoch`.
     pub now_ms: i64,
+}
+
+impl Context<'_> {
+    /// The caller's connection, which the frames it causes skip (it learns from its reply).
+    fn except(&self) -> Option<ConnectionId> {
+        self.caller.connection.clone()
+    }
+
+    /// The room must be one the caller is a member of.
+    async fn require_member(&self, room: &RoomName) -> Result<crate::model::Member, ClientError> {
+        self.store
+            .member(room, &self.caller.user.user_id)
+            .await?
+            .ok_or_else(|| ClientError::not_member(room.as_str()))
+    }
 }
 
 #[derive(Debug)]
@@ -46,8 +75,10 @@ pub enum Command {
     Join(Join),
     Leave(Leave),
     Send(Send),
+    Dm(Dm),
     Rooms(Rooms),
     CreateRoom(CreateRoom),
+    Who(Who),
     WhoAmI(WhoAmI),
     Ping(Ping),
 }
@@ -92,8 +123,10 @@ impl Command {
             "join" => Join::parse(fields, config).map(Command::Join),
             "leave" => Leave::parse(fields, config).map(Command::Leave),
             "send" => Send::parse(fields, config).map(Command::Send),
+            "dm" => Dm::parse(fields, config).map(Command::Dm),
             "rooms" => Ok(Command::Rooms(Rooms)),
             "createRoom" => CreateRoom::parse(fields, config).map(Command::CreateRoom),
+            "who" => Who::parse(fields, config).map(Command::Who),
             "whoami" => Ok(Command::WhoAmI(WhoAmI)),
             "ping" => Ok(Command::Ping(Ping)),
             other => Err(ClientError::new(
@@ -113,52 +146,97 @@ impl Command {
             Command::Join(_) => "join",
             Command::Leave(_) => "leave",
             Command::Send(_) => "send",
+            Command::Dm(_) => "dm",
             Command::Rooms(_) => "rooms",
             Command::CreateRoom(_) => "createRoom",
+            Command::Who(_) => "who",
             Command::WhoAmI(_) => "whoami",
             Command::Ping(_) => "ping",
         }
     }
 
-    pub async fn apply<S, P>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError>
-    where
-        S: Store + ?Sized,
-        P: Publisher + ?Sized,
-    {
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         match self {
             Command::Join(cmd) => cmd.apply(ctx).await,
             Command::Leave(cmd) => cmd.apply(ctx).await,
             Command::Send(cmd) => cmd.apply(ctx).await,
+            Command::Dm(cmd) => cmd.apply(ctx).await,
             Command::Rooms(cmd) => cmd.apply(ctx).await,
             Command::CreateRoom(cmd) => cmd.apply(ctx).await,
+            Command::Who(cmd) => cmd.apply(ctx).await,
             Command::WhoAmI(cmd) => cmd.apply(ctx).await,
             Command::Ping(cmd) => Ok(cmd.apply()),
         }
     }
 }
 
+/// The ports and settings a WebSocket frame is handled with.
+pub struct Frame<'a> {
+    pub store: &'a dyn Store,
+    pub publisher: &'a dyn Publisher,
+    pub config: &'a Config,
+    /// The connection the frame came on.
+    pub connection_id: &'a ConnectionId,
+    /// Milliseconds since the epoch: API Gateway's `requestTimeEpoch`.
+    pub now_ms: i64,
+}
+
 /// Handles one client frame end to end. Always has an answer: a reply or an error frame.
-pub async fn handle_frame<S, P>(ctx: &Context<'_, S, P>, body: &str) -> ServerFrame
-where
-    S: Store + ?Sized,
-    P: Publisher + ?Sized,
-{
-    match Command::parse(body, ctx.config) {
-        Ok(command) => {
-            let action = command.action();
-            command
-                .apply(ctx)
-                .await
-                .unwrap_or_else(|error| ServerFrame::error(error, Some(action)))
-        }
-        Err(ParseError { action, error }) => ServerFrame::error(error, action.as_deref()),
-    }
+/// The frame is parsed before anything is read, so a bad frame costs nothing; the caller
+/// is the user behind the connection, as registered by `$connect`.
+pub async fn handle_frame(frame: &Frame<'_>, body: &str) -> ServerFrame {
+    let command = match Command::parse(body, frame.config) {
+        Ok(Command::Ping(ping)) => return ping.apply(),
+        Ok(command) => command,
+        Err(ParseError { action, error }) => return ServerFrame::error(error, action.as_deref()),
+    };
+    let action = command.action();
+    let caller = match frame.store.connection(frame.connection_id).await {
+        Ok(Some(connection)) => Caller::of(&connection),
+        Ok(None) => return ServerFrame::error(not_registered(), Some(action)),
+        Err(error) => return ServerFrame::error(error.into(), Some(action)),
+    };
+    let ctx = Context {
+        store: frame.store,
+        publisher: frame.publisher,
+        config: frame.config,
+        caller: &caller,
+        now_ms: frame.now_ms,
+    };
+    command
+        .apply(&ctx)
+        .await
+        .unwrap_or_else(|error| ServerFrame::error(error, Some(action)))
 }
 
 /// Deserialises the fields of one action; serde's messages ("missing field `room`",
 /// "invalid type: integer `5`, expected a string") are clear enough to pass on.
 fn fields<T: DeserializeOwned>(fields: Value) -> Result<T, ClientError> {
     serde_json::from_value(fields).map_err(|error| ClientError::bad_request(error.to_string()))
+}
+
+/// The `text` of a message: not blank, at most `Limits::text_bytes`.
+fn parse_text(text: String, limits: &Limits) -> Result<String, ClientError> {
+    if text.trim().is_empty() {
+        return Err(ClientError::bad_request("text must not be empty"));
+    }
+    if text.len() > limits.text_bytes {
+        return Err(ClientError::new(
+            ErrorCode::TooLarge,
+            format!("text is {} bytes; the limit is {}", text.len(), limits.text_bytes),
+        ));
+    }
+    Ok(text)
+}
+
+/// The client's own id for a message, echoed in the `ack`: bounded, as we send it back.
+fn parse_client_msg_id(id: Option<String>, limits: &Limits) -> Result<Option<String>, ClientError> {
+    match id {
+        Some(id) if id.is_empty() || id.chars().count() > limits.client_msg_id_chars => Err(ClientError::bad_request(
+            format!("clientMsgId must be 1 to {} characters", limits.client_msg_id_chars),
+        )),
+        id => Ok(id),
+    }
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {
@@ -168,25 +246,12 @@ fn truncate(text: &str, max_chars: usize) -> String {
     }
 }
 
-/// The caller's connection and rooms; a connection the store does not know (its
-/// `$connect` failed, or it was cleaned up) may not act.
-async fn current_connection<S, P>(ctx: &Context<'_, S, P>) -> Result<ConnectionState, ClientError>
-where
-    S: Store + ?Sized,
-    P: ?Sized,
-{
-    ctx.store
-        .connection(ctx.connection_id)
-        .await?
-        .ok_or_else(not_registered)
-}
-
 fn not_registered() -> ClientError {
     ClientError::new(ErrorCode::Forbidden, "this connection is not registered; reconnect")
 }
 
 /// Publishes, turning a failure into the `unavailable` answer after logging its cause.
-async fn publish<P: Publisher + ?Sized>(publisher: &P, envelope: &Envelope) -> Result<(), ClientError> {
+async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<(), ClientError> {
     publisher.publish(envelope).await.map_err(|error: PublishError| {
         tracing::error!(error = &error as &dyn std::error::Error, envelope = %envelope.id, "publish failed");
         ClientError::unavailable("the message log")
@@ -198,7 +263,6 @@ impl From<StoreError> for ClientError {
         match error {
             StoreError::NickTaken => ClientError::new(ErrorCode::Conflict, "nickname is taken"),
             StoreError::RoomExists => ClientError::new(ErrorCode::Conflict, "room already exists"),
-            StoreError::NotConnected => not_registered(),
             StoreError::Unavailable(_) => {
                 tracing::error!(error = &error as &dyn std::error::Error, "store failed");
                 ClientError::unavailable("the store")

@@ -3,17 +3,13 @@
 use super::Context;
 use crate::error::ClientError;
 use crate::model::RoomName;
-use crate::ports::Store;
 use crate::protocol::{RoomInfo, ServerFrame};
 
 #[derive(Debug)]
 pub struct Rooms;
 
 impl Rooms {
-    pub async fn apply<S: Store + ?Sized, P: ?Sized>(
-        self,
-        ctx: &Context<'_, S, P>,
-    ) -> Result<ServerFrame, ClientError> {
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let broadcast = RoomName::trusted(ctx.config.broadcast_room.clone());
         let catalog = ctx.store.rooms().await?;
         let rooms = std::iter::once(broadcast.clone())

@@ -1,16 +1,19 @@
-//! `send` → a chat message to a room the sender is in. The sender gets an `ack` with the
-//! server id once Kafka has the record; every other member connection gets `message`.
+//! `send` → a chat message to a room the sender's user is a member of. The sender gets an
+//! `ack` with the server id once Kafka has the record; every other member connection gets
+//! `message`. When users sign in, only the `admin` role may send to the broadcast room.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{fields, publish, Context};
+use super::{fields, parse_client_msg_id, parse_text, publish, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
-use crate::error::{ClientError, ErrorCode};
+use crate::error::ClientError;
 use crate::model::{MessageId, RoomName};
-use crate::ports::{Publisher, Store};
 use crate::protocol::ServerFrame;
+
+/// The role that may send to the broadcast room when users sign in.
+pub const BROADCAST_ROLE: &str = "admin";
 
 #[derive(Debug)]
 pub struct Send {
@@ -39,41 +42,25 @@ impl Send {
             client_msg_id,
         } = fields(frame)?;
         let limits = &config.limits;
-        let room = RoomName::parse(&room, limits.room_name_chars)?;
-        if text.trim().is_empty() {
-            return Err(ClientError::bad_request("text must not be empty"));
-        }
-        if text.len() > limits.text_bytes {
-            return Err(ClientError::new(
-                ErrorCode::TooLarge,
-                format!("text is {} bytes; the limit is {}", text.len(), limits.text_bytes),
-            ));
-        }
-        let reply_to = reply_to.as_deref().map(MessageId::parse).transpose()?;
-        if let Some(id) = &client_msg_id {
-            if id.is_empty() || id.chars().count() > limits.client_msg_id_chars {
-                return Err(ClientError::bad_request(format!(
-                    "clientMsgId must be 1 to {} characters",
-                    limits.client_msg_id_chars
-                )));
-            }
-        }
         Ok(Self {
-            room,
-            text,
-            reply_to,
-            client_msg_id,
+            room: RoomName::parse(&room, limits.room_name_chars)?,
+            text: parse_text(text, limits)?,
+            reply_to: reply_to.as_deref().map(MessageId::parse).transpose()?,
+            client_msg_id: parse_client_msg_id(client_msg_id, limits)?,
         })
     }
 
-    pub async fn apply<S, P>(self, ctx: &Context<'_, S, P>) -> Result<ServerFrame, ClientError>
-    where
-        S: Store + ?Sized,
-        P: Publisher + ?Sized,
-    {
-        let Some(member) = ctx.store.member(&self.room, ctx.connection_id).await? else {
-            return Err(ClientError::not_member(self.room.as_str()));
-        };
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
+        if ctx.config.auth.is_on()
+            && ctx.config.is_broadcast(self.room.as_str())
+            && !ctx.caller.has_role(BROADCAST_ROLE)
+        {
+            return Err(ClientError::forbidden(format!(
+                "only the `{BROADCAST_ROLE}` role may send to the broadcast room `{}`",
+                self.room
+            )));
+        }
+        let member = ctx.require_member(&self.room).await?;
         let id = MessageId::generate();
         let message = ServerFrame::Message {
             room: self.room.clone(),
@@ -83,15 +70,11 @@ impl Send {
             ts: ctx.now_ms,
             reply_to: self.reply_to,
         };
-        let envelope = Envelope::new(
-            id.to_string(),
-            Target::Room(self.room.clone()),
-            Some(ctx.connection_id.clone()),
-            &message,
-        );
+        let envelope = Envelope::new(id.to_string(), Target::Room(self.room.clone()), ctx.except(), &message);
         publish(ctx.publisher, &envelope).await?;
         Ok(ServerFrame::Ack {
             room: Some(self.room),
+            to: None,
             id,
             client_msg_id: self.client_msg_id,
             ts: ctx.now_ms,

@@ -1,24 +1,22 @@
-//! `whoami` → the caller's connection id, user, nickname and rooms.
+//! `whoami` → the caller's connection id, user, nickname, roles and rooms.
 
-use super::{current_connection, Context};
+use super::Context;
 use crate::error::ClientError;
-use crate::ports::Store;
 use crate::protocol::ServerFrame;
 
 #[derive(Debug)]
 pub struct WhoAmI;
 
 impl WhoAmI {
-    pub async fn apply<S: Store + ?Sized, P: ?Sized>(
-        self,
-        ctx: &Context<'_, S, P>,
-    ) -> Result<ServerFrame, ClientError> {
-        let state = current_connection(ctx).await?;
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
+        let caller = ctx.caller;
+        let rooms = ctx.store.rooms_of(&caller.user.user_id).await?;
         Ok(ServerFrame::WhoAmI {
-            connection_id: state.connection.id,
-            user_id: state.connection.user.user_id,
-            nick: state.connection.user.nick,
-            rooms: state.rooms,
+            connection_id: caller.connection.clone(),
+            user_id: caller.user.user_id.clone(),
+            nick: caller.user.nick.clone(),
+            roles: caller.roles.clone(),
+            rooms,
         })
     }
 }

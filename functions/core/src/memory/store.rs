@@ -1,4 +1,5 @@
-//! The in-memory [`Store`]: the same rules as the DynamoDB store, held under one lock.
+//! The in-memory store: the [`Connections`], [`Rooms`] and [`Audience`] ports with the same
+//! rules as the DynamoDB adapter, held under one lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -6,8 +7,10 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::clock::now_secs;
-use crate::model::{Connection, ConnectionId, ConnectionState, Member, Nick, Room, RoomName, UserId};
-use crate::ports::{Store, StoreError};
+use crate::model::{
+    Arrival, Connection, ConnectionId, Departure, Member, Nick, OnlineUser, Room, RoomName, User, UserId,
+};
+use crate::ports::{Audience, Connections, Rooms, StoreError};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -17,10 +20,38 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct State {
     connections: HashMap<ConnectionId, Connection>,
+    users: HashMap<UserId, UserState>,
     nicks: HashMap<Nick, NickClaim>,
     rooms: BTreeMap<RoomName, Room>,
-    members: HashMap<RoomName, BTreeMap<ConnectionId, Member>>,
-    rooms_of: HashMap<ConnectionId, BTreeSet<RoomName>>,
+    members: HashMap<RoomName, BTreeMap<UserId, Membership>>,
+    rooms_of: HashMap<UserId, BTreeSet<RoomName>>,
+}
+
+/// A user with connections: its latest nickname and each connection's expiry.
+struct UserState {
+    nick: Nick,
+    connections: BTreeMap<ConnectionId, i64>,
+}
+
+impl UserState {
+    /// Connections whose TTL has not passed: an expired one ended without `$disconnect`.
+    fn live(&self, now: i64) -> impl Iterator<Item = &ConnectionId> {
+        self.connections
+            .iter()
+            .filter(move |(_, expires_at)| **expires_at >= now)
+            .map(|(id, _)| id)
+    }
+}
+
+struct Membership {
+    user: User,
+    expires_at: Option<i64>,
+}
+
+impl Membership {
+    fn is_live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|expires_at| expires_at >= now)
+    }
 }
 
 /// Which user holds a nickname, through which connections, until when.
@@ -43,31 +74,70 @@ impl MemoryStore {
 }
 
 impl State {
-    fn rooms_of(&self, id: &ConnectionId) -> Vec<RoomName> {
-        self.rooms_of
-            .get(id)
-            .map(|rooms| rooms.iter().cloned().collect())
+    fn live_connections(&self, user: &UserId, now: i64) -> Vec<ConnectionId> {
+        self.users
+            .get(user)
+            .map(|state| state.live(now).cloned().collect())
             .unwrap_or_default()
+    }
+
+    fn membership(&self, room: &RoomName, user: &UserId, now: i64) -> Option<&Membership> {
+        self.members
+            .get(room)
+            .and_then(|members| members.get(user))
+            .filter(|membership| membership.is_live(now))
+    }
+
+    fn member(&self, membership: &Membership, now: i64) -> Member {
+        Member {
+            user: membership.user.clone(),
+            connections: self.live_connections(&membership.user.user_id, now),
+            expires_at: membership.expires_at,
+        }
+    }
+
+    fn rooms_of(&self, user: &UserId, now: i64) -> Vec<RoomName> {
+        self.rooms_of
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter(|room| self.membership(room, user, now).is_some())
+            .cloned()
+            .collect()
+    }
+
+    fn remove_membership(&mut self, room: &RoomName, user: &UserId) -> Option<Membership> {
+        let removed = self.members.get_mut(room).and_then(|members| members.remove(user));
+        if self.members.get(room).is_some_and(BTreeMap::is_empty) {
+            self.members.remove(room);
+        }
+        if let Some(rooms) = self.rooms_of.get_mut(user) {
+            rooms.remove(room);
+            if rooms.is_empty() {
+                self.rooms_of.remove(user);
+            }
+        }
+        removed
     }
 }
 
 #[async_trait]
-impl Store for MemoryStore {
-    async fn add_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+impl Connections for MemoryStore {
+    async fn add_connection(&self, connection: &Connection) -> Result<Arrival, StoreError> {
         let mut state = self.state();
         let now = now_secs();
-        let nick = connection.user.nick.clone();
-        match state.nicks.get_mut(&nick) {
-            Some(claim) if claim.user == connection.user.user_id => {
+        let user = &connection.user;
+        match state.nicks.get_mut(&user.nick) {
+            Some(claim) if claim.user == user.user_id => {
                 claim.connections.insert(connection.id.clone());
                 claim.expires_at = claim.expires_at.max(connection.expires_at);
             }
             Some(claim) if claim.expires_at >= now => return Err(StoreError::NickTaken),
             _ => {
                 state.nicks.insert(
-                    nick,
+                    user.nick.clone(),
                     NickClaim {
-                        user: connection.user.user_id.clone(),
+                        user: user.user_id.clone(),
                         connections: BTreeSet::from([connection.id.clone()]),
                         expires_at: connection.expires_at,
                     },
@@ -75,32 +145,46 @@ impl Store for MemoryStore {
             }
         }
         state.connections.insert(connection.id.clone(), connection.clone());
-        Ok(())
+        let entry = state.users.entry(user.user_id.clone()).or_insert_with(|| UserState {
+            nick: user.nick.clone(),
+            connections: BTreeMap::new(),
+        });
+        let first = entry.live(now).all(|id| *id == connection.id);
+        entry.nick = user.nick.clone();
+        entry.connections.insert(connection.id.clone(), connection.expires_at);
+        let rooms = state.rooms_of(&user.user_id, now);
+        // Memberships show the nickname of the user's latest connection.
+        for room in &rooms {
+            if let Some(membership) = state
+                .members
+                .get_mut(room)
+                .and_then(|members| members.get_mut(&user.user_id))
+            {
+                membership.user.nick = user.nick.clone();
+            }
+        }
+        Ok(Arrival { first, rooms })
     }
 
-    async fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError> {
-        let state = self.state();
-        Ok(state.connections.get(id).map(|connection| ConnectionState {
-            connection: connection.clone(),
-            rooms: state.rooms_of(id),
-        }))
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        Ok(self.state().connections.get(id).cloned())
     }
 
-    async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError> {
+    async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<Departure>, StoreError> {
         let mut state = self.state();
+        let now = now_secs();
         let Some(connection) = state.connections.remove(id) else {
             return Ok(None);
         };
-        let rooms = state.rooms_of(id);
-        for room in &rooms {
-            if let Some(members) = state.members.get_mut(room) {
-                members.remove(id);
-                if members.is_empty() {
-                    state.members.remove(room);
-                }
+        let user = &connection.user.user_id;
+        let mut last = true;
+        if let Some(entry) = state.users.get_mut(user) {
+            entry.connections.remove(id);
+            last = entry.live(now).next().is_none();
+            if entry.connections.is_empty() {
+                state.users.remove(user);
             }
         }
-        state.rooms_of.remove(id);
         let nick = &connection.user.nick;
         if let Some(claim) = state.nicks.get_mut(nick) {
             claim.connections.remove(id);
@@ -108,9 +192,41 @@ impl Store for MemoryStore {
                 state.nicks.remove(nick);
             }
         }
-        Ok(Some(ConnectionState { connection, rooms }))
+        let rooms = state.rooms_of(user, now);
+        Ok(Some(Departure {
+            connection,
+            last,
+            rooms,
+        }))
     }
 
+    async fn online_user(&self, user: &UserId) -> Result<Option<OnlineUser>, StoreError> {
+        let state = self.state();
+        let now = now_secs();
+        Ok(state.users.get(user).and_then(|entry| {
+            let connections: Vec<ConnectionId> = entry.live(now).cloned().collect();
+            (!connections.is_empty()).then(|| OnlineUser {
+                user: User {
+                    user_id: user.clone(),
+                    nick: entry.nick.clone(),
+                },
+                connections,
+            })
+        }))
+    }
+
+    async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError> {
+        let state = self.state();
+        Ok(state
+            .nicks
+            .get(nick)
+            .filter(|claim| claim.expires_at >= now_secs() && !claim.connections.is_empty())
+            .map(|claim| claim.user.clone()))
+    }
+}
+
+#[async_trait]
+impl Rooms for MemoryStore {
     async fn create_room(&self, room: &Room) -> Result<(), StoreError> {
         let mut state = self.state();
         if state.rooms.contains_key(&room.name) {
@@ -128,75 +244,89 @@ impl Store for MemoryStore {
         Ok(self.state().rooms.values().cloned().collect())
     }
 
-    async fn join(&self, room: &RoomName, member: &Member) -> Result<bool, StoreError> {
+    async fn join(&self, room: &RoomName, user: &User, expires_at: Option<i64>) -> Result<bool, StoreError> {
         let mut state = self.state();
-        if !state.connections.contains_key(&member.connection_id) {
-            return Err(StoreError::NotConnected);
-        }
-        let members = state.members.entry(room.clone()).or_default();
-        if members.contains_key(&member.connection_id) {
+        if state.membership(room, &user.user_id, now_secs()).is_some() {
             return Ok(false);
         }
-        members.insert(member.connection_id.clone(), member.clone());
+        state.members.entry(room.clone()).or_default().insert(
+            user.user_id.clone(),
+            Membership {
+                user: user.clone(),
+                expires_at,
+            },
+        );
         state
             .rooms_of
-            .entry(member.connection_id.clone())
+            .entry(user.user_id.clone())
             .or_default()
             .insert(room.clone());
         Ok(true)
     }
 
-    async fn leave(&self, room: &RoomName, connection: &ConnectionId) -> Result<Option<Member>, StoreError> {
+    async fn leave(&self, room: &RoomName, user: &UserId) -> Result<Option<Member>, StoreError> {
         let mut state = self.state();
-        let removed = state
-            .members
-            .get_mut(room)
-            .and_then(|members| members.remove(connection));
-        if state.members.get(room).is_some_and(BTreeMap::is_empty) {
-            state.members.remove(room);
-        }
-        if let Some(rooms) = state.rooms_of.get_mut(connection) {
-            rooms.remove(room);
-            if rooms.is_empty() {
-                state.rooms_of.remove(connection);
-            }
-        }
-        Ok(removed)
+        let now = now_secs();
+        let removed = state.remove_membership(room, user);
+        Ok(removed
+            .filter(|membership| membership.is_live(now))
+            .map(|membership| state.member(&membership, now)))
     }
 
-    async fn member(&self, room: &RoomName, connection: &ConnectionId) -> Result<Option<Member>, StoreError> {
-        Ok(self
-            .state()
-            .members
-            .get(room)
-            .and_then(|members| members.get(connection))
-            .cloned())
+    async fn member(&self, room: &RoomName, user: &UserId) -> Result<Option<Member>, StoreError> {
+        let state = self.state();
+        let now = now_secs();
+        Ok(state
+            .membership(room, user, now)
+            .map(|membership| state.member(membership, now)))
     }
 
     async fn members(&self, room: &RoomName) -> Result<Vec<Member>, StoreError> {
-        Ok(self
-            .state()
+        let state = self.state();
+        let now = now_secs();
+        Ok(state
             .members
             .get(room)
-            .map(|members| members.values().cloned().collect())
-            .unwrap_or_default())
+            .into_iter()
+            .flat_map(BTreeMap::values)
+            .filter(|membership| membership.is_live(now))
+            .map(|membership| state.member(membership, now))
+            .collect())
+    }
+
+    async fn rooms_of(&self, user: &UserId) -> Result<Vec<RoomName>, StoreError> {
+        Ok(self.state().rooms_of(user, now_secs()))
+    }
+}
+
+#[async_trait]
+impl Audience for MemoryStore {
+    async fn room_audience(&self, room: &RoomName) -> Result<Vec<ConnectionId>, StoreError> {
+        let state = self.state();
+        let now = now_secs();
+        Ok(state
+            .members
+            .get(room)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+            .filter(|membership| membership.is_live(now))
+            .flat_map(|membership| state.live_connections(&membership.user.user_id, now))
+            .collect())
     }
 
     async fn broadcast_audience(&self) -> Result<Vec<ConnectionId>, StoreError> {
-        let mut audience: Vec<ConnectionId> = self.state().rooms_of.keys().cloned().collect();
-        audience.sort();
-        Ok(audience)
+        let state = self.state();
+        let now = now_secs();
+        let audience: BTreeSet<ConnectionId> = state
+            .rooms_of
+            .keys()
+            .filter(|user| !state.rooms_of(user, now).is_empty())
+            .flat_map(|user| state.live_connections(user, now))
+            .collect();
+        Ok(audience.into_iter().collect())
     }
 
-    async fn user_connections(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
-        let mut ids: Vec<ConnectionId> = self
-            .state()
-            .connections
-            .values()
-            .filter(|connection| &connection.user.user_id == user)
-            .map(|connection| connection.id.clone())
-            .collect();
-        ids.sort();
-        Ok(ids)
+    async fn user_audience(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
+        Ok(self.state().live_connections(user, now_secs()))
     }
 }
