@@ -1,8 +1,14 @@
 //! The cloud deployment, checked offline: `cfn-lint` on `template.yaml` and `infra/*.yaml`;
 //! the CloudFormation that the SAM transform makes of `template.yaml` (every route with its
-//! integration, permission and route response, the Deployment, the table as in
-//! `infra/tables.json`, the event source mappings, the policies); and `sam build`, which
-//! must give every function a `bootstrap`.
+//! integration, permission and route response, the self-deploying stage, the `$connect`
+//! authorizer in each `AuthMode`, the `Rules` that refuse a sign-in without keys, the
+//! table as in `infra/tables.json`, the event source mappings, the policies); and
+//! `sam build`, which must give every function a `bootstrap`.
+//!
+//! Nothing is deployed, so CloudFormation's own part - choosing resources by `Conditions`,
+//! `Fn::If`, `AWS::NoValue`, checking `Rules` - is done here by [`Stack`], a small
+//! evaluator of those intrinsics for given parameter values: each parameter set is run
+//! through the SAM transform and then resolved as CloudFormation would resolve it.
 //!
 //! The tools (cfn-lint, aws-sam-translator, aws-sam-cli, cargo-lambda, ziglang) live in a
 //! venv that `scripts/install-deps` makes: `/opt/roomcast-ci/sam-venv`, or the directory
@@ -27,7 +33,23 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("DisconnectFunction", "ws-disconnect"),
     ("MessageFunction", "ws-message"),
     ("FanoutFunction", "kafka-fanout"),
+    ("AuthorizerFunction", "ws-authorizer"),
 ];
+
+/// The functions that produce to Kafka (presence, messages), each with the same producer
+/// settings, VPC placement and MSK permissions.
+const PRODUCERS: &[&str] = &[
+    "ConnectFunction",
+    "DisconnectFunction",
+    "MessageFunction",
+    "FanoutFunction",
+];
+
+/// What every transform of the template is given: the one parameter without a default,
+/// and a key source, which the `Rules` demand with the default `AuthMode` (required).
+const BOOTSTRAP: (&str, &str) = ("KafkaBootstrapServers", "b-1.example:9096,b-2.example:9096");
+const JWKS_URL: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example/.well-known/jwks.json";
+const JWT_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:roomcast-jwt-AbCdEf";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root")
@@ -133,34 +155,64 @@ fn transformed(template: &str, parameters: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("the transform prints JSON")
 }
 
+/// `template.yaml` after the SAM transform, for one set of parameter values.
 struct Template {
+    /// The parameter values it was transformed with (the others take their defaults).
+    given: BTreeMap<String, String>,
+    /// The whole transformed template.
+    document: Value,
     parameters: BTreeSet<String>,
     resources: BTreeMap<String, Value>,
 }
 
 impl Template {
-    /// The transformed template, made once for the tests that read it.
+    /// The transformed template with the default parameters (so `AuthMode` required, with
+    /// a JWKS URL as the `Rules` demand), made once for the tests that read it.
     fn load() -> &'static Self {
-        static TEMPLATE: std::sync::OnceLock<Template> = std::sync::OnceLock::new();
-        TEMPLATE.get_or_init(|| {
-            let template = transformed(
-                "template.yaml",
-                &["KafkaBootstrapServers=b-1.example:9096,b-2.example:9096"],
-            );
-            let resources = template["Resources"]
-                .as_object()
-                .expect("Resources")
-                .iter()
-                .map(|(name, resource)| (name.clone(), resource.clone()))
-                .collect();
-            let parameters = template["Parameters"]
-                .as_object()
-                .expect("Parameters")
-                .keys()
-                .cloned()
-                .collect();
-            Template { parameters, resources }
-        })
+        Self::with(&[("JwksUrl", JWKS_URL)])
+    }
+
+    /// The transformed template with these parameter values (and [`BOOTSTRAP`]), made once
+    /// per distinct set.
+    fn with(parameters: &[(&str, &str)]) -> &'static Self {
+        type Cache = std::sync::Mutex<BTreeMap<Vec<String>, &'static Template>>;
+        static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+        let given: BTreeMap<String, String> = std::iter::once(BOOTSTRAP)
+            .chain(parameters.iter().copied())
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        let arguments: Vec<String> = given.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        let mut cache = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(template) = cache.get(&arguments) {
+            return template;
+        }
+        let document = transformed(
+            "template.yaml",
+            &arguments.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        let resources = document["Resources"]
+            .as_object()
+            .expect("Resources")
+            .iter()
+            .map(|(name, resource)| (name.clone(), resource.clone()))
+            .collect();
+        let parameters = document["Parameters"]
+            .as_object()
+            .expect("Parameters")
+            .keys()
+            .cloned()
+            .collect();
+        let template: &'static Template = Box::leak(Box::new(Template {
+            given,
+            document,
+            parameters,
+            resources,
+        }));
+        cache.insert(arguments, template);
+        template
     }
 
     fn of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
@@ -174,6 +226,199 @@ impl Template {
         self.resources
             .get(name)
             .unwrap_or_else(|| panic!("no resource {name} in the transformed template"))
+    }
+
+    /// The stack CloudFormation would create from it with its parameter values.
+    fn stack(&self) -> Stack<'_> {
+        Stack::new(self)
+    }
+}
+
+/// What CloudFormation makes of a transformed template for given parameter values: each
+/// parameter's value (given, else its default), the `Conditions`, the resources whose
+/// `Condition` holds with every `Fn::If` chosen and every `AWS::NoValue` left out, and the
+/// verdict of the `Rules`. Supports the intrinsics these templates use in conditions and
+/// rules (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`,
+/// `Fn::EachMemberEquals`, `Ref` of a parameter) and fails the test on any other, so that
+/// it never guesses.
+struct Stack<'a> {
+    template: &'a Template,
+    resources: BTreeMap<String, Value>,
+}
+
+impl<'a> Stack<'a> {
+    fn new(template: &'a Template) -> Self {
+        let mut stack = Stack {
+            template,
+            resources: BTreeMap::new(),
+        };
+        stack.resources = template
+            .resources
+            .iter()
+            .filter(|(_, resource)| {
+                resource
+                    .get("Condition")
+                    .and_then(Value::as_str)
+                    .is_none_or(|condition| stack.condition(condition))
+            })
+            .filter_map(|(name, resource)| Some((name.clone(), stack.resolve(resource)?)))
+            .collect();
+        stack
+    }
+
+    /// A parameter's value as CloudFormation passes it to intrinsics: a string, or a list
+    /// of strings for a `CommaDelimitedList`.
+    fn parameter(&self, name: &str) -> Value {
+        let declared = &self.template.document["Parameters"][name];
+        assert!(declared.is_object(), "no parameter {name}");
+        let value = match self.template.given.get(name) {
+            Some(value) => value.clone(),
+            None => match &declared["Default"] {
+                Value::String(value) => value.clone(),
+                Value::Number(value) => value.to_string(),
+                other => panic!("parameter {name} has no value and no default ({other})"),
+            },
+        };
+        if declared["Type"] == "CommaDelimitedList" {
+            Value::Array(value.split(',').map(|item| Value::String(item.to_owned())).collect())
+        } else {
+            Value::String(value)
+        }
+    }
+
+    fn condition(&self, name: &str) -> bool {
+        let definition = &self.template.document["Conditions"][name];
+        assert!(!definition.is_null(), "no condition {name}");
+        self.truth(definition)
+    }
+
+    /// The value of an operand of a condition or rule function: a string, a parameter's
+    /// value (`Ref`), or a `Fn::Join` of a list.
+    fn operand(&self, value: &Value) -> Value {
+        if value.is_string() {
+            return value.clone();
+        }
+        if let Some(name) = reference(value) {
+            return self.parameter(name);
+        }
+        if let Some([Value::String(delimiter), list]) =
+            value.get("Fn::Join").and_then(Value::as_array).map(Vec::as_slice)
+        {
+            let items = match self.operand(list) {
+                Value::Array(items) => items,
+                other => panic!("Fn::Join of a non-list {other}"),
+            };
+            let items: Vec<&str> = items.iter().map(|item| item.as_str().expect("a string")).collect();
+            return Value::String(items.join(delimiter));
+        }
+        panic!("unsupported operand {value}")
+    }
+
+    /// A condition function (in `Conditions`, `Fn::If` or a rule), evaluated.
+    fn truth(&self, value: &Value) -> bool {
+        let object = value.as_object().unwrap_or_else(|| panic!("not a condition: {value}"));
+        assert_eq!(object.len(), 1, "not a condition: {value}");
+        let (function, arguments) = object.iter().next().expect("one entry");
+        let list = || {
+            arguments
+                .as_array()
+                .unwrap_or_else(|| panic!("{function} takes a list: {value}"))
+        };
+        match function.as_str() {
+            "Condition" => self.condition(arguments.as_str().expect("a condition name")),
+            "Fn::Equals" => {
+                let [left, right] = list().as_slice() else {
+                    panic!("{value}")
+                };
+                self.operand(left) == self.operand(right)
+            }
+            "Fn::Not" => {
+                let [inner] = list().as_slice() else { panic!("{value}") };
+                !self.truth(inner)
+            }
+            "Fn::And" => list().iter().all(|inner| self.truth(inner)),
+            "Fn::Or" => list().iter().any(|inner| self.truth(inner)),
+            "Fn::EachMemberEquals" => {
+                let [members, expected] = list().as_slice() else {
+                    panic!("{value}")
+                };
+                let expected = self.operand(expected);
+                match self.operand(members) {
+                    Value::Array(members) => members.iter().all(|member| *member == expected),
+                    other => panic!("Fn::EachMemberEquals on a non-list {other}"),
+                }
+            }
+            _ => panic!("unsupported condition function {function} in {value}"),
+        }
+    }
+
+    /// `value` with every `Fn::If` decided; `None` where it is `AWS::NoValue`.
+    fn resolve(&self, value: &Value) -> Option<Value> {
+        match value {
+            Value::Object(object) => {
+                if reference(value) == Some("AWS::NoValue") {
+                    return None;
+                }
+                if let Some(arguments) = object.get("Fn::If").filter(|_| object.len() == 1) {
+                    let [condition, then, otherwise] = arguments.as_array().expect("Fn::If's list").as_slice() else {
+                        panic!("Fn::If takes three arguments: {value}")
+                    };
+                    let chosen = if self.condition(condition.as_str().expect("a condition name")) {
+                        then
+                    } else {
+                        otherwise
+                    };
+                    return self.resolve(chosen);
+                }
+                Some(Value::Object(
+                    object
+                        .iter()
+                        .filter_map(|(key, inner)| Some((key.clone(), self.resolve(inner)?)))
+                        .collect(),
+                ))
+            }
+            Value::Array(items) => Some(Value::Array(
+                items.iter().filter_map(|item| self.resolve(item)).collect(),
+            )),
+            _ => Some(value.clone()),
+        }
+    }
+
+    /// The `AssertDescription` of every rule assertion that fails: CloudFormation refuses
+    /// to create or update the stack if there is one.
+    fn rule_failures(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        let Some(rules) = self.template.document.get("Rules").and_then(Value::as_object) else {
+            return failures;
+        };
+        for (name, rule) in rules {
+            if rule
+                .get("RuleCondition")
+                .is_some_and(|condition| !self.truth(condition))
+            {
+                continue;
+            }
+            for assertion in rule["Assertions"].as_array().expect("Assertions") {
+                if !self.truth(&assertion["Assert"]) {
+                    failures.push(format!(
+                        "{name}: {}",
+                        assertion["AssertDescription"].as_str().unwrap_or("")
+                    ));
+                }
+            }
+        }
+        failures
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.resources.get(name)
+    }
+
+    fn of_type<'b>(&'b self, kind: &'b str) -> impl Iterator<Item = (&'b str, &'b Value)> + 'b {
+        self.resources
+            .iter()
+            .filter(move |(_, resource)| resource["Type"] == kind)
+            .map(|(name, resource)| (name.as_str(), resource))
     }
 }
 
@@ -191,12 +436,67 @@ fn sub(value: &Value) -> Option<&str> {
     }
 }
 
+/// `{"Fn::GetAtt": ["X", "Arn"]}` → `X`.
+fn arn_of(value: &Value) -> Option<&str> {
+    match value.get("Fn::GetAtt")? {
+        Value::Array(parts) if parts.get(1).is_some_and(|part| part == "Arn") => parts[0].as_str(),
+        Value::String(text) => text.strip_suffix(".Arn"),
+        _ => None,
+    }
+}
+
 fn function_for_route(route_key: &str) -> &'static str {
     match route_key {
         "$connect" => "ConnectFunction",
         "$disconnect" => "DisconnectFunction",
         _ => "MessageFunction",
     }
+}
+
+/// Every IAM policy statement in the template's roles and policies, `Fn::If` branches
+/// included (both sides: a statement only some parameters enable is still checked).
+fn statements(resources: &BTreeMap<String, Value>) -> Vec<(String, Value)> {
+    fn collect(owner: &str, value: &Value, found: &mut Vec<(String, Value)>) {
+        match value {
+            Value::Object(object) => {
+                if let Some(Value::Array(statements)) = object.get("Statement") {
+                    found.extend(statements.iter().map(|statement| (owner.to_owned(), statement.clone())));
+                }
+                for inner in object.values() {
+                    collect(owner, inner, found);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| collect(owner, item, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    for (name, resource) in resources {
+        match resource["Type"].as_str() {
+            Some("AWS::IAM::Role") => collect(name, &resource["Properties"]["Policies"], &mut found),
+            Some("AWS::IAM::Policy") => collect(name, &resource["Properties"]["PolicyDocument"], &mut found),
+            _ => {}
+        }
+    }
+    found
+}
+
+fn actions_of(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(action) => vec![action.clone()],
+        Value::Array(actions) => actions.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The roles a policy is attached to (`Roles: [{"Ref": role}]`).
+fn policy_roles(policy: &Value) -> BTreeSet<&str> {
+    policy["Properties"]["Roles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(reference)
+        .collect()
 }
 
 #[test]
@@ -230,6 +530,9 @@ fn the_transformed_template_has_every_route_with_its_integration_permission_and_
         expected,
         "the routes must be $connect, $disconnect, $default and exactly roomcast_core::commands::ACTIONS"
     );
+    for action in ["dm", "who"] {
+        assert!(routes.contains_key(action), "no route for {action}");
+    }
 
     let permissions: Vec<&Value> = template
         .of_type("AWS::Lambda::Permission")
@@ -286,27 +589,50 @@ fn the_transformed_template_has_every_route_with_its_integration_permission_and_
                 "{name} has no $default route response: its replies would be dropped"
             );
         }
+        // Only $connect may have an authorizer (API Gateway's rule); every other route is open
+        // to a connection that got past it.
+        if *key != "$connect" {
+            assert_eq!(properties["AuthorizationType"], "NONE", "{name}");
+        }
     }
 
-    // The Deployment waits for every route, and the stage serves it.
+    // The stage deploys itself on every change of the API: an explicit Deployment is a
+    // snapshot CloudFormation never retakes, which would leave a changed route - or a
+    // $connect whose authorizer was just switched on - undeployed. Its first deployment
+    // waits for every route and route response.
     let deployments: Vec<_> = template.of_type("AWS::ApiGatewayV2::Deployment").collect();
-    assert_eq!(deployments.len(), 1, "one Deployment");
-    let (deployment, deployment_resource) = deployments[0];
-    let depends_on: BTreeSet<&str> = deployment_resource["DependsOn"]
+    assert!(
+        deployments.is_empty(),
+        "no explicit Deployment: the stage deploys itself (AutoDeploy): {deployments:?}"
+    );
+    let stages: Vec<_> = template.of_type("AWS::ApiGatewayV2::Stage").collect();
+    assert_eq!(stages.len(), 1, "one Stage");
+    let stage = stages[0].1;
+    assert_eq!(reference(&stage["Properties"]["ApiId"]), Some(api));
+    assert_eq!(stage["Properties"]["AutoDeploy"], true, "the Stage must deploy itself");
+    assert!(
+        stage["Properties"].get("DeploymentId").is_none(),
+        "a Stage with AutoDeploy takes no DeploymentId"
+    );
+    let depends_on: BTreeSet<&str> = stage["DependsOn"]
         .as_array()
-        .expect("the Deployment's DependsOn")
+        .expect("the Stage's DependsOn")
         .iter()
         .filter_map(Value::as_str)
         .collect();
     for (key, (name, _)) in &routes {
         assert!(
             depends_on.contains(name),
-            "the Deployment must DependsOn route {key} ({name})"
+            "the Stage must DependsOn route {key} ({name})"
         );
     }
-    let stages: Vec<_> = template.of_type("AWS::ApiGatewayV2::Stage").collect();
-    assert_eq!(stages.len(), 1, "one Stage");
-    assert_eq!(reference(&stages[0].1["Properties"]["DeploymentId"]), Some(deployment));
+    for (name, response) in template.of_type("AWS::ApiGatewayV2::RouteResponse") {
+        let route = reference(&response["Properties"]["RouteId"]).unwrap_or_default();
+        assert!(
+            depends_on.contains(name),
+            "the Stage must DependsOn {name}, the route response of {route}"
+        );
+    }
 }
 
 #[test]
@@ -339,12 +665,63 @@ fn the_transformed_template_has_the_table_of_infra_tables_json() {
     }
 }
 
+/// The Rust source compiled into a function's binary: its crate's `src` and that of every
+/// workspace crate it depends on, through path dependencies (declared in the root
+/// `Cargo.toml`'s `[workspace.dependencies]`).
+fn sources_of(binary: &str) -> String {
+    fn workspace_paths() -> BTreeMap<String, PathBuf> {
+        let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+        manifest
+            .lines()
+            .filter_map(|line| {
+                let (name, rest) = line.split_once('=')?;
+                let path = rest.split("path = \"").nth(1)?.split('"').next()?;
+                Some((name.trim().to_owned(), root().join(path)))
+            })
+            .collect()
+    }
+    fn rust_files(dir: &Path, into: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|error| panic!("{}: {error}", dir.display())) {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                rust_files(&path, into);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                into.push_str(&std::fs::read_to_string(&path).expect("a source file"));
+            }
+        }
+    }
+    let paths = workspace_paths();
+    let mut seen = BTreeSet::new();
+    let mut queue = vec![root().join("functions").join(binary)];
+    let mut source = String::new();
+    while let Some(dir) = queue.pop() {
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
+        rust_files(&dir.join("src"), &mut source);
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
+            .unwrap_or_else(|error| panic!("{}/Cargo.toml: {error}", dir.display()));
+        let dependencies = manifest
+            .split("\n[")
+            .filter(|section| section.starts_with("dependencies]"))
+            .flat_map(str::lines)
+            .skip(1);
+        for line in dependencies {
+            let name = line.split(['=', '.']).next().unwrap_or_default().trim();
+            if let Some(path) = paths.get(name) {
+                queue.push(path.clone());
+            }
+        }
+    }
+    source
+}
+
 #[test]
 fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
     let template = Template::load();
+    let stack = template.stack();
 
-    // Every variable a function is given must be one the configuration reads.
-    let config = std::fs::read_to_string(root().join("functions/aws/src/config.rs")).expect("config.rs");
+    // Every variable a function is given must be one its code reads.
     for (name, binary) in FUNCTIONS {
         let function = template.get(name);
         assert_eq!(function["Type"], "AWS::Lambda::Function", "{name}");
@@ -357,11 +734,24 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
         let variables = properties["Environment"]["Variables"]
             .as_object()
             .unwrap_or_else(|| panic!("{name} has no environment"));
-        assert!(variables.contains_key("ROOMCAST_TABLE"), "{name} needs ROOMCAST_TABLE");
+        if *binary == "ws-authorizer" {
+            assert!(
+                !variables.contains_key("ROOMCAST_TABLE"),
+                "the authorizer has no business with the table"
+            );
+        } else {
+            assert!(variables.contains_key("ROOMCAST_TABLE"), "{name} needs ROOMCAST_TABLE");
+        }
+        assert_eq!(
+            reference(&variables["ROOMCAST_AUTH"]),
+            Some("AuthMode"),
+            "{name} needs ROOMCAST_AUTH"
+        );
+        let source = sources_of(binary);
         for variable in variables.keys() {
             assert!(
-                variable == "RUST_LOG" || config.contains(&format!("\"{variable}\"")),
-                "{name} is given {variable}, which functions/aws/src/config.rs never reads"
+                variable == "RUST_LOG" || source.contains(&format!("\"{variable}\"")),
+                "{name} is given {variable}, which no source of {binary} (nor of the workspace crates it uses) reads"
             );
         }
     }
@@ -372,14 +762,54 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
             && endpoint.ends_with("/${StageName}"),
         "kafka-fanout's ROOMCAST_CONNECTIONS_ENDPOINT: {endpoint}"
     );
-    for producer in ["DisconnectFunction", "MessageFunction"] {
-        let variables = &template.get(producer)["Properties"]["Environment"]["Variables"];
+
+    // The producers: the same Kafka settings, the same VPC placement, each role allowed to
+    // produce to MSK (the policy is there only with MSK; its Roles are checked regardless).
+    let message = &template.get("MessageFunction")["Properties"];
+    let producer_policy = template.get("MskProducerPolicy");
+    assert_eq!(producer_policy["Condition"], "UseMsk");
+    let producer_roles = policy_roles(producer_policy);
+    for producer in PRODUCERS {
+        let properties = &template.get(producer)["Properties"];
+        let variables = &properties["Environment"]["Variables"];
         assert_eq!(
             reference(&variables["ROOMCAST_KAFKA_BOOTSTRAP"]),
             Some("KafkaBootstrapServers"),
             "{producer}"
         );
+        assert_eq!(
+            reference(&variables["ROOMCAST_TOPIC"]),
+            Some("KafkaTopic"),
+            "{producer}"
+        );
+        for variable in [
+            "ROOMCAST_KAFKA_AUTH",
+            "ROOMCAST_KAFKA_USERNAME",
+            "ROOMCAST_KAFKA_PASSWORD",
+        ] {
+            assert_eq!(
+                variables[variable], message["Environment"]["Variables"][variable],
+                "{producer}'s {variable} must be ws-message's"
+            );
+        }
+        assert_eq!(
+            properties["VpcConfig"], message["VpcConfig"],
+            "{producer} must reach the brokers as ws-message does"
+        );
+        let role = arn_of(&properties["Role"]).unwrap_or_else(|| panic!("{producer} needs a role of its own"));
+        assert!(
+            producer_roles.contains(role),
+            "MskProducerPolicy must be attached to {producer}'s role {role}: {producer_roles:?}"
+        );
+        // The VPC policy (network interfaces on *) only when the function is in a VPC.
+        let managed = &template.get(role)["Properties"]["ManagedPolicyArns"];
+        assert_eq!(managed["Fn::If"][0], "InVpc", "{role}'s managed policies: {managed}");
     }
+    assert_eq!(
+        producer_roles.len(),
+        PRODUCERS.len(),
+        "only the producers may produce: {producer_roles:?}"
+    );
 
     // The event source: MSK or self-managed Kafka, chosen by conditions, into kafka-fanout.
     let mappings: BTreeMap<&str, &Value> = template.of_type("AWS::Lambda::EventSourceMapping").collect();
@@ -408,33 +838,26 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
         .expect("SelfManagedKafkaEventSource");
     assert_eq!(own["Condition"], "UseSelfManaged");
     assert!(own["Properties"]["SelfManagedEventSource"]["Endpoints"]["KafkaBootstrapServers"].is_object());
-
-    // Least privilege: no wildcard actions, no Scan, @connections POST on this API only.
-    let mut statements = Vec::new();
-    for (_, role) in template.of_type("AWS::IAM::Role") {
-        for policy in role["Properties"]["Policies"].as_array().into_iter().flatten() {
-            statements.extend(policy["PolicyDocument"]["Statement"].as_array().into_iter().flatten());
-        }
-    }
-    for (_, policy) in template.of_type("AWS::IAM::Policy") {
-        statements.extend(
-            policy["Properties"]["PolicyDocument"]["Statement"]
-                .as_array()
-                .into_iter()
-                .flatten(),
+    // The event source mapping reads with kafka-fanout's role.
+    let fanout_role = arn_of(&template.get("FanoutFunction")["Properties"]["Role"]).expect("kafka-fanout's role");
+    for policy in ["MskConsumerPolicy", "SelfManagedKafkaSecretPolicy"] {
+        assert_eq!(
+            policy_roles(template.get(policy)),
+            BTreeSet::from([fanout_role]),
+            "{policy} belongs to kafka-fanout's role"
         );
     }
-    assert!(!statements.is_empty());
-    let actions_of = |statement: &Value| -> Vec<String> {
-        match &statement["Action"] {
-            Value::String(action) => vec![action.clone()],
-            Value::Array(actions) => actions.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-            _ => Vec::new(),
-        }
-    };
-    for statement in &statements {
+
+    // Least privilege: no wildcard actions, no Scan, @connections POST on this API only,
+    // secrets read one by one.
+    let everything = statements(&template.resources);
+    assert!(!everything.is_empty());
+    for (owner, statement) in &everything {
         for action in actions_of(statement) {
-            assert!(!action.ends_with('*'), "wildcard action {action} in {statement}");
+            assert!(
+                !action.ends_with('*'),
+                "wildcard action {action} in {owner}: {statement}"
+            );
             assert_ne!(action, "dynamodb:Scan", "nothing may Scan the table");
             if action == "execute-api:ManageConnections" {
                 let resource = sub(&statement["Resource"]).unwrap_or_default();
@@ -450,7 +873,321 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
                     "{action} on something else than the table: {resource}"
                 );
             }
+            if action.starts_with("secretsmanager:") {
+                assert_eq!(action, "secretsmanager:GetSecretValue", "{owner}");
+                let secret = reference(&statement["Resource"]);
+                assert!(
+                    matches!(secret, Some("JwtSecretArn" | "KafkaSecretArn")),
+                    "{owner} may read only the secret a parameter names: {statement}"
+                );
+            }
         }
+    }
+    // With these parameters (MSK off, no secrets, no VPC), what the stack really grants.
+    for (owner, statement) in statements(&stack.resources) {
+        for action in actions_of(&statement) {
+            assert!(
+                !action.starts_with("secretsmanager:") && !action.starts_with("kafka") && !action.starts_with("ec2:"),
+                "{owner} is granted {action} in a stack with neither MSK nor secrets"
+            );
+        }
+    }
+}
+
+// --- Sign-in: the $connect authorizer ------------------------------------------------------
+
+/// `AuthMode`'s three values, the stack each makes (with a key source where it needs one),
+/// and the authorizer wiring each must have.
+#[test]
+fn connect_goes_through_the_authorizer_unless_auth_mode_is_none() {
+    for mode in ["required", "optional", "none"] {
+        let mut parameters = vec![("AuthMode", mode)];
+        if mode != "none" {
+            parameters.push(("JwksUrl", JWKS_URL));
+        }
+        let template = Template::with(&parameters);
+        let stack = template.stack();
+        assert!(
+            stack.rule_failures().is_empty(),
+            "AuthMode {mode}: {:?}",
+            stack.rule_failures()
+        );
+        let connect = stack.get("ConnectRoute").expect("ConnectRoute");
+        let route = &connect["Properties"];
+        assert_eq!(route["RouteKey"], "$connect");
+
+        // Every function that reads the configuration knows the mode (ws-message: only the
+        // admin role may send to the broadcast room when auth is on).
+        for (name, _) in FUNCTIONS {
+            if let Some(function) = stack.get(name) {
+                assert_eq!(
+                    reference(&function["Properties"]["Environment"]["Variables"]["ROOMCAST_AUTH"]),
+                    Some("AuthMode"),
+                    "{name}"
+                );
+            }
+        }
+        assert!(stack.get("MessageFunction").is_some());
+        assert_eq!(stack.parameter("AuthMode"), mode, "the value the functions get");
+
+        let authorizers: Vec<_> = stack.of_type("AWS::ApiGatewayV2::Authorizer").collect();
+        if mode == "none" {
+            assert_eq!(route["AuthorizationType"], "NONE", "AuthMode none: $connect is open");
+            assert!(route.get("AuthorizerId").is_none(), "AuthMode none: {route}");
+            assert!(
+                authorizers.is_empty(),
+                "AuthMode none needs no authorizer: {authorizers:?}"
+            );
+            for name in ["AuthorizerFunction", "AuthorizerRole", "AuthorizerPermission"] {
+                assert!(stack.get(name).is_none(), "AuthMode none: no {name}");
+            }
+            continue;
+        }
+
+        // The authorizer: REQUEST, on this API, invoking AuthorizerFunction.
+        assert_eq!(authorizers.len(), 1, "AuthMode {mode}: one authorizer");
+        let (authorizer, resource) = authorizers[0];
+        let properties = &resource["Properties"];
+        assert_eq!(properties["AuthorizerType"], "REQUEST", "{authorizer}");
+        assert_eq!(reference(&properties["ApiId"]), Some("WebSocketApi"), "{authorizer}");
+        let uri = sub(&properties["AuthorizerUri"]).unwrap_or_default();
+        assert!(
+            uri.starts_with("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/")
+                && uri.ends_with("/${AuthorizerFunction.Arn}/invocations"),
+            "{authorizer} must invoke AuthorizerFunction: {uri}"
+        );
+        // required: API Gateway itself answers 401 to a handshake without ?token=. optional:
+        // no identity source, or that same 401 would turn anonymous users away before the
+        // function could let them in.
+        let identity = properties.get("IdentitySource");
+        if mode == "required" {
+            assert_eq!(
+                identity,
+                Some(&serde_json::json!(["route.request.querystring.token"])),
+                "AuthMode required: the token query parameter is the identity source"
+            );
+        } else {
+            assert!(
+                identity.is_none_or(|sources| sources.as_array().is_some_and(Vec::is_empty)),
+                "AuthMode optional: no identity source, or tokenless handshakes get 401: {identity:?}"
+            );
+        }
+
+        // $connect uses it.
+        assert_eq!(route["AuthorizationType"], "CUSTOM", "AuthMode {mode}");
+        assert_eq!(reference(&route["AuthorizerId"]), Some(authorizer), "AuthMode {mode}");
+
+        // API Gateway may invoke the function for this API's authorizer, and nothing else.
+        let permissions: Vec<&Value> = stack
+            .of_type("AWS::Lambda::Permission")
+            .map(|(_, permission)| &permission["Properties"])
+            .filter(|permission| reference(&permission["FunctionName"]) == Some("AuthorizerFunction"))
+            .collect();
+        assert_eq!(permissions.len(), 1, "one invoke permission for the authorizer");
+        let permission = permissions[0];
+        assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
+        assert_eq!(permission["Action"], "lambda:InvokeFunction");
+        let source = sub(&permission["SourceArn"]).unwrap_or_default();
+        assert_eq!(
+            source,
+            format!(
+                "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{WebSocketApi}}/authorizers/${{{authorizer}}}"
+            ),
+            "the authorizer's permission must name this API's authorizer"
+        );
+
+        // The function: built like the others, outside the VPC (it reaches the JWKS URL
+        // or Secrets Manager, not the brokers), with its mode and key source.
+        let function = stack.get("AuthorizerFunction").expect("AuthorizerFunction");
+        assert_eq!(function["Metadata"]["BuildProperties"]["Binary"], "ws-authorizer");
+        assert!(
+            function["Properties"].get("VpcConfig").is_none(),
+            "the authorizer is not in the VPC"
+        );
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            reference(&variables["ROOMCAST_JWKS_URL"]),
+            Some("JwksUrl"),
+            "{variables}"
+        );
+        assert!(variables.get("ROOMCAST_JWT_SECRET_ARN").is_none(), "{variables}");
+    }
+}
+
+/// HS256 with a Secrets Manager secret: the authorizer gets the secret's ARN and may read
+/// that secret and no other; the optional claims settings reach it when given.
+#[test]
+fn the_authorizer_may_read_its_jwt_secret_and_nothing_else() {
+    let template = Template::with(&[
+        ("AuthMode", "optional"),
+        ("JwtSecretArn", JWT_SECRET_ARN),
+        ("JwtIssuer", "https://issuer.example"),
+        ("JwtAudience", "roomcast"),
+        ("JwtNickClaim", "preferred_username"),
+        ("JwtRolesClaim", "cognito:groups"),
+    ]);
+    let stack = template.stack();
+    assert!(stack.rule_failures().is_empty(), "{:?}", stack.rule_failures());
+    let function = stack.get("AuthorizerFunction").expect("AuthorizerFunction");
+    let variables = function["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .expect("the authorizer's environment");
+    let expected = [
+        ("ROOMCAST_AUTH", "AuthMode"),
+        ("ROOMCAST_JWT_SECRET_ARN", "JwtSecretArn"),
+        ("ROOMCAST_JWT_ISSUER", "JwtIssuer"),
+        ("ROOMCAST_JWT_AUDIENCE", "JwtAudience"),
+        ("ROOMCAST_JWT_NICK_CLAIM", "JwtNickClaim"),
+        ("ROOMCAST_JWT_ROLES_CLAIM", "JwtRolesClaim"),
+    ];
+    for (variable, parameter) in expected {
+        assert_eq!(reference(&variables[variable]), Some(parameter), "{variable}");
+    }
+    assert!(
+        !variables.contains_key("ROOMCAST_JWKS_URL"),
+        "HS256 only: {variables:?}"
+    );
+    assert_eq!(stack.parameter("JwtSecretArn"), JWT_SECRET_ARN);
+
+    // Its role reads exactly that secret.
+    let role = arn_of(&function["Properties"]["Role"]).expect("the authorizer's role");
+    let resources: BTreeMap<String, Value> = stack
+        .get(role)
+        .map(|resource| BTreeMap::from([(role.to_owned(), resource.clone())]))
+        .expect("the authorizer's role");
+    let granted = statements(&resources);
+    let secret_reads: Vec<&Value> = granted
+        .iter()
+        .map(|(_, statement)| statement)
+        .filter(|statement| actions_of(statement).iter().any(|a| a.starts_with("secretsmanager:")))
+        .collect();
+    assert_eq!(secret_reads.len(), 1, "{granted:?}");
+    assert_eq!(actions_of(secret_reads[0]), ["secretsmanager:GetSecretValue"]);
+    assert_eq!(reference(&secret_reads[0]["Resource"]), Some("JwtSecretArn"));
+    assert_eq!(secret_reads[0]["Effect"], "Allow");
+    for (_, statement) in &granted {
+        for action in actions_of(statement) {
+            assert!(
+                action == "secretsmanager:GetSecretValue",
+                "the authorizer's role grants {action}: it needs the secret and its logs only"
+            );
+        }
+    }
+    // No other role may read it.
+    for (owner, statement) in statements(&stack.resources) {
+        if owner != role {
+            assert_ne!(reference(&statement["Resource"]), Some("JwtSecretArn"), "{owner}");
+        }
+    }
+
+    // With a JWKS URL instead, no secret at all.
+    let jwks = Template::with(&[("AuthMode", "required"), ("JwksUrl", JWKS_URL)]).stack();
+    let role = jwks.get(role).expect("the authorizer's role");
+    assert!(
+        role["Properties"].get("Policies").is_none(),
+        "with a JWKS URL the authorizer's role needs no policy: {role}"
+    );
+}
+
+/// The `Rules`: with sign-in on, exactly one key source, or CloudFormation refuses the
+/// stack before creating anything. Checked both by structure and by evaluating them.
+#[test]
+fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
+    let template = Template::load();
+    let rule = &template.document["Rules"]["SignInNeedsOneKeySource"];
+    assert_eq!(
+        rule["RuleCondition"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "AuthMode"}, "none"]}]}),
+        "the rule applies whenever AuthMode is not none"
+    );
+    let assertions = rule["Assertions"].as_array().expect("Assertions");
+    assert_eq!(assertions.len(), 2, "one key source at least, at most one");
+    for assertion in assertions {
+        let description = assertion["AssertDescription"].as_str().unwrap_or_default();
+        assert!(
+            description.contains("JwksUrl") && description.contains("JwtSecretArn"),
+            "a failed assertion must say what to give: {description:?}"
+        );
+    }
+    assert_eq!(
+        template.document["Parameters"]["AuthMode"]["Default"], "required",
+        "anonymous access must be chosen, not defaulted"
+    );
+
+    let cases: &[(&[(&str, &str)], bool)] = &[
+        (&[], false),
+        (&[("AuthMode", "required")], false),
+        (&[("AuthMode", "optional")], false),
+        (
+            &[
+                ("AuthMode", "required"),
+                ("JwksUrl", JWKS_URL),
+                ("JwtSecretArn", JWT_SECRET_ARN),
+            ],
+            false,
+        ),
+        (&[("AuthMode", "required"), ("JwksUrl", JWKS_URL)], true),
+        (&[("AuthMode", "required"), ("JwtSecretArn", JWT_SECRET_ARN)], true),
+        (&[("AuthMode", "optional"), ("JwtSecretArn", JWT_SECRET_ARN)], true),
+        (&[("AuthMode", "none")], true),
+    ];
+    for (parameters, accepted) in cases {
+        let failures = Template::with(parameters).stack().rule_failures();
+        assert_eq!(
+            failures.is_empty(),
+            *accepted,
+            "{parameters:?} must be {}: {failures:?}",
+            if *accepted { "accepted" } else { "refused" }
+        );
+        if !accepted {
+            assert!(
+                failures
+                    .iter()
+                    .all(|failure| failure.starts_with("SignInNeedsOneKeySource:")),
+                "{parameters:?}: {failures:?}"
+            );
+        }
+    }
+    // The rule that was already there still holds: MSK needs the VPC.
+    let msk = Template::with(&[
+        ("JwksUrl", JWKS_URL),
+        (
+            "MskClusterArn",
+            "arn:aws:kafka:eu-west-1:123456789012:cluster/roomcast/abc",
+        ),
+    ]);
+    assert!(
+        msk.stack()
+            .rule_failures()
+            .iter()
+            .any(|failure| failure.starts_with("MskNeedsVpc:")),
+        "MSK without subnets must be refused"
+    );
+}
+
+/// How to connect, for the stack's mode.
+#[test]
+fn the_outputs_say_how_to_connect() {
+    let outputs = &Template::load().document["Outputs"];
+    let url = sub(&outputs["WebSocketUrl"]["Value"]).unwrap_or_default();
+    assert!(url.starts_with("wss://${WebSocketApi}.execute-api."), "{url}");
+    assert!(
+        outputs["WebSocketUrl"]["Description"]
+            .as_str()
+            .is_some_and(|description| description.contains("?token=")),
+        "the WebSocketUrl output must say how the token is passed"
+    );
+    for (mode, query) in [("required", "?token="), ("optional", "?token="), ("none", "?name=")] {
+        let mut parameters = vec![("AuthMode", mode)];
+        if mode != "none" {
+            parameters.push(("JwksUrl", JWKS_URL));
+        }
+        let stack = Template::with(&parameters).stack();
+        let example = stack
+            .resolve(&stack.template.document["Outputs"]["ConnectExample"]["Value"])
+            .expect("ConnectExample");
+        let example = sub(&example).unwrap_or_default();
+        assert!(example.contains(query), "AuthMode {mode}: {example}");
     }
 }
 
