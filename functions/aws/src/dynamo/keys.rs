@@ -1,5 +1,14 @@
 //! The single-table layout: attribute names and key formats, kept here so every format
 //! lives in one place and `infra/tables.json` is checked against the same names.
+//!
+//! | pk | sk | what | gsi1pk / gsi1sk |
+//! |---|---|---|---|
+//! | `CONN#<c>` | `#META` | a connection: its user, nick, roles, TTL | – |
+//! | `USER#<u>` | `#CONNS` | the user's live connections (`conns`: `<c>\|<expiresAt>`), latest nick | – |
+//! | `USER#<u>` | `ROOM#<r>` | the user's membership, seen from the user (`rooms_of`) | – |
+//! | `ROOM#<r>` | `#META` | the room in the catalog | `CATALOG` / `ROOM#<r>` |
+//! | `ROOM#<r>` | `USER#<u>` | the membership: nick, the member's live connections (`conns`) | `INROOM#<shard of u>` / `USER#<u>#ROOM#<r>` |
+//! | `NICK#<n>` | `#NICK` | the nickname claim: user, `connections` holding it, TTL | – |
 
 use roomcast_core::model::{ConnectionId, Nick, RoomName, UserId};
 
@@ -9,19 +18,32 @@ pub mod attr {
     pub const SK: &str = "sk";
     pub const GSI1_PK: &str = "gsi1pk";
     pub const GSI1_SK: &str = "gsi1sk";
-    /// The TTL attribute (seconds since the epoch).
+    /// The TTL attribute (seconds since the epoch). Items whose time has passed are ignored
+    /// on read: DynamoDB may take days to delete them.
     pub const EXPIRES_AT: &str = "expiresAt";
 
     pub const CONNECTION_ID: &str = "connectionId";
     pub const USER_ID: &str = "userId";
     pub const NICK: &str = "nick";
+    /// On a connection: the list of its roles.
+    pub const ROLES: &str = "roles";
+    /// On a connection: whether an authorizer vouched for its user.
+    pub const AUTHENTICATED: &str = "authenticated";
     pub const CONNECTED_AT: &str = "connectedAt";
+    /// On a connection being removed: whether the removal found its user's last live
+    /// connection, recorded so that a removal completed by a later call reports it.
+    pub const DEPARTED_LAST: &str = "departedLast";
     pub const ROOM: &str = "room";
     pub const NAME: &str = "name";
     pub const CREATED_BY: &str = "createdBy";
     pub const CREATED_AT: &str = "createdAt";
-    /// On a nickname claim: the string set of the connections holding it.
+    /// On a nickname claim: the string set of the connection ids holding it.
     pub const CONNECTIONS: &str = "connections";
+    /// On a user's `#CONNS` and on a membership: the string set of the user's live
+    /// connections as `<connectionId>|<expiresAt>` entries, so that a connection whose
+    /// `$disconnect` never came stops counting once its TTL has passed.
+    /// Absent when there is none (DynamoDB has no empty sets).
+    pub const CONNS: &str = "conns";
 }
 
 /// The one global secondary index.
@@ -29,57 +51,47 @@ pub const GSI1: &str = "gsi1";
 
 /// Sort key of a connection's own item and of a room's catalog item.
 pub const META: &str = "#META";
+/// Sort key of a user's live connections.
+pub const CONNS: &str = "#CONNS";
 /// Sort key of a nickname claim.
 pub const NICK_SK: &str = "#NICK";
 /// `gsi1pk` of every catalog item.
 pub const CATALOG: &str = "CATALOG";
 
-const CONN: &str = "CONN#";
-const ROOM: &str = "ROOM#";
+/// The prefix of every room key: a user's memberships sort by room name under it.
+pub const ROOM_PREFIX: &str = "ROOM#";
+/// The prefix of every user key: a room's members sort by user id under it.
+pub const USER_PREFIX: &str = "USER#";
 
-/// How many `INROOM#n` partitions the reverse memberships are spread over on `gsi1`, so
-/// that the broadcast audience is not one hot GSI partition.
+/// How many `INROOM#n` partitions the memberships are spread over on `gsi1`, so that the
+/// broadcast audience is not one hot GSI partition.
 pub const AUDIENCE_SHARDS: u32 = 8;
 
-/// `pk` of a connection's partition (its `#META` item and its reverse memberships).
+/// `pk` of a connection's `#META`.
 pub fn connection(id: &ConnectionId) -> String {
-    format!("{CONN}{id}")
+    format!("CONN#{id}")
 }
 
-/// `sk` of a membership in a room's partition; also `gsi1sk` of a connection's `#META`.
-pub fn member(id: &ConnectionId) -> String {
-    format!("{CONN}{id}")
-}
-
-/// The prefix every membership `sk` in a room's partition starts with.
-pub const MEMBER_PREFIX: &str = CONN;
-
-/// `pk` of a room's partition (its catalog item and its memberships).
-pub fn room(room: &RoomName) -> String {
-    format!("{ROOM}{room}")
-}
-
-/// `sk` of a reverse membership in a connection's partition; also `gsi1sk` of a catalog item.
-pub fn in_room(room: &RoomName) -> String {
-    format!("{ROOM}{room}")
-}
-
-/// The prefix every reverse membership `sk` starts with.
-pub const IN_ROOM_PREFIX: &str = ROOM;
-
-/// `gsi1pk` of a connection's `#META`: the user's connections are one Query on `gsi1`.
+/// `pk` of a user's partition (its `#CONNS` and its memberships); `sk` of its membership
+/// in a room's partition.
 pub fn user(user: &UserId) -> String {
-    format!("USER#{user}")
+    format!("{USER_PREFIX}{user}")
 }
 
-/// `gsi1pk` of a reverse membership: one of the [`AUDIENCE_SHARDS`] audience partitions.
+/// `pk` of a room's partition (its catalog item and its memberships); `sk` of a membership
+/// in a user's partition; `gsi1sk` of a catalog item.
+pub fn room(room: &RoomName) -> String {
+    format!("{ROOM_PREFIX}{room}")
+}
+
+/// `gsi1pk` of a membership: one of the [`AUDIENCE_SHARDS`] audience partitions.
 pub fn audience_shard(shard: u32) -> String {
     format!("INROOM#{shard}")
 }
 
-/// `gsi1sk` of a reverse membership, unique per (connection, room).
-pub fn audience_entry(id: &ConnectionId, room: &RoomName) -> String {
-    format!("{CONN}{id}#{ROOM}{room}")
+/// `gsi1sk` of a membership, unique per (user, room): room names cannot hold `#`.
+pub fn audience_entry(user: &UserId, room: &RoomName) -> String {
+    format!("{USER_PREFIX}{user}#{ROOM_PREFIX}{room}")
 }
 
 /// `pk` of a nickname claim.
@@ -87,10 +99,11 @@ pub fn nick(nick: &Nick) -> String {
     format!("NICK#{nick}")
 }
 
-/// The audience shard of a connection. FNV-1a rather than `std`'s hasher, whose output may
-/// change between Rust releases: all of a connection's rooms then land in one shard.
-pub fn shard_of(id: &ConnectionId) -> u32 {
-    let hash = id.as_str().bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+/// The audience shard of a user: all its memberships land in one shard, so the broadcast
+/// audience reads each user's connections from one partition. FNV-1a rather than `std`'s
+/// hasher, whose output may change between Rust releases.
+pub fn shard_of(user: &UserId) -> u32 {
+    let hash = user.as_str().bytes().fold(0x811c_9dc5_u32, |hash, byte| {
         (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
     });
     hash % AUDIENCE_SHARDS
@@ -103,22 +116,23 @@ mod tests {
     #[test]
     fn shards_are_stable_and_in_range() {
         // Pinned values: a change of hash would scatter existing items over new shards.
-        assert_eq!(shard_of(&ConnectionId::new("")), 0x811c_9dc5 % AUDIENCE_SHARDS);
-        assert_eq!(shard_of(&ConnectionId::new("a")), 0xe40c_292c % AUDIENCE_SHARDS);
-        let shards: std::collections::BTreeSet<u32> = (0..200)
-            .map(|i| shard_of(&ConnectionId::new(format!("conn-{i}="))))
-            .collect();
+        assert_eq!(shard_of(&UserId::new("")), 0x811c_9dc5 % AUDIENCE_SHARDS);
+        assert_eq!(shard_of(&UserId::new("a")), 0xe40c_292c % AUDIENCE_SHARDS);
+        let shards: std::collections::BTreeSet<u32> =
+            (0..200).map(|i| shard_of(&UserId::new(format!("user-{i}")))).collect();
         assert_eq!(shards.len(), AUDIENCE_SHARDS as usize, "200 ids should use every shard");
     }
 
     #[test]
-    fn member_keys_sort_like_connection_ids() {
-        let a = ConnectionId::new("Ab=");
-        let b = ConnectionId::new("Ab0");
-        assert_eq!(a < b, member(&a) < member(&b));
-        assert!(member(&a).starts_with(MEMBER_PREFIX));
-        assert!(in_room(&RoomName::trusted("x")).starts_with(IN_ROOM_PREFIX));
-        // `#META` sorts before every `ROOM#` item, so it leads a connection's Query.
-        assert!(META < IN_ROOM_PREFIX);
+    fn keys_sort_like_the_names_they_hold() {
+        let (a, b) = (UserId::new("Ab="), UserId::new("Ab0"));
+        assert_eq!(a < b, user(&a) < user(&b));
+        let (x, y) = (RoomName::trusted("a.b"), RoomName::trusted("a_b"));
+        assert_eq!(x < y, room(&x) < room(&y));
+        assert!(room(&x).starts_with(ROOM_PREFIX) && user(&a).starts_with(USER_PREFIX));
+        // The fixed items of a partition never fall inside a prefix Query.
+        for fixed in [META, CONNS, NICK_SK] {
+            assert!(!fixed.starts_with(ROOM_PREFIX) && !fixed.starts_with(USER_PREFIX));
+        }
     }
 }

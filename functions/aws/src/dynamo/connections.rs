@@ -1,0 +1,317 @@
+//! The [`Connections`] port: a connection's `#META`, its user's live connections
+//! (`USER#<u>` / `#CONNS`, whose atomic ADD and DELETE decide `first` and `last`), and the
+//! audience of the user's rooms, which every connection joins and leaves with its user.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use roomcast_core::clock::now_secs;
+use roomcast_core::model::{Arrival, Connection, ConnectionId, Departure, Nick, OnlineUser, UserId};
+use roomcast_core::ports::{Connections, StoreError};
+
+use super::item::{self, Entry, Item, Reader};
+use super::keys::{self, attr};
+use super::rooms::{add_to_membership, remove_from_membership};
+use super::store::DynamoStore;
+use super::table::{bounded, corrupt, unavailable, unless_condition_failed};
+
+/// How many memberships an arriving or departing connection updates at once.
+pub(super) const MEMBERSHIP_WRITES_IN_FLIGHT: usize = 16;
+
+fn meta_key(id: &ConnectionId) -> Item {
+    item::key(keys::connection(id), keys::META)
+}
+
+fn conns_key(user: &UserId) -> Item {
+    item::key(keys::user(user), keys::CONNS)
+}
+
+impl DynamoStore {
+    /// The entries of the user's `#CONNS`, expired ones included (one consistent GetItem of
+    /// the `conns` attribute).
+    pub(super) async fn user_entries(&self, user: &UserId) -> Result<Vec<Entry>, StoreError> {
+        let found = self.table.get(conns_key(user), &[attr::CONNS]).await?;
+        found
+            .map_or_else(|| Ok(Vec::new()), |found| item::entries(&found))
+            .map_err(corrupt)
+    }
+
+    /// The part of `add_connection` after the claim: the user's `#CONNS`, then its rooms.
+    async fn arrive(&self, connection: &Connection) -> Result<Arrival, StoreError> {
+        let now = now_secs();
+        let user = &connection.user;
+        let mine = Entry::of(connection);
+        // Write first, then read the rooms: of this arrival and a join at the same moment,
+        // at least one sees the other (a join writes the membership, then reads `#CONNS`).
+        let old = self
+            .table
+            .update(conns_key(&user.user_id))
+            .update_expression("SET #u = :u, #n = :n, #e = :e ADD #c :c")
+            .expression_attribute_names("#u", attr::USER_ID)
+            .expression_attribute_names("#n", attr::NICK)
+            .expression_attribute_names("#e", attr::EXPIRES_AT)
+            .expression_attribute_names("#c", attr::CONNS)
+            .expression_attribute_values(":u", item::s(user.user_id.as_str()))
+            .expression_attribute_values(":n", item::s(user.nick.as_str()))
+            .expression_attribute_values(":e", item::n(connection.expires_at))
+            .expression_attribute_values(":c", item::entry_set([&mine]))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .attributes
+            .unwrap_or_default();
+        let before = item::entries(&old).map_err(corrupt)?;
+        let first = arrives_first(&before, &mine, now);
+
+        // The item lives until its longest-lived connection ends; the SET above put this
+        // connection's expiry, which is usually the latest one.
+        let longest = before
+            .iter()
+            .filter(|entry| entry.id != mine.id)
+            .map(|entry| entry.expires_at)
+            .max();
+        if let Some(longest) = longest.filter(|longest| *longest > mine.expires_at) {
+            let raised = self
+                .table
+                .update(conns_key(&user.user_id))
+                .update_expression("SET #e = :e")
+                .condition_expression("#e < :e")
+                .expression_attribute_names("#e", attr::EXPIRES_AT)
+                .expression_attribute_values(":e", item::n(longest))
+                .send()
+                .await;
+            unless_condition_failed(raised)?;
+        }
+
+        // Entries past their expiry (connections whose `$disconnect` never came) count for
+        // nothing; forget them so that the sets do not grow.
+        let stale = stale_entries(&before, &mine, now);
+        if !stale.is_empty() {
+            self.table
+                .update(conns_key(&user.user_id))
+                .update_expression("DELETE #c :c")
+                .expression_attribute_names("#c", attr::CONNS)
+                .expression_attribute_values(":c", item::entry_set(&stale))
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
+
+        let rooms = self.user_rooms(&user.user_id, now).await?;
+        let joined = bounded(rooms, MEMBERSHIP_WRITES_IN_FLIGHT, |room| {
+            let table = self.table.clone();
+            let user = user.clone();
+            let mine = mine.clone();
+            let stale = stale.clone();
+            async move {
+                // A room left in between is skipped: its membership is gone.
+                let added = add_to_membership(&table, &room, &user.user_id, &[mine], Some(&user.nick)).await?;
+                if added && !stale.is_empty() {
+                    remove_from_membership(&table, &room, &user.user_id, &stale).await?;
+                }
+                Ok(added.then_some(room))
+            }
+        })
+        .await?;
+        let mut rooms: Vec<_> = joined.into_iter().flatten().collect();
+        rooms.sort();
+        Ok(Arrival { first, rooms })
+    }
+}
+
+/// Whether a connection arriving at `#CONNS` that held `before` is its user's first live one.
+fn arrives_first(before: &[Entry], mine: &Entry, now: i64) -> bool {
+    !before.iter().any(|entry| entry.id != mine.id && entry.is_live(now))
+}
+
+/// The entries an arrival forgets: past their expiry, or an older entry of its own id.
+fn stale_entries(before: &[Entry], mine: &Entry, now: i64) -> Vec<Entry> {
+    before
+        .iter()
+        .filter(|entry| *entry != mine && (entry.id == mine.id || !entry.is_live(now)))
+        .cloned()
+        .collect()
+}
+
+/// What a removal learns from `#CONNS` as it was before its DELETE: whether this call took
+/// the entry out, and whether no other live connection of the user is left.
+fn departs(before: &[Entry], mine: &Entry, now: i64) -> (bool, bool) {
+    let removed_here = before.contains(mine);
+    let last = !before.iter().any(|entry| entry.id != mine.id && entry.is_live(now));
+    (removed_here, last)
+}
+
+#[async_trait]
+impl Connections for DynamoStore {
+    /// The nickname claim and the `#META` in one transaction (2 writes; a second transaction
+    /// when the claim is held by the same user or stale, after reading it); then one UpdateItem
+    /// of the user's `#CONNS` (ADD, returning the old set: `first` is decided atomically),
+    /// one consistent Query of the user's rooms, and one conditional UpdateItem per room
+    /// (16 at once). Entries past their expiry cost one more write per item they are in.
+    /// If a step after the claim fails, the connection is removed again before the error
+    /// is returned.
+    async fn add_connection(&self, connection: &Connection) -> Result<Arrival, StoreError> {
+        self.claim_nick_and_register(connection).await?;
+        match self.arrive(connection).await {
+            Ok(arrival) => Ok(arrival),
+            Err(error) => {
+                if let Err(undo) = self.remove_connection(&connection.id).await {
+                    tracing::warn!(
+                        connection_id = %connection.id,
+                        error = ?undo,
+                        "could not undo a connection registered half-way; its TTL will end it"
+                    );
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// One consistent GetItem of the `#META`.
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let found = self.table.get(meta_key(id), &[]).await?;
+        found.as_ref().map(item::parse_connection).transpose().map_err(corrupt)
+    }
+
+    /// One consistent GetItem of the `#META`; one UpdateItem taking the connection out of
+    /// `#CONNS` (DELETE, returning the old set: `last` is decided atomically) and one
+    /// recording the outcome on the `#META`; one consistent Query of the user's rooms and a
+    /// conditional UpdateItem per room (16 at once); the release of the nickname (1 or 2
+    /// writes); and last the conditional DeleteItem of the `#META`.
+    ///
+    /// The `#META` goes last, so a removal that stopped half-way (a Lambda timeout) is
+    /// completed by the next call (a redelivered `$disconnect`, a 410 in fan-out), which
+    /// reports the `last` the first one recorded. Only the call whose DeleteItem removed the
+    /// `#META` returns the departure; the others return `None`.
+    async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<Departure>, StoreError> {
+        let now = now_secs();
+        let Some(meta) = self.table.get(meta_key(id), &[]).await? else {
+            return Ok(None);
+        };
+        let connection = item::parse_connection(&meta).map_err(corrupt)?;
+        let user = &connection.user.user_id;
+        let mine = Entry::of(&connection);
+        let recorded = Reader(&meta).opt_bool(attr::DEPARTED_LAST).map_err(corrupt)?;
+        let mut last = recorded.unwrap_or(true);
+        if recorded.is_none() {
+            let old = self
+                .table
+                .update(conns_key(user))
+                .update_expression("DELETE #c :c")
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#c", attr::CONNS)
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_values(":c", item::entry_set([&mine]))
+                .return_values(ReturnValue::AllOld)
+                .send()
+                .await;
+            let old = unless_condition_failed(old)?
+                .and_then(|output| output.attributes)
+                .unwrap_or_default();
+            let (removed_here, none_left) = departs(&item::entries(&old).map_err(corrupt)?, &mine, now);
+            last = none_left;
+            if removed_here {
+                // Remember what this call saw, for a call that completes the removal.
+                let record = self
+                    .table
+                    .update(meta_key(id))
+                    .update_expression("SET #l = :l")
+                    .condition_expression("attribute_exists(#pk)")
+                    .expression_attribute_names("#l", attr::DEPARTED_LAST)
+                    .expression_attribute_names("#pk", attr::PK)
+                    .expression_attribute_values(":l", aws_sdk_dynamodb::types::AttributeValue::Bool(last))
+                    .send()
+                    .await;
+                // Gone already: a concurrent removal completed it, and returns the departure.
+                if unless_condition_failed(record)?.is_none() {
+                    return Ok(None);
+                }
+            }
+        }
+
+        let rooms = self.user_rooms(user, now).await?;
+        bounded(rooms.clone(), MEMBERSHIP_WRITES_IN_FLIGHT, |room| {
+            let table = self.table.clone();
+            let user = user.clone();
+            let mine = mine.clone();
+            async move { remove_from_membership(&table, &room, &user, &[mine]).await }
+        })
+        .await?;
+        self.release_nick(&connection).await?;
+
+        let deleted = self
+            .table
+            .delete(meta_key(id))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", attr::PK)
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let Some(output) = unless_condition_failed(deleted)? else {
+            return Ok(None);
+        };
+        // The outcome recorded by whichever call took the entry out of `#CONNS`.
+        let old = output.attributes.unwrap_or_default();
+        if let Some(recorded) = Reader(&old).opt_bool(attr::DEPARTED_LAST).map_err(corrupt)? {
+            last = recorded;
+        }
+        Ok(Some(Departure {
+            connection,
+            last,
+            rooms,
+        }))
+    }
+
+    /// One consistent GetItem of the user's `#CONNS`.
+    async fn online_user(&self, user: &UserId) -> Result<Option<OnlineUser>, StoreError> {
+        let Some(found) = self.table.get(conns_key(user), &[]).await? else {
+            return Ok(None);
+        };
+        item::parse_online_user(&found, now_secs()).map_err(corrupt)
+    }
+
+    /// One consistent GetItem of the claim; a claim past its expiry or held by no
+    /// connection owns nothing.
+    async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError> {
+        Ok(self.nick_claim(nick).await?.map(|claim| claim.user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, expires_at: i64) -> Entry {
+        Entry {
+            id: ConnectionId::new(id),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn only_a_live_other_connection_makes_an_arrival_not_first() {
+        let mine = entry("c1", 200);
+        assert!(arrives_first(&[], &mine, 100));
+        assert!(arrives_first(std::slice::from_ref(&mine), &mine, 100), "a retried ADD");
+        assert!(arrives_first(&[entry("c0", 99)], &mine, 100), "c0 expired");
+        assert!(!arrives_first(&[entry("c0", 100)], &mine, 100));
+        assert_eq!(
+            stale_entries(
+                &[entry("c0", 99), entry("c1", 150), entry("c2", 300), mine.clone()],
+                &mine,
+                100
+            ),
+            [entry("c0", 99), entry("c1", 150)]
+        );
+    }
+
+    #[test]
+    fn only_the_removal_that_took_the_entry_out_knows_it() {
+        let mine = entry("c1", 200);
+        assert_eq!(departs(std::slice::from_ref(&mine), &mine, 100), (true, true));
+        assert_eq!(departs(&[mine.clone(), entry("c2", 200)], &mine, 100), (true, false));
+        assert_eq!(departs(&[mine.clone(), entry("c2", 99)], &mine, 100), (true, true));
+        assert_eq!(departs(&[entry("c2", 200)], &mine, 100), (false, false));
+        assert_eq!(departs(&[], &mine, 100), (false, true));
+    }
+}
