@@ -1,0 +1,237 @@
+//! The issuer's public keys (a JWKS document, as Cognito and any OIDC issuer publish them),
+//! cached by `kid`. A token naming an unknown `kid` makes it fetch the set again, but at
+//! most once per `jwks_min_refetch`, so that random `kid`s cannot make it hammer the issuer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+
+use crate::settings::SettingsError;
+
+/// A JWKS bigger than this is refused (Cognito's is about 1 KB).
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("the JWKS request timed out")]
+    Timeout,
+    #[error("the JWKS request failed")]
+    Request(#[source] reqwest::Error),
+    #[error("the JWKS URL answered HTTP {0}")]
+    Status(u16),
+    #[error("the JWKS is larger than {MAX_JWKS_BYTES} bytes")]
+    TooLarge,
+    #[error("the JWKS URL did not answer a JWKS document")]
+    NotJwks(#[source] serde_json::Error),
+    #[error("the last JWKS fetch failed less than {0:?} ago; not trying again yet")]
+    RecentlyFailed(Duration),
+}
+
+impl From<reqwest::Error> for JwksError {
+    fn from(error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            JwksError::Timeout
+        } else {
+            JwksError::Request(error)
+        }
+    }
+}
+
+/// What a lookup found for a token's `kid`.
+pub(crate) enum Lookup {
+    Found(Arc<DecodingKey>),
+    /// The set has no such key (after a refetch, or a refetch was not allowed yet).
+    Unknown,
+    /// The key exists but is not usable with the token's algorithm.
+    Mismatch,
+}
+
+/// Which algorithm a key of the set may verify.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyType {
+    Rsa,
+    EcP256,
+}
+
+struct CachedKey {
+    key: Arc<DecodingKey>,
+    key_type: KeyType,
+    /// The JWK's own `alg`, when it names one.
+    alg: Option<KeyAlgorithm>,
+}
+
+impl CachedKey {
+    fn accepts(&self, alg: Algorithm) -> bool {
+        let (key_type, key_alg) = match alg {
+            Algorithm::RS256 => (KeyType::Rsa, KeyAlgorithm::RS256),
+            Algorithm::ES256 => (KeyType::EcP256, KeyAlgorithm::ES256),
+            _ => return false,
+        };
+        self.key_type == key_type && self.alg.is_none_or(|own| own == key_alg)
+    }
+}
+
+/// When the set was last fetched, and whether that worked.
+#[derive(Clone, Copy)]
+struct LastFetch {
+    at: Instant,
+    ok: bool,
+}
+
+pub(crate) struct Jwks {
+    url: reqwest::Url,
+    client: reqwest::Client,
+    timeout: Duration,
+    min_refetch: Duration,
+    keys: RwLock<Arc<HashMap<String, CachedKey>>>,
+    /// Held while fetching, so that concurrent lookups of a new `kid` cause one fetch.
+    fetch: tokio::sync::Mutex<Option<LastFetch>>,
+}
+
+impl Jwks {
+    pub(crate) fn new(url: &str, timeout: Duration, min_refetch: Duration) -> Result<Self, SettingsError> {
+        let url = crate::settings::check_jwks_url(url).map_err(|reason| SettingsError::BadJwksUrl {
+            url: url.to_owned(),
+            reason,
+        })?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .user_agent(concat!("roomcast-ws-authorizer/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(SettingsError::HttpClient)?;
+        Ok(Jwks {
+            url,
+            client,
+            timeout,
+            min_refetch,
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            fetch: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    fn cached(&self, kid: &str, alg: Algorithm) -> Option<Lookup> {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner).clone();
+        keys.get(kid).map(|cached| {
+            if cached.accepts(alg) {
+                Lookup::Found(cached.key.clone())
+            } else {
+                Lookup::Mismatch
+            }
+        })
+    }
+
+    /// The key named `kid` for a token signed with `alg`, fetching the set when the key is
+    /// not known and the last fetch is old enough.
+    pub(crate) async fn key(&self, kid: &str, alg: Algorithm) -> Result<Lookup, JwksError> {
+        if let Some(found) = self.cached(kid, alg) {
+            return Ok(found);
+        }
+        // Bounded: whoever holds the lock is fetching, with `timeout`.
+        let mut last = self.fetch.lock().await;
+        if let Some(found) = self.cached(kid, alg) {
+            return Ok(found);
+        }
+        if let Some(previous) = *last {
+            let since = previous.at.elapsed();
+            if since < self.min_refetch {
+                return if previous.ok {
+                    Ok(Lookup::Unknown)
+                } else {
+                    Err(JwksError::RecentlyFailed(self.min_refetch))
+                };
+            }
+        }
+        let fetched = self.fetch_keys().await;
+        *last = Some(LastFetch {
+            at: Instant::now(),
+            ok: fetched.is_ok(),
+        });
+        let keys = fetched?;
+        tracing::info!(keys = keys.len(), "JWKS fetched");
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        Ok(self.cached(kid, alg).unwrap_or(Lookup::Unknown))
+    }
+
+    async fn fetch_keys(&self) -> Result<HashMap<String, CachedKey>, JwksError> {
+        // reqwest's own timeout covers the whole exchange; this one guards it all the same.
+        let body = tokio::time::timeout(self.timeout, self.fetch_body())
+            .await
+            .map_err(|_| JwksError::Timeout)??;
+        parse_jwks(&body)
+    }
+
+    async fn fetch_body(&self) -> Result<Vec<u8>, JwksError> {
+        let mut response = self
+            .client
+            .get(self.url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(JwksError::Status(status.as_u16()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_JWKS_BYTES as u64)
+        {
+            return Err(JwksError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(JwksError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// The usable signing keys of a JWKS document by `kid`. Keys that are malformed, for
+/// encryption, without a `kid`, or of a type other than RSA or P-256 are skipped, so one
+/// odd key does not take the others down with it.
+fn parse_jwks(body: &[u8]) -> Result<HashMap<String, CachedKey>, JwksError> {
+    #[derive(Deserialize)]
+    struct Document {
+        keys: Vec<serde_json::Value>,
+    }
+    let document: Document = serde_json::from_slice(body).map_err(JwksError::NotJwks)?;
+    let mut keys = HashMap::new();
+    for value in document.keys {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+            tracing::debug!("skipping a JWK that does not parse");
+            continue;
+        };
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        if matches!(jwk.common.public_key_use, Some(ref use_) if *use_ != PublicKeyUse::Signature) {
+            continue;
+        }
+        let key_type = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => KeyType::Rsa,
+            AlgorithmParameters::EllipticCurve(params) if params.curve == EllipticCurve::P256 => KeyType::EcP256,
+            _ => continue,
+        };
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
+            tracing::debug!(kid, "skipping a JWK whose key does not decode");
+            continue;
+        };
+        keys.insert(
+            kid,
+            CachedKey {
+                key: Arc::new(key),
+                key_type,
+                alg: jwk.common.key_algorithm,
+            },
+        );
+    }
+    Ok(keys)
+}

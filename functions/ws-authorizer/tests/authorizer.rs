@@ -1,0 +1,1057 @@
+//! The authorizer against real tokens: HS256 signed here, RS256 and ES256 with keys
+//! generated here and served as a JWKS by an HTTP server on 127.0.0.1, each case asserted
+//! on the authorizer's answer (the policy and context API Gateway gets, or Unauthorized).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Map, Value};
+use ws_authorizer::{
+    AuthMode, Authorizer, HmacKey, NewToken, Reason, Request, Secret, Settings, SettingsError, Unauthorized,
+};
+
+const METHOD_ARN: &str = "arn:aws:execute-api:eu-west-1:123456789012:abcdef123/test/$connect";
+const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes-long!";
+/// How long any single authorization may take in these tests, JWKS timeouts included.
+const BOUND: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// Events, settings, tokens
+
+/// A REQUEST authorizer event for `$connect` as API Gateway sends it (the shape of
+/// aws_lambda_events' websocket fixture), with `query` and `headers`.
+fn event(query: &[(&str, &str)], headers: &[(&str, &str)]) -> Request {
+    let single = |pairs: &[(&str, &str)]| -> Map<String, Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
+    };
+    let multi = |pairs: &[(&str, &str)]| -> Map<String, Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), json!([v]))).collect()
+    };
+    serde_json::from_value(json!({
+        "type": "REQUEST",
+        "methodArn": METHOD_ARN,
+        "headers": single(headers),
+        "multiValueHeaders": multi(headers),
+        "queryStringParameters": single(query),
+        "multiValueQueryStringParameters": multi(query),
+        "requestContext": {
+            "apiId": "abcdef123",
+            "connectedAt": 1655103417248u64,
+            "connectionId": "Zx0abcDEFgoAcdE=",
+            "domainName": "abcdef123.execute-api.eu-west-1.amazonaws.com",
+            "eventType": "CONNECT",
+            "extendedRequestId": "Zx0abcDEFgoAcdE=",
+            "identity": {"sourceIp": "1.2.3.4", "userAgent": "test"},
+            "messageDirection": "IN",
+            "requestId": "Zx0abcDEFgoAcdE=",
+            "requestTime": "13/Jun/2022:06:56:57 +0000",
+            "requestTimeEpoch": 1655103417249u64,
+            "routeKey": "$connect",
+            "stage": "test"
+        },
+        "stageVariables": {}
+    }))
+    .expect("a valid authorizer event")
+}
+
+fn with_token(token: &str) -> Request {
+    event(&[("token", token)], &[])
+}
+
+fn hs256_settings(mode: AuthMode) -> Settings {
+    let mut settings = Settings::new(mode);
+    settings.hmac = Some(HmacKey::Secret(Secret::new(SECRET)));
+    settings
+}
+
+fn authorizer(settings: Settings) -> Authorizer {
+    Authorizer::new(settings).expect("valid settings")
+}
+
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// Claims for `sub` valid for an hour, plus `extra`.
+fn claims(sub: &str, extra: Value) -> Value {
+    let mut claims = json!({"sub": sub, "iat": now(), "exp": now() + 3600});
+    if let (Some(claims), Value::Object(extra)) = (claims.as_object_mut(), extra) {
+        claims.extend(extra);
+    }
+    claims
+}
+
+fn hs256(claims: &Value) -> String {
+    sign(Algorithm::HS256, None, claims, &EncodingKey::from_secret(SECRET))
+}
+
+fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) -> String {
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    jsonwebtoken::encode(&header, claims, key).expect("signing works")
+}
+
+/// Runs the handler with a bound on how long it may take.
+async fn run(authorizer: &Authorizer, request: &Request) -> Result<Value, Unauthorized> {
+    let outcome = tokio::time::timeout(BOUND, ws_authorizer::handle(authorizer, request))
+        .await
+        .expect("the authorizer answers within the bound");
+    outcome.map(|response| serde_json::to_value(response).expect("the response serializes"))
+}
+
+async fn allowed(authorizer: &Authorizer, request: &Request) -> Value {
+    match run(authorizer, request).await {
+        Ok(response) => response,
+        Err(refused) => panic!("expected Allow, got {:?}", refused.reason()),
+    }
+}
+
+async fn refused(authorizer: &Authorizer, request: &Request) -> Unauthorized {
+    match run(authorizer, request).await {
+        Ok(response) => panic!("expected Unauthorized, got {response}"),
+        Err(refused) => {
+            assert_eq!(refused.to_string(), "Unauthorized");
+            assert!(
+                std::error::Error::source(&refused).is_some(),
+                "Unauthorized keeps its reason as its source"
+            );
+            refused
+        }
+    }
+}
+
+fn rejected_kind(reason: &Reason) -> &ErrorKind {
+    match reason {
+        Reason::Rejected { source, .. } => source.kind(),
+        other => panic!("expected a rejected token, got {other:?}"),
+    }
+}
+
+/// Asserts the Allow policy on the method ARN and returns (principalId, context).
+fn policy_and_context(response: &Value) -> (String, Value) {
+    assert_eq!(
+        response["policyDocument"],
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Action": ["execute-api:Invoke"],
+                "Effect": "Allow",
+                "Resource": [METHOD_ARN]
+            }]
+        }),
+        "{response}"
+    );
+    let principal = response["principalId"].as_str().expect("a principalId").to_owned();
+    (principal, response["context"].clone())
+}
+
+// ---------------------------------------------------------------------------------------
+// A JWKS server
+
+struct JwksServer {
+    url: String,
+    keys: Arc<Mutex<Value>>,
+    hits: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct ServerState {
+    keys: Arc<Mutex<Value>>,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn serve_jwks(State(state): State<ServerState>) -> Json<Value> {
+    state.hits.fetch_add(1, Ordering::SeqCst);
+    let keys = state.keys.lock().expect("not poisoned").clone();
+    Json(keys)
+}
+
+async fn serve_slowly() -> Json<Value> {
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    Json(json!({"keys": []}))
+}
+
+impl JwksServer {
+    async fn start(jwks: Value) -> Self {
+        let keys = Arc::new(Mutex::new(jwks));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let app = Router::new()
+            .route("/.well-known/jwks.json", get(serve_jwks))
+            .route("/slow", get(serve_slowly))
+            .with_state(ServerState {
+                keys: keys.clone(),
+                hits: hits.clone(),
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let address = listener.local_addr().expect("an address");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        JwksServer {
+            url: format!("http://{address}/.well-known/jwks.json"),
+            keys,
+            hits,
+        }
+    }
+
+    fn set(&self, jwks: Value) {
+        *self.keys.lock().expect("not poisoned") = jwks;
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+fn jwks_settings(url: &str) -> Settings {
+    let mut settings = Settings::new(AuthMode::Required);
+    settings.jwks_url = Some(url.to_owned());
+    settings.jwks_timeout = Duration::from_millis(500);
+    settings
+}
+
+/// An RSA key pair: the signing key, its JWK (with `kid`), and its public key as PEM.
+struct RsaKey {
+    signing: EncodingKey,
+    jwk: Value,
+    public_pem: String,
+    public_der: Vec<u8>,
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| std::str::from_utf8(chunk).expect("base64 is ASCII"))
+        .collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+fn jwk_json(key: &EncodingKey, alg: Algorithm, kid: &str) -> Value {
+    let mut jwk = Jwk::from_encoding_key(key, alg).expect("a JWK");
+    jwk.common.key_id = Some(kid.to_owned());
+    serde_json::to_value(jwk).expect("a JWK serializes")
+}
+
+fn rsa_key(kid: &str) -> RsaKey {
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("an RSA key");
+    let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).expect("PKCS#8");
+    let signing = EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).expect("an RSA signing key");
+    let public_der = AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(pair.public_key())
+        .expect("a public key")
+        .as_ref()
+        .to_vec();
+    RsaKey {
+        jwk: jwk_json(&signing, Algorithm::RS256, kid),
+        public_pem: pem("PUBLIC KEY", &public_der),
+        public_der,
+        signing,
+    }
+}
+
+/// A P-256 key pair: the signing key and its JWK (with `kid`).
+fn ec_key(kid: &str) -> (EncodingKey, Value) {
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).expect("a P-256 key");
+    let signing = EncodingKey::from_ec_der(pkcs8.as_ref());
+    let jwk = jwk_json(&signing, Algorithm::ES256, kid);
+    (signing, jwk)
+}
+
+// ---------------------------------------------------------------------------------------
+// HS256
+
+#[tokio::test]
+async fn valid_hs256_token_allows_with_user_nick_and_roles_on_the_method_arn() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let token = hs256(&claims(
+        "u-alice",
+        json!({"nickname": "alice", "roles": ["admin", "mod"]}),
+    ));
+    let response = allowed(&authorizer, &with_token(&token)).await;
+    let (principal, context) = policy_and_context(&response);
+    assert_eq!(principal, "u-alice");
+    assert_eq!(
+        context,
+        json!({"userId": "u-alice", "nick": "alice", "roles": "admin,mod"})
+    );
+}
+
+#[tokio::test]
+async fn token_from_the_authorization_header_with_any_case() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let token = hs256(&claims("u-bob", json!({"nickname": "bob"})));
+    for (name, scheme) in [
+        ("Authorization", "Bearer"),
+        ("authorization", "bearer"),
+        ("AUTHORIZATION", "BEARER"),
+    ] {
+        let value = format!("{scheme} {token}");
+        let response = allowed(&authorizer, &event(&[], &[(name, &value)])).await;
+        let (principal, context) = policy_and_context(&response);
+        assert_eq!(principal, "u-bob", "header {name}");
+        assert_eq!(context["nick"], "bob");
+    }
+}
+
+#[tokio::test]
+async fn query_token_is_preferred_over_the_header() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let query = hs256(&claims("u-query", json!({})));
+    let header = format!("Bearer {}", hs256(&claims("u-header", json!({}))));
+    let request = event(&[("token", &query)], &[("Authorization", &header)]);
+    let (principal, _) = policy_and_context(&allowed(&authorizer, &request).await);
+    assert_eq!(principal, "u-query");
+}
+
+#[tokio::test]
+async fn a_non_bearer_authorization_header_is_no_token() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let request = event(&[], &[("Authorization", "Basic dXNlcjpwYXNz")]);
+    assert!(matches!(
+        refused(&authorizer, &request).await.reason(),
+        Reason::MissingToken
+    ));
+}
+
+#[tokio::test]
+async fn expired_token_is_refused() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let token = hs256(&json!({"sub": "u-alice", "iat": now() - 7200, "exp": now() - 3600}));
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::ExpiredSignature);
+    assert_eq!(reason.to_string(), "the token has expired");
+}
+
+#[tokio::test]
+async fn exp_and_nbf_have_a_small_leeway() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    // 5 s past exp and 5 s before nbf are within the default 30 s.
+    let token = hs256(&json!({"sub": "u-alice", "nbf": now() + 5, "exp": now() - 5}));
+    allowed(&authorizer, &with_token(&token)).await;
+
+    let mut strict = hs256_settings(AuthMode::Required);
+    strict.leeway_secs = 0;
+    let strict = self::authorizer(strict);
+    let token = hs256(&json!({"sub": "u-alice", "exp": now() - 5}));
+    let refusal = refused(&strict, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::ExpiredSignature);
+}
+
+#[tokio::test]
+async fn token_without_exp_is_refused() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let token = hs256(&json!({"sub": "u-alice"}));
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert!(matches!(
+        rejected_kind(reason),
+        ErrorKind::MissingRequiredClaim(claim) if claim == "exp"
+    ));
+}
+
+#[tokio::test]
+async fn token_not_yet_valid_is_refused() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let token = hs256(&claims("u-alice", json!({"nbf": now() + 3600})));
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::ImmatureSignature);
+}
+
+#[tokio::test]
+async fn issuer_is_checked_when_set() {
+    let mut settings = hs256_settings(AuthMode::Required);
+    settings.issuer = Some("https://issuer.example".into());
+    let authorizer = authorizer(settings);
+
+    let good = hs256(&claims("u-alice", json!({"iss": "https://issuer.example"})));
+    allowed(&authorizer, &with_token(&good)).await;
+
+    let wrong = hs256(&claims("u-alice", json!({"iss": "https://evil.example"})));
+    let refusal = refused(&authorizer, &with_token(&wrong)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidIssuer);
+
+    let missing = hs256(&claims("u-alice", json!({})));
+    let refusal = refused(&authorizer, &with_token(&missing)).await;
+    let reason = refusal.reason();
+    assert!(matches!(
+        rejected_kind(reason),
+        ErrorKind::MissingRequiredClaim(claim) if claim == "iss"
+    ));
+}
+
+#[tokio::test]
+async fn audience_is_checked_when_set_and_ignored_otherwise() {
+    let mut settings = hs256_settings(AuthMode::Required);
+    settings.audience = vec!["roomcast".into(), "other-client".into()];
+    let authorizer = authorizer(settings);
+
+    let good = hs256(&claims("u-alice", json!({"aud": "roomcast"})));
+    allowed(&authorizer, &with_token(&good)).await;
+    let among = hs256(&claims("u-alice", json!({"aud": ["x", "other-client"]})));
+    allowed(&authorizer, &with_token(&among)).await;
+
+    let wrong = hs256(&claims("u-alice", json!({"aud": "someone-else"})));
+    let refusal = refused(&authorizer, &with_token(&wrong)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidAudience);
+
+    // Without a configured audience, a token's `aud` is not looked at.
+    let open = self::authorizer(hs256_settings(AuthMode::Required));
+    allowed(&open, &with_token(&wrong)).await;
+}
+
+#[tokio::test]
+async fn bad_signature_is_refused() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let other = sign(
+        Algorithm::HS256,
+        None,
+        &claims("u-alice", json!({})),
+        &EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!"),
+    );
+    let refusal = refused(&authorizer, &with_token(&other)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidSignature);
+
+    // A valid token whose payload was swapped for another user's.
+    let valid = hs256(&claims("u-alice", json!({})));
+    let parts: Vec<&str> = valid.split('.').collect();
+    let forged_payload = URL_SAFE_NO_PAD.encode(claims("u-admin", json!({})).to_string());
+    let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    let refusal = refused(&authorizer, &with_token(&forged)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidSignature);
+}
+
+#[tokio::test]
+async fn alg_none_is_refused() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(claims("u-admin", json!({})).to_string());
+    for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+        let refusal = refused(&authorizer, &with_token(&token)).await;
+        let reason = refusal.reason();
+        assert!(matches!(reason, Reason::Malformed(_)), "{reason:?}");
+    }
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_tokens_are_refused_without_panicking() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    for token in [
+        "abc",
+        "a.b.c",
+        "....",
+        "eyJhbGciOiJIUzI1NiJ9.%%%.sig",
+        "eyJhbGciOiJIUzI1NiJ9.e30.",
+    ] {
+        let refusal = refused(&authorizer, &with_token(token)).await;
+        let reason = refusal.reason();
+        assert!(
+            matches!(reason, Reason::Malformed(_) | Reason::Rejected { .. }),
+            "{token}: {reason:?}"
+        );
+    }
+    let long = "a".repeat(20_000);
+    assert!(matches!(
+        refused(&authorizer, &with_token(&long)).await.reason(),
+        Reason::TooLong
+    ));
+}
+
+#[tokio::test]
+async fn missing_or_empty_sub_is_refused() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    for claims in [
+        json!({"exp": now() + 60}),
+        json!({"sub": "", "exp": now() + 60}),
+        json!({"sub": 42, "exp": now() + 60}),
+    ] {
+        let refusal = refused(&authorizer, &with_token(&hs256(&claims))).await;
+        let reason = refusal.reason();
+        assert!(matches!(reason, Reason::BadSubject), "{reason:?}");
+    }
+}
+
+#[tokio::test]
+async fn hs256_is_refused_without_a_configured_secret() {
+    let server = JwksServer::start(json!({"keys": []})).await;
+    let authorizer = authorizer(jwks_settings(&server.url));
+    let refusal = refused(&authorizer, &with_token(&hs256(&claims("u", json!({}))))).await;
+    let reason = refusal.reason();
+    assert!(matches!(reason, Reason::AlgorithmNotAccepted(Algorithm::HS256)));
+}
+
+// ---------------------------------------------------------------------------------------
+// Modes
+
+#[tokio::test]
+async fn optional_mode_without_token_allows_anonymously() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Optional));
+    let response = allowed(&authorizer, &event(&[("name", "alice")], &[])).await;
+    let (principal, context) = policy_and_context(&response);
+    assert_eq!(principal, "anonymous");
+    assert_eq!(context, json!({}));
+    // An empty ?token= is no token.
+    allowed(&authorizer, &with_token("")).await;
+}
+
+#[tokio::test]
+async fn optional_mode_with_an_invalid_token_refuses() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Optional));
+    let expired = hs256(&json!({"sub": "u-alice", "exp": now() - 3600}));
+    let refusal = refused(&authorizer, &with_token(&expired)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::ExpiredSignature);
+    // A valid one is used.
+    let valid = hs256(&claims("u-alice", json!({})));
+    let (principal, _) = policy_and_context(&allowed(&authorizer, &with_token(&valid)).await);
+    assert_eq!(principal, "u-alice");
+}
+
+#[tokio::test]
+async fn required_mode_without_token_refuses() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let refusal = refused(&authorizer, &event(&[("name", "alice")], &[])).await;
+    let reason = refusal.reason();
+    assert!(matches!(reason, Reason::MissingToken));
+}
+
+#[tokio::test]
+async fn none_mode_allows_everyone_anonymously() {
+    let authorizer = authorizer(Settings::new(AuthMode::None));
+    for request in [event(&[], &[]), with_token("not-even-a-jwt")] {
+        let (principal, context) = policy_and_context(&allowed(&authorizer, &request).await);
+        assert_eq!(principal, "anonymous");
+        assert_eq!(context, json!({}));
+    }
+}
+
+#[tokio::test]
+async fn an_event_without_method_arn_is_refused() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Optional));
+    let mut request = event(&[], &[]);
+    request.method_arn = None;
+    assert!(matches!(
+        refused(&authorizer, &request).await.reason(),
+        Reason::MissingMethodArn
+    ));
+}
+
+#[tokio::test]
+async fn the_lambda_error_message_is_exactly_unauthorized() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let refused = ws_authorizer::handle(&authorizer, &event(&[], &[]))
+        .await
+        .expect_err("no token");
+    let diagnostic = lambda_runtime::Diagnostic::from(lambda_runtime::Error::from(refused));
+    assert_eq!(diagnostic.error_message, "Unauthorized");
+}
+
+// ---------------------------------------------------------------------------------------
+// Claims
+
+#[tokio::test]
+async fn roles_as_array_or_string_commas_dropped_and_deduplicated() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    let cases = [
+        (json!(["admin", "mod"]), "admin,mod"),
+        (json!("admin mod"), "admin,mod"),
+        (json!("admin,mod, ops"), "admin,mod,ops"),
+        (json!(["admin", "a,b", "admin", 7, ""]), "admin"),
+        (json!(42), ""),
+    ];
+    for (roles, expected) in cases {
+        let token = hs256(&claims("u-alice", json!({ "roles": roles })));
+        let (_, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+        assert_eq!(context["roles"], expected, "roles {roles}");
+    }
+    let token = hs256(&claims("u-alice", json!({})));
+    let (_, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert_eq!(context, json!({"userId": "u-alice", "roles": ""}));
+}
+
+#[tokio::test]
+async fn cognito_groups_as_roles_and_preferred_username_from_the_environment() {
+    let env = [
+        ("ROOMCAST_AUTH", "required"),
+        ("ROOMCAST_JWT_SECRET", "a-test-secret-of-at-least-32-bytes-long!"),
+        ("ROOMCAST_JWT_ROLES_CLAIM", "cognito:groups"),
+    ];
+    let settings = Settings::from_lookup(|name| {
+        env.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    })
+    .expect("valid settings");
+    let authorizer = authorizer(settings);
+    let token = hs256(&claims(
+        "4f8a-uuid",
+        json!({
+            "cognito:groups": ["admin", "staff"],
+            "cognito:username": "alice",
+            "preferred_username": "alice_c",
+            "roles": ["ignored"]
+        }),
+    ));
+    let (principal, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert_eq!(principal, "4f8a-uuid");
+    assert_eq!(
+        context,
+        json!({"userId": "4f8a-uuid", "nick": "alice_c", "roles": "admin,staff"})
+    );
+}
+
+#[tokio::test]
+async fn invalid_nick_claims_are_skipped() {
+    let authorizer = authorizer(hs256_settings(AuthMode::Required));
+    // An invalid `nickname` falls back to `preferred_username`.
+    let token = hs256(&claims(
+        "u-1",
+        json!({"nickname": "Alice Smith", "preferred_username": "alice"}),
+    ));
+    let (_, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert_eq!(context["nick"], "alice");
+
+    // Neither valid (an e-mail address, too long): no `nick` at all.
+    let token = hs256(&claims(
+        "u-2",
+        json!({"nickname": "a".repeat(33), "preferred_username": "alice@example.com"}),
+    ));
+    let (_, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert_eq!(context, json!({"userId": "u-2", "roles": ""}));
+
+    // A nickname that is not a string is skipped too.
+    let token = hs256(&claims("u-3", json!({"nickname": 7})));
+    let (_, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert!(context.get("nick").is_none());
+}
+
+#[tokio::test]
+async fn nick_claim_and_length_are_configurable() {
+    let mut settings = hs256_settings(AuthMode::Required);
+    settings.nick_claim = "handle".into();
+    settings.max_nick_chars = 5;
+    let authorizer = authorizer(settings);
+    let token = hs256(&claims("u-1", json!({"handle": "bob", "nickname": "ignored"})));
+    let (_, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert_eq!(context["nick"], "bob");
+    let token = hs256(&claims("u-1", json!({"handle": "bobby-long"})));
+    let (_, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert!(context.get("nick").is_none());
+}
+
+// ---------------------------------------------------------------------------------------
+// JWKS: RS256, ES256, rotation, failures
+
+#[tokio::test]
+async fn rs256_and_es256_tokens_verify_against_the_jwks() {
+    let rsa = rsa_key("rsa-1");
+    let (ec_signing, ec_jwk) = ec_key("ec-1");
+    let server = JwksServer::start(json!({"keys": [rsa.jwk, ec_jwk]})).await;
+    let mut settings = jwks_settings(&server.url);
+    settings.issuer = Some("https://cognito-idp.example/pool".into());
+    settings.audience = vec!["client-id".into()];
+    let authorizer = authorizer(settings);
+    let claims = claims(
+        "u-carol",
+        json!({
+            "iss": "https://cognito-idp.example/pool",
+            "aud": "client-id",
+            "nickname": "carol",
+            "roles": "admin"
+        }),
+    );
+
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims, &rsa.signing);
+    let (principal, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert_eq!(principal, "u-carol");
+    assert_eq!(context, json!({"userId": "u-carol", "nick": "carol", "roles": "admin"}));
+
+    let token = sign(Algorithm::ES256, Some("ec-1"), &claims, &ec_signing);
+    let (principal, _) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert_eq!(principal, "u-carol");
+    // Both keys came from one fetch.
+    assert_eq!(server.hits(), 1);
+
+    // Wrong issuer and wrong audience with an RS256 token too.
+    let mut wrong = claims.clone();
+    wrong["iss"] = json!("https://evil.example");
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &wrong, &rsa.signing);
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidIssuer);
+    let mut wrong = claims.clone();
+    wrong["aud"] = json!("another-client");
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &wrong, &rsa.signing);
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidAudience);
+}
+
+#[tokio::test]
+async fn rs256_signed_by_another_key_is_refused() {
+    let published = rsa_key("rsa-1");
+    let attacker = rsa_key("rsa-1");
+    let server = JwksServer::start(json!({"keys": [published.jwk]})).await;
+    let authorizer = authorizer(jwks_settings(&server.url));
+    let token = sign(
+        Algorithm::RS256,
+        Some("rsa-1"),
+        &claims("u-admin", json!({})),
+        &attacker.signing,
+    );
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidSignature);
+}
+
+#[tokio::test]
+async fn algorithm_confusion_hs256_signed_with_the_rsa_public_key_is_refused() {
+    let rsa = rsa_key("rsa-1");
+    let server = JwksServer::start(json!({"keys": [rsa.jwk]})).await;
+    let claims = claims("u-admin", json!({"roles": ["admin"]}));
+
+    // JWKS only: HS256 is not accepted at all, whatever key it names.
+    let jwks_only = authorizer(jwks_settings(&server.url));
+    for secret in [rsa.public_pem.as_bytes(), rsa.public_der.as_slice()] {
+        for kid in [None, Some("rsa-1")] {
+            let token = sign(Algorithm::HS256, kid, &claims, &EncodingKey::from_secret(secret));
+            let refusal = refused(&jwks_only, &with_token(&token)).await;
+            let reason = refusal.reason();
+            assert!(
+                matches!(reason, Reason::AlgorithmNotAccepted(Algorithm::HS256)),
+                "{reason:?}"
+            );
+        }
+    }
+
+    // With a secret as well, HS256 is checked against that secret only.
+    let mut both = jwks_settings(&server.url);
+    both.hmac = Some(HmacKey::Secret(Secret::new(SECRET)));
+    let both = authorizer(both);
+    let token = sign(
+        Algorithm::HS256,
+        Some("rsa-1"),
+        &claims,
+        &EncodingKey::from_secret(rsa.public_pem.as_bytes()),
+    );
+    let refusal = refused(&both, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidSignature);
+
+    // And an RS256 token naming an EC key (or the reverse) is refused before verifying.
+    let (ec_signing, ec_jwk) = ec_key("ec-1");
+    server.set(json!({"keys": [rsa.jwk, ec_jwk]}));
+    let mut fresh = jwks_settings(&server.url);
+    fresh.jwks_min_refetch = Duration::ZERO;
+    let fresh = authorizer(fresh);
+    let token = sign(Algorithm::ES256, Some("rsa-1"), &claims, &ec_signing);
+    let refusal = refused(&fresh, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert!(
+        matches!(
+            reason,
+            Reason::KeyMismatch {
+                alg: Algorithm::ES256,
+                ..
+            }
+        ),
+        "{reason:?}"
+    );
+    let token = sign(Algorithm::RS256, Some("ec-1"), &claims, &rsa.signing);
+    let refusal = refused(&fresh, &with_token(&token)).await;
+    let reason = refusal.reason();
+    assert!(
+        matches!(
+            reason,
+            Reason::KeyMismatch {
+                alg: Algorithm::RS256,
+                ..
+            }
+        ),
+        "{reason:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_jwks_token_without_kid_is_refused() {
+    let rsa = rsa_key("rsa-1");
+    let server = JwksServer::start(json!({"keys": [rsa.jwk]})).await;
+    let authorizer = authorizer(jwks_settings(&server.url));
+    let token = sign(Algorithm::RS256, None, &claims("u", json!({})), &rsa.signing);
+    assert!(matches!(
+        refused(&authorizer, &with_token(&token)).await.reason(),
+        Reason::MissingKid
+    ));
+}
+
+#[tokio::test]
+async fn unknown_kid_refetches_the_rotated_jwks() {
+    let old = rsa_key("2024-old");
+    let new = rsa_key("2025-new");
+    let server = JwksServer::start(json!({"keys": [old.jwk]})).await;
+    let mut settings = jwks_settings(&server.url);
+    settings.jwks_min_refetch = Duration::ZERO;
+    let authorizer = authorizer(settings);
+    let claims = claims("u-dave", json!({}));
+
+    let token = sign(Algorithm::RS256, Some("2024-old"), &claims, &old.signing);
+    allowed(&authorizer, &with_token(&token)).await;
+    assert_eq!(server.hits(), 1);
+    // Cached: no second fetch for a known kid.
+    allowed(&authorizer, &with_token(&token)).await;
+    assert_eq!(server.hits(), 1);
+
+    // The issuer rotates: the new kid is unknown, so the set is fetched again.
+    server.set(json!({"keys": [new.jwk]}));
+    let token = sign(Algorithm::RS256, Some("2025-new"), &claims, &new.signing);
+    let (principal, _) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
+    assert_eq!(principal, "u-dave");
+    assert_eq!(server.hits(), 2);
+
+    // The retired key is gone from the cache with the refetched set.
+    let token = sign(Algorithm::RS256, Some("2024-old"), &claims, &old.signing);
+    let refused = refused(&authorizer, &with_token(&token)).await;
+    assert!(matches!(refused.reason(), Reason::UnknownKid(kid) if kid == "2024-old"));
+    assert_eq!(server.hits(), 3);
+}
+
+#[tokio::test]
+async fn random_kids_do_not_make_it_hammer_the_issuer() {
+    let rsa = rsa_key("rsa-1");
+    let server = JwksServer::start(json!({"keys": [rsa.jwk]})).await;
+    // The default interval between refetches (10 s) is far longer than this test.
+    let authorizer = authorizer(jwks_settings(&server.url));
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
+    allowed(&authorizer, &with_token(&token)).await;
+    assert_eq!(server.hits(), 1);
+    for n in 0..20 {
+        let kid = format!("random-{n}");
+        let token = sign(Algorithm::RS256, Some(&kid), &claims("u", json!({})), &rsa.signing);
+        let refusal = refused(&authorizer, &with_token(&token)).await;
+        assert!(matches!(refusal.reason(), Reason::UnknownKid(unknown) if *unknown == kid));
+    }
+    assert_eq!(server.hits(), 1, "unknown kids within the interval fetch nothing");
+}
+
+#[tokio::test]
+async fn jwks_server_down_refuses_within_the_bound() {
+    // A port that was just free: nothing listens there.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("an address").port()
+    };
+    let rsa = rsa_key("rsa-1");
+    let authorizer = authorizer(jwks_settings(&format!("http://127.0.0.1:{port}/.well-known/jwks.json")));
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    assert!(
+        matches!(
+            refusal.reason(),
+            Reason::JwksUnavailable(ws_authorizer::JwksError::Request(_))
+        ),
+        "{:?}",
+        refusal.reason()
+    );
+    assert!(!refusal.reason().is_client_error());
+    // Within the refetch interval, the next token does not try again.
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    assert!(
+        matches!(
+            refusal.reason(),
+            Reason::JwksUnavailable(ws_authorizer::JwksError::RecentlyFailed(_))
+        ),
+        "{:?}",
+        refusal.reason()
+    );
+}
+
+#[tokio::test]
+async fn slow_jwks_server_times_out_and_refuses_within_the_bound() {
+    let server = JwksServer::start(json!({"keys": []})).await;
+    let slow_url = server.url.replace("/.well-known/jwks.json", "/slow");
+    let mut settings = jwks_settings(&slow_url);
+    settings.jwks_timeout = Duration::from_millis(300);
+    let authorizer = authorizer(settings);
+    let rsa = rsa_key("rsa-1");
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
+    // `refused` bounds the wait; the server would take a minute.
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    assert!(
+        matches!(
+            refusal.reason(),
+            Reason::JwksUnavailable(ws_authorizer::JwksError::Timeout)
+        ),
+        "{:?}",
+        refusal.reason()
+    );
+}
+
+#[tokio::test]
+async fn a_jwks_with_odd_keys_still_serves_the_good_ones() {
+    let rsa = rsa_key("rsa-1");
+    let server = JwksServer::start(json!({"keys": [
+        {"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},
+        {"kty": "RSA", "kid": "broken"},
+        {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
+        {"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
+        rsa.jwk
+    ]}))
+    .await;
+    let authorizer = authorizer(jwks_settings(&server.url));
+    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
+    allowed(&authorizer, &with_token(&token)).await;
+    // An HS256 token naming the symmetric JWK is not verified with it.
+    let token = sign(
+        Algorithm::HS256,
+        Some("sym"),
+        &claims("u", json!({})),
+        &EncodingKey::from_secret(b"secret"),
+    );
+    let refusal = refused(&authorizer, &with_token(&token)).await;
+    assert!(matches!(
+        refusal.reason(),
+        Reason::AlgorithmNotAccepted(Algorithm::HS256)
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings and signing
+
+fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+    }
+}
+
+#[test]
+fn settings_from_the_environment() {
+    let settings = Settings::from_lookup(lookup(&[
+        ("ROOMCAST_AUTH", "Optional"),
+        (
+            "ROOMCAST_JWKS_URL",
+            "https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.json",
+        ),
+        (
+            "ROOMCAST_JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/pool",
+        ),
+        ("ROOMCAST_JWT_AUDIENCE", "a, b"),
+        ("ROOMCAST_JWT_LEEWAY_SECS", "0"),
+        ("ROOMCAST_JWT_NICK_CLAIM", "cognito:username"),
+        ("ROOMCAST_JWT_ROLES_CLAIM", "cognito:groups"),
+        ("ROOMCAST_MAX_NICK_CHARS", "20"),
+        ("ROOMCAST_JWKS_TIMEOUT_MS", "1500"),
+        ("ROOMCAST_JWKS_MIN_REFETCH_SECS", "60"),
+    ]))
+    .expect("valid settings");
+    assert_eq!(settings.mode, AuthMode::Optional);
+    assert_eq!(settings.audience, vec!["a".to_owned(), "b".to_owned()]);
+    assert_eq!(settings.leeway_secs, 0);
+    assert_eq!(settings.nick_claim, "cognito:username");
+    assert_eq!(settings.roles_claim, "cognito:groups");
+    assert_eq!(settings.max_nick_chars, 20);
+    assert_eq!(settings.jwks_timeout, Duration::from_millis(1500));
+    assert_eq!(settings.jwks_min_refetch, Duration::from_secs(60));
+    assert!(settings.hmac.is_none());
+
+    let defaults = Settings::from_lookup(lookup(&[])).expect("valid settings");
+    assert_eq!(defaults.mode, AuthMode::None);
+    assert_eq!(defaults.leeway_secs, 30);
+    assert_eq!(defaults.nick_claim, "nickname");
+    assert_eq!(defaults.roles_claim, "roles");
+    assert_eq!(defaults.max_nick_chars, 32);
+    assert!(Authorizer::new(defaults).is_ok());
+}
+
+#[test]
+fn bad_settings_are_clear_errors_naming_the_variable() {
+    let error = |pairs: &'static [(&'static str, &'static str)]| -> String {
+        Settings::from_lookup(lookup(pairs))
+            .expect_err("invalid settings")
+            .to_string()
+    };
+    let message = error(&[("ROOMCAST_AUTH", "required")]);
+    for name in ["ROOMCAST_JWT_SECRET", "ROOMCAST_JWT_SECRET_ARN", "ROOMCAST_JWKS_URL"] {
+        assert!(message.contains(name), "{message}");
+    }
+    assert!(error(&[("ROOMCAST_AUTH", "maybe")]).contains("ROOMCAST_AUTH"));
+    let message = error(&[("ROOMCAST_JWT_SECRET", "short-secret")]);
+    assert!(message.contains("ROOMCAST_JWT_SECRET"), "{message}");
+    assert!(!message.contains("short-secret"), "the secret leaked: {message}");
+    assert!(error(&[
+        ("ROOMCAST_JWT_SECRET", "a-test-secret-of-at-least-32-bytes-long!"),
+        ("ROOMCAST_JWT_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:1:secret:x"),
+    ])
+    .contains("only one"));
+    assert!(error(&[("ROOMCAST_JWKS_URL", "http://issuer.example/jwks")]).contains("ROOMCAST_JWKS_URL"));
+    assert!(error(&[("ROOMCAST_JWT_LEEWAY_SECS", "soon")]).contains("ROOMCAST_JWT_LEEWAY_SECS"));
+    assert!(error(&[("ROOMCAST_MAX_NICK_CHARS", "0")]).contains("ROOMCAST_MAX_NICK_CHARS"));
+
+    // Settings built by hand get the same checks.
+    let no_keys = Authorizer::new(Settings::new(AuthMode::Required)).expect_err("no key");
+    assert!(matches!(no_keys, SettingsError::NoKeySource { .. }));
+    let mut arn = Settings::new(AuthMode::Required);
+    arn.hmac = Some(HmacKey::SecretArn("arn:aws:secretsmanager:eu-west-1:1:secret:x".into()));
+    assert_eq!(arn.secret_arn(), Some("arn:aws:secretsmanager:eu-west-1:1:secret:x"));
+    assert!(matches!(
+        Authorizer::new(arn).expect_err("unread secret"),
+        SettingsError::UnresolvedSecretArn { .. }
+    ));
+    let mut weak = Settings::new(AuthMode::Required);
+    weak.hmac = Some(HmacKey::Secret(Secret::new("weak")));
+    assert!(matches!(
+        Authorizer::new(weak).expect_err("weak secret"),
+        SettingsError::WeakSecret { len: 4 }
+    ));
+    assert!(!format!("{:?}", Secret::new("hunter2-hunter2")).contains("hunter2"));
+}
+
+#[tokio::test]
+async fn signed_tokens_match_the_settings_they_are_made_for() {
+    let mut settings = hs256_settings(AuthMode::Required);
+    settings.issuer = Some("roomcast-local".into());
+    settings.audience = vec!["roomcast".into()];
+    settings.roles_claim = "cognito:groups".into();
+    let token = ws_authorizer::sign_hs256(
+        SECRET,
+        &NewToken::new("u-alice")
+            .nick("alice")
+            .roles(["admin", "ops"])
+            .ttl(Duration::from_secs(120))
+            .matching(&settings),
+    )
+    .expect("signing works");
+    let authorizer = authorizer(settings);
+    let identity = authorizer.verify_token(&token).await.expect("valid");
+    assert_eq!(identity.user_id, "u-alice");
+    assert_eq!(identity.nick.as_deref(), Some("alice"));
+    assert_eq!(identity.roles, vec!["admin".to_owned(), "ops".to_owned()]);
+
+    // The claims: iat now, exp now + ttl.
+    let claims = NewToken::new("u").ttl(Duration::from_secs(5)).claims(1000);
+    assert_eq!(claims["exp"], json!(1005));
+    assert_eq!(claims["iat"], json!(1000));
+}
