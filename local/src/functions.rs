@@ -22,7 +22,7 @@ pub struct Functions {
 
 impl Functions {
     pub async fn connect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-        ws_connect::handle(&*self.store, &self.config, event).await
+        ws_connect::handle(&*self.store, &*self.publisher, &self.config, event).await
     }
 
     pub async fn message(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
@@ -30,10 +30,10 @@ impl Functions {
     }
 
     pub async fn disconnect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-        ws_disconnect::handle(&*self.store, &*self.publisher, event).await
+        ws_disconnect::handle(&*self.store, &*self.publisher, &self.config, event).await
     }
 
     pub async fn fan_out(&self, event: &KafkaEvent) -> Result<FanOutReport, BatchFailed> {
-        kafka_fanout::handle(&*self.store, &self.notifier, &self.fan_out, event).await
+        kafka_fanout::handle(&*self.store, &*self.publisher, &self.notifier, &self.fan_out, event).await
     }
 }

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_core::fan_out::FanOutConfig;
-use roomcast_core::memory::{LogRecord, MemoryStore};
-use roomcast_core::model::{Connection, Member};
-use roomcast_core::{ConnectionId, Envelope, Nick, RoomName, ServerFrame, Store, Target, User, UserId};
+use roomcast_core::memory::{LogRecord, MemoryLog, MemoryStore};
+use roomcast_core::model::Connection;
+use roomcast_core::{ConnectionId, Connections, Envelope, Nick, RoomName, Rooms, ServerFrame, Target, User, UserId};
 use roomcast_tests::connections::ConnectionsServer;
 use roomcast_tests::events;
 
@@ -33,21 +33,13 @@ async fn main() {
         let connection = Connection {
             id: id.clone(),
             user: user.clone(),
+            roles: Vec::new(),
+            authenticated: true,
             connected_at_ms: 0,
             expires_at: i64::MAX,
         };
         store.add_connection(&connection).await.unwrap();
-        store
-            .join(
-                &room,
-                &Member {
-                    connection_id: id.clone(),
-                    user,
-                    expires_at: i64::MAX,
-                },
-            )
-            .await
-            .unwrap();
+        store.join(&room, &user, None).await.unwrap();
         ids.push(id);
     }
     let batch: Vec<LogRecord> = (0..records)
@@ -75,7 +67,9 @@ async fn main() {
     let event = events::kafka_batch(&batch);
 
     let started = Instant::now();
-    let report = kafka_fanout::handle(&store, &notifier, &config, &event)
+    // Nothing is published unless a connection turns out to be gone.
+    let log = MemoryLog::new("roomcast-events", 1, 1);
+    let report = kafka_fanout::handle(&store, &log, &notifier, &config, &event)
         .await
         .expect("batch delivered");
     let elapsed = started.elapsed();

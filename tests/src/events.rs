@@ -44,6 +44,28 @@ pub fn connect(connection_id: &str, name: Option<&str>) -> ApiGatewayWebsocketPr
     })
 }
 
+/// `$connect` after a REQUEST authorizer allowed `user_id`: its context in
+/// `requestContext.authorizer`, as API Gateway hands it on (roles comma-joined).
+pub fn connect_signed_in(
+    connection_id: &str,
+    user_id: &str,
+    nick: Option<&str>,
+    roles: &[&str],
+) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = serde_json::to_value(connect(connection_id, None)).expect("event serialises");
+    let mut authorizer = json!({
+        "principalId": user_id,
+        "userId": user_id,
+        "roles": roles.join(","),
+        "integrationLatency": 1,
+    });
+    if let Some(nick) = nick {
+        authorizer["nick"] = json!(nick);
+    }
+    event["requestContext"]["authorizer"] = authorizer;
+    serde_json::from_value(event).expect("an ApiGatewayWebsocketProxyRequest")
+}
+
 /// A text frame from `connection_id`, routed as API Gateway would (`action` or `$default`).
 pub fn message(connection_id: &str, body: &str) -> ApiGatewayWebsocketProxyRequest {
     let route = serde_json::from_str::<Value>(body)

@@ -1,9 +1,10 @@
-//! What every WebSocket handler needs from an API Gateway event: who is asking, a log span
-//! naming them, and a response.
+//! What every WebSocket handler needs from an API Gateway event: which connection and which
+//! signed-in user is asking, a log span naming them, and a response.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
-use roomcast_core::ConnectionId;
+use roomcast_core::session::Identity;
+use roomcast_core::{ConnectionId, UserId};
 
 /// The connection that sent the event. API Gateway always sets it; an event without one
 /// was not sent by API Gateway.
@@ -14,6 +15,35 @@ pub fn connection_id(request: &ApiGatewayWebsocketProxyRequest) -> Option<Connec
         .as_deref()
         .filter(|id| !id.is_empty())
         .map(ConnectionId::new)
+}
+
+/// The user the `$connect` authorizer vouched for, from `requestContext.authorizer`: its
+/// context is `{userId, nick?, roles}` (roles comma-joined, as an authorizer context holds
+/// only strings, numbers and booleans). Only API Gateway can set it; without an authorizer,
+/// or when it let an anonymous connection through, there is no `userId` and no identity.
+pub fn identity(request: &ApiGatewayWebsocketProxyRequest) -> Option<Identity> {
+    let fields = &request.request_context.authorizer.fields;
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(|value| value.as_str())
+            .filter(|value| !value.is_empty())
+    };
+    let user_id = text("userId")?;
+    Some(Identity {
+        user_id: UserId::new(user_id),
+        nick: text("nick").map(str::to_owned),
+        roles: text("roles")
+            .map(|roles| {
+                roles
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|role| !role.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 /// A span carrying the connection id and API Gateway's request id onto every log line.
@@ -37,4 +67,26 @@ pub fn response(status: u16, body: impl Into<String>) -> ApiGatewayProxyResponse
         response.body = Some(Body::Text(body));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_identity_is_read_from_the_authorizer_context() {
+        let mut request = ApiGatewayWebsocketProxyRequest::default();
+        assert_eq!(identity(&request), None, "no authorizer, no identity");
+        let fields = &mut request.request_context.authorizer.fields;
+        fields.insert("principalId".into(), json!("anonymous"));
+        assert_eq!(identity(&request), None, "an anonymous pass has no userId");
+        let fields = &mut request.request_context.authorizer.fields;
+        fields.insert("userId".into(), json!("u-1"));
+        fields.insert("roles".into(), json!("admin, service,"));
+        let found = identity(&request).unwrap();
+        assert_eq!(found.user_id, UserId::new("u-1"));
+        assert_eq!(found.nick, None);
+        assert_eq!(found.roles, ["admin", "service"]);
+    }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use roomcast_core::config::AuthMode;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::{Config, Limits, RoomName};
 
@@ -115,6 +116,21 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             limits,
             broadcast_room: broadcast_room.to_string(),
             connection_ttl: Duration::from_secs(ttl_secs),
+            auth: self.auth()?,
+            presence_max_audience: self.number("ROOMCAST_PRESENCE_MAX_AUDIENCE", defaults.presence_max_audience)?,
+            who_max_users: defaults.who_max_users,
+        })
+    }
+
+    /// Whether users sign in (`ROOMCAST_AUTH`: `none`, the default, `optional` or `required`).
+    pub fn auth(&self) -> Result<AuthMode, ConfigError> {
+        let Some(value) = self.get("ROOMCAST_AUTH") else {
+            return Ok(AuthMode::None);
+        };
+        AuthMode::parse(&value).ok_or(ConfigError::Invalid {
+            name: "ROOMCAST_AUTH",
+            value,
+            reason: "expected none, optional or required".into(),
         })
     }
 
@@ -226,7 +242,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             backoff: self.millis("ROOMCAST_FANOUT_BACKOFF_MS", defaults.backoff)?,
             post_timeout: self.millis("ROOMCAST_FANOUT_POST_TIMEOUT_MS", defaults.post_timeout)?,
             lookup_attempts: defaults.lookup_attempts,
-            broadcast_room: RoomName::trusted(self.domain()?.broadcast_room),
+            domain: self.domain()?,
         })
     }
 }
@@ -296,6 +312,12 @@ mod tests {
         let domain = settings.domain().unwrap();
         assert_eq!(domain.limits.text_bytes, 100);
         assert_eq!(domain.broadcast_room, "admin");
+        assert_eq!(domain.auth, AuthMode::None);
+        assert_eq!(domain.presence_max_audience, 100);
+        let required = env(&[("ROOMCAST_AUTH", "Required")]).domain().unwrap();
+        assert_eq!(required.auth, AuthMode::Required);
+        let message = env(&[("ROOMCAST_AUTH", "maybe")]).domain().unwrap_err().to_string();
+        assert!(message.contains("ROOMCAST_AUTH"), "{message}");
         assert_eq!(settings.kafka().unwrap().topic, "roomcast-events");
         assert_eq!(settings.fan_out().unwrap().concurrency, 64);
         assert_eq!(settings.kafka_security().unwrap(), KafkaSecurity::default());

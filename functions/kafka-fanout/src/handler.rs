@@ -7,7 +7,7 @@ use aws_lambda_events::kafka::KafkaEvent;
 use base64::Engine as _;
 use lambda_runtime::Diagnostic;
 use roomcast_core::fan_out::{fan_out, FanOutConfig, FanOutError, FanOutReport, Record};
-use roomcast_core::{Notifier, Store};
+use roomcast_core::{Notifier, Publisher, Store};
 
 /// The batch must be retried: nothing of it was delivered.
 #[derive(Debug, thiserror::Error)]
@@ -30,17 +30,19 @@ impl From<BatchFailed> for Diagnostic {
     }
 }
 
-pub async fn handle<S, N>(
+pub async fn handle<S, P, N>(
     store: &S,
+    publisher: &P,
     notifier: &N,
     config: &FanOutConfig,
     event: &KafkaEvent,
 ) -> Result<FanOutReport, BatchFailed>
 where
     S: Store + ?Sized,
+    P: Publisher + ?Sized,
     N: Notifier + ?Sized,
 {
-    Ok(fan_out(store, notifier, config, records(event)).await?)
+    Ok(fan_out(store, publisher, notifier, config, records(event)).await?)
 }
 
 /// The batch's records with their values decoded from base64. A value that is not base64

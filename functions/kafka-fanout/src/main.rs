@@ -4,6 +4,7 @@ use aws_lambda_events::kafka::KafkaEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use roomcast_aws::config::{aws_sdk_config, Env};
 use roomcast_aws::connections::ConnectionsNotifier;
+use roomcast_aws::kafka::KafkaPublisher;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,11 +14,13 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_sdk_config().await;
     let store = env.store(&sdk)?;
     let notifier = ConnectionsNotifier::new(&sdk, &env.connections_endpoint()?);
+    // Presence of users whose connections fan-out finds gone.
+    let publisher = KafkaPublisher::new(&env.kafka()?)?;
 
     run(service_fn(|event: LambdaEvent<KafkaEvent>| {
-        let (store, notifier, config) = (&store, &notifier, &config);
+        let (store, publisher, notifier, config) = (&store, &publisher, &notifier, &config);
         async move {
-            kafka_fanout::handle(store, notifier, config, &event.payload)
+            kafka_fanout::handle(store, publisher, notifier, config, &event.payload)
                 .await
                 .map(|_| ())
         }

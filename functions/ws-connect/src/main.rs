@@ -3,6 +3,7 @@
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use roomcast_aws::config::{aws_sdk_config, Env};
+use roomcast_aws::kafka::KafkaPublisher;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,10 +12,11 @@ async fn main() -> Result<(), Error> {
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
     let store = env.store(&sdk)?;
+    let publisher = KafkaPublisher::new(&env.kafka()?)?;
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-        let (store, config) = (&store, &config);
-        async move { Ok::<_, Error>(ws_connect::handle(store, config, &event.payload).await) }
+        let (store, publisher, config) = (&store, &publisher, &config);
+        async move { Ok::<_, Error>(ws_connect::handle(store, publisher, config, &event.payload).await) }
     }))
     .await
 }

@@ -9,13 +9,14 @@ use roomcast_aws::kafka::KafkaPublisher;
 async fn main() -> Result<(), Error> {
     roomcast_aws::telemetry::init_lambda();
     let env = Env::from_process();
+    let config = env.domain()?;
     let sdk = aws_sdk_config().await;
     let store = env.store(&sdk)?;
     let publisher = KafkaPublisher::new(&env.kafka()?)?;
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-        let (store, publisher) = (&store, &publisher);
-        async move { Ok::<_, Error>(ws_disconnect::handle(store, publisher, &event.payload).await) }
+        let (store, publisher, config) = (&store, &publisher, &config);
+        async move { Ok::<_, Error>(ws_disconnect::handle(store, publisher, config, &event.payload).await) }
     }))
     .await
 }

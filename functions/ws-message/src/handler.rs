@@ -5,20 +5,16 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use base64::Engine as _;
 use roomcast_aws::apigw::{connection_id, response, span};
-use roomcast_core::commands::{handle_frame, Context};
+use roomcast_core::commands::{handle_frame, Frame};
 use roomcast_core::{ClientError, Config, Publisher, ServerFrame, Store};
 use tracing::Instrument;
 
-pub async fn handle<S, P>(
-    store: &S,
-    publisher: &P,
+pub async fn handle(
+    store: &dyn Store,
+    publisher: &dyn Publisher,
     config: &Config,
     request: &ApiGatewayWebsocketProxyRequest,
-) -> ApiGatewayProxyResponse
-where
-    S: Store + ?Sized,
-    P: Publisher + ?Sized,
-{
+) -> ApiGatewayProxyResponse {
     async {
         let Some(connection_id) = connection_id(request) else {
             tracing::warn!("event has no connectionId");
@@ -26,14 +22,14 @@ where
         };
         let frame = match body_text(request) {
             Ok(body) => {
-                let context = Context {
+                let frame = Frame {
                     store,
                     publisher,
                     config,
                     connection_id: &connection_id,
                     now_ms: request_time(request),
                 };
-                handle_frame(&context, &body).await
+                handle_frame(&frame, &body).await
             }
             Err(error) => ServerFrame::error(error, None),
         };

@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
 use roomcast_core::memory::LogRecord;
-use roomcast_core::model::{Connection, ConnectionState, Member, Room};
+use roomcast_core::model::{Arrival, Connection, Departure, Member, Nick, OnlineUser, Room, User};
 use roomcast_core::ports::StoreError;
-use roomcast_core::{ConnectionId, Envelope, RoomName, Store, Target, UserId};
+use roomcast_core::{Audience, ConnectionId, Connections, Envelope, RoomName, Rooms, Store, Target, UserId};
 use roomcast_tests::backends::Backends;
 use roomcast_tests::connections::{Behaviour, ConnectionsServer};
 use roomcast_tests::{each_backend, events};
@@ -48,13 +48,15 @@ fn config(concurrency: usize) -> FanOutConfig {
 
 /// Hands `records` to kafka-fanout as one batch, posting to `server`.
 async fn fan_out(
+    lambdas: &Lambdas,
     store: &dyn Store,
     server: &ConnectionsServer,
     records: &[LogRecord],
     config: &FanOutConfig,
 ) -> FanOutReport {
     let notifier = ConnectionsNotifier::from_client(server.sdk_client());
-    kafka_fanout::handle(store, &notifier, config, &events::kafka_batch(records))
+    let publisher = &*lambdas.backends.publisher;
+    kafka_fanout::handle(store, publisher, &notifier, config, &events::kafka_batch(records))
         .await
         .expect("batch delivered")
 }
@@ -90,7 +92,7 @@ async fn room_members_get_each_message_once_and_the_sender_none(backends: Backen
     say(&lambdas, &alice, "general", "hello").await;
 
     let records = lambdas.backends.published().await;
-    fan_out(&*lambdas.backends.store, &server, &records, &config(64)).await;
+    fan_out(&lambdas, &*lambdas.backends.store, &server, &records, &config(64)).await;
     assert_eq!(texts(&server, &bob), ["hello"]);
     assert_eq!(texts(&server, &carol), ["hello"]);
     assert!(texts(&server, &alice).is_empty(), "the sender gets an ack, not an echo");
@@ -117,7 +119,7 @@ async fn gone_connections_are_removed_and_the_others_still_receive(backends: Bac
     say(&lambdas, &alice, "general", "two").await;
 
     let records = lambdas.backends.published().await;
-    let report = fan_out(&*lambdas.backends.store, &server, &records, &config(64)).await;
+    let report = fan_out(&lambdas, &*lambdas.backends.store, &server, &records, &config(64)).await;
     assert_eq!(report.gone, 1);
     assert_eq!(texts(&server, &bob), ["one", "two"]);
 
@@ -128,12 +130,20 @@ async fn gone_connections_are_removed_and_the_others_still_receive(backends: Bac
         .unwrap()
         .is_none());
     for room in ["general", "other"] {
-        let members = store.members(&RoomName::trusted(room)).await.unwrap();
-        assert!(
-            members.iter().all(|m| m.connection_id.as_str() != ghost),
-            "{room}: {members:?}"
-        );
+        let audience = store.room_audience(&RoomName::trusted(room)).await.unwrap();
+        assert!(audience.iter().all(|id| id.as_str() != ghost), "{room}: {audience:?}");
     }
+    // The rooms were told, once each: an anonymous user's memberships end with its connection.
+    let left: Vec<String> = lambdas
+        .backends
+        .envelopes()
+        .await
+        .iter()
+        .map(|envelope| serde_json::from_str::<serde_json::Value>(envelope.frame.get()).unwrap())
+        .filter(|frame| frame["type"] == "presence" && frame["event"] == "left" && frame["user"]["nick"] == "ghost")
+        .map(|frame| frame["room"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(left, ["general", "other"]);
     // Its nickname is free again.
     lambdas.connect("ghost").await;
     // A second batch does not try the removed connection again.
@@ -141,6 +151,7 @@ async fn gone_connections_are_removed_and_the_others_still_receive(backends: Bac
     say(&lambdas, &alice, "general", "three").await;
     let records = lambdas.backends.published().await;
     fan_out(
+        &lambdas,
         &*lambdas.backends.store,
         &server,
         &records[records.len() - 1..],
@@ -161,7 +172,7 @@ async fn a_failing_connection_is_retried_and_keeps_its_order(backends: Backends)
         say(&lambdas, &alice, "general", text).await;
     }
     let records = lambdas.backends.published().await;
-    let report = fan_out(&*lambdas.backends.store, &server, &records, &config(64)).await;
+    let report = fan_out(&lambdas, &*lambdas.backends.store, &server, &records, &config(64)).await;
     assert_eq!(texts(&server, &bob), ["m1", "m2", "m3", "m4", "m5"]);
     assert_eq!(report.dropped, 0);
 }
@@ -179,7 +190,7 @@ async fn fifty_messages_reach_every_member_complete_and_in_order(backends: Backe
     }
     let records = lambdas.backends.published().await;
     // A small bound, so posts to different connections interleave.
-    let report = fan_out(&*lambdas.backends.store, &server, &records, &config(2)).await;
+    let report = fan_out(&lambdas, &*lambdas.backends.store, &server, &records, &config(2)).await;
     for id in &ids[1..] {
         assert_eq!(texts(&server, id), sent);
     }
@@ -200,7 +211,7 @@ async fn the_broadcast_room_reaches_every_connection_in_any_room_once(backends: 
 
     let records = lambdas.backends.published().await;
     let message = records.last().cloned().unwrap();
-    fan_out(&*lambdas.backends.store, &server, &[message], &config(64)).await;
+    fan_out(&lambdas, &*lambdas.backends.store, &server, &[message], &config(64)).await;
     for id in [&a, &b, &c] {
         assert_eq!(texts(&server, id), ["maintenance at noon"], "each connection once");
     }
@@ -227,7 +238,7 @@ async fn one_member_lookup_per_room_per_batch(backends: Backends) {
     }
     let records = lambdas.backends.published().await;
     let counting = Instrumented::new(lambdas.backends.store.clone());
-    let report = fan_out(&counting, &server, &records, &config(64)).await;
+    let report = fan_out(&lambdas, &counting, &server, &records, &config(64)).await;
     assert_eq!(
         counting.member_lookups.load(Ordering::SeqCst),
         2,
@@ -248,7 +259,7 @@ async fn a_throttled_connection_is_given_up_without_failing_the_batch(backends: 
     say(&lambdas, &alice, "general", "one").await;
     say(&lambdas, &alice, "general", "two").await;
     let records = lambdas.backends.published().await;
-    let report = fan_out(&*lambdas.backends.store, &server, &records, &config(64)).await;
+    let report = fan_out(&lambdas, &*lambdas.backends.store, &server, &records, &config(64)).await;
     assert_eq!(texts(&server, &carol), ["one", "two"]);
     assert!(texts(&server, &bob).is_empty());
     // Bob's queue: alice's and carol's presence events, then the two messages.
@@ -278,7 +289,7 @@ async fn records_that_are_not_envelopes_are_skipped(backends: Backends) {
     garbage.offset += 1000;
     garbage.value = b"{\"not\":\"an envelope\"}".to_vec();
     records.insert(0, garbage);
-    let report = fan_out(&*lambdas.backends.store, &server, &records, &config(64)).await;
+    let report = fan_out(&lambdas, &*lambdas.backends.store, &server, &records, &config(64)).await;
     assert_eq!(report.skipped, 1);
     assert_eq!(texts(&server, &bob), ["valid"]);
 }
@@ -294,7 +305,15 @@ async fn a_store_outage_fails_the_batch_before_anything_is_posted(backends: Back
     let failing = Instrumented::new(lambdas.backends.store.clone());
     failing.fail_lookups.store(true, Ordering::SeqCst);
     let notifier = ConnectionsNotifier::from_client(server.sdk_client());
-    let result = kafka_fanout::handle(&failing, &notifier, &config(64), &events::kafka_batch(&records)).await;
+    let publisher = &*lambdas.backends.publisher;
+    let result = kafka_fanout::handle(
+        &failing,
+        publisher,
+        &notifier,
+        &config(64),
+        &events::kafka_batch(&records),
+    )
+    .await;
     let error = result.expect_err("the batch must be retried");
     assert!(error.to_string().contains("retried"), "{error}");
     assert_eq!(
@@ -311,7 +330,7 @@ async fn a_store_outage_fails_the_batch_before_anything_is_posted(backends: Back
     );
     // Once the store is back, the redelivered batch goes through.
     failing.fail_lookups.store(false, Ordering::SeqCst);
-    fan_out(&failing, &server, &records, &config(64)).await;
+    fan_out(&lambdas, &failing, &server, &records, &config(64)).await;
     assert_eq!(texts(&server, &bob), ["wait for me"]);
 }
 
@@ -337,12 +356,13 @@ async fn other_services_reach_a_user_or_a_connection_with_one_record(backends: B
             id: ulid::Ulid::new().to_string(),
             target,
             except: None,
+            max_audience: None,
             frame: notice(text),
         };
         lambdas.backends.publisher.publish(&envelope).await.unwrap();
     }
     let records = lambdas.backends.published().await;
-    fan_out(&*lambdas.backends.store, &server, &records, &config(64)).await;
+    fan_out(&lambdas, &*lambdas.backends.store, &server, &records, &config(64)).await;
     assert_eq!(
         server.frames_for(&bob),
         [json!({"type": "notice", "text": "to bob as a user"})]
@@ -387,16 +407,26 @@ impl Instrumented {
 }
 
 #[async_trait]
-impl Store for Instrumented {
-    async fn add_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+impl Connections for Instrumented {
+    async fn add_connection(&self, connection: &Connection) -> Result<Arrival, StoreError> {
         self.inner.add_connection(connection).await
     }
-    async fn connection(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError> {
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
         self.inner.connection(id).await
     }
-    async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<ConnectionState>, StoreError> {
+    async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<Departure>, StoreError> {
         self.inner.remove_connection(id).await
     }
+    async fn online_user(&self, user: &UserId) -> Result<Option<OnlineUser>, StoreError> {
+        self.inner.online_user(user).await
+    }
+    async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError> {
+        self.inner.nick_owner(nick).await
+    }
+}
+
+#[async_trait]
+impl Rooms for Instrumented {
     async fn create_room(&self, room: &Room) -> Result<(), StoreError> {
         self.inner.create_room(room).await
     }
@@ -406,25 +436,36 @@ impl Store for Instrumented {
     async fn rooms(&self) -> Result<Vec<Room>, StoreError> {
         self.inner.rooms().await
     }
-    async fn join(&self, room: &RoomName, member: &Member) -> Result<bool, StoreError> {
-        self.inner.join(room, member).await
+    async fn join(&self, room: &RoomName, user: &User, expires_at: Option<i64>) -> Result<bool, StoreError> {
+        self.inner.join(room, user, expires_at).await
     }
-    async fn leave(&self, room: &RoomName, connection: &ConnectionId) -> Result<Option<Member>, StoreError> {
-        self.inner.leave(room, connection).await
+    async fn leave(&self, room: &RoomName, user: &UserId) -> Result<Option<Member>, StoreError> {
+        self.inner.leave(room, user).await
     }
-    async fn member(&self, room: &RoomName, connection: &ConnectionId) -> Result<Option<Member>, StoreError> {
-        self.inner.member(room, connection).await
+    async fn member(&self, room: &RoomName, user: &UserId) -> Result<Option<Member>, StoreError> {
+        self.inner.member(room, user).await
     }
     async fn members(&self, room: &RoomName) -> Result<Vec<Member>, StoreError> {
-        self.lookup()?;
         self.inner.members(room).await
+    }
+    async fn rooms_of(&self, user: &UserId) -> Result<Vec<RoomName>, StoreError> {
+        self.inner.rooms_of(user).await
+    }
+}
+
+/// Fan-out's lookups, counted and failing on demand.
+#[async_trait]
+impl Audience for Instrumented {
+    async fn room_audience(&self, room: &RoomName) -> Result<Vec<ConnectionId>, StoreError> {
+        self.lookup()?;
+        self.inner.room_audience(room).await
     }
     async fn broadcast_audience(&self) -> Result<Vec<ConnectionId>, StoreError> {
         self.lookup()?;
         self.inner.broadcast_audience().await
     }
-    async fn user_connections(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
+    async fn user_audience(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
         self.lookup()?;
-        self.inner.user_connections(user).await
+        self.inner.user_audience(user).await
     }
 }

@@ -22,10 +22,23 @@ impl Lambdas {
 
     /// `$connect` with `?name=`: the handshake's HTTP status.
     pub async fn connect_status(&self, connection_id: &str, name: Option<&str>) -> i64 {
-        let event = events::connect(connection_id, name);
-        ws_connect::handle(&*self.backends.store, &self.config, &event)
+        self.connect_event(events::connect(connection_id, name)).await
+    }
+
+    /// `$connect` as API Gateway sends it: the handshake's HTTP status.
+    pub async fn connect_event(&self, event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest) -> i64 {
+        let backends = &self.backends;
+        ws_connect::handle(&*backends.store, &*backends.publisher, &self.config, &event)
             .await
             .status_code
+    }
+
+    /// A new connection of a user the authorizer vouched for; returns its id.
+    pub async fn sign_in(&self, user_id: &str, nick: &str, roles: &[&str]) -> String {
+        let id = events::connection_id();
+        let event = events::connect_signed_in(&id, user_id, Some(nick), roles);
+        assert_eq!(self.connect_event(event).await, 200, "connect {user_id} as {nick}");
+        id
     }
 
     /// A new connection that must be accepted; returns its id.
@@ -60,7 +73,7 @@ impl Lambdas {
     pub async fn disconnect(&self, connection_id: &str) -> i64 {
         let event = events::disconnect(connection_id);
         let backends = &self.backends;
-        ws_disconnect::handle(&*backends.store, &*backends.publisher, &event)
+        ws_disconnect::handle(&*backends.store, &*backends.publisher, &self.config, &event)
             .await
             .status_code
     }

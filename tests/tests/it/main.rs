@@ -10,3 +10,4 @@ mod no_scan;
 mod publisher;
 mod source;
 mod store;
+mod users;
