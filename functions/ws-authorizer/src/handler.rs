@@ -17,7 +17,7 @@ mod token;
 mod verify;
 
 pub use jwks::JwksError;
-pub use settings::{AuthMode, HmacKey, Secret, Settings, SettingsError, MIN_SECRET_BYTES};
+pub use settings::{mode_name, AuthMode, HmacKey, Secret, Settings, SettingsError, MIN_SECRET_BYTES};
 pub use token::{sign_hs256, NewToken};
 pub use verify::{Authorizer, Identity, Reason, Unauthorized, CONTEXT_NICK, CONTEXT_ROLES, CONTEXT_USER_ID};
 

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
         settings.hmac = Some(HmacKey::Secret(secret));
     }
     let authorizer = Authorizer::new(settings)?;
-    tracing::info!(mode = %authorizer.mode(), "authorizer ready");
+    tracing::info!(mode = ws_authorizer::mode_name(authorizer.mode()), "authorizer ready");
 
     run(service_fn(|event: LambdaEvent<Request>| {
         let authorizer = &authorizer;

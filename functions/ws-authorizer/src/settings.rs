@@ -3,55 +3,19 @@
 //! map or the gateway's own settings elsewhere); a bad variable is an error naming it.
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The shortest HS256 secret accepted: the hash's output size (RFC 7518, section 3.2).
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// `ROOMCAST_AUTH`: whether a token is needed on `$connect`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum AuthMode {
-    /// Anonymous users named by `?name=`; the authorizer is normally not attached.
-    #[default]
-    None,
-    /// A token is used when one is given; a given but invalid token is refused.
-    Optional,
-    /// No valid token, no connection.
-    Required,
-}
+pub use roomcast_core::config::AuthMode;
 
-impl AuthMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::None => "none",
-            AuthMode::Optional => "optional",
-            AuthMode::Required => "required",
-        }
-    }
-
-    /// Whether tokens are looked at at all (`optional` or `required`).
-    pub fn is_on(self) -> bool {
-        self != AuthMode::None
-    }
-}
-
-impl fmt::Display for AuthMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AuthMode {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "none" => Ok(AuthMode::None),
-            "optional" => Ok(AuthMode::Optional),
-            "required" => Ok(AuthMode::Required),
-            _ => Err("expected none, optional or required".into()),
-        }
+/// `none`, `optional` or `required`, as `ROOMCAST_AUTH` spells it.
+pub fn mode_name(mode: AuthMode) -> &'static str {
+    match mode {
+        AuthMode::None => "none",
+        AuthMode::Optional => "optional",
+        AuthMode::Required => "required",
     }
 }
 
@@ -130,8 +94,9 @@ pub enum SettingsError {
     #[error("set only one of {first} and {second}")]
     Conflict { first: &'static str, second: &'static str },
     #[error(
-        "ROOMCAST_AUTH={mode} needs a key: set ROOMCAST_JWT_SECRET (HS256), \
-         ROOMCAST_JWT_SECRET_ARN (HS256 from Secrets Manager) or ROOMCAST_JWKS_URL (RS256/ES256)"
+        "ROOMCAST_AUTH={} needs a key: set ROOMCAST_JWT_SECRET (HS256), \
+         ROOMCAST_JWT_SECRET_ARN (HS256 from Secrets Manager) or ROOMCAST_JWKS_URL (RS256/ES256)",
+        mode_name(*mode)
     )]
     NoKeySource { mode: AuthMode },
     #[error(
@@ -175,10 +140,10 @@ impl Settings {
         let mut settings = Settings::new(AuthMode::None);
 
         if let Some(value) = get("ROOMCAST_AUTH") {
-            settings.mode = value.parse().map_err(|reason| SettingsError::Invalid {
+            settings.mode = AuthMode::parse(&value).ok_or_else(|| SettingsError::Invalid {
                 name: "ROOMCAST_AUTH",
                 value,
-                reason,
+                reason: "expected none, optional or required".into(),
             })?;
         }
 
