@@ -204,6 +204,14 @@ async fn bad_frames_get_error_frames_and_change_nothing(backends: Backends) {
             "bad_request",
             Some("createRoom"),
         ),
+        (r#"{"action":"who","room":"other"}"#.into(), "not_member", Some("who")),
+        (r#"{"action":"who","room":7}"#.into(), "bad_request", Some("who")),
+        (r#"{"action":"dm","text":"hi"}"#.into(), "bad_request", Some("dm")),
+        (
+            r#"{"action":"dm","to":"nobody","text":"hi"}"#.into(),
+            "not_found",
+            Some("dm"),
+        ),
     ];
     for (body, code, action) in &cases {
         let reply = lambdas.frame(&alice, body).await;
@@ -223,18 +231,17 @@ async fn bad_frames_get_error_frames_and_change_nothing(backends: Backends) {
         .await;
     assert_eq!(reply["code"], "bad_request", "{reply}");
 
-    // A forged connection id that API Gateway never registered.
+    // A forged connection id that API Gateway never registered is nobody: refused, whatever it asks.
     let forged = events::connection_id();
-    assert_eq!(
-        lambdas.frame(&forged, r#"{"action":"join","room":"general"}"#).await["code"],
-        "forbidden"
-    );
-    assert_eq!(
-        lambdas
-            .frame(&forged, r#"{"action":"send","room":"general","text":"x"}"#)
-            .await["code"],
-        "not_member"
-    );
+    for body in [
+        r#"{"action":"join","room":"general"}"#,
+        r#"{"action":"send","room":"general","text":"x"}"#,
+        r#"{"action":"dm","to":"alice","text":"x"}"#,
+        r#"{"action":"who","room":"general"}"#,
+        r#"{"action":"whoami"}"#,
+    ] {
+        assert_eq!(lambdas.frame(&forged, body).await["code"], "forbidden", "{body}");
+    }
 
     // The connection still works, its state is as before, and nothing reached the log but
     // the one presence event of the set-up.
