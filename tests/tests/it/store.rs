@@ -1,10 +1,12 @@
-//! The `Store` contract: every test runs against the in-memory store and against the
-//! DynamoDB store on moto's server, so local mode and AWS keep the same rules.
-
-use roomcast_core::clock::now_secs;
+//! The contract of the state ports (`Connections`, `Rooms`, `Audience`): every test runs
+//! against the in-memory store and against the DynamoDB store on moto's server, so local
+//! mode and AWS keep the same rules.
 
 use futures::future::join_all;
-use roomcast_core::model::{Connection, ConnectionId, Member, Nick, Room, RoomName, User, UserId};
+use roomcast_core::clock::now_secs;
+use roomcast_core::model::{
+    Arrival, Connection, ConnectionId, Departure, Member, Nick, OnlineUser, Room, RoomName, User, UserId,
+};
 use roomcast_core::ports::StoreError;
 use roomcast_core::Store;
 
@@ -60,18 +62,32 @@ contract!(
         a_nickname_is_free_again_once_its_last_connection_is_removed,
         a_stale_claim_is_taken_over_and_its_old_connection_cannot_release_it,
         a_claim_lasts_as_long_as_its_longest_lived_connection,
+        a_connection_reads_back_with_its_roles_and_sign_in,
+        the_first_connection_comes_online_and_the_last_goes_offline,
+        a_connection_past_its_expiry_does_not_keep_its_user_online,
+        online_user_and_user_audience_list_every_live_connection_with_the_latest_nick,
+        removing_a_connection_is_idempotent,
+        a_second_connection_of_a_member_is_in_the_room_at_once,
+        joining_brings_every_live_connection_of_the_user,
+        a_user_without_connections_may_join_and_its_next_connection_is_in_the_room,
+        membership_outlives_the_users_connections,
         joining_twice_reports_the_second_join,
-        joining_without_a_connection_is_refused_and_leaves_nothing,
-        leaving_returns_the_membership_once,
-        membership_views_agree_after_joins_and_leaves,
-        the_broadcast_audience_lists_each_connection_in_a_room_once,
-        user_connections_lists_every_connection_of_the_user,
-        removing_a_connection_clears_its_rooms_and_is_idempotent,
+        leaving_takes_every_connection_of_the_user_out_of_the_room,
+        anonymous_memberships_carry_their_expiry_and_end_with_it,
+        members_show_each_users_nick_and_connections,
+        rooms_of_is_sorted_and_skips_rooms_left,
+        the_broadcast_audience_lists_each_connection_once,
         the_room_catalog_is_sorted_and_names_are_unique,
     ],
-    concurrent: [a_room_with_hundreds_of_members_comes_back_whole],
+    concurrent: [
+        two_connections_arriving_at_once_make_one_first,
+        two_connections_leaving_at_once_make_one_last,
+        one_connection_removed_twice_at_once_departs_once,
+        a_room_with_hundreds_of_members_comes_back_whole,
+    ],
 );
 
+/// A signed-in user's connection, expiring as API Gateway's 2-hour limit plus a margin.
 fn connection(id: &str, user: &str, nick: &str) -> Connection {
     connection_until(id, user, nick, now_secs() + 2 * 3600 + 600)
 }
@@ -79,58 +95,95 @@ fn connection(id: &str, user: &str, nick: &str) -> Connection {
 fn connection_until(id: &str, user: &str, nick: &str, expires_at: i64) -> Connection {
     Connection {
         id: ConnectionId::new(id),
-        user: User {
-            user_id: UserId::new(user),
-            nick: Nick::trusted(nick),
-        },
+        user: user_named(user, nick),
+        roles: Vec::new(),
+        authenticated: true,
         connected_at_ms: now_secs() * 1000,
         expires_at,
     }
 }
 
-fn member_of(connection: &Connection) -> Member {
-    Member {
-        connection_id: connection.id.clone(),
-        user: connection.user.clone(),
-        expires_at: connection.expires_at,
+/// An anonymous user's one connection.
+fn anonymous(id: &str, user: &str, nick: &str) -> Connection {
+    Connection {
+        authenticated: false,
+        ..connection(id, user, nick)
     }
+}
+
+fn user_named(user: &str, nick: &str) -> User {
+    User {
+        user_id: UserId::new(user),
+        nick: Nick::trusted(nick),
+    }
+}
+
+fn uid(user: &str) -> UserId {
+    UserId::new(user)
 }
 
 fn room(name: &str) -> RoomName {
     RoomName::trusted(name)
 }
 
+fn rooms(names: &[&str]) -> Vec<RoomName> {
+    names.iter().map(|name| room(name)).collect()
+}
+
 fn ids(names: &[&str]) -> Vec<ConnectionId> {
     names.iter().map(|name| ConnectionId::new(*name)).collect()
 }
 
-async fn add(store: &dyn Store, connection: &Connection) {
+async fn add(store: &dyn Store, connection: &Connection) -> Arrival {
     store
         .add_connection(connection)
         .await
-        .unwrap_or_else(|error| panic!("add_connection {}: {error:?}", connection.id));
+        .unwrap_or_else(|error| panic!("add_connection {}: {error:?}", connection.id))
 }
 
-async fn join(store: &dyn Store, room_name: &str, connection: &Connection) -> bool {
+async fn remove(store: &dyn Store, id: &str) -> Option<Departure> {
     store
-        .join(&room(room_name), &member_of(connection))
+        .remove_connection(&ConnectionId::new(id))
         .await
-        .unwrap_or_else(|error| panic!("join {room_name} {}: {error:?}", connection.id))
+        .unwrap_or_else(|error| panic!("remove_connection {id}: {error:?}"))
 }
 
-async fn member_ids(store: &dyn Store, room_name: &str) -> Vec<ConnectionId> {
+/// Joins as a signed-in user, whose membership lasts until it leaves.
+async fn join(store: &dyn Store, room_name: &str, user: &User) -> bool {
     store
-        .members(&room(room_name))
+        .join(&room(room_name), user, None)
         .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.connection_id)
-        .collect()
+        .unwrap_or_else(|error| panic!("join {room_name} {}: {error:?}", user.user_id))
 }
 
-async fn rooms_of(store: &dyn Store, id: &ConnectionId) -> Option<Vec<RoomName>> {
-    store.connection(id).await.unwrap().map(|state| state.rooms)
+/// The room's audience, sorted: the port promises no order.
+async fn audience(store: &dyn Store, room_name: &str) -> Vec<ConnectionId> {
+    let mut audience = store.room_audience(&room(room_name)).await.unwrap();
+    audience.sort();
+    audience
 }
+
+fn member(user: &User, connections: &[&str]) -> Member {
+    Member {
+        user: user.clone(),
+        connections: ids(connections),
+        expires_at: None,
+    }
+}
+
+/// Runs the calls all at once when the backend takes that many, else one after another.
+async fn at_once<F: std::future::Future>(in_flight: usize, calls: Vec<F>) -> Vec<F::Output> {
+    if in_flight >= calls.len() {
+        return join_all(calls).await;
+    }
+    let mut outputs = Vec::with_capacity(calls.len());
+    for call in calls {
+        outputs.push(call.await);
+    }
+    outputs
+}
+
+// Nicknames.
 
 async fn a_nickname_held_by_another_user_is_refused(store: &dyn Store) {
     add(store, &connection("c1", "u1", "alice")).await;
@@ -142,7 +195,12 @@ async fn a_nickname_held_by_another_user_is_refused(store: &dyn Store) {
         None,
         "a refused connection is not registered"
     );
-    assert_eq!(store.user_connections(&other.user.user_id).await.unwrap(), vec![]);
+    assert_eq!(store.online_user(&uid("u2")).await.unwrap(), None);
+    assert_eq!(store.user_audience(&uid("u2")).await.unwrap(), vec![]);
+    assert_eq!(
+        store.nick_owner(&Nick::trusted("alice")).await.unwrap(),
+        Some(uid("u1"))
+    );
     add(store, &connection("c3", "u2", "alicia")).await;
 }
 
@@ -151,57 +209,51 @@ async fn one_user_may_hold_a_nickname_on_two_connections(store: &dyn Store) {
     let second = connection("c2", "u1", "bob");
     add(store, &first).await;
     add(store, &second).await;
-    assert_eq!(
-        store.connection(&second.id).await.unwrap().map(|s| s.connection),
-        Some(second.clone())
-    );
-    assert_eq!(
-        store.user_connections(&UserId::new("u1")).await.unwrap(),
-        ids(&["c1", "c2"])
-    );
+    assert_eq!(store.connection(&second.id).await.unwrap(), Some(second.clone()));
+    assert_eq!(store.user_audience(&uid("u1")).await.unwrap(), ids(&["c1", "c2"]));
+    assert_eq!(store.nick_owner(&Nick::trusted("bob")).await.unwrap(), Some(uid("u1")));
 }
 
 async fn a_nickname_is_free_again_once_its_last_connection_is_removed(store: &dyn Store) {
     add(store, &connection("c1", "u1", "carol")).await;
     add(store, &connection("c2", "u1", "carol")).await;
     let newcomer = connection("c3", "u2", "carol");
+    let carol = Nick::trusted("carol");
 
-    assert!(store
-        .remove_connection(&ConnectionId::new("c1"))
-        .await
-        .unwrap()
-        .is_some());
+    assert!(remove(store, "c1").await.is_some());
     let refused = store.add_connection(&newcomer).await;
     assert!(
         matches!(refused, Err(StoreError::NickTaken)),
         "still held through c2: {refused:?}"
     );
+    assert_eq!(store.nick_owner(&carol).await.unwrap(), Some(uid("u1")));
 
-    assert!(store
-        .remove_connection(&ConnectionId::new("c2"))
-        .await
-        .unwrap()
-        .is_some());
+    assert!(remove(store, "c2").await.is_some());
+    assert_eq!(store.nick_owner(&carol).await.unwrap(), None);
     add(store, &newcomer).await;
-    let state = store.connection(&newcomer.id).await.unwrap().expect("c3 is registered");
-    assert_eq!(state.connection.user.user_id, UserId::new("u2"));
+    let registered = store.connection(&newcomer.id).await.unwrap().expect("c3 is registered");
+    assert_eq!(registered.user.user_id, uid("u2"));
+    assert_eq!(store.nick_owner(&carol).await.unwrap(), Some(uid("u2")));
 }
 
 async fn a_stale_claim_is_taken_over_and_its_old_connection_cannot_release_it(store: &dyn Store) {
     // c1's `$disconnect` never ran, and its claim expired a minute ago.
     let ghost = connection_until("c1", "u1", "dave", now_secs() - 60);
     add(store, &ghost).await;
+    assert_eq!(
+        store.nick_owner(&Nick::trusted("dave")).await.unwrap(),
+        None,
+        "an expired claim owns nothing"
+    );
     let newcomer = connection("c2", "u2", "dave");
     add(store, &newcomer).await;
-    assert_eq!(
-        store.connection(&newcomer.id).await.unwrap().map(|s| s.connection),
-        Some(newcomer)
-    );
+    assert_eq!(store.connection(&newcomer.id).await.unwrap(), Some(newcomer));
 
     // The ghost's late removal must not free the nickname u2 now holds.
-    assert!(store.remove_connection(&ghost.id).await.unwrap().is_some());
+    assert!(remove(store, "c1").await.is_some());
     let refused = store.add_connection(&connection("c3", "u3", "dave")).await;
     assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+    assert_eq!(store.nick_owner(&Nick::trusted("dave")).await.unwrap(), Some(uid("u2")));
 }
 
 async fn a_claim_lasts_as_long_as_its_longest_lived_connection(store: &dyn Store) {
@@ -210,145 +262,411 @@ async fn a_claim_lasts_as_long_as_its_longest_lived_connection(store: &dyn Store
     let short_lived = connection_until("c2", "u1", "erin", now_secs() - 60);
     add(store, &long_lived).await;
     add(store, &short_lived).await;
-    assert!(store.remove_connection(&long_lived.id).await.unwrap().is_some());
+    assert!(remove(store, "c1").await.is_some());
     let refused = store.add_connection(&connection("c3", "u2", "erin")).await;
     assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
 }
 
-async fn joining_twice_reports_the_second_join(store: &dyn Store) {
-    let c1 = connection("c1", "u1", "frank");
-    add(store, &c1).await;
-    assert!(join(store, "general", &c1).await, "first join");
-    assert!(!join(store, "general", &c1).await, "second join");
-    assert_eq!(member_ids(store, "general").await, ids(&["c1"]));
-    assert_eq!(rooms_of(store, &c1.id).await, Some(vec![room("general")]));
+// Connections and the users behind them.
+
+async fn a_connection_reads_back_with_its_roles_and_sign_in(store: &dyn Store) {
+    let admin = Connection {
+        roles: vec!["service".into(), "admin".into()],
+        ..connection("c1", "u1", "fay")
+    };
+    let guest = anonymous("c2", "anon-1", "guest-1");
+    add(store, &admin).await;
+    add(store, &guest).await;
+    assert_eq!(store.connection(&admin.id).await.unwrap(), Some(admin));
+    assert_eq!(store.connection(&guest.id).await.unwrap(), Some(guest));
+    assert_eq!(store.connection(&ConnectionId::new("c9")).await.unwrap(), None);
 }
 
-async fn joining_without_a_connection_is_refused_and_leaves_nothing(store: &dyn Store) {
-    let stranger = connection("c9", "u9", "grace");
-    let refused = store.join(&room("general"), &member_of(&stranger)).await;
-    assert!(matches!(refused, Err(StoreError::NotConnected)), "{refused:?}");
-    assert_eq!(store.members(&room("general")).await.unwrap(), vec![]);
-    assert_eq!(store.member(&room("general"), &stranger.id).await.unwrap(), None);
-    assert_eq!(store.broadcast_audience().await.unwrap(), vec![]);
-    assert_eq!(store.connection(&stranger.id).await.unwrap(), None);
-}
+async fn the_first_connection_comes_online_and_the_last_goes_offline(store: &dyn Store) {
+    let phone = connection("c1", "u1", "gus");
+    let laptop = connection("c2", "u1", "gus");
+    assert!(add(store, &phone).await.first, "the user came online");
+    assert!(!add(store, &laptop).await.first, "the user was online already");
+    assert!(add(store, &connection("c3", "u2", "hal")).await.first, "another user");
 
-async fn leaving_returns_the_membership_once(store: &dyn Store) {
-    let c1 = connection("c1", "u1", "heidi");
-    add(store, &c1).await;
-    join(store, "general", &c1).await;
+    let departure = remove(store, "c1").await.expect("c1 was registered");
+    assert_eq!(departure.connection, phone);
+    assert!(!departure.last, "the laptop is still connected");
     assert_eq!(
-        store.leave(&room("general"), &c1.id).await.unwrap(),
-        Some(member_of(&c1))
-    );
-    assert_eq!(store.leave(&room("general"), &c1.id).await.unwrap(), None);
-    assert_eq!(store.member(&room("general"), &c1.id).await.unwrap(), None);
-    assert_eq!(member_ids(store, "general").await, vec![]);
-    assert_eq!(rooms_of(store, &c1.id).await, Some(vec![]));
-    assert_eq!(store.broadcast_audience().await.unwrap(), vec![]);
-}
-
-async fn membership_views_agree_after_joins_and_leaves(store: &dyn Store) {
-    let c1 = connection("c1", "u1", "ivan");
-    let c2 = connection("c2", "u2", "judy");
-    add(store, &c1).await;
-    add(store, &c2).await;
-    for name in ["b", "a", "c"] {
-        join(store, name, &c1).await;
-    }
-    join(store, "b", &c2).await;
-    assert_eq!(
-        store.leave(&room("b"), &c1.id).await.unwrap().map(|m| m.user),
-        Some(c1.user.clone())
+        store.online_user(&uid("u1")).await.unwrap().map(|u| u.connections),
+        Some(ids(&["c2"]))
     );
 
-    assert_eq!(store.member(&room("a"), &c1.id).await.unwrap(), Some(member_of(&c1)));
-    assert_eq!(store.member(&room("b"), &c1.id).await.unwrap(), None);
-    assert_eq!(store.member(&room("b"), &c2.id).await.unwrap(), Some(member_of(&c2)));
-    assert_eq!(store.members(&room("b")).await.unwrap(), vec![member_of(&c2)]);
-    assert_eq!(member_ids(store, "a").await, ids(&["c1"]));
-    assert_eq!(member_ids(store, "c").await, ids(&["c1"]));
-    assert_eq!(rooms_of(store, &c1.id).await, Some(vec![room("a"), room("c")]));
-    assert_eq!(rooms_of(store, &c2.id).await, Some(vec![room("b")]));
+    let departure = remove(store, "c2").await.expect("c2 was registered");
+    assert!(departure.last, "the user went offline");
+    assert_eq!(store.online_user(&uid("u1")).await.unwrap(), None);
+    assert_eq!(store.user_audience(&uid("u1")).await.unwrap(), vec![]);
+    assert_eq!(store.nick_owner(&Nick::trusted("gus")).await.unwrap(), None);
+    assert!(add(store, &phone).await.first, "back online");
 }
 
-async fn the_broadcast_audience_lists_each_connection_in_a_room_once(store: &dyn Store) {
-    let busy = connection("c1", "u1", "ken");
-    let quiet = connection("c2", "u2", "leo");
-    let idle = connection("c3", "u3", "mia");
-    for c in [&busy, &quiet, &idle] {
-        add(store, c).await;
+async fn a_connection_past_its_expiry_does_not_keep_its_user_online(store: &dyn Store) {
+    // Its `$disconnect` never came.
+    let ghost = connection_until("c1", "u1", "ida", now_secs() - 60);
+    add(store, &ghost).await;
+    join(store, "general", &ghost.user).await;
+    assert_eq!(store.online_user(&uid("u1")).await.unwrap(), None);
+    assert_eq!(store.user_audience(&uid("u1")).await.unwrap(), vec![]);
+    assert_eq!(audience(store, "general").await, vec![]);
+    assert_eq!(store.broadcast_audience().await.unwrap(), vec![]);
+
+    let fresh = connection("c2", "u1", "ida");
+    let arrival = add(store, &fresh).await;
+    assert!(arrival.first, "the ghost does not count");
+    assert_eq!(arrival.rooms, rooms(&["general"]));
+    assert_eq!(audience(store, "general").await, ids(&["c2"]));
+    assert_eq!(
+        store.member(&room("general"), &uid("u1")).await.unwrap(),
+        Some(member(&fresh.user, &["c2"]))
+    );
+    assert!(remove(store, "c2").await.expect("registered").last);
+    assert_eq!(store.online_user(&uid("u1")).await.unwrap(), None);
+}
+
+async fn online_user_and_user_audience_list_every_live_connection_with_the_latest_nick(store: &dyn Store) {
+    add(store, &connection("c2", "u1", "jon")).await;
+    add(store, &connection("c1", "u1", "jonny")).await;
+    add(store, &connection("c3", "u2", "kai")).await;
+    assert_eq!(
+        store.online_user(&uid("u1")).await.unwrap(),
+        Some(OnlineUser {
+            user: user_named("u1", "jonny"),
+            connections: ids(&["c1", "c2"]),
+        })
+    );
+    assert_eq!(store.user_audience(&uid("u1")).await.unwrap(), ids(&["c1", "c2"]));
+    assert_eq!(store.user_audience(&uid("u2")).await.unwrap(), ids(&["c3"]));
+    assert_eq!(store.online_user(&uid("nobody")).await.unwrap(), None);
+    assert_eq!(store.user_audience(&uid("nobody")).await.unwrap(), vec![]);
+    remove(store, "c1").await;
+    assert_eq!(store.user_audience(&uid("u1")).await.unwrap(), ids(&["c2"]));
+}
+
+async fn removing_a_connection_is_idempotent(store: &dyn Store) {
+    let leaving = connection("c1", "u1", "lou");
+    add(store, &leaving).await;
+    add(store, &connection("c2", "u2", "max")).await;
+    join(store, "a", &leaving.user).await;
+
+    let departure = remove(store, "c1").await.expect("it was registered");
+    assert_eq!(
+        departure,
+        Departure {
+            connection: leaving.clone(),
+            last: true,
+            rooms: rooms(&["a"]),
+        }
+    );
+    assert_eq!(remove(store, "c1").await, None, "second removal");
+    assert_eq!(remove(store, "never-registered").await, None);
+    assert_eq!(store.connection(&leaving.id).await.unwrap(), None);
+    assert_eq!(store.online_user(&uid("u1")).await.unwrap(), None);
+    assert_eq!(store.nick_owner(&Nick::trusted("lou")).await.unwrap(), None);
+    assert_eq!(audience(store, "a").await, vec![]);
+    assert_eq!(store.user_audience(&uid("u2")).await.unwrap(), ids(&["c2"]));
+}
+
+async fn two_connections_arriving_at_once_make_one_first(store: &dyn Store, in_flight: usize) {
+    for round in 0..4 {
+        let user = format!("u{round}");
+        let pair = [
+            connection(&format!("c{round}a"), &user, &format!("nia{round}")),
+            connection(&format!("c{round}b"), &user, &format!("nia{round}")),
+        ];
+        let arrivals = at_once(in_flight, pair.iter().map(|c| store.add_connection(c)).collect()).await;
+        let firsts = arrivals
+            .into_iter()
+            .map(|arrival| arrival.expect("registered").first)
+            .filter(|first| *first)
+            .count();
+        assert_eq!(
+            firsts, 1,
+            "round {round}: exactly one connection brings the user online"
+        );
+        assert_eq!(store.user_audience(&uid(&user)).await.unwrap().len(), 2);
     }
-    for name in ["a", "b", "c"] {
-        join(store, name, &busy).await;
+}
+
+async fn two_connections_leaving_at_once_make_one_last(store: &dyn Store, in_flight: usize) {
+    for round in 0..4 {
+        let user = format!("u{round}");
+        let pair = [format!("c{round}a"), format!("c{round}b")];
+        for id in &pair {
+            add(store, &connection(id, &user, &format!("oz{round}"))).await;
+        }
+        join(store, "general", &user_named(&user, &format!("oz{round}"))).await;
+        let ids: Vec<ConnectionId> = pair.iter().map(ConnectionId::new).collect();
+        let departures = at_once(in_flight, ids.iter().map(|id| store.remove_connection(id)).collect()).await;
+        let lasts = departures
+            .into_iter()
+            .map(|departure| departure.expect("removed").expect("it was registered").last)
+            .filter(|last| *last)
+            .count();
+        assert_eq!(lasts, 1, "round {round}: exactly one connection takes the user offline");
+        assert_eq!(store.online_user(&uid(&user)).await.unwrap(), None);
+        assert_eq!(audience(store, "general").await, vec![]);
     }
-    join(store, "b", &quiet).await;
+}
+
+async fn one_connection_removed_twice_at_once_departs_once(store: &dyn Store, in_flight: usize) {
+    // A redelivered `$disconnect` and a 410 found by fan-out.
+    for round in 0..4 {
+        let id = format!("c{round}");
+        add(store, &connection(&id, &format!("u{round}"), &format!("pia{round}"))).await;
+        let id = ConnectionId::new(id);
+        let removals = at_once(
+            in_flight,
+            vec![store.remove_connection(&id), store.remove_connection(&id)],
+        )
+        .await;
+        let departures: Vec<Departure> = removals
+            .into_iter()
+            .filter_map(|removal| removal.expect("removed"))
+            .collect();
+        assert_eq!(departures.len(), 1, "round {round}: {departures:?}");
+        assert!(departures[0].last);
+        assert_eq!(store.connection(&id).await.unwrap(), None);
+    }
+}
+
+// Rooms follow the user.
+
+async fn a_second_connection_of_a_member_is_in_the_room_at_once(store: &dyn Store) {
+    let phone = connection("c1", "u1", "quin");
+    add(store, &phone).await;
+    assert!(join(store, "general", &phone.user).await);
+    let arrival = add(store, &connection("c2", "u1", "quin")).await;
+    assert_eq!(
+        arrival,
+        Arrival {
+            first: false,
+            rooms: rooms(&["general"]),
+        }
+    );
+    assert_eq!(audience(store, "general").await, ids(&["c1", "c2"]));
+    assert_eq!(
+        store.member(&room("general"), &uid("u1")).await.unwrap(),
+        Some(member(&phone.user, &["c1", "c2"]))
+    );
     assert_eq!(store.broadcast_audience().await.unwrap(), ids(&["c1", "c2"]));
+}
 
-    store.leave(&room("b"), &quiet.id).await.unwrap();
+async fn joining_brings_every_live_connection_of_the_user(store: &dyn Store) {
+    let phone = connection("c1", "u1", "ray");
+    add(store, &phone).await;
+    add(store, &connection("c2", "u1", "ray")).await;
+    add(store, &connection("c3", "u2", "sam")).await;
+    assert!(join(store, "general", &phone.user).await);
+    assert_eq!(audience(store, "general").await, ids(&["c1", "c2"]));
+    assert_eq!(store.rooms_of(&uid("u1")).await.unwrap(), rooms(&["general"]));
+    assert_eq!(store.rooms_of(&uid("u2")).await.unwrap(), vec![]);
+}
+
+async fn a_user_without_connections_may_join_and_its_next_connection_is_in_the_room(store: &dyn Store) {
+    // An HTTP caller has no connection.
+    let tess = user_named("u1", "tess");
+    assert!(join(store, "general", &tess).await);
+    assert_eq!(
+        store.member(&room("general"), &uid("u1")).await.unwrap(),
+        Some(member(&tess, &[]))
+    );
+    assert_eq!(audience(store, "general").await, vec![]);
+    assert_eq!(store.broadcast_audience().await.unwrap(), vec![]);
+
+    let arrival = add(store, &connection("c1", "u1", "tess")).await;
+    assert_eq!(
+        arrival,
+        Arrival {
+            first: true,
+            rooms: rooms(&["general"]),
+        }
+    );
+    assert_eq!(audience(store, "general").await, ids(&["c1"]));
     assert_eq!(store.broadcast_audience().await.unwrap(), ids(&["c1"]));
-    store.leave(&room("a"), &busy.id).await.unwrap();
+}
+
+async fn membership_outlives_the_users_connections(store: &dyn Store) {
+    let uma = connection("c1", "u1", "uma");
+    add(store, &uma).await;
+    join(store, "b", &uma.user).await;
+    join(store, "a", &uma.user).await;
+
+    let departure = remove(store, "c1").await.expect("registered");
+    assert!(departure.last);
+    assert_eq!(departure.rooms, rooms(&["a", "b"]));
+    assert_eq!(
+        store.member(&room("a"), &uid("u1")).await.unwrap(),
+        Some(member(&uma.user, &[])),
+        "still a member, offline"
+    );
+    assert_eq!(store.rooms_of(&uid("u1")).await.unwrap(), rooms(&["a", "b"]));
+    assert_eq!(audience(store, "a").await, vec![]);
+
+    // A reconnect is in the user's rooms at once, without joining again.
+    let arrival = add(store, &connection("c2", "u1", "uma")).await;
+    assert_eq!(
+        arrival,
+        Arrival {
+            first: true,
+            rooms: rooms(&["a", "b"]),
+        }
+    );
+    assert_eq!(audience(store, "a").await, ids(&["c2"]));
+    assert_eq!(audience(store, "b").await, ids(&["c2"]));
+}
+
+async fn joining_twice_reports_the_second_join(store: &dyn Store) {
+    let vic = connection("c1", "u1", "vic");
+    add(store, &vic).await;
+    assert!(join(store, "general", &vic.user).await, "first join");
+    assert!(!join(store, "general", &vic.user).await, "second join");
+    assert_eq!(
+        store.members(&room("general")).await.unwrap(),
+        vec![member(&vic.user, &["c1"])]
+    );
+    assert_eq!(audience(store, "general").await, ids(&["c1"]));
+    assert_eq!(store.rooms_of(&uid("u1")).await.unwrap(), rooms(&["general"]));
+}
+
+async fn leaving_takes_every_connection_of_the_user_out_of_the_room(store: &dyn Store) {
+    let wes = connection("c1", "u1", "wes");
+    add(store, &wes).await;
+    add(store, &connection("c2", "u1", "wes")).await;
+    let xia = connection("c3", "u2", "xia");
+    add(store, &xia).await;
+    join(store, "general", &wes.user).await;
+    join(store, "general", &xia.user).await;
+
+    assert_eq!(
+        store.leave(&room("general"), &uid("u1")).await.unwrap(),
+        Some(member(&wes.user, &["c1", "c2"]))
+    );
+    assert_eq!(
+        store.leave(&room("general"), &uid("u1")).await.unwrap(),
+        None,
+        "left already"
+    );
+    assert_eq!(audience(store, "general").await, ids(&["c3"]));
+    assert_eq!(store.member(&room("general"), &uid("u1")).await.unwrap(), None);
+    assert_eq!(
+        store.members(&room("general")).await.unwrap(),
+        vec![member(&xia.user, &["c3"])]
+    );
+    assert_eq!(store.rooms_of(&uid("u1")).await.unwrap(), vec![]);
+    assert_eq!(store.broadcast_audience().await.unwrap(), ids(&["c3"]));
+
+    // The room does not come back with a new connection, nor go with an old one.
+    assert_eq!(add(store, &connection("c4", "u1", "wes")).await.rooms, vec![]);
+    assert_eq!(audience(store, "general").await, ids(&["c3"]));
+    assert_eq!(remove(store, "c1").await.expect("registered").rooms, vec![]);
+}
+
+async fn anonymous_memberships_carry_their_expiry_and_end_with_it(store: &dyn Store) {
+    let guest = anonymous("c1", "anon-1", "guest-1");
+    add(store, &guest).await;
+    let until = Some(guest.expires_at);
+    assert!(store.join(&room("lobby"), &guest.user, until).await.unwrap());
+    let expected = Member {
+        user: guest.user.clone(),
+        connections: ids(&["c1"]),
+        expires_at: until,
+    };
+    assert_eq!(
+        store.member(&room("lobby"), &guest.user.user_id).await.unwrap(),
+        Some(expected.clone())
+    );
+    assert_eq!(store.members(&room("lobby")).await.unwrap(), vec![expected]);
+
+    // A membership whose connection ended without `$disconnect` is over once it expires.
+    let past = Some(now_secs() - 60);
+    assert!(store.join(&room("attic"), &guest.user, past).await.unwrap());
+    assert_eq!(store.member(&room("attic"), &guest.user.user_id).await.unwrap(), None);
+    assert_eq!(store.members(&room("attic")).await.unwrap(), vec![]);
+    assert_eq!(audience(store, "attic").await, vec![]);
+    assert_eq!(store.rooms_of(&guest.user.user_id).await.unwrap(), rooms(&["lobby"]));
+    assert_eq!(store.leave(&room("attic"), &guest.user.user_id).await.unwrap(), None);
+    assert!(
+        store.join(&room("attic"), &guest.user, until).await.unwrap(),
+        "an expired membership does not make a join the second"
+    );
+    assert_eq!(audience(store, "attic").await, ids(&["c1"]));
+    assert_eq!(
+        store.rooms_of(&guest.user.user_id).await.unwrap(),
+        rooms(&["attic", "lobby"])
+    );
+}
+
+async fn members_show_each_users_nick_and_connections(store: &dyn Store) {
+    add(store, &connection("c1", "u1", "yan")).await;
+    join(store, "general", &user_named("u1", "yan")).await;
+    // The user's latest connection names it.
+    add(store, &connection("c2", "u1", "yannick")).await;
+    add(store, &connection("c3", "u2", "zoe")).await;
+    join(store, "general", &user_named("u2", "zoe")).await;
+    join(store, "general", &user_named("u3", "abe")).await;
+
+    assert_eq!(
+        store.members(&room("general")).await.unwrap(),
+        vec![
+            member(&user_named("u1", "yannick"), &["c1", "c2"]),
+            member(&user_named("u2", "zoe"), &["c3"]),
+            member(&user_named("u3", "abe"), &[]),
+        ]
+    );
+    assert_eq!(
+        store.member(&room("general"), &uid("u1")).await.unwrap(),
+        Some(member(&user_named("u1", "yannick"), &["c1", "c2"]))
+    );
+    assert_eq!(store.member(&room("general"), &uid("u9")).await.unwrap(), None);
+    assert_eq!(store.members(&room("empty")).await.unwrap(), vec![]);
+}
+
+async fn rooms_of_is_sorted_and_skips_rooms_left(store: &dyn Store) {
+    let bea = user_named("u1", "bea");
+    for name in ["b", "a.x", "c", "a"] {
+        join(store, name, &bea).await;
+    }
+    join(store, "d", &user_named("u2", "cy")).await;
+    store.leave(&room("b"), &uid("u1")).await.unwrap();
+    assert_eq!(store.rooms_of(&uid("u1")).await.unwrap(), rooms(&["a", "a.x", "c"]));
+    assert_eq!(store.rooms_of(&uid("u2")).await.unwrap(), rooms(&["d"]));
+    assert_eq!(store.rooms_of(&uid("nobody")).await.unwrap(), vec![]);
+}
+
+async fn the_broadcast_audience_lists_each_connection_once(store: &dyn Store) {
+    let busy = connection("c1", "u1", "dee");
+    add(store, &busy).await;
+    add(store, &connection("c2", "u1", "dee")).await;
+    let quiet = connection("c3", "u2", "eli");
+    add(store, &quiet).await;
+    add(store, &connection("c4", "u3", "flo")).await; // in no room
+    for name in ["a", "b", "c"] {
+        join(store, name, &busy.user).await;
+    }
+    join(store, "b", &quiet.user).await;
+    assert_eq!(store.broadcast_audience().await.unwrap(), ids(&["c1", "c2", "c3"]));
+
+    store.leave(&room("b"), &uid("u2")).await.unwrap();
+    assert_eq!(store.broadcast_audience().await.unwrap(), ids(&["c1", "c2"]));
+    store.leave(&room("a"), &uid("u1")).await.unwrap();
     assert_eq!(
         store.broadcast_audience().await.unwrap(),
-        ids(&["c1"]),
+        ids(&["c1", "c2"]),
         "still in b and c"
     );
-}
-
-async fn user_connections_lists_every_connection_of_the_user(store: &dyn Store) {
-    add(store, &connection("c2", "u1", "nina")).await;
-    add(store, &connection("c1", "u1", "nina")).await;
-    add(store, &connection("c3", "u2", "omar")).await;
-    assert_eq!(
-        store.user_connections(&UserId::new("u1")).await.unwrap(),
-        ids(&["c1", "c2"])
-    );
-    assert_eq!(store.user_connections(&UserId::new("u2")).await.unwrap(), ids(&["c3"]));
-    assert_eq!(store.user_connections(&UserId::new("nobody")).await.unwrap(), vec![]);
-    store.remove_connection(&ConnectionId::new("c1")).await.unwrap();
-    assert_eq!(store.user_connections(&UserId::new("u1")).await.unwrap(), ids(&["c2"]));
-}
-
-async fn removing_a_connection_clears_its_rooms_and_is_idempotent(store: &dyn Store) {
-    let leaving = connection("c1", "u1", "pat");
-    let staying = connection("c2", "u2", "quinn");
-    add(store, &leaving).await;
-    add(store, &staying).await;
-    for name in ["a", "b", "c"] {
-        join(store, name, &leaving).await;
-    }
-    join(store, "a", &staying).await;
-
-    let removed = store
-        .remove_connection(&leaving.id)
-        .await
-        .unwrap()
-        .expect("it was registered");
-    assert_eq!(removed.connection, leaving);
-    assert_eq!(removed.rooms, vec![room("a"), room("b"), room("c")]);
-
-    assert_eq!(member_ids(store, "a").await, ids(&["c2"]));
-    assert_eq!(member_ids(store, "b").await, vec![]);
-    assert_eq!(member_ids(store, "c").await, vec![]);
-    assert_eq!(store.member(&room("b"), &leaving.id).await.unwrap(), None);
-    assert_eq!(store.connection(&leaving.id).await.unwrap(), None);
-    assert_eq!(store.broadcast_audience().await.unwrap(), ids(&["c2"]));
-    assert_eq!(store.user_connections(&leaving.user.user_id).await.unwrap(), vec![]);
-
-    assert_eq!(
-        store.remove_connection(&leaving.id).await.unwrap(),
-        None,
-        "second removal"
-    );
-    let rejoin = store.join(&room("a"), &member_of(&leaving)).await;
-    assert!(matches!(rejoin, Err(StoreError::NotConnected)), "{rejoin:?}");
+    remove(store, "c2").await;
+    assert_eq!(store.broadcast_audience().await.unwrap(), ids(&["c1"]));
 }
 
 async fn the_room_catalog_is_sorted_and_names_are_unique(store: &dyn Store) {
     let make = |name: &str, by: &str, at: i64| Room {
         name: room(name),
-        created_by: UserId::new(by),
+        created_by: uid(by),
         created_at_ms: at,
     };
     for (name, at) in [("zeta", 1), ("alpha", 2), ("mid.dle", 3)] {
@@ -358,7 +676,7 @@ async fn the_room_catalog_is_sorted_and_names_are_unique(store: &dyn Store) {
     assert!(matches!(again, Err(StoreError::RoomExists)), "{again:?}");
 
     let names: Vec<RoomName> = store.rooms().await.unwrap().into_iter().map(|r| r.name).collect();
-    assert_eq!(names, vec![room("alpha"), room("mid.dle"), room("zeta")]);
+    assert_eq!(names, rooms(&["alpha", "mid.dle", "zeta"]));
     assert_eq!(
         store.room(&room("alpha")).await.unwrap(),
         Some(make("alpha", "u1", 2)),
@@ -367,49 +685,90 @@ async fn the_room_catalog_is_sorted_and_names_are_unique(store: &dyn Store) {
     assert_eq!(store.room(&room("nope")).await.unwrap(), None);
 
     // Members of a room do not show up in the catalog, nor the catalog entry among members.
-    let c1 = connection("c1", "u1", "rita");
-    add(store, &c1).await;
-    join(store, "alpha", &c1).await;
+    let gil = connection("c1", "u1", "gil");
+    add(store, &gil).await;
+    join(store, "alpha", &gil.user).await;
     assert_eq!(store.rooms().await.unwrap().len(), 3);
-    assert_eq!(member_ids(store, "alpha").await, ids(&["c1"]));
+    assert_eq!(
+        store.members(&room("alpha")).await.unwrap(),
+        vec![member(&gil.user, &["c1"])]
+    );
+    assert_eq!(audience(store, "alpha").await, ids(&["c1"]));
 }
 
 async fn a_room_with_hundreds_of_members_comes_back_whole(store: &dyn Store, in_flight: usize) {
-    const MEMBERS: usize = 250;
-    let connections: Vec<Connection> = (0..MEMBERS)
-        .map(|i| connection(&format!("conn-{i:03}="), &format!("u{i}"), &format!("n{i}")))
+    const MEMBERS: usize = 200;
+    let users: Vec<User> = (0..MEMBERS)
+        .map(|i| user_named(&format!("u{i:03}"), &format!("n{i}")))
         .collect();
-    for wave in connections.chunks(in_flight.max(1)) {
-        for result in join_all(wave.iter().map(|c| store.add_connection(c))).await {
-            result.unwrap();
+    // One member in four is online (moto copies the whole table for every transaction, so
+    // every connection makes this test slower); half of them connect before joining.
+    let connections: Vec<Connection> = users
+        .iter()
+        .step_by(4)
+        .map(|user| {
+            connection(
+                &format!("conn-{}=", user.user_id),
+                user.user_id.as_str(),
+                user.nick.as_str(),
+            )
+        })
+        .collect();
+    let (early, late) = connections.split_at(connections.len() / 2);
+    let crowd = room("crowd");
+    for wave in early.chunks(in_flight.max(1)) {
+        for arrival in join_all(wave.iter().map(|c| store.add_connection(c))).await {
+            assert_eq!(arrival.unwrap().rooms, vec![]);
         }
     }
-    let crowd = room("crowd");
-    let members: Vec<Member> = connections.iter().map(member_of).collect();
-    for wave in members.chunks(in_flight.max(1)) {
-        let joined = join_all(wave.iter().map(|m| store.join(&crowd, m))).await;
+    for wave in users.chunks(in_flight.max(1)) {
+        let joined = join_all(wave.iter().map(|user| store.join(&crowd, user, None))).await;
         assert!(
             joined.into_iter().all(|result| result.unwrap()),
             "every join is a first join"
         );
     }
+    for wave in late.chunks(in_flight.max(1)) {
+        for arrival in join_all(wave.iter().map(|c| store.add_connection(c))).await {
+            assert_eq!(arrival.unwrap().rooms, vec![crowd.clone()]);
+        }
+    }
 
-    let mut expected = members;
-    expected.sort_by(|a, b| a.connection_id.cmp(&b.connection_id));
+    let expected: Vec<Member> = users
+        .iter()
+        .map(|user| Member {
+            user: user.clone(),
+            connections: connections
+                .iter()
+                .filter(|c| c.user == *user)
+                .map(|c| c.id.clone())
+                .collect(),
+            expires_at: None,
+        })
+        .collect();
     assert_eq!(store.members(&crowd).await.unwrap(), expected);
-    assert_eq!(store.broadcast_audience().await.unwrap().len(), MEMBERS);
+    let online: Vec<ConnectionId> = connections.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(online.len(), MEMBERS / 4);
+    assert_eq!(audience(store, "crowd").await, online);
+    assert_eq!(store.broadcast_audience().await.unwrap(), online);
 }
 
-/// What only the DynamoDB store has: the table definition and how it reports bad data.
+/// What only the DynamoDB store has: the table definition, how it reports bad data, and
+/// how it finishes work that an earlier call left half-done.
 mod dynamodb_table {
     use aws_sdk_dynamodb::error::SdkError;
     use aws_sdk_dynamodb::operation::get_item::GetItemError;
     use aws_sdk_dynamodb::types::{AttributeValue, TimeToLiveStatus};
     use roomcast_aws::dynamo::{ensure_table, CorruptItem, DynamoStore};
     use roomcast_core::model::{ConnectionId, RoomName};
-    use roomcast_core::ports::StoreError;
-    use roomcast_core::Store;
+    use roomcast_core::ports::{Audience, Connections, Rooms, StoreError};
     use roomcast_tests::moto;
+
+    use super::{add, audience, connection, connection_until, ids, join, remove, uid};
+
+    fn s(value: &str) -> AttributeValue {
+        AttributeValue::S(value.to_owned())
+    }
 
     #[tokio::test]
     async fn ensure_table_creates_the_index_and_ttl_and_may_run_again() {
@@ -446,10 +805,12 @@ mod dynamodb_table {
         moto::client()
             .put_item()
             .table_name(store.table())
-            .item("pk", AttributeValue::S("CONN#broken".into()))
-            .item("sk", AttributeValue::S("#META".into()))
-            .item("connectionId", AttributeValue::S("broken".into()))
-            .item("userId", AttributeValue::S("u1".into()))
+            .item("pk", s("CONN#broken"))
+            .item("sk", s("#META"))
+            .item("connectionId", s("broken"))
+            .item("userId", s("u1"))
+            .item("roles", AttributeValue::L(vec![]))
+            .item("authenticated", AttributeValue::Bool(true))
             .item("connectedAt", AttributeValue::N("1".into()))
             .item("expiresAt", AttributeValue::N("2".into()))
             .send()
@@ -480,5 +841,88 @@ mod dynamodb_table {
                 .is_some_and(GetItemError::is_resource_not_found_exception),
             "{sdk:?}"
         );
+    }
+
+    /// A removal of c1 that took it out of its user's live connections, recorded that the
+    /// user still had c2, and then stopped (a Lambda timeout) before leaving the room.
+    #[tokio::test]
+    async fn a_removal_that_stopped_half_way_is_completed_by_the_next_with_its_outcome() {
+        roomcast_tests::init_tracing();
+        let store = moto::fresh_store().await;
+        let phone = connection("c1", "u1", "hana");
+        add(&store, &phone).await;
+        add(&store, &connection("c2", "u1", "hana")).await;
+        join(&store, "general", &phone.user).await;
+        let entry = format!("c1|{}", phone.expires_at);
+        let client = moto::client();
+        client
+            .update_item()
+            .table_name(store.table())
+            .key("pk", s("USER#u1"))
+            .key("sk", s("#CONNS"))
+            .update_expression("DELETE conns :c")
+            .expression_attribute_values(":c", AttributeValue::Ss(vec![entry]))
+            .send()
+            .await
+            .unwrap();
+        client
+            .update_item()
+            .table_name(store.table())
+            .key("pk", s("CONN#c1"))
+            .key("sk", s("#META"))
+            .update_expression("SET departedLast = :f")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            audience(&store, "general").await,
+            ids(&["c1", "c2"]),
+            "c1 still in the room"
+        );
+
+        // c2 goes: the user's last connection.
+        assert!(remove(&store, "c2").await.expect("registered").last);
+        // The redelivered `$disconnect` of c1 finishes the job, and reports what the first
+        // call saw: the user had c2 then, so it was not the last (no second `offline`).
+        let departure = remove(&store, "c1").await.expect("not yet fully removed");
+        assert!(!departure.last);
+        assert_eq!(departure.rooms, vec![RoomName::trusted("general")]);
+        assert_eq!(audience(&store, "general").await, vec![]);
+        assert_eq!(store.connection(&phone.id).await.unwrap(), None);
+        assert_eq!(remove(&store, "c1").await, None);
+    }
+
+    #[tokio::test]
+    async fn entries_past_their_expiry_are_forgotten_by_the_next_arrival() {
+        roomcast_tests::init_tracing();
+        let store = moto::fresh_store().await;
+        let now = roomcast_core::clock::now_secs();
+        // A member whose connection c1 ended without `$disconnect` an hour ago.
+        let ghost = connection_until("c1", "u1", "ines", now - 3600);
+        join(&store, "general", &ghost.user).await;
+        add(&store, &ghost).await;
+        add(&store, &connection("c2", "u1", "ines")).await;
+
+        let client = moto::client();
+        for (pk, sk) in [("USER#u1", "#CONNS"), ("ROOM#general", "USER#u1")] {
+            let found = client
+                .get_item()
+                .table_name(store.table())
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .expect("the item");
+            let Some(AttributeValue::Ss(entries)) = found.get("conns") else {
+                panic!("{pk} {sk} has no conns: {found:?}");
+            };
+            assert_eq!(entries.len(), 1, "{pk} {sk}: {entries:?}");
+            assert!(entries[0].starts_with("c2|"), "{pk} {sk}: {entries:?}");
+        }
+        assert_eq!(store.user_audience(&uid("u1")).await.unwrap(), ids(&["c2"]));
     }
 }
