@@ -4,13 +4,16 @@
 use roomcast_core::clock::now_ms;
 use std::collections::{BTreeMap, HashMap};
 
-use aws_lambda_events::apigw::{ApiGatewayWebsocketProxyRequest, ApiGatewayWebsocketProxyRequestContext};
+use aws_lambda_events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerRequestTypeRequestIdentity,
+    ApiGatewayCustomAuthorizerResponse, ApiGatewayWebsocketProxyRequest, ApiGatewayWebsocketProxyRequestContext,
+};
 use aws_lambda_events::http::HeaderMap;
 use aws_lambda_events::kafka::KafkaEvent;
 use aws_lambda_events::query_map::QueryMap;
 use base64::Engine as _;
 use roomcast_core::memory::LogRecord;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The API a connection belongs to: what `requestContext` names it.
 #[derive(Debug, Clone)]
@@ -29,6 +32,10 @@ pub struct Handshake {
     pub user_agent: Option<String>,
     pub headers: HeaderMap,
     pub query: HashMap<String, Vec<String>>,
+    /// What the `$connect` authorizer answered (its context, `principalId` and
+    /// `integrationLatency`): `requestContext.authorizer` of every event of the connection.
+    /// Empty when no authorizer is attached.
+    pub authorizer: HashMap<String, Value>,
 }
 
 /// A frame's payload: text as is, binary base64-encoded as API Gateway does.
@@ -78,7 +85,77 @@ fn context(api: &Api, handshake: &Handshake, route: &str, event_type: &str) -> A
     context.request_time_epoch = now;
     context.identity.source_ip = Some(handshake.source_ip.clone());
     context.identity.user_agent = handshake.user_agent.clone();
+    context.authorizer.fields = handshake.authorizer.clone();
     context
+}
+
+/// The handshake's query string as API Gateway passes it: the last value of each name,
+/// and every value.
+fn query_maps(handshake: &Handshake) -> (QueryMap, QueryMap) {
+    let single: HashMap<String, String> = handshake
+        .query
+        .iter()
+        .filter_map(|(name, values)| values.last().map(|value| (name.clone(), value.clone())))
+        .collect();
+    (QueryMap::from(single), QueryMap::from(handshake.query.clone()))
+}
+
+/// The `methodArn` API Gateway gives an authorizer for `route`, with a made-up region and
+/// account: `arn:aws:execute-api:local:000000000000:{apiId}/{stage}/{route}`.
+pub fn method_arn(api: &Api, route: &str) -> String {
+    format!(
+        "arn:aws:execute-api:local:000000000000:{}/{}/{route}",
+        api.api_id, api.stage
+    )
+}
+
+/// The REQUEST authorizer event for `$connect`, with the handshake's headers and query
+/// string, as API Gateway sends it before `$connect` (the fields its type holds).
+pub fn authorizer_request(api: &Api, handshake: &Handshake) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
+    let mut event = ApiGatewayCustomAuthorizerRequestTypeRequest::default();
+    event.type_ = Some("REQUEST".to_owned());
+    event.method_arn = Some(method_arn(api, "$connect"));
+    event.headers = handshake.headers.clone();
+    event.multi_value_headers = handshake.headers.clone();
+    if !handshake.query.is_empty() {
+        (event.query_string_parameters, event.multi_value_query_string_parameters) = query_maps(handshake);
+    }
+    let request_id = new_id();
+    event.request_context.request_id = Some(request_id);
+    event.request_context.stage = Some(api.stage.clone());
+    event.request_context.apiid = Some(api.api_id.clone());
+    let mut identity = ApiGatewayCustomAuthorizerRequestTypeRequestIdentity::default();
+    identity.source_ip = Some(handshake.source_ip.clone());
+    event.request_context.identity = Some(identity);
+    event
+}
+
+/// `requestContext.authorizer` after an Allow: the authorizer's `context` entries, its
+/// `principalId`, and the `integrationLatency` (ms) API Gateway adds. `None` when the
+/// context is not an object of strings, numbers and booleans, which API Gateway refuses.
+pub fn authorizer_fields(
+    response: &ApiGatewayCustomAuthorizerResponse,
+    latency_ms: u64,
+) -> Option<HashMap<String, Value>> {
+    let mut fields: HashMap<String, Value> = match &response.context {
+        Value::Null => HashMap::new(),
+        Value::Object(context) => context
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
+        _ => return None,
+    };
+    if fields
+        .values()
+        .any(|value| !(value.is_string() || value.is_number() || value.is_boolean()))
+    {
+        return None;
+    }
+    if let Some(principal) = &response.principal_id {
+        fields.insert("principalId".to_owned(), Value::String(principal.clone()));
+    }
+    fields.insert("integrationLatency".to_owned(), json!(latency_ms));
+    Some(fields)
 }
 
 /// `$connect`: headers and query string of the handshake.
@@ -88,13 +165,7 @@ pub fn connect(api: &Api, handshake: &Handshake) -> ApiGatewayWebsocketProxyRequ
     event.headers = handshake.headers.clone();
     event.multi_value_headers = handshake.headers.clone();
     if !handshake.query.is_empty() {
-        let single: HashMap<String, String> = handshake
-            .query
-            .iter()
-            .filter_map(|(name, values)| values.last().map(|value| (name.clone(), value.clone())))
-            .collect();
-        event.query_string_parameters = QueryMap::from(single);
-        event.multi_value_query_string_parameters = QueryMap::from(handshake.query.clone());
+        (event.query_string_parameters, event.multi_value_query_string_parameters) = query_maps(handshake);
     }
     event
 }
@@ -235,6 +306,84 @@ mod tests {
         assert_eq!(sent["key"], "Z2VuZXJhbA==");
         assert_eq!(sent["value"], "e30=");
         assert_eq!(sent["headers"], json!([{ "trace": [104, -56] }]));
+    }
+
+    fn handshake() -> Handshake {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer abc".parse().unwrap());
+        Handshake {
+            connection_id: "Zx0abcDEFgoAcdE=".into(),
+            connected_at_ms: 1_707_503_007_396,
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            headers,
+            query: HashMap::from([("token".to_owned(), vec!["t1".to_owned(), "t2".to_owned()])]),
+            authorizer: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_authorizer_event_is_shaped_as_api_gateway_sends_it() {
+        let api = Api {
+            api_id: "local".into(),
+            stage: "dev".into(),
+            domain_name: "127.0.0.1:3001".into(),
+        };
+        let request = authorizer_request(&api, &handshake());
+        assert_eq!(request.query_string_parameters.first("token"), Some("t2"));
+        assert_eq!(
+            request.multi_value_query_string_parameters.all("token"),
+            Some(vec!["t1", "t2"])
+        );
+        let event = serde_json::to_value(request).unwrap();
+        assert_eq!(event["type"], "REQUEST");
+        assert_eq!(
+            event["methodArn"],
+            "arn:aws:execute-api:local:000000000000:local/dev/$connect"
+        );
+        assert_eq!(event["headers"]["authorization"], "Bearer abc");
+        assert_eq!(event["requestContext"]["apiId"], "local");
+        assert_eq!(event["requestContext"]["stage"], "dev");
+        assert_eq!(event["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
+    }
+
+    #[test]
+    fn the_authorizer_context_rides_on_every_event_of_the_connection() {
+        let api = Api {
+            api_id: "local".into(),
+            stage: "local".into(),
+            domain_name: "127.0.0.1:3001".into(),
+        };
+        let response = ws_authorizer::allow(
+            "arn",
+            "u-alice",
+            serde_json::Map::from_iter([
+                ("userId".to_owned(), json!("u-alice")),
+                ("roles".to_owned(), json!("admin")),
+            ]),
+        );
+        let mut handshake = handshake();
+        handshake.authorizer = authorizer_fields(&response, 12).unwrap();
+        let events = [
+            connect(&api, &handshake),
+            message(&api, &handshake, "whoami", &Payload::Text("{}")),
+            disconnect(&api, &handshake, 1000, ""),
+        ];
+        for event in events {
+            let event = serde_json::to_value(event).unwrap();
+            assert_eq!(
+                event["requestContext"]["authorizer"],
+                json!({"userId": "u-alice", "roles": "admin", "principalId": "u-alice", "integrationLatency": 12}),
+                "{event}"
+            );
+        }
+        // API Gateway accepts only strings, numbers and booleans as context values.
+        let nested = ws_authorizer::allow(
+            "arn",
+            "u",
+            serde_json::Map::from_iter([("roles".to_owned(), json!(["a"]))]),
+        );
+        assert_eq!(authorizer_fields(&nested, 1), None);
     }
 
     #[test]

@@ -18,9 +18,21 @@ pub struct Functions {
     /// kafka-fanout reaches connections through the gateway's own `@connections` API with
     /// the official SDK, exactly as it reaches API Gateway in AWS.
     pub notifier: ConnectionsNotifier,
+    /// ws-authorizer on `$connect`, when `ROOMCAST_AUTH` is `optional` or `required`; `None`
+    /// otherwise, as in the SAM template, where it is then not attached.
+    pub authorizer: Option<ws_authorizer::Authorizer>,
 }
 
 impl Functions {
+    /// The `$connect` authorizer's answer, or `None` when no authorizer is attached.
+    pub async fn authorize(
+        &self,
+        event: &ws_authorizer::Request,
+    ) -> Option<Result<ws_authorizer::Response, ws_authorizer::Unauthorized>> {
+        let authorizer = self.authorizer.as_ref()?;
+        Some(ws_authorizer::handle(authorizer, event).await)
+    }
+
     pub async fn connect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
         ws_connect::handle(&*self.store, &*self.publisher, &self.config, event).await
     }

@@ -54,8 +54,11 @@ pub struct Running {
 }
 
 /// Opens the backends (creating table and topic when missing), binds the listener and
-/// starts serving WebSocket clients, `@connections` and the Kafka trigger.
-pub async fn start(settings: Settings, config: Config, fan_out: FanOutConfig) -> anyhow::Result<Running> {
+/// starts serving WebSocket clients, `@connections` and the Kafka trigger. `settings.auth`
+/// decides sign-in, for the authorizer and the domain (`config.auth`) alike.
+pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig) -> anyhow::Result<Running> {
+    let authorizer = authorizer(&settings.auth)?;
+    config.auth = settings.auth.mode;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -74,6 +77,7 @@ pub async fn start(settings: Settings, config: Config, fan_out: FanOutConfig) ->
         config,
         fan_out,
         notifier: ConnectionsNotifier::new(&sdk, &endpoint),
+        authorizer,
     });
     let gateway = Arc::new(Gateway {
         api: Api {
@@ -122,6 +126,21 @@ pub async fn start(settings: Settings, config: Config, fan_out: FanOutConfig) ->
     })
 }
 
+/// The `$connect` authorizer for `auth`, when sign-in is on.
+fn authorizer(auth: &ws_authorizer::Settings) -> anyhow::Result<Option<ws_authorizer::Authorizer>> {
+    if !auth.mode.is_on() {
+        return Ok(None);
+    }
+    if auth.secret_arn().is_some() {
+        anyhow::bail!(
+            "ROOMCAST_JWT_SECRET_ARN is read from Secrets Manager in AWS only; \
+             give the local gateway the secret itself in ROOMCAST_JWT_SECRET"
+        );
+    }
+    let authorizer = ws_authorizer::Authorizer::new(auth.clone()).context("sign-in settings")?;
+    Ok(Some(authorizer))
+}
+
 impl Running {
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -140,6 +159,11 @@ impl Running {
     /// The store the functions use, to look at state from tests.
     pub fn store(&self) -> Arc<dyn roomcast_core::Store> {
         self.gateway.functions.store.clone()
+    }
+
+    /// The sign-in mode the gateway runs with.
+    pub fn auth_mode(&self) -> roomcast_core::config::AuthMode {
+        self.gateway.functions.config.auth
     }
 
     pub fn live_connections(&self) -> usize {

@@ -1,6 +1,6 @@
 //! The gateway's flags, each also readable from an environment variable (`--help` lists
-//! them). The protocol's own limits come from the same variables the Lambda functions read
-//! (`ROOMCAST_MAX_TEXT_BYTES`, ...; see the README).
+//! them). The protocol's own limits and sign-in come from the same variables the Lambda
+//! functions read (`ROOMCAST_MAX_TEXT_BYTES`, `ROOMCAST_AUTH`, ...; see the README).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -74,6 +74,13 @@ pub struct Settings {
     /// Rooms to create at start when missing, comma-separated.
     #[arg(long, env = "ROOMCAST_ROOMS", value_delimiter = ',', default_value = "general")]
     pub rooms: Vec<String>,
+
+    /// Sign-in: the same settings as the ws-authorizer Lambda (`ROOMCAST_AUTH`,
+    /// `ROOMCAST_JWT_*`, `ROOMCAST_JWKS_URL`), which `main` reads from the environment with
+    /// `ws_authorizer::Settings::from_lookup`. With `optional` or `required` the gateway runs
+    /// the authorizer before `$connect`; by default (`none`) it does not.
+    #[arg(skip = ws_authorizer::Settings::new(roomcast_core::config::AuthMode::None))]
+    pub auth: ws_authorizer::Settings,
 }
 
 /// API Gateway's WebSocket quotas, as configured.

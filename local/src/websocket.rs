@@ -1,5 +1,5 @@
-//! The WebSocket API: the handshake goes through `$connect` (a non-2xx answer refuses it
-//! with that status), every frame through its route, and every end of a connection —
+//! The WebSocket API: the handshake goes through the authorizer when sign-in is on (401
+//! on `Unauthorized`) and `$connect` (a non-2xx answer refuses it with that status), every frame through its route, and every end of a connection —
 //! a close frame, a dropped socket, a quota, `DELETE @connections` — through `$disconnect`
 //! with the close code and reason.
 
@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerPolicy;
 use aws_lambda_events::encodings::Body;
+use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,7 +34,7 @@ pub async fn upgrade(
     for (name, value) in query {
         grouped.entry(name).or_default().push(value);
     }
-    let handshake = Handshake {
+    let mut handshake = Handshake {
         connection_id: events::new_id(),
         connected_at_ms: roomcast_core::clock::now_ms(),
         source_ip: peer.ip().to_string(),
@@ -42,7 +44,12 @@ pub async fn upgrade(
             .map(str::to_owned),
         headers,
         query: grouped,
+        authorizer: HashMap::new(),
     };
+    match authorize(&gateway, &handshake).await {
+        Ok(fields) => handshake.authorizer = fields,
+        Err(refused) => return refused,
+    }
     let response = gateway
         .functions
         .connect(&events::connect(&gateway.api, &handshake))
@@ -69,6 +76,59 @@ pub async fn upgrade(
             });
         })
         .on_upgrade(move |socket| run(gateway, handshake, socket))
+}
+
+/// The `$connect` authorizer, run as API Gateway runs it: `Unauthorized` refuses the
+/// handshake with 401, a policy that does not allow `$connect` with 403, a context API
+/// Gateway would not accept with 500. On Allow, the context with `principalId` and
+/// `integrationLatency` becomes `requestContext.authorizer` of all the connection's events.
+/// Without an authorizer (sign-in off), nothing happens.
+async fn authorize(gateway: &Gateway, handshake: &Handshake) -> Result<HashMap<String, serde_json::Value>, Response> {
+    let event = events::authorizer_request(&gateway.api, handshake);
+    let started = std::time::Instant::now();
+    let Some(outcome) = gateway.functions.authorize(&event).await else {
+        return Ok(HashMap::new());
+    };
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let refuse = |status: StatusCode, message: &str| {
+        (status, axum::Json(serde_json::json!({ "message": message }))).into_response()
+    };
+    let response = outcome.map_err(|_unauthorized| refuse(StatusCode::UNAUTHORIZED, "Unauthorized"))?;
+    let method_arn = event.method_arn.as_deref().unwrap_or_default();
+    if !allows(&response.policy_document, method_arn) {
+        return Err(refuse(StatusCode::FORBIDDEN, "Forbidden"));
+    }
+    events::authorizer_fields(&response, latency_ms).ok_or_else(|| {
+        tracing::error!("the authorizer's context holds values other than strings, numbers and booleans");
+        refuse(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    })
+}
+
+/// Whether `policy` allows invoking `method_arn`: an `Allow` statement covers it and no
+/// `Deny` statement does (resources may end in `*`).
+fn allows(policy: &ApiGatewayCustomAuthorizerPolicy, method_arn: &str) -> bool {
+    let covers = |statement: &IamPolicyStatement| {
+        let action = statement
+            .action
+            .iter()
+            .any(|action| matches!(action.as_str(), "execute-api:Invoke" | "execute-api:*" | "*"));
+        let resource = statement
+            .resource
+            .iter()
+            .any(|resource| match resource.strip_suffix('*') {
+                Some(prefix) => method_arn.starts_with(prefix),
+                None => resource == method_arn,
+            });
+        action && resource
+    };
+    let mut allowed = false;
+    for statement in policy.statement.iter().filter(|statement| covers(statement)) {
+        match statement.effect {
+            IamPolicyEffect::Allow => allowed = true,
+            _ => return false,
+        }
+    }
+    allowed
 }
 
 fn body_text(body: Option<Body>) -> String {
