@@ -3,13 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
-/// The ways the Rust SDK can issue a Scan.
+/// The ways the Rust SDK can issue a Scan: the Scan operation itself, and PartiQL
+/// statements, which DynamoDB runs as a Scan whenever their WHERE clause does not name a
+/// partition key (nothing here needs PartiQL).
 const SCAN_CALLS: &[&str] = &[
     ".scan()",
     "ScanInput",
     "ScanOutput",
     "scan_paginator",
     "operation::scan",
+    "execute_statement()",
+    "ExecuteStatementInput",
+    "operation::execute_statement",
+    "operation::batch_execute_statement",
 ];
 
 fn scan_calls(source: &str) -> Vec<(usize, String)> {
@@ -45,6 +51,14 @@ fn the_checker_recognises_a_scan() {
         1
     );
     assert_eq!(scan_calls("let items = client.query().send().await?;").len(), 0);
+    assert_eq!(
+        scan_calls("client.execute_statement().statement(\"SELECT * FROM t\")").len(),
+        1
+    );
+    assert_eq!(
+        scan_calls("client.batch_execute_statement().set_statements(s)").len(),
+        1
+    );
     assert_eq!(scan_calls("// never call .scan() here").len(), 0);
 }
 
