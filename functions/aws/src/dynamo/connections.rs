@@ -3,7 +3,7 @@
 //! audience of the user's rooms, which every connection joins and leaves with its user.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use roomcast_core::clock::now_secs;
 use roomcast_core::model::{Arrival, Connection, ConnectionId, Departure, Nick, OnlineUser, UserId};
 use roomcast_core::ports::{Connections, StoreError};
@@ -117,6 +117,45 @@ impl DynamoStore {
         rooms.sort();
         Ok(Arrival { first, rooms })
     }
+
+    /// The part of `remove_connection` that decides `last`: one UpdateItem taking the
+    /// connection out of its user's `#CONNS` (returning the old set) and, if this call took
+    /// it out, one recording the outcome on the `#META` for a call that completes the
+    /// removal. `None` if the `#META` went meanwhile.
+    async fn depart(&self, connection: &Connection, now: i64) -> Result<Option<bool>, StoreError> {
+        let mine = Entry::of(connection);
+        let old = self
+            .table
+            .update(conns_key(&connection.user.user_id))
+            .update_expression("DELETE #c :c")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#c", attr::CONNS)
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_values(":c", item::entry_set([&mine]))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let old = unless_condition_failed(old)?
+            .and_then(|output| output.attributes)
+            .unwrap_or_default();
+        let (removed_here, last) = departs(&item::entries(&old).map_err(corrupt)?, &mine, now);
+        if !removed_here {
+            // Not in `#CONNS` (a concurrent removal took it, or the arrival stopped before
+            // adding it): whether any live connection is left is all this call knows.
+            return Ok(Some(last));
+        }
+        let record = self
+            .table
+            .update(meta_key(&connection.id))
+            .update_expression("SET #l = :l")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#l", attr::DEPARTED_LAST)
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_values(":l", AttributeValue::Bool(last))
+            .send()
+            .await;
+        Ok(unless_condition_failed(record)?.map(|_| last))
+    }
 }
 
 /// Whether a connection arriving at `#CONNS` that held `before` is its user's first live one.
@@ -174,15 +213,16 @@ impl Connections for DynamoStore {
     }
 
     /// One consistent GetItem of the `#META`; one UpdateItem taking the connection out of
-    /// `#CONNS` (DELETE, returning the old set: `last` is decided atomically) and one
-    /// recording the outcome on the `#META`; one consistent Query of the user's rooms and a
-    /// conditional UpdateItem per room (16 at once); the release of the nickname (1 or 2
-    /// writes); and last the conditional DeleteItem of the `#META`.
+    /// `#CONNS` (DELETE, returning the old set: `last` is decided atomically) and, when this
+    /// call took it out, one recording `last` on the `#META`; one consistent Query of the
+    /// user's rooms and a conditional UpdateItem per room (16 at once); the release of the
+    /// nickname (1 or 2 writes); and last the conditional DeleteItem of the `#META`.
     ///
     /// The `#META` goes last, so a removal that stopped half-way (a Lambda timeout) is
     /// completed by the next call (a redelivered `$disconnect`, a 410 in fan-out), which
     /// reports the `last` the first one recorded. Only the call whose DeleteItem removed the
-    /// `#META` returns the departure; the others return `None`.
+    /// `#META` returns the departure; the others return `None`. (A call stopped between its
+    /// DELETE and its record leaves the next call to judge `last` from what is left.)
     async fn remove_connection(&self, id: &ConnectionId) -> Result<Option<Departure>, StoreError> {
         let now = now_secs();
         let Some(meta) = self.table.get(meta_key(id), &[]).await? else {
@@ -191,43 +231,15 @@ impl Connections for DynamoStore {
         let connection = item::parse_connection(&meta).map_err(corrupt)?;
         let user = &connection.user.user_id;
         let mine = Entry::of(&connection);
-        let recorded = Reader(&meta).opt_bool(attr::DEPARTED_LAST).map_err(corrupt)?;
-        let mut last = recorded.unwrap_or(true);
-        if recorded.is_none() {
-            let old = self
-                .table
-                .update(conns_key(user))
-                .update_expression("DELETE #c :c")
-                .condition_expression("attribute_exists(#pk)")
-                .expression_attribute_names("#c", attr::CONNS)
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_values(":c", item::entry_set([&mine]))
-                .return_values(ReturnValue::AllOld)
-                .send()
-                .await;
-            let old = unless_condition_failed(old)?
-                .and_then(|output| output.attributes)
-                .unwrap_or_default();
-            let (removed_here, none_left) = departs(&item::entries(&old).map_err(corrupt)?, &mine, now);
-            last = none_left;
-            if removed_here {
-                // Remember what this call saw, for a call that completes the removal.
-                let record = self
-                    .table
-                    .update(meta_key(id))
-                    .update_expression("SET #l = :l")
-                    .condition_expression("attribute_exists(#pk)")
-                    .expression_attribute_names("#l", attr::DEPARTED_LAST)
-                    .expression_attribute_names("#pk", attr::PK)
-                    .expression_attribute_values(":l", aws_sdk_dynamodb::types::AttributeValue::Bool(last))
-                    .send()
-                    .await;
-                // Gone already: a concurrent removal completed it, and returns the departure.
-                if unless_condition_failed(record)?.is_none() {
-                    return Ok(None);
-                }
-            }
-        }
+        let last = match Reader(&meta).opt_bool(attr::DEPARTED_LAST).map_err(corrupt)? {
+            // An earlier call took the connection out of `#CONNS` and stopped after that.
+            Some(recorded) => recorded,
+            None => match self.depart(&connection, now).await? {
+                Some(last) => last,
+                // A concurrent removal completed it, and returns the departure.
+                None => return Ok(None),
+            },
+        };
 
         let rooms = self.user_rooms(user, now).await?;
         bounded(rooms.clone(), MEMBERSHIP_WRITES_IN_FLIGHT, |room| {
@@ -250,14 +262,13 @@ impl Connections for DynamoStore {
         let Some(output) = unless_condition_failed(deleted)? else {
             return Ok(None);
         };
-        // The outcome recorded by whichever call took the entry out of `#CONNS`.
+        // Of two calls at once, the one deleting the `#META` may not be the one that took the
+        // entry out of `#CONNS`: the outcome recorded by that one wins.
         let old = output.attributes.unwrap_or_default();
-        if let Some(recorded) = Reader(&old).opt_bool(attr::DEPARTED_LAST).map_err(corrupt)? {
-            last = recorded;
-        }
+        let recorded = Reader(&old).opt_bool(attr::DEPARTED_LAST).map_err(corrupt)?;
         Ok(Some(Departure {
             connection,
-            last,
+            last: recorded.unwrap_or(last),
             rooms,
         }))
     }
