@@ -10,5 +10,6 @@ mod lambda;
 mod no_scan;
 mod publisher;
 mod source;
+mod signed_in;
 mod store;
 mod users;
