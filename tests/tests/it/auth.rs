@@ -26,6 +26,7 @@ use ws_authorizer::{HmacKey, NewToken, Secret};
 
 const SECRET: &[u8] = b"the-gateway-test-secret-is-32-bytes-or-more";
 const ISSUER: &str = "https://issuer.roomcast.test";
+const AUDIENCE: &str = "roomcast-test";
 /// Longest wait for a handshake or a frame: generous for a loaded CI machine.
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -37,6 +38,7 @@ fn hs256_auth(mode: AuthMode) -> ws_authorizer::Settings {
     let mut auth = ws_authorizer::Settings::new(mode);
     auth.hmac = Some(HmacKey::Secret(Secret::new(SECRET)));
     auth.issuer = Some(ISSUER.to_owned());
+    auth.audience = vec![AUDIENCE.to_owned()];
     auth
 }
 
@@ -129,11 +131,15 @@ fn valid_token(user: &str, nick: &str, roles: &[&str]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_tokens_fail_the_handshake_with_401() {
     let gateway = gateway(hs256_auth(AuthMode::Required)).await;
-    let good = json!({"sub": "u-mallory", "iss": ISSUER, "exp": now() + 600});
+    let good = json!({"sub": "u-mallory", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600});
     let mut expired = good.clone();
     expired["exp"] = json!(now() - 3600);
+    let mut not_yet = good.clone();
+    not_yet["nbf"] = json!(now() + 3600);
     let mut wrong_issuer = good.clone();
     wrong_issuer["iss"] = json!("https://evil.example");
+    let mut wrong_audience = good.clone();
+    wrong_audience["aud"] = json!("another-app");
     let bad_signature = sign(
         Algorithm::HS256,
         None,
@@ -148,10 +154,16 @@ async fn refused_tokens_fail_the_handshake_with_401() {
     let cases = [
         ("bad signature", bad_signature),
         ("expired", hs256(&expired)),
+        ("not yet valid", hs256(&not_yet)),
         ("wrong issuer", hs256(&wrong_issuer)),
+        ("wrong audience", hs256(&wrong_audience)),
         ("alg none", alg_none),
         ("garbage", "not-a-jwt".to_owned()),
     ];
+    // The same claims, rightly signed, get in: each case fails for its one reason.
+    let _accepted = open(&gateway, &format!("?token={}", hs256(&good)), &[])
+        .await
+        .expect("the good claims sign in");
     for (case, token) in &cases {
         assert_eq!(
             refused_status(&gateway, &format!("?token={token}&name=mallory"), &[]).await,
@@ -166,7 +178,7 @@ async fn refused_tokens_fail_the_handshake_with_401() {
         );
     }
     // Nothing refused got as far as `$connect`.
-    assert_eq!(gateway.live_connections(), 0);
+    assert_eq!(gateway.live_connections(), 1);
     gateway.shutdown().await;
 }
 
@@ -317,5 +329,67 @@ async fn rs256_from_a_jwks_signs_in_and_hs256_with_the_public_key_is_refused() {
         );
         assert_eq!(refused_status(&gateway, &format!("?token={confused}"), &[]).await, 401);
     }
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_into_the_jwks_is_fetched_for_its_unknown_kid() {
+    let old = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("an RSA key");
+    let new = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("an RSA key");
+    let signing = |pair: &aws_lc_rs::rsa::KeyPair| {
+        let pkcs8 = AsDer::<Pkcs8V1Der>::as_der(pair).expect("PKCS#8");
+        EncodingKey::from_rsa_pem(pem("PRIVATE KEY", pkcs8.as_ref()).as_bytes()).expect("a signing key")
+    };
+    let (old_key, new_key) = (signing(&old), signing(&new));
+    let jwk = |key: &EncodingKey, kid: &str| {
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(key, Algorithm::RS256).expect("a JWK");
+        jwk.common.key_id = Some(kid.to_owned());
+        jwk
+    };
+    // The issuer's key set, which the test rotates while the gateway runs.
+    let keys = Arc::new(std::sync::Mutex::new(json!({ "keys": [jwk(&old_key, "old")] })));
+    let served = keys.clone();
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let jwks = served.lock().unwrap().clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let mut auth = ws_authorizer::Settings::new(AuthMode::Required);
+    auth.jwks_url = Some(format!("http://{address}/jwks.json"));
+    // Every unknown kid may refetch at once: the rotation is not held back by the limit.
+    auth.jwks_min_refetch = Duration::ZERO;
+    let gateway = gateway(auth).await;
+    let claims = |user: &str| json!({"sub": user, "exp": now() + 600, "nickname": user.trim_start_matches("u-")});
+
+    let mut before = open(
+        &gateway,
+        &format!(
+            "?token={}",
+            sign(Algorithm::RS256, Some("old"), &claims("u-gina"), &old_key)
+        ),
+        &[],
+    )
+    .await
+    .expect("a token of the cached key signs in");
+    assert_eq!(whoami(&mut before).await["userId"], "u-gina");
+    let rotated = sign(Algorithm::RS256, Some("new"), &claims("u-hugo"), &new_key);
+    assert_eq!(
+        refused_status(&gateway, &format!("?token={rotated}"), &[]).await,
+        401,
+        "a kid the issuer does not publish yet"
+    );
+    *keys.lock().unwrap() = json!({ "keys": [jwk(&old_key, "old"), jwk(&new_key, "new")] });
+    let mut after = open(&gateway, &format!("?token={rotated}"), &[])
+        .await
+        .expect("the rotated key is fetched for its kid");
+    assert_eq!(whoami(&mut after).await["userId"], "u-hugo");
     gateway.shutdown().await;
 }
