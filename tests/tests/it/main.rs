@@ -9,7 +9,7 @@ mod handlers;
 mod lambda;
 mod no_scan;
 mod publisher;
-mod source;
 mod signed_in;
+mod source;
 mod store;
 mod users;
