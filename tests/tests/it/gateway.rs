@@ -22,7 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Longest wait for any one frame: generous for a loaded CI machine, never hit when things work.
 const FRAME_WAIT: Duration = Duration::from_secs(20);
 
-enum Mode {
+pub(crate) enum Mode {
     Embedded,
     Real,
 }
@@ -32,6 +32,17 @@ async fn gateway(mode: Mode) -> Running {
 }
 
 async fn gateway_with(mode: Mode, extra: &[&str]) -> Running {
+    let settings = settings(mode, extra);
+    let env = Env::new(|_: &str| None);
+    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
+        .await
+        .expect("gateway starts")
+}
+
+/// The gateway's settings for a test: a free port, a short batching window, the rooms
+/// `general` and `random`, and for [`Mode::Real`] a fresh table, topic and consumer group
+/// on moto and tansu; `extra` flags last.
+pub(crate) fn settings(mode: Mode, extra: &[&str]) -> Settings {
     init_tracing();
     let mut args: Vec<String> = [
         "roomcast-local",
@@ -59,11 +70,7 @@ async fn gateway_with(mode: Mode, extra: &[&str]) -> Running {
         ]);
     }
     args.extend(extra.iter().map(|arg| arg.to_string()));
-    let settings = Settings::parse_from(args);
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts")
+    Settings::parse_from(args)
 }
 
 each_backend!(

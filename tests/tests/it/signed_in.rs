@@ -6,26 +6,26 @@
 
 use std::time::Duration;
 
-use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use roomcast_aws::config::Env;
 use roomcast_core::config::AuthMode;
-use roomcast_local::settings::Settings;
 use roomcast_local::Running;
-use roomcast_tests::{each_backend, init_tracing, moto, tansu, unique_name};
+use roomcast_tests::each_backend;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use ws_authorizer::{HmacKey, NewToken, Secret};
 
+use crate::gateway::Mode;
+
 const SECRET: &[u8] = b"signed-in-end-to-end-secret-of-32-bytes+";
 /// Longest wait for any one frame: generous for a loaded CI machine.
 const WAIT: Duration = Duration::from_secs(20);
 
 each_backend!(
-    embedded => gateway(false).await,
-    real => gateway(true).await;
+    embedded => gateway(Mode::Embedded).await,
+    real => gateway(Mode::Real).await;
     [one_user_on_two_connections_is_one_user_from_arrival_to_reconnect]
 );
 
@@ -35,26 +35,8 @@ fn auth() -> ws_authorizer::Settings {
     auth
 }
 
-async fn gateway(real: bool) -> Running {
-    init_tracing();
-    let mut args: Vec<String> = ["roomcast-local", "--listen", "127.0.0.1:0", "--batch-window-ms", "20"]
-        .map(str::to_owned)
-        .to_vec();
-    if real {
-        args.extend([
-            "--dynamodb-endpoint".to_owned(),
-            moto::endpoint().to_owned(),
-            "--table".to_owned(),
-            unique_name("roomcast"),
-            "--kafka-bootstrap".to_owned(),
-            tansu::bootstrap().to_owned(),
-            "--topic".to_owned(),
-            unique_name("events"),
-            "--consumer-group".to_owned(),
-            unique_name("fanout"),
-        ]);
-    }
-    let mut settings = Settings::parse_from(args);
+async fn gateway(mode: Mode) -> Running {
+    let mut settings = crate::gateway::settings(mode, &[]);
     settings.auth = auth();
     let env = Env::new(|_: &str| None);
     roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())

@@ -1,9 +1,8 @@
 //! `createRoom` → adds a room to the catalog; the name must be new.
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::{fields, Context};
+use super::{room_field, Context};
 use crate::config::Config;
 use crate::error::{ClientError, ErrorCode};
 use crate::model::{Room, RoomName};
@@ -16,12 +15,7 @@ pub struct CreateRoom {
 
 impl CreateRoom {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
-        #[derive(Deserialize)]
-        struct Fields {
-            room: String,
-        }
-        let Fields { room } = fields(frame)?;
-        let room = RoomName::parse(&room, config.limits.room_name_chars)?;
+        let room = room_field(frame, config)?;
         if config.is_broadcast(room.as_str()) {
             return Err(ClientError::new(ErrorCode::Conflict, "room already exists"));
         }

@@ -2,10 +2,9 @@
 //! broadcast room), with all its connections; the room gets a `presence` event and the
 //! user's other connections a `joined`. Joining twice is answered `joined` and announced once.
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::{fields, publish, Context};
+use super::{publish, room_field, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
@@ -20,13 +19,8 @@ pub struct Join {
 
 impl Join {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
-        #[derive(Deserialize)]
-        struct Fields {
-            room: String,
-        }
-        let Fields { room } = fields(frame)?;
         Ok(Self {
-            room: RoomName::parse(&room, config.limits.room_name_chars)?,
+            room: room_field(frame, config)?,
         })
     }
 

@@ -1,11 +1,10 @@
 //! `leave` → ends the user's membership, for all its connections; the room gets a
 //! `presence` event and the user's other connections a `left`.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::join::tell_own_connections;
-use super::{fields, publish, Context};
+use super::{publish, room_field, Context};
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::model::RoomName;
@@ -19,13 +18,8 @@ pub struct Leave {
 
 impl Leave {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
-        #[derive(Deserialize)]
-        struct Fields {
-            room: String,
-        }
-        let Fields { room } = fields(frame)?;
         Ok(Self {
-            room: RoomName::parse(&room, config.limits.room_name_chars)?,
+            room: room_field(frame, config)?,
         })
     }
 

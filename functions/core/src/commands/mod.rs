@@ -215,6 +215,16 @@ fn fields<T: DeserializeOwned>(fields: Value) -> Result<T, ClientError> {
     serde_json::from_value(fields).map_err(|error| ClientError::bad_request(error.to_string()))
 }
 
+/// The `room` field, the one field of `join`, `leave`, `who` and `createRoom`.
+fn room_field(frame: Value, config: &Config) -> Result<RoomName, ClientError> {
+    #[derive(serde::Deserialize)]
+    struct Fields {
+        room: String,
+    }
+    let Fields { room } = fields(frame)?;
+    RoomName::parse(&room, config.limits.room_name_chars)
+}
+
 /// The `text` of a message: not blank, at most `Limits::text_bytes`.
 fn parse_text(text: String, limits: &Limits) -> Result<String, ClientError> {
     if text.trim().is_empty() {

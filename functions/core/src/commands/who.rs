@@ -1,10 +1,9 @@
 //! `who` → the room's online members, by nickname: a user with several connections is
 //! listed once, with how many it has. Members only.
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::{fields, Context};
+use super::{room_field, Context};
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::model::RoomName;
@@ -17,13 +16,8 @@ pub struct Who {
 
 impl Who {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
-        #[derive(Deserialize)]
-        struct Fields {
-            room: String,
-        }
-        let Fields { room } = fields(frame)?;
         Ok(Self {
-            room: RoomName::parse(&room, config.limits.room_name_chars)?,
+            room: room_field(frame, config)?,
         })
     }
 
