@@ -1,7 +1,8 @@
-//! The WebSocket API: the handshake goes through the authorizer when sign-in is on (401
-//! on `Unauthorized`) and `$connect` (a non-2xx answer refuses it with that status), every frame through its route, and every end of a connection —
-//! a close frame, a dropped socket, a quota, `DELETE @connections` — through `$disconnect`
-//! with the close code and reason.
+//! The WebSocket API: the handshake goes through the authorizer when sign-in is on (401 on
+//! `Unauthorized`) and `$connect` (a non-2xx answer refuses it with that status), every
+//! frame through its route, and every end of a connection — a close frame, a dropped
+//! socket, a quota, `DELETE @connections` — through `$disconnect` with the close code and
+//! reason.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
