@@ -35,7 +35,11 @@ impl Live {
 #[derive(Default)]
 pub struct Registry {
     live: Mutex<HashMap<String, Arc<Live>>>,
-    /// Signalled whenever a connection leaves, for shutdown to wait on.
+    /// Connections inserted whose `$disconnect` has not finished yet: a connection leaves
+    /// `live` as soon as its socket ends, before its `$disconnect` runs.
+    ending: std::sync::atomic::AtomicUsize,
+    /// Signalled whenever a connection leaves or its `$disconnect` finishes, for shutdown
+    /// to wait on.
     left: tokio::sync::Notify,
 }
 
@@ -44,8 +48,16 @@ impl Registry {
         self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A connection opened; [`Registry::finished`] must follow once its `$disconnect` ran.
     pub fn insert(&self, live: Arc<Live>) {
+        self.ending.fetch_add(1, Ordering::SeqCst);
         self.live().insert(live.handshake.connection_id.clone(), live);
+    }
+
+    /// The `$disconnect` of a connection that was inserted has finished.
+    pub fn finished(&self) {
+        self.ending.fetch_sub(1, Ordering::SeqCst);
+        self.left.notify_waiters();
     }
 
     pub fn remove(&self, connection_id: &str) {
@@ -69,16 +81,18 @@ impl Registry {
         self.len() == 0
     }
 
-    /// Waits until no connection is left, or `timeout` passed.
+    /// Waits until no connection is left and every `$disconnect` has run, or `timeout`
+    /// passed.
     pub async fn drained(&self, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
+        let done = || self.is_empty() && self.ending.load(Ordering::SeqCst) == 0;
         loop {
             let left = self.left.notified();
-            if self.is_empty() {
+            if done() {
                 return true;
             }
             if tokio::time::timeout_at(deadline, left).await.is_err() {
-                return self.is_empty();
+                return done();
             }
         }
     }

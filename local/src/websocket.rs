@@ -208,6 +208,7 @@ async fn run(gateway: Arc<Gateway>, handshake: Handshake, socket: WebSocket) {
     tracing::info!(connection_id = %id, code, %reason, "connection closed");
     let event = events::disconnect(&gateway.api, &handshake, code, &reason);
     gateway.functions.disconnect(&event).await;
+    gateway.registry.finished();
 }
 
 /// Runs a frame through its route; the route's answer goes back to the client.
