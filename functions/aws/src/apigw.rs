@@ -4,7 +4,7 @@
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
 use roomcast_core::session::Identity;
-use roomcast_core::{ConnectionId, UserId};
+use roomcast_core::ConnectionId;
 
 /// The connection that sent the event. API Gateway always sets it; an event without one
 /// was not sent by API Gateway.
@@ -22,28 +22,7 @@ pub fn connection_id(request: &ApiGatewayWebsocketProxyRequest) -> Option<Connec
 /// only strings, numbers and booleans). Only API Gateway can set it; without an authorizer,
 /// or when it let an anonymous connection through, there is no `userId` and no identity.
 pub fn identity(request: &ApiGatewayWebsocketProxyRequest) -> Option<Identity> {
-    let fields = &request.request_context.authorizer.fields;
-    let text = |name: &str| {
-        fields
-            .get(name)
-            .and_then(|value| value.as_str())
-            .filter(|value| !value.is_empty())
-    };
-    let user_id = text("userId")?;
-    Some(Identity {
-        user_id: UserId::new(user_id),
-        nick: text("nick").map(str::to_owned),
-        roles: text("roles")
-            .map(|roles| {
-                roles
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|role| !role.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
-    })
+    Identity::from_context(&request.request_context.authorizer.fields)
 }
 
 /// A span carrying the connection id and API Gateway's request id onto every log line.
@@ -72,6 +51,7 @@ pub fn response(status: u16, body: impl Into<String>) -> ApiGatewayProxyResponse
 #[cfg(test)]
 mod tests {
     use super::*;
+    use roomcast_core::UserId;
     use serde_json::json;
 
     #[test]

@@ -17,6 +17,52 @@ pub struct Identity {
     pub roles: Vec<String>,
 }
 
+/// The keys of the authorizer context that carries an [`Identity`] from ws-authorizer to
+/// the WebSocket functions.
+pub const CONTEXT_USER_ID: &str = "userId";
+pub const CONTEXT_NICK: &str = "nick";
+pub const CONTEXT_ROLES: &str = "roles";
+
+impl Identity {
+    /// The authorizer `context`: `{"userId", "nick" (when there is one), "roles"
+    /// (comma-joined, "" when none)}`, as an authorizer context holds only strings,
+    /// numbers and booleans.
+    pub fn to_context(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut context = serde_json::Map::new();
+        context.insert(CONTEXT_USER_ID.into(), self.user_id.as_str().into());
+        if let Some(nick) = &self.nick {
+            context.insert(CONTEXT_NICK.into(), nick.as_str().into());
+        }
+        context.insert(CONTEXT_ROLES.into(), self.roles.join(",").into());
+        context
+    }
+
+    /// The identity in an authorizer context that [`Identity::to_context`] wrote; `None`
+    /// without a `userId` (no authorizer, or an anonymous pass).
+    pub fn from_context(fields: &std::collections::HashMap<String, serde_json::Value>) -> Option<Self> {
+        let text = |name: &str| {
+            fields
+                .get(name)
+                .and_then(|value| value.as_str())
+                .filter(|value| !value.is_empty())
+        };
+        Some(Self {
+            user_id: UserId::new(text(CONTEXT_USER_ID)?),
+            nick: text(CONTEXT_NICK).map(str::to_owned),
+            roles: text(CONTEXT_ROLES)
+                .map(|roles| {
+                    roles
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|role| !role.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// What `$connect` knows about a new connection.
 #[derive(Debug, Clone)]
 pub struct NewConnection<'a> {

@@ -115,22 +115,18 @@ pub struct Identity {
 }
 
 /// The authorizer context keys ws-connect reads from `requestContext.authorizer`.
-pub const CONTEXT_USER_ID: &str = "userId";
-pub const CONTEXT_NICK: &str = "nick";
-pub const CONTEXT_ROLES: &str = "roles";
+pub use roomcast_core::session::{CONTEXT_NICK, CONTEXT_ROLES, CONTEXT_USER_ID};
 
 impl Identity {
-    /// The authorizer `context`: `{"userId", "nick" (when there is one), "roles"
-    /// (comma-joined, "" when none)}`. API Gateway allows only strings, numbers and
-    /// booleans as values.
+    /// The authorizer `context`, in the one encoding ws-connect decodes
+    /// ([`roomcast_core::session::Identity::to_context`]).
     pub fn context(&self) -> Map<String, Value> {
-        let mut context = Map::new();
-        context.insert(CONTEXT_USER_ID.into(), Value::String(self.user_id.clone()));
-        if let Some(nick) = &self.nick {
-            context.insert(CONTEXT_NICK.into(), Value::String(nick.clone()));
+        roomcast_core::session::Identity {
+            user_id: roomcast_core::UserId::new(self.user_id.clone()),
+            nick: self.nick.clone(),
+            roles: self.roles.clone(),
         }
-        context.insert(CONTEXT_ROLES.into(), Value::String(self.roles.join(",")));
-        context
+        .to_context()
     }
 }
 
