@@ -8,10 +8,10 @@ use anyhow::Context as _;
 use aws_config::{Region, SdkConfig};
 use roomcast_aws::dynamo::{ensure_table, DynamoStore};
 use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
-use roomcast_core::memory::{MemoryLog, MemoryStore};
+use roomcast_core::memory::{MemoryHistory, MemoryLog, MemoryStore};
 use roomcast_core::model::Room;
 use roomcast_core::ports::StoreError;
-use roomcast_core::{Publisher, RoomName, Store, UserId};
+use roomcast_core::{History, Publisher, RoomName, Store, UserId};
 
 use crate::kafka_source::KafkaSource;
 use crate::settings::Settings;
@@ -22,6 +22,8 @@ const EMBEDDED_RETENTION: usize = 100_000;
 
 pub struct Backends {
     pub store: Arc<dyn Store>,
+    /// Kept messages: the same DynamoDB table as `store`, or an in-memory history.
+    pub history: Arc<dyn History>,
     pub publisher: Arc<dyn Publisher>,
     pub source: Box<dyn RecordSource>,
     pub store_description: String,
@@ -45,17 +47,23 @@ fn aws_credential(name: &str) -> aws_sdk_apigatewaymanagement::config::Credentia
 }
 
 pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backends> {
-    let (store, store_description): (Arc<dyn Store>, String) = match &settings.dynamodb_endpoint {
-        None => (Arc::new(MemoryStore::new()), "embedded in-memory store".to_owned()),
-        Some(endpoint) => {
-            let client = roomcast_aws::config::dynamodb_client(sdk, Some(endpoint));
-            ensure_table(&client, &settings.table)
-                .await
-                .with_context(|| format!("cannot create or reach table {} at {endpoint}", settings.table))?;
-            let description = format!("DynamoDB at {endpoint}, table {}", settings.table);
-            (Arc::new(DynamoStore::new(client, &settings.table)), description)
-        }
-    };
+    let (store, history, store_description): (Arc<dyn Store>, Arc<dyn History>, String) =
+        match &settings.dynamodb_endpoint {
+            None => (
+                Arc::new(MemoryStore::new()),
+                Arc::new(MemoryHistory::default()),
+                "embedded in-memory store".to_owned(),
+            ),
+            Some(endpoint) => {
+                let client = roomcast_aws::config::dynamodb_client(sdk, Some(endpoint));
+                ensure_table(&client, &settings.table)
+                    .await
+                    .with_context(|| format!("cannot create or reach table {} at {endpoint}", settings.table))?;
+                let description = format!("DynamoDB at {endpoint}, table {}", settings.table);
+                let store = Arc::new(DynamoStore::new(client, &settings.table));
+                (store.clone(), store, description)
+            }
+        };
     let partitions = settings.partitions.max(1);
     let (publisher, source): (Arc<dyn Publisher>, Box<dyn RecordSource>) = match &settings.kafka_bootstrap {
         None => {
@@ -78,6 +86,7 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
     seed_rooms(&*store, &settings.rooms).await?;
     Ok(Backends {
         store,
+        history,
         publisher,
         source,
         store_description,

@@ -8,10 +8,11 @@ use aws_lambda_events::kafka::KafkaEvent;
 use kafka_fanout::BatchFailed;
 use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
-use roomcast_core::{Config, Publisher, Store};
+use roomcast_core::{Config, History, Publisher, Store};
 
 pub struct Functions {
     pub store: Arc<dyn Store>,
+    pub history: Arc<dyn History>,
     pub publisher: Arc<dyn Publisher>,
     pub config: Config,
     pub fan_out: FanOutConfig,
@@ -38,7 +39,7 @@ impl Functions {
     }
 
     pub async fn message(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-        ws_message::handle(&*self.store, &*self.publisher, &self.config, event).await
+        ws_message::handle(&*self.store, &*self.history, &*self.publisher, &self.config, event).await
     }
 
     pub async fn disconnect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {

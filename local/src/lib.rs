@@ -73,6 +73,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
     let endpoint = format!("http://{addr}/{}", settings.stage);
     let functions = Arc::new(Functions {
         store: opened.store,
+        history: opened.history,
         publisher: opened.publisher,
         config,
         fan_out,

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use roomcast_core::{Envelope, ServerFrame, Target};
 
-use roomcast_core::memory::{LogRecord, MemoryLog, MemoryStore};
-use roomcast_core::{Publisher, Store};
+use roomcast_core::memory::{LogRecord, MemoryHistory, MemoryLog, MemoryStore};
+use roomcast_core::{History, Publisher, Store};
 
 pub struct Backends {
     pub store: Arc<dyn Store>,
+    /// The message history: the same table as `store` on the real backends.
+    pub history: Arc<dyn History>,
     pub publisher: Arc<dyn Publisher>,
     log: Log,
 }
@@ -28,6 +30,7 @@ impl Backends {
         let log = Arc::new(MemoryLog::new("roomcast-events", 1, 100_000));
         Self {
             store: Arc::new(MemoryStore::new()),
+            history: Arc::new(MemoryHistory::default()),
             publisher: log.clone(),
             log: Log::Memory(log),
         }
@@ -35,12 +38,13 @@ impl Backends {
 
     pub async fn real() -> Self {
         crate::init_tracing();
-        let store = crate::moto::fresh_store().await;
+        let store = Arc::new(crate::moto::fresh_store().await);
         // One partition, so `published` sees everything before its sentinel in order.
         let topic = crate::tansu::fresh_topic(1).await;
         let publisher = crate::tansu::publisher(&topic);
         Self {
-            store: Arc::new(store),
+            store: store.clone(),
+            history: store,
             publisher: Arc::new(publisher),
             log: Log::Kafka { topic },
         }
@@ -51,6 +55,7 @@ impl Backends {
     pub fn with_publisher(&self, publisher: Arc<dyn Publisher>) -> Self {
         Self {
             store: self.store.clone(),
+            history: self.history.clone(),
             publisher,
             log: self.log.clone(),
         }

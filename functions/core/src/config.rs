@@ -1,5 +1,5 @@
 //! Settings of the domain rules: input limits, the broadcast room, connection lifetime,
-//! sign-in, presence.
+//! sign-in, presence, how long to wait for the archive.
 
 use std::time::Duration;
 
@@ -73,6 +73,10 @@ pub struct Config {
     pub presence_max_audience: usize,
     /// Most users one `who` answer lists (the frame must stay under API Gateway's 128 KB).
     pub who_max_users: usize,
+    /// How far kafka-archive may lag behind an `ack`. An `edit`, a `delete` or a reply
+    /// naming a message this recent that is not in the history yet waits for the archive
+    /// this long (from the message's time) before the answer is `not_found`.
+    pub archive_lag: Duration,
 }
 
 impl Config {
@@ -92,6 +96,7 @@ impl Default for Config {
             auth: AuthMode::None,
             presence_max_audience: 100,
             who_max_users: 500,
+            archive_lag: Duration::from_secs(5),
         }
     }
 }

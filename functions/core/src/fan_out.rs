@@ -26,14 +26,7 @@ use crate::model::{ConnectionId, RoomName, UserId};
 use crate::ports::{Audience as AudiencePort, Notifier, NotifyError, Publisher, Store, StoreError};
 use crate::session;
 
-/// One record of a batch, as the event source delivered it.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub value: Vec<u8>,
-}
+pub use crate::record::Record;
 
 #[derive(Debug, Clone)]
 pub struct FanOutConfig {

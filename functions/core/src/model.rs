@@ -117,9 +117,23 @@ impl UserId {
 }
 
 impl MessageId {
-    /// A new time-ordered id.
+    /// A new time-ordered id, greater than every id this process generated before (ULIDs
+    /// made in the same millisecond are otherwise in random order), so that messages sent
+    /// through one process sort as they were sent.
     pub fn generate() -> Self {
-        Self(ulid::Ulid::new().to_string())
+        static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+        let id = GENERATOR
+            .lock()
+            .map_err(|_| ())
+            .and_then(|mut generator| generator.generate().map_err(|_| ()))
+            // Poisoned, or 2^80 ids in one millisecond: a plain ULID is still time-ordered.
+            .unwrap_or_else(|()| ulid::Ulid::new());
+        Self(id.to_string())
+    }
+
+    /// When the id was made, in milliseconds since the epoch.
+    pub fn timestamp_ms(&self) -> i64 {
+        ulid::Ulid::from_string(&self.0).map_or(0, |id| id.timestamp_ms() as i64)
     }
 
     pub fn parse(value: &str) -> Result<Self, ClientError> {

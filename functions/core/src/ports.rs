@@ -1,6 +1,6 @@
 //! The ports the domain needs from the outside world: where state lives ([`Connections`],
-//! [`Rooms`], [`Audience`]; [`Store`] is all three), where events go ([`Publisher`]) and how
-//! a frame reaches a connection ([`Notifier`]). The AWS crate implements them with
+//! [`Rooms`], [`Audience`]; [`Store`] is all three), where messages are kept ([`History`]),
+//! where events go ([`Publisher`]) and how a frame reaches a connection ([`Notifier`]). The AWS crate implements them with
 //! DynamoDB, Kafka and the `@connections` API; [`crate::memory`] implements them
 //! in-process for the embedded local mode.
 
@@ -9,8 +9,9 @@ use std::error::Error as StdError;
 use async_trait::async_trait;
 
 use crate::envelope::Envelope;
+use crate::history::{Conversation, Cursor, MessageEdit, Page, StoredMessage};
 use crate::model::{
-    Arrival, Connection, ConnectionId, Departure, Member, Nick, OnlineUser, Room, RoomName, User, UserId,
+    Arrival, Connection, ConnectionId, Departure, Member, MessageId, Nick, OnlineUser, Room, RoomName, User, UserId,
 };
 
 /// The error of an adapter, kept whole (SDK error and all) as the source.
@@ -111,6 +112,30 @@ pub trait Audience: Send + Sync {
 pub trait Store: Connections + Rooms + Audience {}
 
 impl<T: Connections + Rooms + Audience + ?Sized> Store for T {}
+
+/// Kept messages: kafka-archive writes them, in log order; `history`, `edit`, `delete` and
+/// replies read them. Every write is one conditional write and every read one GetItem or
+/// one Query, so redelivered records change nothing.
+#[async_trait]
+pub trait History: Send + Sync {
+    /// Keeps a message unless one with its id is there already (a redelivery, or the second
+    /// copy of a direct message): never overwrites an edit or a tombstone.
+    async fn keep(&self, message: &StoredMessage) -> Result<(), StoreError>;
+
+    /// Changes the text of a kept message. `Ok(false)`, and nothing changes, if there is no
+    /// such message, it is deleted, or it has an edit with a later `edit_id`.
+    async fn edit(&self, conversation: &Conversation, id: &MessageId, edit: &MessageEdit) -> Result<bool, StoreError>;
+
+    /// Turns a kept message into a tombstone without its text. `Ok(false)` if there is no
+    /// such message or it was deleted already.
+    async fn delete(&self, conversation: &Conversation, id: &MessageId) -> Result<bool, StoreError>;
+
+    /// One message, deleted or not (one strongly consistent GetItem).
+    async fn message(&self, conversation: &Conversation, id: &MessageId) -> Result<Option<StoredMessage>, StoreError>;
+
+    /// Up to `limit` messages from `cursor` on, oldest first (one Query).
+    async fn page(&self, conversation: &Conversation, cursor: &Cursor, limit: usize) -> Result<Page, StoreError>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClientError, ErrorCode};
+use crate::history::HistoryEntry;
 use crate::model::{ConnectionId, MessageId, Nick, RoomName, User, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,13 +50,17 @@ pub enum ServerFrame {
         event: PresenceEvent,
         user: User,
     },
-    /// The server accepted a `send` or a `dm`: `id` is the message's server id.
+    /// The server accepted a `send`, a `dm`, an `edit` or a `delete`: `id` is the message's
+    /// server id.
     Ack {
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
         /// The recipient of a `dm`.
         #[serde(skip_serializing_if = "Option::is_none")]
         to: Option<User>,
+        /// The other user of the direct conversation an `edit` or `delete` changed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        with: Option<UserId>,
         id: MessageId,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
@@ -79,6 +84,37 @@ pub enum ServerFrame {
         ts: i64,
         #[serde(skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
+    },
+    /// A message's new text, to the room or to both sides of a direct conversation, where
+    /// `with` is the other user as the receiver sees it.
+    Edited {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        with: Option<UserId>,
+        id: MessageId,
+        text: String,
+        edited_at: i64,
+        by: User,
+    },
+    /// A message was deleted; `room` and `with` as in `edited`.
+    Deleted {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        with: Option<UserId>,
+        id: MessageId,
+        by: User,
+    },
+    /// A page of a room's or a direct conversation's messages, oldest first; `more` when
+    /// there are more beyond it in the direction asked.
+    History {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        with: Option<UserId>,
+        messages: Vec<HistoryEntry>,
+        more: bool,
     },
     Rooms {
         rooms: Vec<RoomInfo>,

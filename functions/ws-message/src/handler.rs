@@ -6,11 +6,12 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use base64::Engine as _;
 use roomcast_aws::apigw::{connection_id, response, span};
 use roomcast_core::commands::{handle_frame, Frame};
-use roomcast_core::{ClientError, Config, Publisher, ServerFrame, Store};
+use roomcast_core::{ClientError, Config, History, Publisher, ServerFrame, Store};
 use tracing::Instrument;
 
 pub async fn handle(
     store: &dyn Store,
+    history: &dyn History,
     publisher: &dyn Publisher,
     config: &Config,
     request: &ApiGatewayWebsocketProxyRequest,
@@ -24,6 +25,7 @@ pub async fn handle(
             Ok(body) => {
                 let frame = Frame {
                     store,
+                    history,
                     publisher,
                     config,
                     connection_id: &connection_id,

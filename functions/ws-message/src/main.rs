@@ -11,12 +11,13 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
+    // One table holds connections, rooms and the message history.
     let store = env.store(&sdk)?;
     let publisher = KafkaPublisher::new(&env.kafka()?)?;
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
         let (store, publisher, config) = (&store, &publisher, &config);
-        async move { Ok::<_, Error>(ws_message::handle(store, publisher, config, &event.payload).await) }
+        async move { Ok::<_, Error>(ws_message::handle(store, store, publisher, config, &event.payload).await) }
     }))
     .await
 }

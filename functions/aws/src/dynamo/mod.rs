@@ -15,6 +15,7 @@
 
 mod audience;
 mod connections;
+mod history;
 mod item;
 pub mod keys;
 mod nicks;

@@ -1,14 +1,17 @@
 //! `dm` → a direct message to every connection of a user, named by nickname (`to`) or by
 //! user id (`toUser`), copied to the sender's other connections. Each side's records are
-//! keyed `user:<id>`, so every conversation reaches each of its users in order.
+//! keyed `user:<id>`, so every conversation reaches each of its users in order. A
+//! `replyTo` must name a message of the same conversation.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{fields, parse_client_msg_id, parse_text, publish, Context};
+use super::conversation::kept_message;
+use super::{fields, parse_client_msg_id, parse_text, parse_user_id, publish, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
+use crate::history::Conversation;
 use crate::model::{MessageId, Nick, OnlineUser, UserId};
 use crate::protocol::ServerFrame;
 
@@ -26,9 +29,6 @@ pub struct Dm {
     pub reply_to: Option<MessageId>,
     pub client_msg_id: Option<String>,
 }
-
-/// A user id is opaque (a JWT `sub`), but it is echoed and used in keys: bound it.
-const USER_ID_BYTES: usize = 256;
 
 impl Dm {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
@@ -57,12 +57,7 @@ impl Dm {
             (Some(nick), None) => {
                 Recipient::Nick(Nick::parse(&nick, limits.nick_chars).map_err(ClientError::bad_request)?)
             }
-            (None, Some(user)) if !user.is_empty() && user.len() <= USER_ID_BYTES => Recipient::User(UserId::new(user)),
-            (None, Some(_)) => {
-                return Err(ClientError::bad_request(format!(
-                    "toUser must be 1 to {USER_ID_BYTES} bytes"
-                )))
-            }
+            (None, Some(user)) => Recipient::User(parse_user_id("toUser", user)?),
             _ => {
                 return Err(ClientError::bad_request(
                     "a dm needs exactly one of `to` (a nickname) or `toUser` (a user id)",
@@ -80,6 +75,10 @@ impl Dm {
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let recipient = self.recipient(ctx).await?;
         let sender = &ctx.caller.user;
+        if let Some(reply_to) = &self.reply_to {
+            let conversation = Conversation::direct(sender.user_id.clone(), recipient.user.user_id.clone());
+            kept_message(ctx, &conversation, reply_to).await?;
+        }
         let id = MessageId::generate();
         let dm = ServerFrame::Dm {
             id: id.clone(),
@@ -108,6 +107,7 @@ impl Dm {
         Ok(ServerFrame::Ack {
             room: None,
             to: Some(recipient.user),
+            with: None,
             id,
             client_msg_id: self.client_msg_id,
             ts: ctx.now_ms,

@@ -1,8 +1,12 @@
 //! Client frames of protocol v1: one type per action, each with `parse` (validate the
 //! frame's fields) and `apply` (run it against the ports and answer with a server frame).
 
+mod conversation;
 mod create_room;
+mod delete;
 mod dm;
+mod edit;
+mod history;
 mod join;
 mod leave;
 mod ping;
@@ -11,8 +15,12 @@ mod send;
 mod who;
 mod whoami;
 
+pub use conversation::ConversationRef;
 pub use create_room::CreateRoom;
+pub use delete::Delete;
 pub use dm::{Dm, Recipient};
+pub use edit::Edit;
+pub use history::History;
 pub use join::Join;
 pub use leave::Leave;
 pub use ping::Ping;
@@ -26,9 +34,10 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, Limits};
 use crate::envelope::Envelope;
+use crate::envelope::Target;
 use crate::error::{ClientError, ErrorCode};
-use crate::model::{Caller, ConnectionId, RoomName};
-use crate::ports::{PublishError, Publisher, Store, StoreError};
+use crate::model::{Caller, ConnectionId, MessageId, RoomName, UserId};
+use crate::ports::{History as HistoryPort, PublishError, Publisher, Store, StoreError};
 use crate::protocol::ServerFrame;
 
 /// Every route key (`action`) of protocol v1 that this version serves. API Gateway gets a
@@ -38,6 +47,9 @@ pub const ACTIONS: &[&str] = &[
     "leave",
     "send",
     "dm",
+    "edit",
+    "delete",
+    "history",
     "rooms",
     "createRoom",
     "who",
@@ -45,9 +57,14 @@ pub const ACTIONS: &[&str] = &[
     "ping",
 ];
 
+/// The role that may delete anyone's message and, when users sign in, send to the
+/// broadcast room.
+pub const ADMIN_ROLE: &str = "admin";
+
 /// What a command runs against: the ports, the settings, and who is asking.
 pub struct Context<'a> {
     pub store: &'a dyn Store,
+    pub history: &'a dyn HistoryPort,
     pub publisher: &'a dyn Publisher,
     pub config: &'a Config,
     pub caller: &'a Caller,
@@ -76,6 +93,9 @@ pub enum Command {
     Leave(Leave),
     Send(Send),
     Dm(Dm),
+    Edit(Edit),
+    Delete(Delete),
+    History(History),
     Rooms(Rooms),
     CreateRoom(CreateRoom),
     Who(Who),
@@ -124,6 +144,9 @@ impl Command {
             "leave" => Leave::parse(fields, config).map(Command::Leave),
             "send" => Send::parse(fields, config).map(Command::Send),
             "dm" => Dm::parse(fields, config).map(Command::Dm),
+            "edit" => Edit::parse(fields, config).map(Command::Edit),
+            "delete" => Delete::parse(fields, config).map(Command::Delete),
+            "history" => History::parse(fields, config).map(Command::History),
             "rooms" => Ok(Command::Rooms(Rooms)),
             "createRoom" => CreateRoom::parse(fields, config).map(Command::CreateRoom),
             "who" => Who::parse(fields, config).map(Command::Who),
@@ -147,6 +170,9 @@ impl Command {
             Command::Leave(_) => "leave",
             Command::Send(_) => "send",
             Command::Dm(_) => "dm",
+            Command::Edit(_) => "edit",
+            Command::Delete(_) => "delete",
+            Command::History(_) => "history",
             Command::Rooms(_) => "rooms",
             Command::CreateRoom(_) => "createRoom",
             Command::Who(_) => "who",
@@ -161,6 +187,9 @@ impl Command {
             Command::Leave(cmd) => cmd.apply(ctx).await,
             Command::Send(cmd) => cmd.apply(ctx).await,
             Command::Dm(cmd) => cmd.apply(ctx).await,
+            Command::Edit(cmd) => cmd.apply(ctx).await,
+            Command::Delete(cmd) => cmd.apply(ctx).await,
+            Command::History(cmd) => cmd.apply(ctx).await,
             Command::Rooms(cmd) => cmd.apply(ctx).await,
             Command::CreateRoom(cmd) => cmd.apply(ctx).await,
             Command::Who(cmd) => cmd.apply(ctx).await,
@@ -173,6 +202,7 @@ impl Command {
 /// The ports and settings a WebSocket frame is handled with.
 pub struct Frame<'a> {
     pub store: &'a dyn Store,
+    pub history: &'a dyn HistoryPort,
     pub publisher: &'a dyn Publisher,
     pub config: &'a Config,
     /// The connection the frame came on.
@@ -198,6 +228,7 @@ pub async fn handle_frame(frame: &Frame<'_>, body: &str) -> ServerFrame {
     };
     let ctx = Context {
         store: frame.store,
+        history: frame.history,
         publisher: frame.publisher,
         config: frame.config,
         caller: &caller,
@@ -249,6 +280,19 @@ fn parse_client_msg_id(id: Option<String>, limits: &Limits) -> Result<Option<Str
     }
 }
 
+/// A user id is opaque (a JWT `sub`), but it is echoed and used in keys: bound it.
+const USER_ID_BYTES: usize = 256;
+
+/// A user id the client named in `field`.
+fn parse_user_id(field: &str, user: String) -> Result<UserId, ClientError> {
+    if user.is_empty() || user.len() > USER_ID_BYTES {
+        return Err(ClientError::bad_request(format!(
+            "{field} must be 1 to {USER_ID_BYTES} bytes"
+        )));
+    }
+    Ok(UserId::new(user))
+}
+
 fn truncate(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((end, _)) => format!("{}…", &text[..end]),
@@ -266,6 +310,32 @@ async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<(), C
         tracing::error!(error = &error as &dyn std::error::Error, envelope = %envelope.id, "publish failed");
         ClientError::unavailable("the message log")
     })
+}
+
+/// Publishes a frame about a conversation's message (`edited`, `deleted`) where the
+/// message went and keyed as it was, so that each record follows its message on the same
+/// Kafka partition and kafka-archive always has the message before it: to the room, or to
+/// both users of a direct conversation, each told the other as `with`.
+async fn publish_about(
+    ctx: &Context<'_>,
+    conversation: &ConversationRef,
+    id: MessageId,
+    frame: impl Fn(Option<UserId>) -> ServerFrame,
+) -> Result<(), ClientError> {
+    let envelope = |target, with| Envelope::new(id.to_string(), target, ctx.except(), &frame(with));
+    match conversation {
+        ConversationRef::Room(room) => publish(ctx.publisher, &envelope(Target::Room(room.clone()), None)).await,
+        ConversationRef::With(other) => {
+            let me = &ctx.caller.user.user_id;
+            let to_other = envelope(Target::User(other.clone()), Some(me.clone()));
+            if other == me {
+                return publish(ctx.publisher, &to_other).await;
+            }
+            let to_me = envelope(Target::User(me.clone()), Some(other.clone()));
+            let (sent, copied) = futures::join!(publish(ctx.publisher, &to_other), publish(ctx.publisher, &to_me));
+            sent.and(copied)
+        }
+    }
 }
 
 impl From<StoreError> for ClientError {

@@ -1,19 +1,21 @@
 //! `send` → a chat message to a room the sender's user is a member of. The sender gets an
 //! `ack` with the server id once Kafka has the record; every other member connection gets
-//! `message`. When users sign in, only the `admin` role may send to the broadcast room.
+//! `message`. A `replyTo` must name a message of the same room. When users sign in, only the `admin` role may send to the broadcast room.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::conversation::kept_message;
 use super::{fields, parse_client_msg_id, parse_text, publish, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
+use crate::history::Conversation;
 use crate::model::{MessageId, RoomName};
 use crate::protocol::ServerFrame;
 
 /// The role that may send to the broadcast room when users sign in.
-pub const BROADCAST_ROLE: &str = "admin";
+pub const BROADCAST_ROLE: &str = super::ADMIN_ROLE;
 
 #[derive(Debug)]
 pub struct Send {
@@ -61,6 +63,9 @@ impl Send {
             )));
         }
         let member = ctx.require_member(&self.room).await?;
+        if let Some(reply_to) = &self.reply_to {
+            kept_message(ctx, &Conversation::Room(self.room.clone()), reply_to).await?;
+        }
         let id = MessageId::generate();
         let message = ServerFrame::Message {
             room: self.room.clone(),
@@ -75,6 +80,7 @@ impl Send {
         Ok(ServerFrame::Ack {
             room: Some(self.room),
             to: None,
+            with: None,
             id,
             client_msg_id: self.client_msg_id,
             ts: ctx.now_ms,

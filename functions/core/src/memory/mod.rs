@@ -1,9 +1,11 @@
-//! In-process stand-ins for the embedded local mode: a store and an event log that behave
+//! In-process stand-ins for the embedded local mode: a store, a message history and an event log that behave
 //! like the DynamoDB and Kafka adapters (and pass the same contract tests), so `cargo run`
 //! alone gives a working chat server.
 
+mod history;
 mod log;
 mod store;
 
+pub use history::MemoryHistory;
 pub use log::{LogRecord, MemoryLog};
 pub use store::MemoryStore;

@@ -1,0 +1,301 @@
+//! The archive of a batch of event-log records: what kafka-archive does with each batch,
+//! on its own consumer group, and what the local gateway does with the same log.
+//!
+//! The rules, each for a reason:
+//! - `message` and `dm` frames are kept, `edited` and `deleted` applied to the kept
+//!   message; every other frame (presence, a service's own frames) is not history;
+//! - a record that cannot be used (not an envelope, a chat frame of the wrong shape, a text
+//!   over the limit) is logged and skipped: retrying it would block its partition forever;
+//! - a write that fails fails the batch, so that it is delivered again. That is safe
+//!   because every write is idempotent: a message is kept only if absent, an edit applies
+//!   only over an older edit, a tombstone is final;
+//! - the messages of a batch are kept before its edits and deletes are applied. An edit
+//!   is published keyed as its message, so it comes after the message on the same
+//!   partition: in this batch or a later one, the message is always there first.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::stream::{self, TryStreamExt};
+use serde::Deserialize;
+
+use crate::config::Limits;
+use crate::envelope::{Envelope, Target};
+use crate::history::{Conversation, MessageEdit, StoredMessage};
+use crate::model::{MessageId, RoomName, User, UserId};
+use crate::ports::{History, StoreError};
+use crate::protocol::ServerFrame;
+use crate::record::Record;
+
+#[derive(Debug, Clone)]
+pub struct ArchiveConfig {
+    /// How long messages are kept (`ROOMCAST_HISTORY_DAYS`).
+    pub retention: Duration,
+    /// Writes in flight at once.
+    pub concurrency: usize,
+    /// What a message may be, as `send` and `dm` check it: a record past these is skipped.
+    pub limits: Limits,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(30 * 24 * 3600),
+            concurrency: 16,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What a batch did, for logs and benchmarks.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ArchiveReport {
+    pub records: usize,
+    /// Messages written (or found there already, on a redelivery).
+    pub kept: usize,
+    /// Edits and deletes that changed a message.
+    pub changed: usize,
+    /// Edits and deletes that changed nothing: applied already, superseded, or their
+    /// message deleted or expired.
+    pub unchanged: usize,
+    /// Records that are not history (presence, other frames).
+    pub ignored: usize,
+    /// Records that could not be used, skipped (and logged).
+    pub skipped: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not write to the message history")]
+pub struct ArchiveError(#[source] pub StoreError);
+
+/// What one record asks of the history.
+#[derive(Debug)]
+enum Change {
+    Keep(StoredMessage),
+    /// An edit or a delete of the message `id` of the conversation.
+    Amend(Conversation, MessageId, Amendment),
+}
+
+#[derive(Debug)]
+enum Amendment {
+    Edit(MessageEdit),
+    Delete,
+}
+
+/// Archives a batch. Fails only when a write failed; the batch must then be retried.
+pub async fn archive<H: History + ?Sized>(
+    history: &H,
+    config: &ArchiveConfig,
+    mut records: Vec<Record>,
+) -> Result<ArchiveReport, ArchiveError> {
+    let mut report = ArchiveReport {
+        records: records.len(),
+        ..ArchiveReport::default()
+    };
+    records.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
+
+    let mut keeps = Vec::new();
+    let mut amendments: HashMap<(Conversation, MessageId), Vec<Amendment>> = HashMap::new();
+    let mut order = Vec::new();
+    for record in &records {
+        match change(record, config) {
+            Ok(Some(Change::Keep(message))) => keeps.push(message),
+            Ok(Some(Change::Amend(conversation, id, amendment))) => {
+                let key = (conversation, id);
+                amendments
+                    .entry(key.clone())
+                    .or_insert_with(|| {
+                        order.push(key);
+                        Vec::new()
+                    })
+                    .push(amendment);
+            }
+            Ok(None) => report.ignored += 1,
+            Err(reason) => {
+                report.skipped += 1;
+                tracing::warn!(%reason, topic = %record.topic, partition = record.partition, offset = record.offset, "skipping record");
+            }
+        }
+    }
+
+    let concurrency = config.concurrency.max(1);
+    report.kept = stream::iter(keeps.iter().map(Ok))
+        .map_ok(|message| history.keep(message))
+        .try_buffer_unordered(concurrency)
+        .try_fold(0, |kept, ()| async move { Ok(kept + 1) })
+        .await
+        .map_err(ArchiveError)?;
+
+    // One message's edits and deletes in log order; different messages at once.
+    let amendments = &amendments;
+    let outcomes: Vec<(usize, usize)> = stream::iter(order.iter().map(Ok))
+        .map_ok(|key| async move {
+            let (conversation, id) = key;
+            let mut outcome = (0, 0);
+            for amendment in &amendments[key] {
+                let changed = match amendment {
+                    Amendment::Edit(edit) => history.edit(conversation, id, edit).await?,
+                    Amendment::Delete => history.delete(conversation, id).await?,
+                };
+                if changed {
+                    outcome.0 += 1;
+                } else {
+                    outcome.1 += 1;
+                }
+            }
+            Ok::<_, StoreError>(outcome)
+        })
+        .try_buffer_unordered(concurrency)
+        .try_collect()
+        .await
+        .map_err(ArchiveError)?;
+    for (changed, unchanged) in outcomes {
+        report.changed += changed;
+        report.unchanged += unchanged;
+    }
+    tracing::info!(?report, "batch archived");
+    Ok(report)
+}
+
+/// The frame types that are history.
+const HISTORY_FRAMES: &[&str] = &["message", "dm", "edited", "deleted"];
+
+/// What a record asks of the history: `None` if it is not history, `Err` (why) if it is
+/// unusable.
+fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, String> {
+    let envelope = Envelope::decode(&record.value).map_err(|error| error.to_string())?;
+    #[derive(Deserialize)]
+    struct Typed<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: &'a str,
+    }
+    let kind = serde_json::from_str::<Typed<'_>>(envelope.frame.get())
+        .map_err(|error| error.to_string())?
+        .kind;
+    if !HISTORY_FRAMES.contains(&kind) {
+        return Ok(None);
+    }
+    let frame: ServerFrame =
+        serde_json::from_str(envelope.frame.get()).map_err(|error| format!("`{kind}` frame: {error}"))?;
+    let limits = &config.limits;
+    let expires_at = |ts: i64| ts / 1000 + i64::try_from(config.retention.as_secs()).unwrap_or(i64::MAX / 2);
+    let change = match frame {
+        ServerFrame::Message {
+            room,
+            id,
+            from,
+            text,
+            ts,
+            reply_to,
+        } => {
+            check_user(&from)?;
+            check_text(&text, limits)?;
+            Change::Keep(StoredMessage {
+                id,
+                conversation: Conversation::Room(check_room(room, limits)?),
+                from,
+                to: None,
+                text: Some(text),
+                ts,
+                reply_to,
+                edited_at: None,
+                edit_id: None,
+                deleted: false,
+                expires_at: expires_at(ts),
+            })
+        }
+        ServerFrame::Dm {
+            id,
+            from,
+            to,
+            text,
+            ts,
+            reply_to,
+        } => {
+            check_user(&from)?;
+            check_user(&to)?;
+            check_text(&text, limits)?;
+            Change::Keep(StoredMessage {
+                id,
+                conversation: Conversation::direct(from.user_id.clone(), to.user_id.clone()),
+                from,
+                to: Some(to),
+                text: Some(text),
+                ts,
+                reply_to,
+                edited_at: None,
+                edit_id: None,
+                deleted: false,
+                expires_at: expires_at(ts),
+            })
+        }
+        ServerFrame::Edited {
+            room,
+            with,
+            id,
+            text,
+            edited_at,
+            by: _,
+        } => {
+            check_text(&text, limits)?;
+            let edit_id = MessageId::parse(&envelope.id)
+                .map_err(|_| format!("an edit's envelope id must be a message id, not `{}`", envelope.id))?;
+            let conversation = conversation_of(room, with, &envelope.target, limits)?;
+            Change::Amend(
+                conversation,
+                id,
+                Amendment::Edit(MessageEdit {
+                    text,
+                    edited_at,
+                    edit_id,
+                }),
+            )
+        }
+        ServerFrame::Deleted { room, with, id, by: _ } => Change::Amend(
+            conversation_of(room, with, &envelope.target, limits)?,
+            id,
+            Amendment::Delete,
+        ),
+        _ => unreachable!("only history frame types get here"),
+    };
+    Ok(Some(change))
+}
+
+/// The conversation an `edited` or `deleted` frame is about: its room, or the direct
+/// conversation of the user it is addressed to and the `with` it names.
+fn conversation_of(
+    room: Option<RoomName>,
+    with: Option<UserId>,
+    target: &Target,
+    limits: &Limits,
+) -> Result<Conversation, String> {
+    match (room, with, target) {
+        (Some(room), None, _) => Ok(Conversation::Room(check_room(room, limits)?)),
+        (None, Some(with), Target::User(user)) => Ok(Conversation::direct(user.clone(), with)),
+        _ => Err("names no conversation: needs `room`, or `with` and a user target".to_owned()),
+    }
+}
+
+fn check_room(room: RoomName, limits: &Limits) -> Result<RoomName, String> {
+    RoomName::parse(room.as_str(), limits.room_name_chars).map_err(|error| error.message)
+}
+
+fn check_text(text: &str, limits: &Limits) -> Result<(), String> {
+    if text.len() > limits.text_bytes {
+        return Err(format!(
+            "text is {} bytes; the limit is {}",
+            text.len(),
+            limits.text_bytes
+        ));
+    }
+    Ok(())
+}
+
+/// User ids go into keys: bounded as the protocol bounds them.
+fn check_user(user: &User) -> Result<(), String> {
+    let id = user.user_id.as_str();
+    if id.is_empty() || id.len() > 256 {
+        return Err("a user id must be 1 to 256 bytes".to_owned());
+    }
+    Ok(())
+}

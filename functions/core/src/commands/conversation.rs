@@ -1,0 +1,88 @@
+//! The conversation a frame names: a room (`room`) or the direct conversation with a user
+//! (`with`), as `history`, `edit` and `delete` take them; and the messages kept of it.
+
+use std::time::Duration;
+
+use super::{parse_user_id, Context};
+use crate::error::ClientError;
+use crate::history::{Conversation, StoredMessage};
+use crate::model::{MessageId, RoomName, UserId};
+use crate::ports::History;
+
+/// What the client named, before it is checked against the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConversationRef {
+    Room(RoomName),
+    /// The caller's direct conversation with this user.
+    With(UserId),
+}
+
+impl ConversationRef {
+    /// Exactly one of `room` and `with`.
+    pub fn parse(room: Option<String>, with: Option<String>, max_room_chars: usize) -> Result<Self, ClientError> {
+        match (room, with) {
+            (Some(room), None) => Ok(Self::Room(RoomName::parse(&room, max_room_chars)?)),
+            (None, Some(with)) => Ok(Self::With(parse_user_id("with", with)?)),
+            _ => Err(ClientError::bad_request(
+                "name exactly one of `room` (a room) or `with` (a user id: your direct conversation)",
+            )),
+        }
+    }
+
+    /// The conversation, once the caller may see it: a room needs membership; a direct
+    /// conversation is the caller's own.
+    pub async fn resolve(&self, ctx: &Context<'_>) -> Result<Conversation, ClientError> {
+        match self {
+            Self::Room(room) => {
+                ctx.require_member(room).await?;
+                Ok(Conversation::Room(room.clone()))
+            }
+            Self::With(user) => Ok(Conversation::direct(ctx.caller.user.user_id.clone(), user.clone())),
+        }
+    }
+
+    /// `(room, with)` as the frames about this conversation carry them.
+    pub fn fields(&self) -> (Option<RoomName>, Option<UserId>) {
+        match self {
+            Self::Room(room) => (Some(room.clone()), None),
+            Self::With(user) => (None, Some(user.clone())),
+        }
+    }
+}
+
+/// Longest pause between two looks at the history while waiting for the archive.
+const MAX_PAUSE: Duration = Duration::from_millis(200);
+
+/// The kept message `id` of `conversation`, deleted or not.
+///
+/// A message is acknowledged once Kafka has it; kafka-archive stores it a moment later.
+/// So an edit, a delete or a reply sent right after the `ack` may find it missing: then,
+/// if the id is recent enough to be on its way (younger than `config.archive_lag`), this
+/// looks again until it arrives or that time is up. An id older than that, or one the
+/// archive never gets, is `not_found`.
+pub async fn kept_message(
+    ctx: &Context<'_>,
+    conversation: &Conversation,
+    id: &MessageId,
+) -> Result<StoredMessage, ClientError> {
+    let history: &dyn History = ctx.history;
+    let lag = i64::try_from(ctx.config.archive_lag.as_millis()).unwrap_or(i64::MAX);
+    // A forged id from the future waits no longer than a fresh one.
+    let age = (ctx.now_ms - id.timestamp_ms()).max(0);
+    let wait = Duration::from_millis(lag.saturating_sub(age).max(0) as u64);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if let Some(message) = history.message(conversation, id).await? {
+            return Ok(message);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(ClientError::not_found(format!(
+                "there is no message `{id}` in {conversation}"
+            )));
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(MAX_PAUSE);
+    }
+}

@@ -1,0 +1,68 @@
+//! `delete` → one message of a room or a direct conversation becomes a tombstone: by its
+//! author, or by a caller with the `admin` role. Goes through Kafka like `edit`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::conversation::{kept_message, ConversationRef};
+use super::{fields, publish_about, Context, ADMIN_ROLE};
+use crate::config::Config;
+use crate::error::ClientError;
+use crate::model::MessageId;
+use crate::protocol::ServerFrame;
+
+#[derive(Debug)]
+pub struct Delete {
+    pub conversation: ConversationRef,
+    pub id: MessageId,
+}
+
+impl Delete {
+    pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(default)]
+            room: Option<String>,
+            #[serde(default)]
+            with: Option<String>,
+            id: String,
+        }
+        let Fields { room, with, id } = fields(frame)?;
+        Ok(Self {
+            conversation: ConversationRef::parse(room, with, config.limits.room_name_chars)?,
+            id: MessageId::parse(&id)?,
+        })
+    }
+
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
+        let conversation = self.conversation.resolve(ctx).await?;
+        let message = kept_message(ctx, &conversation, &self.id).await?;
+        if message.deleted {
+            return Err(ClientError::not_found(format!(
+                "message `{}` was deleted already",
+                self.id
+            )));
+        }
+        if message.from.user_id != ctx.caller.user.user_id && !ctx.caller.has_role(ADMIN_ROLE) {
+            return Err(ClientError::forbidden(format!(
+                "only its author or the `{ADMIN_ROLE}` role may delete a message"
+            )));
+        }
+        let (room, with) = self.conversation.fields();
+        let deleted = |with| ServerFrame::Deleted {
+            room: room.clone(),
+            with,
+            id: self.id.clone(),
+            by: ctx.caller.user.clone(),
+        };
+        publish_about(ctx, &self.conversation, MessageId::generate(), deleted).await?;
+        Ok(ServerFrame::Ack {
+            room,
+            to: None,
+            with,
+            id: self.id,
+            client_msg_id: None,
+            ts: ctx.now_ms,
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! `edit` → a new text for one of the caller's own messages, in a room or a direct
+//! conversation. Goes through Kafka keyed like the message itself, so kafka-archive
+//! applies it after the message, and `edited` reaches the room or both sides.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::conversation::{kept_message, ConversationRef};
+use super::{fields, parse_text, publish_about, Context};
+use crate::config::Config;
+use crate::error::ClientError;
+use crate::model::MessageId;
+use crate::protocol::ServerFrame;
+
+#[derive(Debug)]
+pub struct Edit {
+    pub conversation: ConversationRef,
+    pub id: MessageId,
+    pub text: String,
+}
+
+impl Edit {
+    pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
+        #[derive(Deserialize)]
+        struct Fields {
+            #[serde(default)]
+            room: Option<String>,
+            #[serde(default)]
+            with: Option<String>,
+            id: String,
+            text: String,
+        }
+        let Fields { room, with, id, text } = fields(frame)?;
+        Ok(Self {
+            conversation: ConversationRef::parse(room, with, config.limits.room_name_chars)?,
+            id: MessageId::parse(&id)?,
+            text: parse_text(text, &config.limits)?,
+        })
+    }
+
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
+        let conversation = self.conversation.resolve(ctx).await?;
+        let message = kept_message(ctx, &conversation, &self.id).await?;
+        if message.deleted {
+            return Err(ClientError::not_found(format!("message `{}` was deleted", self.id)));
+        }
+        if message.from.user_id != ctx.caller.user.user_id {
+            return Err(ClientError::forbidden("only its author may edit a message"));
+        }
+        let (room, with) = self.conversation.fields();
+        let edited = |with| ServerFrame::Edited {
+            room: room.clone(),
+            with,
+            id: self.id.clone(),
+            text: self.text.clone(),
+            edited_at: ctx.now_ms,
+            by: ctx.caller.user.clone(),
+        };
+        publish_about(ctx, &self.conversation, MessageId::generate(), edited).await?;
+        Ok(ServerFrame::Ack {
+            room,
+            to: None,
+            with,
+            id: self.id,
+            client_msg_id: None,
+            ts: ctx.now_ms,
+        })
+    }
+}
