@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::config::AuthMode;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::{Config, Limits, RoomName};
@@ -120,6 +121,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             presence_max_audience: self.number("ROOMCAST_PRESENCE_MAX_AUDIENCE", defaults.presence_max_audience)?,
             who_max_users: defaults.who_max_users,
             archive_lag: self.millis("ROOMCAST_ARCHIVE_LAG_MS", defaults.archive_lag)?,
+        })
+    }
+
+    /// kafka-archive's settings: the retention of history (`ROOMCAST_HISTORY_DAYS`, 30 by
+    /// default) and the limits a kept message must meet (as `domain`).
+    pub fn archive(&self) -> Result<ArchiveConfig, ConfigError> {
+        let defaults = ArchiveConfig::default();
+        let days = self.number("ROOMCAST_HISTORY_DAYS", defaults.retention.as_secs() / 86_400)?;
+        Ok(ArchiveConfig {
+            retention: Duration::from_secs(days.saturating_mul(86_400)),
+            concurrency: defaults.concurrency,
+            limits: self.domain()?.limits,
         })
     }
 
