@@ -6,6 +6,8 @@ mod deploy;
 mod fan_out;
 mod gateway;
 mod handlers;
+mod history;
+mod history_store;
 mod lambda;
 mod no_scan;
 mod publisher;

@@ -1,0 +1,1 @@
+//! The History port's contract on both adapters (being written).
