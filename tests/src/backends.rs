@@ -89,7 +89,7 @@ impl Backends {
 }
 
 /// Reads the one-partition topic from the start until `stop` matches a record.
-async fn read_until(topic: &str, stop: &dyn Fn(&LogRecord) -> bool) -> Vec<LogRecord> {
+async fn read_until(topic: &str, stop: &(dyn Fn(&LogRecord) -> bool + Sync)) -> Vec<LogRecord> {
     use rdkafka::consumer::{Consumer, StreamConsumer};
     let consumer: StreamConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", crate::tansu::bootstrap())

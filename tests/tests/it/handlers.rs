@@ -86,7 +86,8 @@ async fn send_is_acked_and_published_to_the_room_except_the_sender(backends: Bac
     let id = ack["id"].as_str().expect("ack has the server id");
     assert_eq!(id.len(), 26, "a ULID: {id}");
 
-    // A reply refers to the first message by its server id.
+    // A reply refers to the first message by its server id, once kafka-archive has it.
+    lambdas.archive().await;
     let reply = frame(json!({"action": "send", "room": "general", "text": "hi alice", "replyTo": id}));
     lambdas.ok(&bob, &reply, "ack").await;
 

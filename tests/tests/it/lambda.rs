@@ -2,6 +2,7 @@
 //! and `$disconnect`, built from the fixtures, answered with the proxy response.
 
 use aws_lambda_events::encodings::Body;
+use roomcast_core::archive::{ArchiveConfig, ArchiveReport};
 use roomcast_core::Config;
 use roomcast_tests::backends::Backends;
 use roomcast_tests::events;
@@ -75,6 +76,19 @@ impl Lambdas {
         let reply = self.frame(connection_id, body).await;
         assert_eq!(reply["type"], expected, "{body} → {reply}");
         reply
+    }
+
+    /// kafka-archive, given every record published so far as one batch (the ones it had
+    /// already are a redelivery, which must change nothing).
+    pub async fn archive(&self) -> ArchiveReport {
+        let records = self.backends.published().await;
+        kafka_archive::handle(
+            &*self.backends.history,
+            &ArchiveConfig::default(),
+            &events::kafka_batch(&records),
+        )
+        .await
+        .expect("archived")
     }
 
     pub async fn disconnect(&self, connection_id: &str) -> i64 {

@@ -301,6 +301,7 @@ async fn a_dm_reaches_every_connection_of_the_recipient_and_the_senders_others(b
     assert_eq!(ack["to"], json!({"userId": "u-bob", "nick": "bob"}));
     assert_eq!(ack["clientMsgId"], "c1");
     let id = ack["id"].as_str().unwrap().to_owned();
+    lambdas.archive().await;
     let reply = json!({"action": "dm", "toUser": "u-alice", "text": "yes!", "replyTo": id}).to_string();
     lambdas.ok(&bob_phone, &reply, "ack").await;
 
