@@ -37,7 +37,8 @@ pub fn key(pk: String, sk: impl Into<String>) -> Item {
 pub struct Reader<'a>(pub &'a Item);
 
 impl<'a> Reader<'a> {
-    fn corrupt(&self, attribute: &'static str, problem: &'static str) -> CorruptItem {
+    /// The error for an attribute of this item that is not what this code writes.
+    pub fn corrupt(&self, attribute: &'static str, problem: &'static str) -> CorruptItem {
         let key_part = |name| match self.0.get(name) {
             Some(AttributeValue::S(value)) => Some(value.clone()),
             _ => None,
@@ -55,6 +56,15 @@ impl<'a> Reader<'a> {
             Some(AttributeValue::S(value)) => Ok(value),
             Some(_) => Err(self.corrupt(attribute, "is not a string")),
             None => Err(self.corrupt(attribute, "is missing")),
+        }
+    }
+
+    /// A string that may be absent.
+    pub fn opt_s(&self, attribute: &'static str) -> Result<Option<&'a str>, CorruptItem> {
+        match self.0.get(attribute) {
+            Some(AttributeValue::S(value)) => Ok(Some(value)),
+            Some(_) => Err(self.corrupt(attribute, "is not a string")),
+            None => Ok(None),
         }
     }
 

@@ -9,8 +9,17 @@
 //! | `ROOM#<r>` | `#META` | the room in the catalog | `CATALOG` / `ROOM#<r>` |
 //! | `ROOM#<r>` | `USER#<u>` | the membership: nick, the member's live connections (`conns`) | `INROOM#<shard of u>` / `USER#<u>#ROOM#<r>` |
 //! | `NICK#<n>` | `#NICK` | the nickname claim: user, `connections` holding it, TTL | – |
+//! | `HIST#ROOM#<r>` | `MSG#<id>` | a room's message: `id`, `from`, `text`, `ts`, `replyTo`, `editedAt`, `editId`, `deleted`, TTL | – |
+//! | `HIST#DM#<bytes of a>#<a>#<b>` | `MSG#<id>` | a direct message between users `a` ≤ `b`: the same, and `to` | – |
+//!
+//! A conversation's messages are one partition of their own, apart from the room's or the
+//! users' items: its Query needs no filter, and a busy room's history does not share a
+//! partition with its members. The partition holds nothing but `MSG#` items, so a Query
+//! bounded on one side by `MSG#<id>` stays among messages. Message ids are ULIDs, so the
+//! sort key orders them by time.
 
-use roomcast_core::model::{ConnectionId, Nick, RoomName, UserId};
+use roomcast_core::history::Conversation;
+use roomcast_core::model::{ConnectionId, MessageId, Nick, RoomName, UserId};
 
 /// Attribute names. Key attributes must match `infra/tables.json` (a unit test checks).
 pub mod attr {
@@ -44,6 +53,22 @@ pub mod attr {
     /// `$disconnect` never came stops counting once its TTL has passed.
     /// Absent when there is none (DynamoDB has no empty sets).
     pub const CONNS: &str = "conns";
+
+    // A kept message. `text` is absent on a tombstone; `replyTo`, `editedAt`, `editId`
+    // are absent until they apply.
+    pub const ID: &str = "id";
+    /// The author, as a map of `userId` and `nick`.
+    pub const FROM: &str = "from";
+    /// The recipient of a direct message, as a map of `userId` and `nick`.
+    pub const TO: &str = "to";
+    pub const TEXT: &str = "text";
+    /// Milliseconds since the epoch, as the message frame's `ts`.
+    pub const TS: &str = "ts";
+    pub const REPLY_TO: &str = "replyTo";
+    pub const EDITED_AT: &str = "editedAt";
+    /// The id of the latest edit applied: an edit applies only over an older one.
+    pub const EDIT_ID: &str = "editId";
+    pub const DELETED: &str = "deleted";
 }
 
 /// The one global secondary index.
@@ -99,6 +124,25 @@ pub fn nick(nick: &Nick) -> String {
     format!("NICK#{nick}")
 }
 
+/// The prefix of every message's sort key.
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+/// `pk` of a conversation's messages. A room's name cannot hold `#`, but user ids are
+/// opaque and may: the first id of a direct conversation is preceded by its length in
+/// bytes, so that (`a#b`, `c`) and (`a`, `b#c`) cannot meet in one key. The ids are taken
+/// in the conversation's order ([`Conversation::direct`] puts them in order).
+pub fn conversation(conversation: &Conversation) -> String {
+    match conversation {
+        Conversation::Room(room) => format!("HIST#ROOM#{room}"),
+        Conversation::Direct(a, b) => format!("HIST#DM#{}#{a}#{b}", a.as_str().len()),
+    }
+}
+
+/// `sk` of a message in its conversation's partition.
+pub fn message(id: &MessageId) -> String {
+    format!("{MESSAGE_PREFIX}{id}")
+}
+
 /// The audience shard of a user: all its memberships land in one shard, so the broadcast
 /// audience reads each user's connections from one partition. FNV-1a rather than `std`'s
 /// hasher, whose output may change between Rust releases.
@@ -133,6 +177,78 @@ mod tests {
         // The fixed items of a partition never fall inside a prefix Query.
         for fixed in [META, CONNS, NICK_SK] {
             assert!(!fixed.starts_with(ROOM_PREFIX) && !fixed.starts_with(USER_PREFIX));
+            assert!(!fixed.starts_with(MESSAGE_PREFIX));
         }
+    }
+
+    fn direct(a: &str, b: &str) -> Conversation {
+        Conversation::direct(UserId::new(a), UserId::new(b))
+    }
+
+    /// Reads a direct conversation's key back: the length, then that many bytes, then `#`
+    /// and the rest.
+    fn decode_direct(key: &str) -> Option<(&str, &str)> {
+        let rest = key.strip_prefix("HIST#DM#")?;
+        let (length, rest) = rest.split_once('#')?;
+        let length: usize = length.parse().ok()?;
+        let (a, rest) = (rest.get(..length)?, rest.get(length..)?);
+        Some((a, rest.strip_prefix('#')?))
+    }
+
+    #[test]
+    fn conversation_keys_are_pinned_and_never_meet() {
+        // Pinned: a change of format would hide every message kept before it.
+        let general = Conversation::Room(RoomName::trusted("general"));
+        assert_eq!(conversation(&general), "HIST#ROOM#general");
+        assert_eq!(conversation(&direct("u-b", "u-a")), "HIST#DM#3#u-a#u-b");
+
+        // Ids holding `#` (or digits, or the separator's look-alikes) cannot forge another
+        // pair's key.
+        let pairs = [
+            ("a#b", "c"),
+            ("a", "b#c"),
+            ("a#", "b"),
+            ("a", "#b"),
+            ("1#a", "b"),
+            ("1", "a#b"),
+            ("", "1#a#b"),
+            ("ROOM#general", "x"),
+        ];
+        let mut seen = std::collections::HashMap::new();
+        for (a, b) in pairs {
+            let key = conversation(&direct(a, b));
+            if let Some(other) = seen.insert(key.clone(), (a, b)) {
+                panic!("{other:?} and {:?} share the key {key}", (a, b));
+            }
+        }
+        assert_ne!(conversation(&direct("a#b", "c")), conversation(&direct("a", "b#c")));
+        // The key gives back its pair, so no two pairs can share it.
+        for (a, b) in pairs.into_iter().chain([("é#", "ü"), ("12", "3"), ("x|y", "#")]) {
+            let Conversation::Direct(first, second) = direct(a, b) else {
+                unreachable!()
+            };
+            let key = conversation(&direct(a, b));
+            assert_eq!(decode_direct(&key), Some((first.as_str(), second.as_str())), "{key}");
+        }
+        // A room never shares a key with a conversation between users.
+        assert_ne!(
+            conversation(&Conversation::Room(RoomName::trusted("x"))),
+            conversation(&direct("ROOM", "x"))
+        );
+        // Nor with the partitions of connections, users, rooms or nicknames.
+        for key in [conversation(&general), conversation(&direct("a", "b"))] {
+            for other in ["CONN#", USER_PREFIX, ROOM_PREFIX, "NICK#", CATALOG, "INROOM#"] {
+                assert!(!key.starts_with(other), "{key} starts with {other}");
+            }
+        }
+    }
+
+    #[test]
+    fn message_keys_sort_like_their_ids() {
+        let ids: Vec<MessageId> = (0..50).map(|_| MessageId::generate()).collect();
+        let mut by_key = ids.clone();
+        by_key.sort_by_key(message);
+        assert_eq!(by_key, ids, "generated ids are increasing, and so are their keys");
+        assert!(message(&ids[0]).starts_with(MESSAGE_PREFIX));
     }
 }

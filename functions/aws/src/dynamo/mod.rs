@@ -1,17 +1,19 @@
 //! The DynamoDB adapter: [`DynamoStore`] implements the domain's
-//! [`Connections`](roomcast_core::ports::Connections), [`Rooms`](roomcast_core::ports::Rooms)
-//! and [`Audience`](roomcast_core::ports::Audience) ports on one table, defined once in
-//! `infra/tables.json` ([`ensure_table`] creates it for local mode and tests).
+//! [`Connections`](roomcast_core::ports::Connections), [`Rooms`](roomcast_core::ports::Rooms),
+//! [`Audience`](roomcast_core::ports::Audience) and [`History`](roomcast_core::ports::History)
+//! ports on one table, defined once in `infra/tables.json` ([`ensure_table`] creates it for
+//! local mode and tests).
 //!
 //! The layout is in [`keys`]: connections, users' live connections, memberships in both
-//! directions, nickname claims and the room catalog share the table; `gsi1` serves the
-//! room catalog and the broadcast audience. Every read is one GetItem or one Query, every
-//! write one item or one transaction: nothing reads the whole table.
+//! directions, nickname claims, the room catalog and each conversation's messages share
+//! the table; `gsi1` serves the room catalog and the broadcast audience. Every read is one
+//! GetItem or one Query, every write one item or one transaction: nothing reads the whole
+//! table.
 //!
 //! Modules: [`keys`] (layout), `item` (items to and from domain values), `table` (the
 //! client calls everything is built from), `retry` (the one backoff loop), `store` (the
-//! type), `connections`, `rooms`, `audience` (one port each), `nicks` (nickname claims),
-//! `schema` (the table definition).
+//! type), `connections`, `rooms`, `audience`, `history` (one port each), `nicks` (nickname
+//! claims), `schema` (the table definition).
 
 mod audience;
 mod connections;
