@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::stream::{self, TryStreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Deserialize;
 
 use crate::config::Limits;
@@ -119,33 +119,21 @@ pub async fn archive<H: History + ?Sized>(
     }
 
     let concurrency = config.concurrency.max(1);
-    report.kept = stream::iter(keeps.iter().map(Ok))
-        .map_ok(|message| history.keep(message))
-        .try_buffer_unordered(concurrency)
+    // Streams over indices, not references: a closure over `&T` is higher-ranked, and the
+    // compiler then cannot prove the whole future `Send` (rust-lang/rust#102211).
+    let keeps = &keeps;
+    report.kept = stream::iter(0..keeps.len())
+        .map(|index| history.keep(&keeps[index]))
+        .buffer_unordered(concurrency)
         .try_fold(0, |kept, ()| async move { Ok(kept + 1) })
         .await
         .map_err(ArchiveError)?;
 
     // One message's edits and deletes in log order; different messages at once.
-    let amendments = &amendments;
-    let outcomes: Vec<(usize, usize)> = stream::iter(order.iter().map(Ok))
-        .map_ok(|key| async move {
-            let (conversation, id) = key;
-            let mut outcome = (0, 0);
-            for amendment in &amendments[key] {
-                let changed = match amendment {
-                    Amendment::Edit(edit) => history.edit(conversation, id, edit).await?,
-                    Amendment::Delete => history.delete(conversation, id).await?,
-                };
-                if changed {
-                    outcome.0 += 1;
-                } else {
-                    outcome.1 += 1;
-                }
-            }
-            Ok::<_, StoreError>(outcome)
-        })
-        .try_buffer_unordered(concurrency)
+    let (order, amendments) = (&order, &amendments);
+    let outcomes: Vec<(usize, usize)> = stream::iter(0..order.len())
+        .map(|index| amend(history, &order[index], &amendments[&order[index]]))
+        .buffer_unordered(concurrency)
         .try_collect()
         .await
         .map_err(ArchiveError)?;
@@ -155,6 +143,27 @@ pub async fn archive<H: History + ?Sized>(
     }
     tracing::info!(?report, "batch archived");
     Ok(report)
+}
+
+/// Applies one message's edits and deletes in order: (changed, unchanged).
+async fn amend<H: History + ?Sized>(
+    history: &H,
+    (conversation, id): &(Conversation, MessageId),
+    amendments: &[Amendment],
+) -> Result<(usize, usize), StoreError> {
+    let mut outcome = (0, 0);
+    for amendment in amendments {
+        let changed = match amendment {
+            Amendment::Edit(edit) => history.edit(conversation, id, edit).await?,
+            Amendment::Delete => history.delete(conversation, id).await?,
+        };
+        if changed {
+            outcome.0 += 1;
+        } else {
+            outcome.1 += 1;
+        }
+    }
+    Ok(outcome)
 }
 
 /// The frame types that are history.
