@@ -25,7 +25,11 @@ pub struct Backends {
     /// Kept messages: the same DynamoDB table as `store`, or an in-memory history.
     pub history: Arc<dyn History>,
     pub publisher: Arc<dyn Publisher>,
-    pub source: Box<dyn RecordSource>,
+    /// Where kafka-fanout's event source mapping reads.
+    pub fan_out_source: Box<dyn RecordSource>,
+    /// Where kafka-archive's reads: the same topic in a consumer group of its own, or the
+    /// same embedded log from its own positions.
+    pub archive_source: Box<dyn RecordSource>,
     pub store_description: String,
 }
 
@@ -47,6 +51,13 @@ fn aws_credential(name: &str) -> aws_sdk_apigatewaymanagement::config::Credentia
 }
 
 pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backends> {
+    if settings.kafka_bootstrap.is_some() && settings.consumer_group == settings.archive_consumer_group {
+        anyhow::bail!(
+            "kafka-fanout and kafka-archive are both in consumer group {:?}: each needs its own \
+             (--consumer-group, --archive-consumer-group), or each would get only part of the records",
+            settings.consumer_group
+        );
+    }
     let (store, history, store_description): (Arc<dyn Store>, Arc<dyn History>, String) =
         match &settings.dynamodb_endpoint {
             None => (
@@ -65,10 +76,15 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
             }
         };
     let partitions = settings.partitions.max(1);
-    let (publisher, source): (Arc<dyn Publisher>, Box<dyn RecordSource>) = match &settings.kafka_bootstrap {
+    type Sources = (Box<dyn RecordSource>, Box<dyn RecordSource>);
+    let (publisher, (fan_out_source, archive_source)): (Arc<dyn Publisher>, Sources) = match &settings.kafka_bootstrap {
         None => {
             let log = Arc::new(MemoryLog::new(&settings.topic, partitions as usize, EMBEDDED_RETENTION));
-            (log.clone(), Box::new(MemorySource::new(log)))
+            let sources: Sources = (
+                Box::new(MemorySource::new(log.clone())),
+                Box::new(MemorySource::new(log.clone())),
+            );
+            (log, sources)
         }
         Some(bootstrap) => {
             ensure_topic(bootstrap, &settings.topic, partitions, 1, Duration::from_secs(15))
@@ -79,8 +95,15 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
                 topic: settings.topic.clone(),
                 delivery_timeout: Duration::from_secs(5),
             })?;
-            let source = KafkaSource::new(bootstrap, &settings.topic, &settings.consumer_group)?;
-            (Arc::new(publisher), Box::new(source))
+            let sources: Sources = (
+                Box::new(KafkaSource::new(bootstrap, &settings.topic, &settings.consumer_group)?),
+                Box::new(KafkaSource::new(
+                    bootstrap,
+                    &settings.topic,
+                    &settings.archive_consumer_group,
+                )?),
+            );
+            (Arc::new(publisher), sources)
         }
     };
     seed_rooms(&*store, &settings.rooms).await?;
@@ -88,7 +111,8 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
         store,
         history,
         publisher,
-        source,
+        fan_out_source,
+        archive_source,
         store_description,
     })
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::kafka::KafkaEvent;
-use kafka_fanout::BatchFailed;
 use roomcast_aws::connections::ConnectionsNotifier;
+use roomcast_core::archive::{ArchiveConfig, ArchiveReport};
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
 use roomcast_core::{Config, History, Publisher, Store};
 
@@ -16,6 +16,8 @@ pub struct Functions {
     pub publisher: Arc<dyn Publisher>,
     pub config: Config,
     pub fan_out: FanOutConfig,
+    /// kafka-archive's settings: the retention of history and the limits a kept message meets.
+    pub archive: ArchiveConfig,
     /// kafka-fanout reaches connections through the gateway's own `@connections` API with
     /// the official SDK, exactly as it reaches API Gateway in AWS.
     pub notifier: ConnectionsNotifier,
@@ -46,7 +48,13 @@ impl Functions {
         ws_disconnect::handle(&*self.store, &*self.publisher, &self.config, event).await
     }
 
-    pub async fn fan_out(&self, event: &KafkaEvent) -> Result<FanOutReport, BatchFailed> {
+    pub async fn fan_out(&self, event: &KafkaEvent) -> Result<FanOutReport, kafka_fanout::BatchFailed> {
         kafka_fanout::handle(&*self.store, &*self.publisher, &self.notifier, &self.fan_out, event).await
+    }
+
+    /// Not a `Send` future as far as the compiler can tell (see
+    /// [`crate::trigger::KafkaFunction`] for how the trigger runs it).
+    pub async fn archive(&self, event: &KafkaEvent) -> Result<ArchiveReport, kafka_archive::BatchFailed> {
+        kafka_archive::handle(&*self.history, &self.archive, event).await
     }
 }

@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
 use roomcast_aws::connections::ConnectionsNotifier;
+use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::Config;
 use tokio::sync::watch;
@@ -31,6 +32,10 @@ use crate::events::Api;
 use crate::functions::Functions;
 use crate::registry::{Outbound, Registry};
 use crate::settings::{Quotas, Settings};
+use crate::trigger::KafkaFunction;
+
+/// How long shutdown waits for the event source mappings to finish the batch in hand.
+const TRIGGER_STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// What every request handler of the gateway shares.
 pub struct Gateway {
@@ -48,14 +53,17 @@ pub struct Running {
     /// What the start-up log says about the backends.
     pub backends: Vec<String>,
     stop_accepting: watch::Sender<bool>,
-    stop_trigger: watch::Sender<bool>,
+    stop_triggers: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
-    trigger: JoinHandle<()>,
+    /// The event source mappings, one per Kafka-triggered function.
+    triggers: Vec<(KafkaFunction, JoinHandle<()>)>,
 }
 
 /// Opens the backends (creating table and topic when missing), binds the listener and
-/// starts serving WebSocket clients, `@connections` and the Kafka trigger. `settings.auth`
-/// decides sign-in, for the authorizer and the domain (`config.auth`) alike.
+/// starts serving WebSocket clients, `@connections` and the two Kafka triggers (kafka-fanout
+/// and kafka-archive, each on its own consumer group). `settings.auth` decides sign-in, for
+/// the authorizer and the domain (`config.auth`) alike; the archive keeps messages for
+/// `settings.history_days` within `config.limits`.
 pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig) -> anyhow::Result<Running> {
     let authorizer = authorizer(&settings.auth)?;
     config.auth = settings.auth.mode;
@@ -65,10 +73,21 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
     let addr = listener.local_addr()?;
     let sdk = backends::sdk_config().await;
     let opened = backends::open(&settings, &sdk).await?;
-    let description = vec![
-        format!("store: {}", opened.store_description),
-        format!("events: {}", opened.source.describe()),
+    let sources = [
+        (KafkaFunction::FanOut, opened.fan_out_source),
+        (KafkaFunction::Archive, opened.archive_source),
     ];
+    let mut description = vec![format!("store: {}", opened.store_description)];
+    description.extend(
+        sources
+            .iter()
+            .map(|(function, source)| format!("events → {}: {}", function.name(), source.describe())),
+    );
+    let archive = ArchiveConfig {
+        retention: settings.history_retention(),
+        limits: config.limits.clone(),
+        ..ArchiveConfig::default()
+    };
 
     let endpoint = format!("http://{addr}/{}", settings.stage);
     let functions = Arc::new(Functions {
@@ -77,6 +96,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         publisher: opened.publisher,
         config,
         fan_out,
+        archive,
         notifier: ConnectionsNotifier::new(&sdk, &endpoint),
         authorizer,
     });
@@ -104,7 +124,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
             })
             .await
     });
-    let (stop_trigger, trigger_stopped) = watch::channel(false);
+    let (stop_triggers, triggers_stopped) = watch::channel(false);
     let batching = trigger::Batching {
         batch_size: settings.batch_size.max(1),
         window: Duration::from_millis(settings.batch_window_ms),
@@ -113,7 +133,19 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
             .clone()
             .unwrap_or_else(|| "embedded".to_owned()),
     };
-    let trigger = tokio::spawn(trigger::run(opened.source, functions, batching, trigger_stopped));
+    let triggers = sources
+        .into_iter()
+        .map(|(function, source)| {
+            let mapping = trigger::run(
+                function,
+                source,
+                functions.clone(),
+                batching.clone(),
+                triggers_stopped.clone(),
+            );
+            (function, tokio::spawn(mapping))
+        })
+        .collect();
 
     Ok(Running {
         addr,
@@ -121,9 +153,9 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         gateway,
         backends: description,
         stop_accepting,
-        stop_trigger,
+        stop_triggers,
         server,
-        trigger,
+        triggers,
     })
 }
 
@@ -172,7 +204,8 @@ impl Running {
     }
 
     /// Stops accepting, closes every connection (1001, as API Gateway does when it goes
-    /// away) so each runs `$disconnect`, then stops the trigger.
+    /// away) so each runs `$disconnect`, then stops both event source mappings, each after
+    /// the batch in hand (waiting a bounded time for them).
     pub async fn shutdown(self) {
         let _ = self.stop_accepting.send(true);
         let open = self.gateway.registry.all();
@@ -182,8 +215,21 @@ impl Running {
         if !self.gateway.registry.drained(Duration::from_secs(10)).await {
             tracing::warn!(left = self.gateway.registry.len(), "connections still open after 10 s");
         }
-        let _ = self.stop_trigger.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.trigger).await;
+        let _ = self.stop_triggers.send(true);
+        let deadline = tokio::time::Instant::now() + TRIGGER_STOP_WAIT;
+        for (function, mut mapping) in self.triggers {
+            match tokio::time::timeout_at(deadline, &mut mapping).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(function = function.name(), %error, "the event source mapping failed"),
+                Err(_elapsed) => {
+                    tracing::warn!(
+                        function = function.name(),
+                        "the event source mapping did not stop within {TRIGGER_STOP_WAIT:?}; abandoning its batch"
+                    );
+                    mapping.abort();
+                }
+            }
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.server).await;
         tracing::info!(closed = open.len(), "gateway stopped");
     }

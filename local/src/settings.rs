@@ -43,11 +43,20 @@ pub struct Settings {
     #[arg(long, env = "ROOMCAST_PARTITIONS", default_value_t = roomcast_aws::kafka::DEFAULT_PARTITIONS)]
     pub partitions: i32,
 
-    /// Consumer group of the emulated event source mapping.
+    /// Consumer group of the emulated event source mapping of kafka-fanout.
     #[arg(long, env = "ROOMCAST_CONSUMER_GROUP", default_value = "roomcast-fanout")]
     pub consumer_group: String,
 
-    /// Most records per kafka-fanout invocation (AWS's default: 100).
+    /// Consumer group of the emulated event source mapping of kafka-archive (the message
+    /// history): a group of its own, so that each function reads every record.
+    #[arg(long, env = "ROOMCAST_ARCHIVE_CONSUMER_GROUP", default_value = "roomcast-archive")]
+    pub archive_consumer_group: String,
+
+    /// Days a message is kept in the history (as kafka-archive's ROOMCAST_HISTORY_DAYS).
+    #[arg(long, env = "ROOMCAST_HISTORY_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub history_days: u64,
+
+    /// Most records per kafka-fanout or kafka-archive invocation (AWS's default: 100).
     #[arg(long, env = "ROOMCAST_BATCH_SIZE", default_value_t = 100)]
     pub batch_size: usize,
 
@@ -93,6 +102,11 @@ pub struct Quotas {
 }
 
 impl Settings {
+    /// How long a message is kept in the history.
+    pub fn history_retention(&self) -> Duration {
+        Duration::from_secs(self.history_days.saturating_mul(24 * 3600))
+    }
+
     pub fn quotas(&self) -> Quotas {
         Quotas {
             frame_bytes: self.frame_bytes,

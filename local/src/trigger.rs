@@ -1,10 +1,18 @@
 //! Lambda's Kafka event source mapping, emulated: batches of up to `batch_size` records
-//! gathered for at most `window`, handed to kafka-fanout as a `KafkaEvent`, offsets
+//! gathered for at most `window`, handed to a function as a `KafkaEvent`, offsets
 //! committed only after the function succeeded, a failed batch retried with backoff.
+//!
+//! The gateway runs one mapping per Kafka-triggered function — kafka-fanout and
+//! kafka-archive — each on its own source (its own consumer group, or its own positions in
+//! the embedded log) and its own task, so a batch one function keeps failing holds up
+//! that function only.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lambda_events::kafka::KafkaEvent;
+use futures::FutureExt as _;
 use tokio::sync::watch;
 
 use crate::events::kafka_event;
@@ -21,23 +29,90 @@ pub struct Batching {
     pub bootstrap_servers: String,
 }
 
+/// The Kafka-triggered function a mapping invokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KafkaFunction {
+    /// Delivers each record to its audience through `@connections`.
+    FanOut,
+    /// Keeps messages, edits and deletes in the message history.
+    Archive,
+}
+
+impl KafkaFunction {
+    /// The function's name, as in the SAM template and in every log line of its mapping.
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaFunction::FanOut => "kafka-fanout",
+            KafkaFunction::Archive => "kafka-archive",
+        }
+    }
+
+    /// One invocation with `event`. A panic fails the invocation, as the Lambda runtime
+    /// reports a panicking handler as an error (and the batch is then retried), rather
+    /// than ending the mapping.
+    async fn invoke(self, functions: &Arc<Functions>, event: &Arc<KafkaEvent>) -> anyhow::Result<()> {
+        match self {
+            KafkaFunction::FanOut => {
+                let invocation = AssertUnwindSafe(functions.fan_out(event)).catch_unwind();
+                let report = invocation.await.map_err(panicked)??;
+                tracing::debug!(function = self.name(), ?report, "batch delivered");
+            }
+            KafkaFunction::Archive => {
+                // The compiler cannot prove the archive's future `Send` (the borrowing
+                // closures of `roomcast_core::archive`'s stream combinators hit its
+                // higher-ranked lifetime limits), so it cannot be awaited in a spawned task;
+                // it runs on the blocking pool instead, driven by this runtime's IO and timers.
+                let (functions, event) = (Arc::clone(functions), Arc::clone(event));
+                let runtime = tokio::runtime::Handle::current();
+                let invocation =
+                    tokio::task::spawn_blocking(move || runtime.block_on(async { functions.archive(&event).await }));
+                let report = invocation.await.map_err(|error| match error.try_into_panic() {
+                    Ok(panic) => panicked(panic),
+                    Err(error) => anyhow::Error::new(error).context("the invocation was cancelled"),
+                })??;
+                tracing::debug!(function = self.name(), ?report, "batch archived");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A panic of a function, as the error of its invocation.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> anyhow::Error {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    anyhow::anyhow!("the function panicked: {message}")
+}
+
 /// How often an idle loop looks at the stop signal.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// One event source mapping: reads `source` and invokes `function` with each batch until
+/// `stop` turns true.
 pub async fn run(
+    function: KafkaFunction,
     mut source: Box<dyn RecordSource>,
     functions: Arc<Functions>,
     batching: Batching,
     mut stop: watch::Receiver<bool>,
 ) {
+    let name = function.name();
+    tracing::debug!(function = name, source = %source.describe(), "event source mapping started");
     let mut failures = 0u32;
     while !*stop.borrow() {
         let batch = match source.next_batch(batching.batch_size, batching.window, IDLE_POLL).await {
             Ok(batch) => batch,
             Err(error) => {
                 failures += 1;
-                tracing::warn!(error = %error, "reading records failed; retrying");
+                tracing::warn!(
+                    function = name,
+                    error = format!("{error:#}"),
+                    "reading records failed; retrying"
+                );
                 if pause(backoff(failures), &mut stop).await {
                     return;
                 }
@@ -48,14 +123,20 @@ pub async fn run(
         if batch.is_empty() {
             continue;
         }
-        let event = kafka_event(&batch, &batching.bootstrap_servers);
+        let event = Arc::new(kafka_event(&batch, &batching.bootstrap_servers));
         let mut attempt = 0u32;
         loop {
-            match functions.fan_out(&event).await {
-                Ok(_) => break,
+            match function.invoke(&functions, &event).await {
+                Ok(()) => break,
                 Err(error) => {
                     attempt += 1;
-                    tracing::warn!(error = %error, records = batch.len(), attempt, "kafka-fanout failed; retrying the batch");
+                    tracing::warn!(
+                        function = name,
+                        error = format!("{error:#}"),
+                        records = batch.len(),
+                        attempt,
+                        "{name} failed; retrying the batch"
+                    );
                     if pause(backoff(attempt), &mut stop).await {
                         return;
                     }
@@ -63,12 +144,18 @@ pub async fn run(
             }
         }
         if let Err(error) = source.commit(&batch).await {
-            // The batch was delivered; at worst it is delivered again after a restart.
-            tracing::warn!(error = %error, "committing offsets failed");
+            // The batch was handled; at worst it is handled again after a restart.
+            tracing::warn!(
+                function = name,
+                error = format!("{error:#}"),
+                "committing offsets failed"
+            );
         }
     }
+    tracing::debug!(function = name, "event source mapping stopped");
 }
 
+/// The wait before retry `attempt` (1, 2, ...): 200 ms doubling, at most 30 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100)
         .saturating_mul(1 << attempt.min(9))
@@ -80,5 +167,18 @@ async fn pause(duration: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         () = tokio::time::sleep(duration) => false,
         _ = stop.wait_for(|stopped| *stopped) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_bound() {
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(2), Duration::from_millis(400));
+        assert_eq!(backoff(9), Duration::from_millis(51_200).min(MAX_BACKOFF));
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

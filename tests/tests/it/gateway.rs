@@ -40,8 +40,8 @@ async fn gateway_with(mode: Mode, extra: &[&str]) -> Running {
 }
 
 /// The gateway's settings for a test: a free port, a short batching window, the rooms
-/// `general` and `random`, and for [`Mode::Real`] a fresh table, topic and consumer group
-/// on moto and tansu; `extra` flags last.
+/// `general` and `random`, and for [`Mode::Real`] a fresh table, topic and consumer groups
+/// (kafka-fanout's and kafka-archive's) on moto and tansu; `extra` flags last.
 pub(crate) fn settings(mode: Mode, extra: &[&str]) -> Settings {
     init_tracing();
     let mut args: Vec<String> = [
@@ -67,6 +67,8 @@ pub(crate) fn settings(mode: Mode, extra: &[&str]) -> Settings {
             unique_name("events"),
             "--consumer-group".to_owned(),
             unique_name("fanout"),
+            "--archive-consumer-group".to_owned(),
+            unique_name("archive"),
         ]);
     }
     args.extend(extra.iter().map(|arg| arg.to_string()));
