@@ -1,14 +1,16 @@
 //! The cloud deployment, checked offline: `cfn-lint` on `template.yaml` and `infra/*.yaml`;
 //! the CloudFormation that the SAM transform makes of `template.yaml` (every route with its
 //! integration, permission and route response, the self-deploying stage, the `$connect`
-//! authorizer in each `AuthMode`, the `Rules` that refuse a sign-in without keys, the
-//! table as in `infra/tables.json`, the event source mappings, the policies); and
-//! `sam build`, which must give every function a `bootstrap`.
+//! authorizer in each `AuthMode`, the `Rules` that refuse a sign-in without keys or one
+//! consumer group for both consumers, the table as in `infra/tables.json`, the event
+//! source mappings of kafka-fanout and kafka-archive, the policies); and `sam build`,
+//! which must give every function a `bootstrap`.
 //!
 //! Nothing is deployed, so CloudFormation's own part - choosing resources by `Conditions`,
-//! `Fn::If`, `AWS::NoValue`, checking `Rules` - is done here by [`Stack`], a small
-//! evaluator of those intrinsics for given parameter values: each parameter set is run
-//! through the SAM transform and then resolved as CloudFormation would resolve it.
+//! `Fn::If`, `AWS::NoValue`, checking `Rules` - is done here by [`Stack`]
+//! (`deploy/stack.rs`), a small evaluator of those intrinsics for given parameter values:
+//! each parameter set is run through the SAM transform and then resolved as
+//! CloudFormation would resolve it.
 //!
 //! The tools (cfn-lint, aws-sam-translator, aws-sam-cli, cargo-lambda, ziglang) live in a
 //! venv that `scripts/install-deps` makes: `/opt/roomcast-ci/sam-venv`, or the directory
@@ -24,6 +26,10 @@ use std::time::Instant;
 use roomcast_core::commands::ACTIONS;
 use serde_json::Value;
 
+mod stack;
+
+use stack::Stack;
+
 const INSTALL_HINT: &str = "run ./scripts/install-deps: it installs cfn-lint, aws-sam-translator, aws-sam-cli, \
      cargo-lambda and ziglang from PyPI into /opt/roomcast-ci/sam-venv (or set ROOMCAST_SAM_VENV to a venv that has them)";
 
@@ -33,6 +39,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("DisconnectFunction", "ws-disconnect"),
     ("MessageFunction", "ws-message"),
     ("FanoutFunction", "kafka-fanout"),
+    ("ArchiveFunction", "kafka-archive"),
     ("AuthorizerFunction", "ws-authorizer"),
 ];
 
@@ -44,6 +51,40 @@ const PRODUCERS: &[&str] = &[
     "MessageFunction",
     "FanoutFunction",
 ];
+
+/// A function that reads the topic, each in a consumer group of its own: its event source
+/// mappings (one for MSK, one for self-managed Kafka, chosen by conditions), the
+/// parameter naming its group, and the policy that lets its MSK mapping read.
+struct Consumer {
+    function: &'static str,
+    group: &'static str,
+    default_group: &'static str,
+    msk_mapping: &'static str,
+    self_managed_mapping: &'static str,
+    msk_policy: &'static str,
+}
+
+const CONSUMERS: &[Consumer] = &[
+    Consumer {
+        function: "FanoutFunction",
+        group: "KafkaConsumerGroupId",
+        default_group: "roomcast-fanout",
+        msk_mapping: "MskEventSource",
+        self_managed_mapping: "SelfManagedKafkaEventSource",
+        msk_policy: "MskConsumerPolicy",
+    },
+    Consumer {
+        function: "ArchiveFunction",
+        group: "ArchiveConsumerGroupId",
+        default_group: "roomcast-archive",
+        msk_mapping: "ArchiveMskEventSource",
+        self_managed_mapping: "ArchiveSelfManagedKafkaEventSource",
+        msk_policy: "ArchiveMskConsumerPolicy",
+    },
+];
+
+const MSK_CLUSTER_ARN: &str = "arn:aws:kafka:eu-west-1:123456789012:cluster/roomcast/abc";
+const KAFKA_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:roomcast-kafka-AbCdEf";
 
 /// What every transform of the template is given: the one parameter without a default,
 /// and a key source, which the `Rules` demand with the default `AuthMode` (required).
@@ -231,194 +272,6 @@ impl Template {
     /// The stack CloudFormation would create from it with its parameter values.
     fn stack(&self) -> Stack<'_> {
         Stack::new(self)
-    }
-}
-
-/// What CloudFormation makes of a transformed template for given parameter values: each
-/// parameter's value (given, else its default), the `Conditions`, the resources whose
-/// `Condition` holds with every `Fn::If` chosen and every `AWS::NoValue` left out, and the
-/// verdict of the `Rules`. Supports the intrinsics these templates use in conditions and
-/// rules (`Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`, `Condition`,
-/// `Fn::EachMemberEquals`, `Ref` of a parameter) and fails the test on any other, so that
-/// it never guesses.
-struct Stack<'a> {
-    template: &'a Template,
-    resources: BTreeMap<String, Value>,
-}
-
-impl<'a> Stack<'a> {
-    fn new(template: &'a Template) -> Self {
-        let mut stack = Stack {
-            template,
-            resources: BTreeMap::new(),
-        };
-        stack.resources = template
-            .resources
-            .iter()
-            .filter(|(_, resource)| {
-                resource
-                    .get("Condition")
-                    .and_then(Value::as_str)
-                    .is_none_or(|condition| stack.condition(condition))
-            })
-            .filter_map(|(name, resource)| Some((name.clone(), stack.resolve(resource)?)))
-            .collect();
-        stack
-    }
-
-    /// A parameter's value as CloudFormation passes it to intrinsics: a string, or a list
-    /// of strings for a `CommaDelimitedList`.
-    fn parameter(&self, name: &str) -> Value {
-        let declared = &self.template.document["Parameters"][name];
-        assert!(declared.is_object(), "no parameter {name}");
-        let value = match self.template.given.get(name) {
-            Some(value) => value.clone(),
-            None => match &declared["Default"] {
-                Value::String(value) => value.clone(),
-                Value::Number(value) => value.to_string(),
-                other => panic!("parameter {name} has no value and no default ({other})"),
-            },
-        };
-        if declared["Type"] == "CommaDelimitedList" {
-            Value::Array(value.split(',').map(|item| Value::String(item.to_owned())).collect())
-        } else {
-            Value::String(value)
-        }
-    }
-
-    fn condition(&self, name: &str) -> bool {
-        let definition = &self.template.document["Conditions"][name];
-        assert!(!definition.is_null(), "no condition {name}");
-        self.truth(definition)
-    }
-
-    /// The value of an operand of a condition or rule function: a string, a parameter's
-    /// value (`Ref`), or a `Fn::Join` of a list.
-    fn operand(&self, value: &Value) -> Value {
-        if value.is_string() {
-            return value.clone();
-        }
-        if let Some(name) = reference(value) {
-            return self.parameter(name);
-        }
-        if let Some([Value::String(delimiter), list]) =
-            value.get("Fn::Join").and_then(Value::as_array).map(Vec::as_slice)
-        {
-            let items = match self.operand(list) {
-                Value::Array(items) => items,
-                other => panic!("Fn::Join of a non-list {other}"),
-            };
-            let items: Vec<&str> = items.iter().map(|item| item.as_str().expect("a string")).collect();
-            return Value::String(items.join(delimiter));
-        }
-        panic!("unsupported operand {value}")
-    }
-
-    /// A condition function (in `Conditions`, `Fn::If` or a rule), evaluated.
-    fn truth(&self, value: &Value) -> bool {
-        let object = value.as_object().unwrap_or_else(|| panic!("not a condition: {value}"));
-        assert_eq!(object.len(), 1, "not a condition: {value}");
-        let (function, arguments) = object.iter().next().expect("one entry");
-        let list = || {
-            arguments
-                .as_array()
-                .unwrap_or_else(|| panic!("{function} takes a list: {value}"))
-        };
-        match function.as_str() {
-            "Condition" => self.condition(arguments.as_str().expect("a condition name")),
-            "Fn::Equals" => {
-                let [left, right] = list().as_slice() else {
-                    panic!("{value}")
-                };
-                self.operand(left) == self.operand(right)
-            }
-            "Fn::Not" => {
-                let [inner] = list().as_slice() else { panic!("{value}") };
-                !self.truth(inner)
-            }
-            "Fn::And" => list().iter().all(|inner| self.truth(inner)),
-            "Fn::Or" => list().iter().any(|inner| self.truth(inner)),
-            "Fn::EachMemberEquals" => {
-                let [members, expected] = list().as_slice() else {
-                    panic!("{value}")
-                };
-                let expected = self.operand(expected);
-                match self.operand(members) {
-                    Value::Array(members) => members.iter().all(|member| *member == expected),
-                    other => panic!("Fn::EachMemberEquals on a non-list {other}"),
-                }
-            }
-            _ => panic!("unsupported condition function {function} in {value}"),
-        }
-    }
-
-    /// `value` with every `Fn::If` decided; `None` where it is `AWS::NoValue`.
-    fn resolve(&self, value: &Value) -> Option<Value> {
-        match value {
-            Value::Object(object) => {
-                if reference(value) == Some("AWS::NoValue") {
-                    return None;
-                }
-                if let Some(arguments) = object.get("Fn::If").filter(|_| object.len() == 1) {
-                    let [condition, then, otherwise] = arguments.as_array().expect("Fn::If's list").as_slice() else {
-                        panic!("Fn::If takes three arguments: {value}")
-                    };
-                    let chosen = if self.condition(condition.as_str().expect("a condition name")) {
-                        then
-                    } else {
-                        otherwise
-                    };
-                    return self.resolve(chosen);
-                }
-                Some(Value::Object(
-                    object
-                        .iter()
-                        .filter_map(|(key, inner)| Some((key.clone(), self.resolve(inner)?)))
-                        .collect(),
-                ))
-            }
-            Value::Array(items) => Some(Value::Array(
-                items.iter().filter_map(|item| self.resolve(item)).collect(),
-            )),
-            _ => Some(value.clone()),
-        }
-    }
-
-    /// The `AssertDescription` of every rule assertion that fails: CloudFormation refuses
-    /// to create or update the stack if there is one.
-    fn rule_failures(&self) -> Vec<String> {
-        let mut failures = Vec::new();
-        let Some(rules) = self.template.document.get("Rules").and_then(Value::as_object) else {
-            return failures;
-        };
-        for (name, rule) in rules {
-            if rule
-                .get("RuleCondition")
-                .is_some_and(|condition| !self.truth(condition))
-            {
-                continue;
-            }
-            for assertion in rule["Assertions"].as_array().expect("Assertions") {
-                if !self.truth(&assertion["Assert"]) {
-                    failures.push(format!(
-                        "{name}: {}",
-                        assertion["AssertDescription"].as_str().unwrap_or("")
-                    ));
-                }
-            }
-        }
-        failures
-    }
-
-    fn get(&self, name: &str) -> Option<&Value> {
-        self.resources.get(name)
-    }
-
-    fn of_type<'b>(&'b self, kind: &'b str) -> impl Iterator<Item = (&'b str, &'b Value)> + 'b {
-        self.resources
-            .iter()
-            .filter(move |(_, resource)| resource["Type"] == kind)
-            .map(|(name, resource)| (name.as_str(), resource))
     }
 }
 
@@ -811,42 +664,134 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
         "only the producers may produce: {producer_roles:?}"
     );
 
-    // The event source: MSK or self-managed Kafka, chosen by conditions, into kafka-fanout.
+    // The consumers: kafka-fanout and kafka-archive, each through an MSK or a self-managed
+    // event source mapping (chosen by conditions), on the same topic with the same batch
+    // and starting position, each in its own consumer group.
     let mappings: BTreeMap<&str, &Value> = template.of_type("AWS::Lambda::EventSourceMapping").collect();
+    let expected: BTreeSet<&str> = CONSUMERS
+        .iter()
+        .flat_map(|consumer| [consumer.msk_mapping, consumer.self_managed_mapping])
+        .collect();
     assert_eq!(
-        mappings.len(),
-        2,
-        "an MSK and a self-managed event source mapping: {mappings:?}"
+        mappings.keys().copied().collect::<BTreeSet<_>>(),
+        expected,
+        "an MSK and a self-managed event source mapping for each consumer"
     );
-    for (name, mapping) in &mappings {
-        let properties = &mapping["Properties"];
-        assert_eq!(reference(&properties["FunctionName"]), Some("FanoutFunction"), "{name}");
-        assert_eq!(reference(&properties["Topics"][0]), Some("KafkaTopic"), "{name}");
-        assert_eq!(reference(&properties["BatchSize"]), Some("KafkaBatchSize"), "{name}");
+    let fanout_mapping = &mappings["MskEventSource"]["Properties"];
+    for consumer in CONSUMERS {
+        let function = consumer.function;
+        for name in [consumer.msk_mapping, consumer.self_managed_mapping] {
+            let properties = &mappings[name]["Properties"];
+            assert_eq!(reference(&properties["FunctionName"]), Some(function), "{name}");
+            assert_eq!(
+                properties["Topics"],
+                serde_json::json!([{"Ref": "KafkaTopic"}]),
+                "{name}"
+            );
+            assert_eq!(reference(&properties["BatchSize"]), Some("KafkaBatchSize"), "{name}");
+            assert_eq!(
+                reference(&properties["StartingPosition"]),
+                Some("KafkaStartingPosition"),
+                "{name}"
+            );
+            assert_eq!(
+                properties["MaximumBatchingWindowInSeconds"], fanout_mapping["MaximumBatchingWindowInSeconds"],
+                "{name}"
+            );
+        }
+        let msk = mappings[consumer.msk_mapping];
+        assert_eq!(msk["Condition"], "UseMsk", "{}", consumer.msk_mapping);
+        assert_eq!(reference(&msk["Properties"]["EventSourceArn"]), Some("MskClusterArn"));
         assert_eq!(
-            reference(&properties["StartingPosition"]),
-            Some("KafkaStartingPosition"),
-            "{name}"
+            reference(&msk["Properties"]["AmazonManagedKafkaEventSourceConfig"]["ConsumerGroupId"]),
+            Some(consumer.group),
+            "{}'s consumer group",
+            consumer.msk_mapping
         );
-        assert!(properties.get("MaximumBatchingWindowInSeconds").is_some(), "{name}");
-    }
-    let msk = mappings.get("MskEventSource").expect("MskEventSource");
-    assert_eq!(msk["Condition"], "UseMsk");
-    assert_eq!(reference(&msk["Properties"]["EventSourceArn"]), Some("MskClusterArn"));
-    let own = mappings
-        .get("SelfManagedKafkaEventSource")
-        .expect("SelfManagedKafkaEventSource");
-    assert_eq!(own["Condition"], "UseSelfManaged");
-    assert!(own["Properties"]["SelfManagedEventSource"]["Endpoints"]["KafkaBootstrapServers"].is_object());
-    // The event source mapping reads with kafka-fanout's role.
-    let fanout_role = arn_of(&template.get("FanoutFunction")["Properties"]["Role"]).expect("kafka-fanout's role");
-    for policy in ["MskConsumerPolicy", "SelfManagedKafkaSecretPolicy"] {
         assert_eq!(
-            policy_roles(template.get(policy)),
-            BTreeSet::from([fanout_role]),
-            "{policy} belongs to kafka-fanout's role"
+            msk["DependsOn"], consumer.msk_policy,
+            "{}: Lambda checks the role's permissions when the mapping is created",
+            consumer.msk_mapping
+        );
+        let own = mappings[consumer.self_managed_mapping];
+        assert_eq!(own["Condition"], "UseSelfManaged", "{}", consumer.self_managed_mapping);
+        let own = &own["Properties"];
+        assert!(own["SelfManagedEventSource"]["Endpoints"]["KafkaBootstrapServers"].is_object());
+        assert_eq!(
+            reference(&own["SelfManagedKafkaEventSourceConfig"]["ConsumerGroupId"]),
+            Some(consumer.group),
+            "{}'s consumer group",
+            consumer.self_managed_mapping
+        );
+        assert_eq!(
+            own["SourceAccessConfigurations"],
+            mappings["SelfManagedKafkaEventSource"]["Properties"]["SourceAccessConfigurations"],
+            "{}: the same SASL/SCRAM secret as kafka-fanout's",
+            consumer.self_managed_mapping
+        );
+        assert_eq!(
+            template.document["Parameters"][consumer.group]["Default"], consumer.default_group,
+            "{}",
+            consumer.group
+        );
+
+        // Each mapping reads with its function's role, in its own group only.
+        let role = arn_of(&template.get(function)["Properties"]["Role"])
+            .unwrap_or_else(|| panic!("{function} needs a role of its own"));
+        let policy = template.get(consumer.msk_policy);
+        assert_eq!(policy["Condition"], "UseMsk", "{}", consumer.msk_policy);
+        assert_eq!(
+            policy_roles(policy),
+            BTreeSet::from([role]),
+            "{} belongs to {function}'s role",
+            consumer.msk_policy
+        );
+        let groups: Vec<String> = statements(&BTreeMap::from([(consumer.msk_policy.to_owned(), policy.clone())]))
+            .into_iter()
+            .filter(|(_, statement)| actions_of(statement).iter().any(|action| action.ends_with("Group")))
+            .map(|(_, statement)| statement["Resource"].to_string())
+            .collect();
+        assert_eq!(
+            groups.len(),
+            1,
+            "{}: one statement on the group: {groups:?}",
+            consumer.msk_policy
+        );
+        assert!(
+            groups[0].contains(&format!(":group/${{Cluster}}/${{{}}}", consumer.group)),
+            "{} may join {} only: {}",
+            consumer.msk_policy,
+            consumer.group,
+            groups[0]
         );
     }
+    let consumer_roles: BTreeSet<&str> = CONSUMERS
+        .iter()
+        .map(|consumer| arn_of(&template.get(consumer.function)["Properties"]["Role"]).expect("a role"))
+        .collect();
+    assert_eq!(
+        policy_roles(template.get("SelfManagedKafkaSecretPolicy")),
+        consumer_roles,
+        "SelfManagedKafkaSecretPolicy belongs to the consumers' roles, whose mappings read the secret"
+    );
+
+    // By default the two groups differ; a Rule refuses a stack where they would not.
+    let groups: BTreeSet<String> = CONSUMERS
+        .iter()
+        .map(|consumer| stack.parameter(consumer.group).to_string())
+        .collect();
+    assert_eq!(groups.len(), CONSUMERS.len(), "one consumer group each: {groups:?}");
+    assert!(stack.rule_failures().is_empty(), "{:?}", stack.rule_failures());
+    let shared = Template::with(&[
+        ("JwksUrl", JWKS_URL),
+        ("KafkaConsumerGroupId", "roomcast"),
+        ("ArchiveConsumerGroupId", "roomcast"),
+    ]);
+    let failures = shared.stack().rule_failures();
+    assert!(
+        failures.len() == 1 && failures[0].starts_with("ConsumerGroupsDiffer:"),
+        "one consumer group for both consumers must be refused: {failures:?}"
+    );
 
     // Least privilege: no wildcard actions, no Scan, @connections POST on this API only,
     // secrets read one by one.
@@ -891,6 +836,302 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
                 "{owner} is granted {action} in a stack with neither MSK nor secrets"
             );
         }
+    }
+}
+
+/// Every policy statement a role is granted in `resources`: its own `Policies` and those of
+/// every `AWS::IAM::Policy` attached to it.
+fn granted_to(resources: &BTreeMap<String, Value>, role: &str) -> Vec<Value> {
+    let attached: BTreeMap<String, Value> = resources
+        .iter()
+        .filter(|(name, resource)| {
+            name.as_str() == role || (resource["Type"] == "AWS::IAM::Policy" && policy_roles(resource).contains(role))
+        })
+        .map(|(name, resource)| (name.clone(), resource.clone()))
+        .collect();
+    statements(&attached)
+        .into_iter()
+        .map(|(_, statement)| statement)
+        .collect()
+}
+
+/// The Kafka set-ups a stack can have: self-managed without and with SASL/SCRAM, and MSK
+/// (whose producers need the VPC).
+fn kafka_setups() -> [(&'static str, &'static Template); 3] {
+    [
+        ("self-managed", Template::with(&[("JwksUrl", JWKS_URL)])),
+        (
+            "self-managed with SCRAM",
+            Template::with(&[("JwksUrl", JWKS_URL), ("KafkaSecretArn", KAFKA_SECRET_ARN)]),
+        ),
+        (
+            "MSK",
+            Template::with(&[
+                ("JwksUrl", JWKS_URL),
+                ("MskClusterArn", MSK_CLUSTER_ARN),
+                ("VpcSubnetIds", "subnet-0a,subnet-0b"),
+                ("VpcSecurityGroupIds", "sg-0a"),
+            ]),
+        ),
+    ]
+}
+
+/// In each Kafka set-up the stack really has one event source mapping per consumer, on the
+/// same topic, in two different consumer groups, reading with the right credentials.
+#[test]
+fn each_kafka_setup_has_one_mapping_per_consumer_in_its_own_group() {
+    for (setup, template) in kafka_setups() {
+        let stack = template.stack();
+        assert!(stack.rule_failures().is_empty(), "{setup}: {:?}", stack.rule_failures());
+        let mappings: BTreeMap<&str, &Value> = stack.of_type("AWS::Lambda::EventSourceMapping").collect();
+        let msk = setup == "MSK";
+        let expected: BTreeSet<&str> = CONSUMERS
+            .iter()
+            .map(|consumer| {
+                if msk {
+                    consumer.msk_mapping
+                } else {
+                    consumer.self_managed_mapping
+                }
+            })
+            .collect();
+        assert_eq!(mappings.keys().copied().collect::<BTreeSet<_>>(), expected, "{setup}");
+
+        let mut groups = BTreeSet::new();
+        for consumer in CONSUMERS {
+            let name = if msk {
+                consumer.msk_mapping
+            } else {
+                consumer.self_managed_mapping
+            };
+            let properties = &mappings[name]["Properties"];
+            assert_eq!(
+                reference(&properties["FunctionName"]),
+                Some(consumer.function),
+                "{setup}: {name}"
+            );
+            assert_eq!(
+                properties["Topics"],
+                serde_json::json!([{"Ref": "KafkaTopic"}]),
+                "{setup}: {name}"
+            );
+            let config = if msk {
+                "AmazonManagedKafkaEventSourceConfig"
+            } else {
+                "SelfManagedKafkaEventSourceConfig"
+            };
+            let group = reference(&properties[config]["ConsumerGroupId"])
+                .unwrap_or_else(|| panic!("{setup}: {name} has no {config}.ConsumerGroupId"));
+            groups.insert(stack.parameter(group).to_string());
+            if msk {
+                assert_eq!(
+                    reference(&properties["EventSourceArn"]),
+                    Some("MskClusterArn"),
+                    "{setup}: {name}"
+                );
+            }
+            let secret = properties.get("SourceAccessConfigurations");
+            if setup == "self-managed with SCRAM" {
+                assert_eq!(
+                    secret,
+                    Some(&serde_json::json!([{"Type": "SASL_SCRAM_512_AUTH", "URI": {"Ref": "KafkaSecretArn"}}])),
+                    "{setup}: {name}"
+                );
+            } else {
+                assert!(secret.is_none(), "{setup}: {name}: {secret:?}");
+            }
+            // The role it reads with has what the mapping needs in this set-up.
+            let role = arn_of(&stack.get(consumer.function).expect("the consumer")["Properties"]["Role"])
+                .expect("the consumer's role");
+            let actions: BTreeSet<String> = granted_to(&stack.resources, role).iter().flat_map(actions_of).collect();
+            let needed: &[&str] = match setup {
+                "MSK" => &[
+                    "kafka:DescribeClusterV2",
+                    "kafka:GetBootstrapBrokers",
+                    "ec2:CreateNetworkInterface",
+                    "kafka-cluster:Connect",
+                    "kafka-cluster:ReadData",
+                    "kafka-cluster:DescribeGroup",
+                    "kafka-cluster:AlterGroup",
+                ],
+                "self-managed with SCRAM" => &["secretsmanager:GetSecretValue"],
+                _ => &[],
+            };
+            for action in needed {
+                assert!(
+                    actions.contains(*action),
+                    "{setup}: {role} needs {action} for {name}: {actions:?}"
+                );
+            }
+        }
+        assert_eq!(
+            groups.len(),
+            CONSUMERS.len(),
+            "{setup}: one consumer group each: {groups:?}"
+        );
+    }
+}
+
+/// kafka-archive writes the history and nothing else: the two conditional writes on the
+/// table (no read, no Query, no Scan, no DeleteItem), no Kafka produce, no @connections, no
+/// VPC; reading the topic in its own group is all its mapping may do. Its settings are the
+/// ones `Env::archive` and `Env::store` read.
+#[test]
+fn kafka_archive_may_write_the_history_and_nothing_else() {
+    use roomcast_core::archive::ArchiveConfig;
+
+    let template = Template::load();
+    let function = template.get("ArchiveFunction");
+    let properties = &function["Properties"];
+    let variables = properties["Environment"]["Variables"]
+        .as_object()
+        .expect("kafka-archive's environment");
+    assert_eq!(
+        variables.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["ROOMCAST_AUTH", "RUST_LOG", "ROOMCAST_TABLE", "ROOMCAST_HISTORY_DAYS"]),
+        "kafka-archive needs the table and the retention; no Kafka producer, no @connections"
+    );
+    assert_eq!(reference(&variables["ROOMCAST_TABLE"]), Some("Table"));
+    assert_eq!(reference(&variables["ROOMCAST_HISTORY_DAYS"]), Some("HistoryDays"));
+    let days = &template.document["Parameters"]["HistoryDays"];
+    assert_eq!(days["Type"], "Number");
+    assert_eq!(
+        days["Default"].to_string().trim_matches('"'),
+        (ArchiveConfig::default().retention.as_secs() / 86_400).to_string(),
+        "HistoryDays' default is the code's"
+    );
+    assert_eq!(
+        days["MinValue"].to_string().trim_matches('"'),
+        "1",
+        "ROOMCAST_HISTORY_DAYS must be at least 1"
+    );
+    let source = sources_of("kafka-archive");
+    assert!(
+        source.contains("env.archive()") && source.contains("env.store("),
+        "kafka-archive reads its settings with Env::archive and Env::store"
+    );
+
+    let role = arn_of(&properties["Role"]).expect("kafka-archive's role");
+    assert!(
+        !PRODUCERS.contains(&"ArchiveFunction"),
+        "kafka-archive does not produce"
+    );
+    for (setup, template) in kafka_setups() {
+        let stack = template.stack();
+        let function = stack.get("ArchiveFunction").expect("ArchiveFunction");
+        assert!(
+            function["Properties"].get("VpcConfig").is_none(),
+            "{setup}: kafka-archive reaches only DynamoDB: no VPC"
+        );
+        let managed = &stack.get(role).expect("kafka-archive's role")["Properties"]["ManagedPolicyArns"];
+        let logs_only = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole";
+        assert_eq!(
+            managed,
+            &serde_json::json!([{ "Fn::Sub": logs_only }]),
+            "{setup}: kafka-archive's role: its logs, no VPC access"
+        );
+        let granted = granted_to(&stack.resources, role);
+        let mut dynamodb = BTreeSet::new();
+        for statement in &granted {
+            assert_eq!(statement["Effect"], "Allow", "{setup}: {statement}");
+            for action in actions_of(statement) {
+                let (service, name) = action.split_once(':').unwrap_or_default();
+                match service {
+                    "dynamodb" => {
+                        assert_eq!(
+                            arn_of(&statement["Resource"]),
+                            Some("Table"),
+                            "{setup}: kafka-archive's {action} on the table only (no index): {statement}"
+                        );
+                        dynamodb.insert(action.clone());
+                    }
+                    // What its MSK event source mapping needs, in its own group (see
+                    // the wiring test).
+                    "kafka" => assert!(
+                        ["DescribeClusterV2", "GetBootstrapBrokers"].contains(&name),
+                        "{setup}: {action}"
+                    ),
+                    "kafka-cluster" => assert!(
+                        [
+                            "Connect",
+                            "DescribeClusterDynamicConfiguration",
+                            "DescribeTopic",
+                            "ReadData",
+                            "DescribeGroup",
+                            "AlterGroup"
+                        ]
+                        .contains(&name),
+                        "{setup}: kafka-archive may read the topic, never write it: {action}"
+                    ),
+                    "ec2" => assert!(
+                        name.ends_with("NetworkInterface")
+                            || name.ends_with("NetworkInterfaces")
+                            || name.starts_with("Describe"),
+                        "{setup}: {action}"
+                    ),
+                    "secretsmanager" => {
+                        assert_eq!(name, "GetSecretValue", "{setup}");
+                        assert_eq!(reference(&statement["Resource"]), Some("KafkaSecretArn"), "{setup}");
+                    }
+                    _ => panic!("{setup}: kafka-archive's role grants {action}: {statement}"),
+                }
+            }
+        }
+        assert_eq!(
+            dynamodb,
+            BTreeSet::from(["dynamodb:PutItem".to_owned(), "dynamodb:UpdateItem".to_owned()]),
+            "{setup}: kafka-archive keeps a message with a conditional PutItem, applies an edit or \
+             a delete with a conditional UpdateItem, and does nothing else to the table"
+        );
+    }
+}
+
+/// ws-message reads the history (`history`: a Query; `edit`, `delete`, a reply: a GetItem
+/// of the message) and may wait for the archive, `ROOMCAST_ARCHIVE_LAG_MS`, before
+/// producing: its timeout must cover both, under API Gateway's 29 s integration limit.
+#[test]
+fn ws_message_reads_the_history_and_waits_for_the_archive_within_its_timeout() {
+    let template = Template::load();
+    let properties = &template.get("MessageFunction")["Properties"];
+    let variables = &properties["Environment"]["Variables"];
+    assert_eq!(reference(&variables["ROOMCAST_ARCHIVE_LAG_MS"]), Some("ArchiveLagMs"));
+    let lag = &template.document["Parameters"]["ArchiveLagMs"];
+    let number = |value: &Value| -> u64 {
+        value
+            .as_u64()
+            .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
+            .unwrap_or_else(|| panic!("not a number: {value}"))
+    };
+    assert_eq!(
+        u128::from(number(&lag["Default"])),
+        roomcast_core::Config::default().archive_lag.as_millis(),
+        "ArchiveLagMs' default is the code's"
+    );
+    assert!(
+        number(&lag["MinValue"]) >= 1,
+        "ROOMCAST_ARCHIVE_LAG_MS must be at least 1"
+    );
+    // The longest wait, then a produce that may take the delivery timeout (5 s by
+    // default), then the reply: a few seconds to spare.
+    let longest_wait = number(&lag["MaxValue"]).div_ceil(1000);
+    let timeout = number(&properties["Timeout"]);
+    assert!(
+        timeout >= longest_wait + 5 + 3 && timeout <= 29,
+        "ws-message's Timeout {timeout} s must exceed ArchiveLagMs' largest value ({longest_wait} s) \
+         plus the Kafka delivery timeout comfortably, and stay within API Gateway's 29 s"
+    );
+
+    let role = arn_of(&properties["Role"]).expect("ws-message's role");
+    let on_table: BTreeSet<String> = granted_to(&template.resources, role)
+        .iter()
+        .filter(|statement| arn_of(&statement["Resource"]) == Some("Table"))
+        .flat_map(actions_of)
+        .collect();
+    for action in ["dynamodb:GetItem", "dynamodb:Query"] {
+        assert!(
+            on_table.contains(action),
+            "ws-message reads the history with {action}: {on_table:?}"
+        );
     }
 }
 
