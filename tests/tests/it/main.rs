@@ -1,6 +1,7 @@
 //! One test binary for every integration test, so the AWS SDK and librdkafka are linked
 //! once and moto and tansu are started once per run.
 
+mod archive_source;
 mod auth;
 mod deploy;
 mod fan_out;
