@@ -1077,6 +1077,35 @@ fn kafka_archive_may_write_the_history_and_nothing_else() {
                 }
             }
         }
+        // Only in the history's partitions: every conversation's key is among the allowed
+        // leading keys, and no key of a connection, a user, a room, a nickname.
+        for statement in granted.iter().filter(|statement| {
+            actions_of(statement)
+                .iter()
+                .any(|action| action.starts_with("dynamodb:"))
+        }) {
+            let patterns = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                .as_array()
+                .unwrap_or_else(|| {
+                    panic!("{setup}: kafka-archive's table access must be limited by dynamodb:LeadingKeys: {statement}")
+                });
+            assert_eq!(
+                statement["Condition"].as_object().map(|condition| condition.len()),
+                Some(1),
+                "{statement}"
+            );
+            let patterns: Vec<&str> = patterns.iter().filter_map(Value::as_str).collect();
+            let allowed = |key: &str| patterns.iter().any(|pattern| string_like(pattern, key));
+            for key in history_keys() {
+                assert!(
+                    allowed(&key),
+                    "{setup}: kafka-archive may not write {key:?}: {patterns:?}"
+                );
+            }
+            for key in other_keys() {
+                assert!(!allowed(&key), "{setup}: kafka-archive may write {key:?}: {patterns:?}");
+            }
+        }
         assert_eq!(
             dynamodb,
             BTreeSet::from(["dynamodb:PutItem".to_owned(), "dynamodb:UpdateItem".to_owned()]),
@@ -1084,6 +1113,71 @@ fn kafka_archive_may_write_the_history_and_nothing_else() {
              a delete with a conditional UpdateItem, and does nothing else to the table"
         );
     }
+}
+
+/// IAM's `StringLike`: `*` matches any run of characters, `?` any one character.
+fn string_like(pattern: &str, value: &str) -> bool {
+    let (pattern, value): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    // matches[j]: whether the pattern read so far matches value[..j].
+    let mut matches = vec![false; value.len() + 1];
+    matches[0] = true;
+    for p in pattern {
+        let mut next = vec![false; value.len() + 1];
+        for j in 0..=value.len() {
+            next[j] = match p {
+                '*' => matches[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && matches[j - 1],
+                c => j > 0 && matches[j - 1] && value[j - 1] == c,
+            };
+        }
+        matches = next;
+    }
+    matches[value.len()]
+}
+
+/// Partition keys of the history, as the DynamoDB adapter makes them: rooms and direct
+/// conversations, with user ids that hold `#`, `*` and other characters.
+fn history_keys() -> Vec<String> {
+    use roomcast_aws::dynamo::keys;
+    use roomcast_core::history::Conversation;
+    use roomcast_core::{RoomName, UserId};
+
+    let mut found = vec![
+        keys::conversation(&Conversation::Room(RoomName::trusted("general"))),
+        keys::conversation(&Conversation::Room(RoomName::trusted("admin"))),
+    ];
+    for (a, b) in [("u1", "u2"), ("auth0|abc#1", "HIST#x*"), ("é", "")] {
+        found.push(keys::conversation(&Conversation::direct(
+            UserId::new(a),
+            UserId::new(b),
+        )));
+    }
+    found
+}
+
+/// Partition keys of everything else in the table: connections, users, rooms (catalog and
+/// memberships), nicknames.
+fn other_keys() -> Vec<String> {
+    use roomcast_aws::dynamo::keys;
+    use roomcast_core::{ConnectionId, Nick, RoomName, UserId};
+
+    vec![
+        keys::connection(&ConnectionId::new("HIST#abc=")),
+        keys::user(&UserId::new("HIST#u1")),
+        keys::room(&RoomName::trusted("general")),
+        keys::nick(&Nick::trusted("alice")),
+    ]
+}
+
+#[test]
+fn string_like_is_iams() {
+    assert!(string_like("HIST#*", "HIST#ROOM#a"));
+    assert!(string_like("HIST#*", "HIST#"));
+    assert!(!string_like("HIST#*", "HIST"));
+    assert!(!string_like("HIST#*", "ROOM#HIST#"));
+    assert!(string_like("a?c*", "abcdef"));
+    assert!(!string_like("a?c", "ac"));
+    assert!(string_like("*", ""));
 }
 
 /// ws-message reads the history (`history`: a Query; `edit`, `delete`, a reply: a GetItem
