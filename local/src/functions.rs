@@ -52,8 +52,6 @@ impl Functions {
         kafka_fanout::handle(&*self.store, &*self.publisher, &self.notifier, &self.fan_out, event).await
     }
 
-    /// Not a `Send` future as far as the compiler can tell (see
-    /// [`crate::trigger::KafkaFunction`] for how the trigger runs it).
     pub async fn archive(&self, event: &KafkaEvent) -> Result<ArchiveReport, kafka_archive::BatchFailed> {
         kafka_archive::handle(&*self.history, &self.archive, event).await
     }

@@ -50,7 +50,7 @@ impl KafkaFunction {
     /// One invocation with `event`. A panic fails the invocation, as the Lambda runtime
     /// reports a panicking handler as an error (and the batch is then retried), rather
     /// than ending the mapping.
-    async fn invoke(self, functions: &Arc<Functions>, event: &Arc<KafkaEvent>) -> anyhow::Result<()> {
+    async fn invoke(self, functions: &Functions, event: &KafkaEvent) -> anyhow::Result<()> {
         match self {
             KafkaFunction::FanOut => {
                 let invocation = AssertUnwindSafe(functions.fan_out(event)).catch_unwind();
@@ -58,18 +58,8 @@ impl KafkaFunction {
                 tracing::debug!(function = self.name(), ?report, "batch delivered");
             }
             KafkaFunction::Archive => {
-                // The compiler cannot prove the archive's future `Send` (the borrowing
-                // closures of `roomcast_core::archive`'s stream combinators hit its
-                // higher-ranked lifetime limits), so it cannot be awaited in a spawned task;
-                // it runs on the blocking pool instead, driven by this runtime's IO and timers.
-                let (functions, event) = (Arc::clone(functions), Arc::clone(event));
-                let runtime = tokio::runtime::Handle::current();
-                let invocation =
-                    tokio::task::spawn_blocking(move || runtime.block_on(async { functions.archive(&event).await }));
-                let report = invocation.await.map_err(|error| match error.try_into_panic() {
-                    Ok(panic) => panicked(panic),
-                    Err(error) => anyhow::Error::new(error).context("the invocation was cancelled"),
-                })??;
+                let invocation = AssertUnwindSafe(functions.archive(event)).catch_unwind();
+                let report = invocation.await.map_err(panicked)??;
                 tracing::debug!(function = self.name(), ?report, "batch archived");
             }
         }
@@ -123,7 +113,7 @@ pub async fn run(
         if batch.is_empty() {
             continue;
         }
-        let event = Arc::new(kafka_event(&batch, &batching.bootstrap_servers));
+        let event = kafka_event(&batch, &batching.bootstrap_servers);
         let mut attempt = 0u32;
         loop {
             match function.invoke(&functions, &event).await {
