@@ -9,6 +9,9 @@ use roomcast_core::{Envelope, ServerFrame, Target};
 use roomcast_core::memory::{LogRecord, MemoryHistory, MemoryLog, MemoryStore};
 use roomcast_core::{History, Publisher, Store};
 
+/// The id prefix of the records `published` appends to find the end of the log.
+const SENTINEL: &str = "sentinel";
+
 pub struct Backends {
     pub store: Arc<dyn Store>,
     /// The message history: the same table as `store` on the real backends.
@@ -62,9 +65,10 @@ impl Backends {
     }
 
     /// Everything published so far, in publish order. A sentinel record is appended and
-    /// read up to, so "nothing else was published" can be asserted without waiting.
+    /// read up to, so "nothing else was published" can be asserted without waiting; the
+    /// sentinels of earlier calls are left out.
     pub async fn published(&self) -> Vec<LogRecord> {
-        let sentinel_id = crate::unique_name("sentinel");
+        let sentinel_id = crate::unique_name(SENTINEL);
         let sentinel = Envelope::new(sentinel_id.clone(), Target::All, None, &ServerFrame::Pong);
         self.publisher.publish(&sentinel).await.expect("sentinel published");
         let is_sentinel =
@@ -75,6 +79,9 @@ impl Backends {
         };
         let end = records.iter().position(is_sentinel).expect("sentinel read back");
         records.truncate(end);
+        records.retain(|record| {
+            !Envelope::decode(&record.value).is_ok_and(|envelope| envelope.id.starts_with(&format!("{SENTINEL}-")))
+        });
         records
     }
 
