@@ -45,7 +45,12 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
         .backends
         .iter()
         .find(|line| line.contains("kafka-archive"))
-        .unwrap_or_else(|| panic!("the start-up description names no archive source: {:?}", gateway.backends));
+        .unwrap_or_else(|| {
+            panic!(
+                "the start-up description names no archive source: {:?}",
+                gateway.backends
+            )
+        });
     let fan_out = gateway.backends.iter().find(|line| line.contains("kafka-fanout"));
     assert!(fan_out.is_some_and(|line| line != archive), "{:?}", gateway.backends);
 
@@ -55,7 +60,9 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
     bob.join("general").await;
     let mut ids = Vec::new();
     for text in ["one", "two", "three"] {
-        let ack = alice.ask(json!({"action": "send", "room": "general", "text": text}), "ack").await;
+        let ack = alice
+            .ask(json!({"action": "send", "room": "general", "text": text}), "ack")
+            .await;
         ids.push(ack["id"].as_str().unwrap().to_owned());
     }
     // Fan-out delivers as before, on its own mapping.
@@ -64,12 +71,17 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
     }
     // Right after their acks: these wait for the archive if it has not kept the message yet.
     alice
-        .ask(json!({"action": "edit", "room": "general", "id": ids[0], "text": "one, edited"}), "ack")
+        .ask(
+            json!({"action": "edit", "room": "general", "id": ids[0], "text": "one, edited"}),
+            "ack",
+        )
         .await;
     alice
         .ask(json!({"action": "delete", "room": "general", "id": ids[1]}), "ack")
         .await;
-    let four = bob.ask(json!({"action": "send", "room": "general", "text": "four"}), "ack").await;
+    let four = bob
+        .ask(json!({"action": "send", "room": "general", "text": "four"}), "ack")
+        .await;
     ids.push(four["id"].as_str().unwrap().to_owned());
 
     let messages = bob
@@ -106,7 +118,9 @@ async fn restarted_on_the_same_groups_the_archive_resumes_and_history_is_kept() 
     let mut alice = Client::connect(&first, "alice").await;
     alice.join("general").await;
     for text in ["before 1", "before 2"] {
-        alice.ask(json!({"action": "send", "room": "general", "text": text}), "ack").await;
+        alice
+            .ask(json!({"action": "send", "room": "general", "text": text}), "ack")
+            .await;
     }
     alice.history_until("general", |messages| messages.len() == 2).await;
     let fan_out_committed = committed_until_positive(&settings, &settings.consumer_group).await;
@@ -117,7 +131,9 @@ async fn restarted_on_the_same_groups_the_archive_resumes_and_history_is_kept() 
     let second = start(settings.clone()).await;
     let mut alice = Client::connect(&second, "alice").await;
     alice.join("general").await;
-    alice.ask(json!({"action": "send", "room": "general", "text": "after"}), "ack").await;
+    alice
+        .ask(json!({"action": "send", "room": "general", "text": "after"}), "ack")
+        .await;
     let messages = alice.history_until("general", |messages| messages.len() >= 3).await;
     let texts: Vec<&str> = messages.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["before 1", "before 2", "after"]);
@@ -136,7 +152,9 @@ async fn a_new_archive_group_rebuilds_history_from_the_topic() {
     let mut alice = Client::connect(&first, "alice").await;
     alice.join("general").await;
     for text in ["kept 1", "kept 2"] {
-        alice.ask(json!({"action": "send", "room": "general", "text": text}), "ack").await;
+        alice
+            .ask(json!({"action": "send", "room": "general", "text": text}), "ack")
+            .await;
     }
     alice.history_until("general", |messages| messages.len() == 2).await;
     committed_until_positive(&settings, &settings.consumer_group).await;
@@ -193,7 +211,10 @@ async fn committed_until_positive(settings: &Settings, group: &str) -> i64 {
         if total > 0 {
             return total;
         }
-        assert!(tokio::time::Instant::now() < deadline, "group {group} committed nothing within {CATCH_UP:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group {group} committed nothing within {CATCH_UP:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
