@@ -96,6 +96,30 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
     assert_eq!(messages[2]["text"], "three");
     assert_eq!(messages[3]["text"], "four");
     assert_eq!(messages[3]["from"]["nick"], "bob");
+
+    // Over and over, each edit sent the moment its ack arrives: every one is accepted.
+    for round in 0..25 {
+        let ack = alice
+            .ask(
+                json!({"action": "send", "room": "general", "text": format!("draft {round}")}),
+                "ack",
+            )
+            .await;
+        alice
+            .ask(
+                json!({"action": "edit", "room": "general", "id": ack["id"], "text": format!("final {round}")}),
+                "ack",
+            )
+            .await;
+    }
+    let messages = bob
+        .history_until("general", |messages| {
+            messages.len() == 29 && messages[28]["text"] == "final 24"
+        })
+        .await;
+    let finals: Vec<&str> = messages[4..].iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let expected: Vec<String> = (0..25).map(|round| format!("final {round}")).collect();
+    assert_eq!(finals, expected);
     gateway.shutdown().await;
 }
 
