@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use roomcast_core::history::{Conversation, Cursor, MessageEdit, Page, StoredMessage};
 use roomcast_core::memory::LogRecord;
+use roomcast_core::ports::StoreError;
 use roomcast_core::Envelope;
+use roomcast_core::MessageId;
 use roomcast_tests::backends::Backends;
 use roomcast_tests::{each_backend, events};
 use serde_json::{json, Value};
@@ -28,6 +31,7 @@ each_backend!(
         a_record_the_archive_cannot_use_is_skipped_and_the_rest_kept,
         history_needs_membership_and_well_formed_cursors,
         a_page_of_long_messages_is_cut_to_fit_one_frame,
+        a_failed_write_fails_the_batch_and_its_redelivery_keeps_it,
     ]
 );
 
@@ -540,4 +544,48 @@ async fn a_page_of_long_messages_is_cut_to_fit_one_frame(backends: Backends) {
         got.last().unwrap().starts_with("39"),
         "the newest are kept when reading back"
     );
+}
+
+/// A history whose writes fail, as DynamoDB does when it is unreachable.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl roomcast_core::History for Unreachable {
+    async fn keep(&self, _: &StoredMessage) -> Result<(), StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn edit(&self, _: &Conversation, _: &MessageId, _: &MessageEdit) -> Result<bool, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn delete(&self, _: &Conversation, _: &MessageId) -> Result<bool, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn message(&self, _: &Conversation, _: &MessageId) -> Result<Option<StoredMessage>, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn page(&self, _: &Conversation, _: &Cursor, _: usize) -> Result<Page, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+}
+
+async fn a_failed_write_fails_the_batch_and_its_redelivery_keeps_it(backends: Backends) {
+    let lambdas = signed_in(backends).await;
+    let alice = lambdas.sign_in("u-alice", "alice", &[]).await;
+    lambdas.room(&alice, "general").await;
+    lambdas.ok(&alice, &send("general", "kept in the end"), "ack").await;
+    let batch = events::kafka_batch(&lambdas.backends.published().await);
+    let failed = kafka_archive::handle(&Unreachable, &Default::default(), &batch).await;
+    assert!(failed.is_err(), "the event source mapping must deliver the batch again");
+    let diagnostic = lambda_runtime::Diagnostic::from(failed.unwrap_err());
+    assert!(
+        diagnostic.error_message.contains("connection refused"),
+        "{diagnostic:?}"
+    );
+    kafka_archive::handle(&*lambdas.backends.history, &Default::default(), &batch)
+        .await
+        .expect("redelivered");
+    let history = lambdas
+        .ok(&alice, r#"{"action":"history","room":"general"}"#, "history")
+        .await;
+    assert_eq!(texts(&history), ["kept in the end"]);
 }
