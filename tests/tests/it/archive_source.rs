@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -14,14 +13,8 @@ use roomcast_local::settings::Settings;
 use roomcast_local::Running;
 use roomcast_tests::{each_backend, init_tracing, tansu, unique_name};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::gateway::{settings, Mode};
-
-/// Longest wait for any one frame.
-const FRAME_WAIT: Duration = Duration::from_secs(20);
+use crate::gateway::{settings, Client, Mode};
 
 /// Longest wait for the archive (or a commit) to catch up: covers a consumer group's join
 /// on a slow shared machine; the archive is there in milliseconds once running.
@@ -61,7 +54,7 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
     let mut ids = Vec::new();
     for text in ["one", "two", "three"] {
         let ack = alice
-            .ask(json!({"action": "send", "room": "general", "text": text}), "ack")
+            .ask_for(json!({"action": "send", "room": "general", "text": text}), "ack")
             .await;
         ids.push(ack["id"].as_str().unwrap().to_owned());
     }
@@ -71,24 +64,23 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
     }
     // Right after their acks: these wait for the archive if it has not kept the message yet.
     alice
-        .ask(
+        .ask_for(
             json!({"action": "edit", "room": "general", "id": ids[0], "text": "one, edited"}),
             "ack",
         )
         .await;
     alice
-        .ask(json!({"action": "delete", "room": "general", "id": ids[1]}), "ack")
+        .ask_for(json!({"action": "delete", "room": "general", "id": ids[1]}), "ack")
         .await;
     let four = bob
-        .ask(json!({"action": "send", "room": "general", "text": "four"}), "ack")
+        .ask_for(json!({"action": "send", "room": "general", "text": "four"}), "ack")
         .await;
     ids.push(four["id"].as_str().unwrap().to_owned());
 
-    let messages = bob
-        .history_until("general", |messages| {
-            messages.len() == 4 && messages[0]["text"] == "one, edited" && messages[1]["deleted"] == true
-        })
-        .await;
+    let messages = history_until(&mut bob, "general", |messages| {
+        messages.len() == 4 && messages[0]["text"] == "one, edited" && messages[1]["deleted"] == true
+    })
+    .await;
     let got: Vec<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(got, ids, "history in send order: {messages:?}");
     assert_eq!(messages[0]["from"]["nick"], "alice");
@@ -100,23 +92,22 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
     // Over and over, each edit sent the moment its ack arrives: every one is accepted.
     for round in 0..25 {
         let ack = alice
-            .ask(
+            .ask_for(
                 json!({"action": "send", "room": "general", "text": format!("draft {round}")}),
                 "ack",
             )
             .await;
         alice
-            .ask(
+            .ask_for(
                 json!({"action": "edit", "room": "general", "id": ack["id"], "text": format!("final {round}")}),
                 "ack",
             )
             .await;
     }
-    let messages = bob
-        .history_until("general", |messages| {
-            messages.len() == 29 && messages[28]["text"] == "final 24"
-        })
-        .await;
+    let messages = history_until(&mut bob, "general", |messages| {
+        messages.len() == 29 && messages[28]["text"] == "final 24"
+    })
+    .await;
     let finals: Vec<&str> = messages[4..].iter().map(|m| m["text"].as_str().unwrap()).collect();
     let expected: Vec<String> = (0..25).map(|round| format!("final {round}")).collect();
     assert_eq!(finals, expected);
@@ -143,10 +134,10 @@ async fn restarted_on_the_same_groups_the_archive_resumes_and_history_is_kept() 
     alice.join("general").await;
     for text in ["before 1", "before 2"] {
         alice
-            .ask(json!({"action": "send", "room": "general", "text": text}), "ack")
+            .ask_for(json!({"action": "send", "room": "general", "text": text}), "ack")
             .await;
     }
-    alice.history_until("general", |messages| messages.len() == 2).await;
+    history_until(&mut alice, "general", |messages| messages.len() == 2).await;
     let fan_out_committed = committed_until_positive(&settings, &settings.consumer_group).await;
     let archive_committed = committed_until_positive(&settings, &settings.archive_consumer_group).await;
     drop(alice);
@@ -156,9 +147,9 @@ async fn restarted_on_the_same_groups_the_archive_resumes_and_history_is_kept() 
     let mut alice = Client::connect(&second, "alice").await;
     alice.join("general").await;
     alice
-        .ask(json!({"action": "send", "room": "general", "text": "after"}), "ack")
+        .ask_for(json!({"action": "send", "room": "general", "text": "after"}), "ack")
         .await;
-    let messages = alice.history_until("general", |messages| messages.len() >= 3).await;
+    let messages = history_until(&mut alice, "general", |messages| messages.len() >= 3).await;
     let texts: Vec<&str> = messages.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["before 1", "before 2", "after"]);
     assert!(committed(&settings, &settings.archive_consumer_group).await >= archive_committed);
@@ -177,10 +168,10 @@ async fn a_new_archive_group_rebuilds_history_from_the_topic() {
     alice.join("general").await;
     for text in ["kept 1", "kept 2"] {
         alice
-            .ask(json!({"action": "send", "room": "general", "text": text}), "ack")
+            .ask_for(json!({"action": "send", "room": "general", "text": text}), "ack")
             .await;
     }
-    alice.history_until("general", |messages| messages.len() == 2).await;
+    history_until(&mut alice, "general", |messages| messages.len() == 2).await;
     committed_until_positive(&settings, &settings.consumer_group).await;
     drop(alice);
     first.shutdown().await;
@@ -190,7 +181,7 @@ async fn a_new_archive_group_rebuilds_history_from_the_topic() {
     let second = start(settings).await;
     let mut bob = Client::connect(&second, "bob").await;
     bob.join("general").await;
-    let messages = bob.history_until("general", |messages| messages.len() >= 2).await;
+    let messages = history_until(&mut bob, "general", |messages| messages.len() >= 2).await;
     let texts: Vec<&str> = messages.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["kept 1", "kept 2"]);
     second.shutdown().await;
@@ -243,69 +234,22 @@ async fn committed_until_positive(settings: &Settings, group: &str) -> i64 {
     }
 }
 
-struct Client {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    name: String,
-}
-
-impl Client {
-    async fn connect(gateway: &Running, name: &str) -> Client {
-        let url = format!("{}/?name={name}", gateway.ws_url());
-        let (socket, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        Client {
-            socket,
-            name: name.to_owned(),
+/// Asks for `room`'s latest history until its messages satisfy `done`; those messages.
+async fn history_until(client: &mut Client, room: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    loop {
+        let page = client
+            .ask_for(json!({"action": "history", "room": room}), "history")
+            .await;
+        let messages = page["messages"].as_array().cloned().unwrap_or_default();
+        if done(&messages) {
+            return messages;
         }
-    }
-
-    /// The next frame of type `kind`, skipping others (presence, pushed messages); an error
-    /// frame fails the test.
-    async fn wait_for(&mut self, kind: &str) -> Value {
-        loop {
-            let message = tokio::time::timeout(FRAME_WAIT, self.socket.next())
-                .await
-                .unwrap_or_else(|_| panic!("{}: no {kind} within {FRAME_WAIT:?}", self.name))
-                .unwrap_or_else(|| panic!("{}: connection ended", self.name))
-                .unwrap_or_else(|e| panic!("{}: {e}", self.name));
-            let Message::Text(text) = message else { continue };
-            let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
-            if frame["type"] == kind {
-                return frame;
-            }
-            assert_ne!(frame["type"], "error", "{}: waiting for {kind}", self.name);
-        }
-    }
-
-    /// Sends `frame`; the reply of type `kind`.
-    async fn ask(&mut self, frame: Value, kind: &str) -> Value {
-        self.socket
-            .send(Message::text(frame.to_string()))
-            .await
-            .expect("frame sent");
-        self.wait_for(kind).await
-    }
-
-    async fn join(&mut self, room: &str) {
-        self.ask(json!({"action": "join", "room": room}), "joined").await;
-    }
-
-    /// Asks for `room`'s latest history until its messages satisfy `done`; those messages.
-    async fn history_until(&mut self, room: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + CATCH_UP;
-        loop {
-            let page = self.ask(json!({"action": "history", "room": room}), "history").await;
-            let messages = page["messages"].as_array().cloned().unwrap_or_default();
-            if done(&messages) {
-                return messages;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{}: history of {room} still {messages:?} after {CATCH_UP:?}",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: history of {room} still {messages:?} after {CATCH_UP:?}",
+            client.name
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -92,13 +92,14 @@ each_backend!(
     ]
 );
 
-struct Client {
+/// A real WebSocket client of the gateway, for tests that read frames one by one.
+pub(crate) struct Client {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    name: String,
+    pub(crate) name: String,
 }
 
 impl Client {
-    async fn connect(gateway: &Running, name: &str) -> Client {
+    pub(crate) async fn connect(gateway: &Running, name: &str) -> Client {
         let url = format!("{}/?name={name}", gateway.ws_url());
         let (socket, _) = tokio_tungstenite::connect_async(url)
             .await
@@ -149,7 +150,25 @@ impl Client {
         self.next_non_presence().await
     }
 
-    async fn join(&mut self, room: &str) {
+    /// The next frame of type `kind`, skipping others (presence, pushed messages); an error
+    /// frame fails the test.
+    pub(crate) async fn wait_for(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+            assert_ne!(frame["type"], "error", "{}: waiting for {kind}", self.name);
+        }
+    }
+
+    /// Sends `frame`; the reply of type `kind`, skipping frames pushed meanwhile.
+    pub(crate) async fn ask_for(&mut self, frame: Value, kind: &str) -> Value {
+        self.send(frame).await;
+        self.wait_for(kind).await
+    }
+
+    pub(crate) async fn join(&mut self, room: &str) {
         assert_eq!(
             self.ask(json!({"action": "join", "room": room})).await["type"],
             "joined"

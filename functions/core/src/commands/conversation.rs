@@ -8,6 +8,7 @@ use crate::error::ClientError;
 use crate::history::{Conversation, StoredMessage};
 use crate::model::{MessageId, RoomName, UserId};
 use crate::ports::History;
+use crate::protocol::ServerFrame;
 
 /// What the client named, before it is checked against the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,19 @@ impl ConversationRef {
                 Ok(Conversation::Room(room.clone()))
             }
             Self::With(user) => Ok(Conversation::direct(ctx.caller.user.user_id.clone(), user.clone())),
+        }
+    }
+
+    /// The `ack` of a change to the message `id` of this conversation, made at `ts`.
+    pub fn ack(&self, id: MessageId, ts: i64) -> ServerFrame {
+        let (room, with) = self.fields();
+        ServerFrame::Ack {
+            room,
+            to: None,
+            with,
+            id,
+            client_msg_id: None,
+            ts,
         }
     }
 

@@ -48,7 +48,7 @@ impl Delete {
                 "only its author or the `{ADMIN_ROLE}` role may delete a message"
             )));
         }
-        let (room, with) = self.conversation.fields();
+        let (room, _) = self.conversation.fields();
         let deleted = |with| ServerFrame::Deleted {
             room: room.clone(),
             with,
@@ -56,13 +56,6 @@ impl Delete {
             by: ctx.caller.user.clone(),
         };
         publish_about(ctx, &self.conversation, MessageId::generate(), deleted).await?;
-        Ok(ServerFrame::Ack {
-            room,
-            to: None,
-            with,
-            id: self.id,
-            client_msg_id: None,
-            ts: ctx.now_ms,
-        })
+        Ok(self.conversation.ack(self.id, ctx.now_ms))
     }
 }

@@ -47,7 +47,7 @@ impl Edit {
         if message.from.user_id != ctx.caller.user.user_id {
             return Err(ClientError::forbidden("only its author may edit a message"));
         }
-        let (room, with) = self.conversation.fields();
+        let (room, _) = self.conversation.fields();
         let edited = |with| ServerFrame::Edited {
             room: room.clone(),
             with,
@@ -57,13 +57,6 @@ impl Edit {
             by: ctx.caller.user.clone(),
         };
         publish_about(ctx, &self.conversation, MessageId::generate(), edited).await?;
-        Ok(ServerFrame::Ack {
-            room,
-            to: None,
-            with,
-            id: self.id,
-            client_msg_id: None,
-            ts: ctx.now_ms,
-        })
+        Ok(self.conversation.ack(self.id, ctx.now_ms))
     }
 }
