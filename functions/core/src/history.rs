@@ -87,8 +87,10 @@ pub enum Cursor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     pub messages: Vec<StoredMessage>,
-    /// More messages lie beyond the page in the direction it was read: older ones for
-    /// `Latest` and `Before`, newer ones for `After`.
+    /// More messages may lie beyond the page in the direction it was read (older ones for
+    /// `Latest` and `Before`, newer ones for `After`): ask again from its last message.
+    /// Never false while there are more; an adapter that reads expired items it must leave
+    /// out may say true before a page that turns out empty.
     pub more: bool,
 }
 

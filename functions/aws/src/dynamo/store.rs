@@ -1,10 +1,11 @@
-//! [`DynamoStore`]: the one type that offers the [`Connections`], [`Rooms`] and [`Audience`]
-//! ports on one DynamoDB table (their methods live in `connections`, `rooms`, `audience`
-//! and `nicks`), with the default timeouts of its client.
+//! [`DynamoStore`]: the one type that offers the [`Connections`], [`Rooms`], [`Audience`]
+//! and [`History`] ports on one DynamoDB table (their methods live in `connections`,
+//! `rooms`, `audience`, `nicks` and `history`), with the default timeouts of its client.
 //!
 //! [`Connections`]: roomcast_core::ports::Connections
 //! [`Rooms`]: roomcast_core::ports::Rooms
 //! [`Audience`]: roomcast_core::ports::Audience
+//! [`History`]: roomcast_core::ports::History
 
 use std::time::Duration;
 
