@@ -30,6 +30,28 @@ impl MemoryHistory {
     }
 }
 
+impl MemoryHistory {
+    /// Runs `change` on a message that can still change: kept, not deleted, not expired.
+    /// `false` (nothing changed) otherwise, as the DynamoDB adapter's write conditions say.
+    fn amend(
+        &self,
+        conversation: &Conversation,
+        id: &MessageId,
+        change: impl FnOnce(&mut StoredMessage) -> bool,
+    ) -> bool {
+        let now = now_secs();
+        self.with(|conversations| {
+            match conversations
+                .get_mut(conversation)
+                .and_then(|messages| messages.get_mut(id))
+            {
+                Some(message) if !message.deleted && live(message, now) => change(message),
+                _ => false,
+            }
+        })
+    }
+}
+
 /// A message whose retention has passed is gone, as DynamoDB's TTL would make it.
 fn live(message: &StoredMessage, now: i64) -> bool {
     message.expires_at >= now
@@ -49,18 +71,8 @@ impl History for MemoryHistory {
     }
 
     async fn edit(&self, conversation: &Conversation, id: &MessageId, edit: &MessageEdit) -> Result<bool, StoreError> {
-        let now = now_secs();
-        Ok(self.with(|conversations| {
-            let Some(message) = conversations
-                .get_mut(conversation)
-                .and_then(|messages| messages.get_mut(id))
-            else {
-                return false;
-            };
-            if message.deleted
-                || !live(message, now)
-                || message.edit_id.as_ref().is_some_and(|last| *last >= edit.edit_id)
-            {
+        Ok(self.amend(conversation, id, |message| {
+            if message.edit_id.as_ref().is_some_and(|last| *last >= edit.edit_id) {
                 return false;
             }
             message.text = Some(edit.text.clone());
@@ -71,17 +83,7 @@ impl History for MemoryHistory {
     }
 
     async fn delete(&self, conversation: &Conversation, id: &MessageId) -> Result<bool, StoreError> {
-        let now = now_secs();
-        Ok(self.with(|conversations| {
-            let Some(message) = conversations
-                .get_mut(conversation)
-                .and_then(|messages| messages.get_mut(id))
-            else {
-                return false;
-            };
-            if message.deleted || !live(message, now) {
-                return false;
-            }
+        Ok(self.amend(conversation, id, |message| {
             message.deleted = true;
             message.text = None;
             true
