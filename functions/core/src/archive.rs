@@ -187,8 +187,9 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
     let frame: ServerFrame =
         serde_json::from_str(envelope.frame.get()).map_err(|error| format!("`{kind}` frame: {error}"))?;
     let limits = &config.limits;
-    let expires_at = |ts: i64| ts / 1000 + i64::try_from(config.retention.as_secs()).unwrap_or(i64::MAX / 2);
-    let change = match frame {
+    // A message or a direct message is kept; the two differ only in their conversation
+    // and recipient.
+    let (id, conversation, from, to, text, ts, reply_to) = match frame {
         ServerFrame::Message {
             room,
             id,
@@ -196,23 +197,15 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
             text,
             ts,
             reply_to,
-        } => {
-            check_user(&from)?;
-            check_text(&text, limits)?;
-            Change::Keep(StoredMessage {
-                id,
-                conversation: Conversation::Room(check_room(room, limits)?),
-                from,
-                to: None,
-                text: Some(text),
-                ts,
-                reply_to,
-                edited_at: None,
-                edit_id: None,
-                deleted: false,
-                expires_at: expires_at(ts),
-            })
-        }
+        } => (
+            id,
+            Conversation::Room(check_room(room, limits)?),
+            from,
+            None,
+            text,
+            ts,
+            reply_to,
+        ),
         ServerFrame::Dm {
             id,
             from,
@@ -221,22 +214,9 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
             ts,
             reply_to,
         } => {
-            check_user(&from)?;
             check_user(&to)?;
-            check_text(&text, limits)?;
-            Change::Keep(StoredMessage {
-                id,
-                conversation: Conversation::direct(from.user_id.clone(), to.user_id.clone()),
-                from,
-                to: Some(to),
-                text: Some(text),
-                ts,
-                reply_to,
-                edited_at: None,
-                edit_id: None,
-                deleted: false,
-                expires_at: expires_at(ts),
-            })
+            let conversation = Conversation::direct(from.user_id.clone(), to.user_id.clone());
+            (id, conversation, from, Some(to), text, ts, reply_to)
         }
         ServerFrame::Edited {
             room,
@@ -249,25 +229,35 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
             check_text(&text, limits)?;
             let edit_id = MessageId::parse(&envelope.id)
                 .map_err(|_| format!("an edit's envelope id must be a message id, not `{}`", envelope.id))?;
+            let edit = MessageEdit {
+                text,
+                edited_at,
+                edit_id,
+            };
             let conversation = conversation_of(room, with, &envelope.target, limits)?;
-            Change::Amend(
-                conversation,
-                id,
-                Amendment::Edit(MessageEdit {
-                    text,
-                    edited_at,
-                    edit_id,
-                }),
-            )
+            return Ok(Some(Change::Amend(conversation, id, Amendment::Edit(edit))));
         }
-        ServerFrame::Deleted { room, with, id, by: _ } => Change::Amend(
-            conversation_of(room, with, &envelope.target, limits)?,
-            id,
-            Amendment::Delete,
-        ),
+        ServerFrame::Deleted { room, with, id, by: _ } => {
+            let conversation = conversation_of(room, with, &envelope.target, limits)?;
+            return Ok(Some(Change::Amend(conversation, id, Amendment::Delete)));
+        }
         _ => unreachable!("only history frame types get here"),
     };
-    Ok(Some(change))
+    check_user(&from)?;
+    check_text(&text, limits)?;
+    Ok(Some(Change::Keep(StoredMessage {
+        id,
+        conversation,
+        from,
+        to,
+        text: Some(text),
+        ts,
+        reply_to,
+        edited_at: None,
+        edit_id: None,
+        deleted: false,
+        expires_at: ts / 1000 + i64::try_from(config.retention.as_secs()).unwrap_or(i64::MAX / 2),
+    })))
 }
 
 /// The conversation an `edited` or `deleted` frame is about: its room, or the direct
