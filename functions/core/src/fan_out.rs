@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
+use crate::backoff::backoff;
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::model::{ConnectionId, RoomName, UserId};
@@ -312,10 +313,4 @@ async fn post_with_retry<N: Notifier + ?Sized>(
             other => return other,
         }
     }
-}
-
-/// Exponential backoff with full jitter, capped at 32 times the base.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let ceiling = base.saturating_mul(1 << attempt.saturating_sub(1).min(5));
-    ceiling.mul_f64(0.5 + fastrand::f64() / 2.0)
 }

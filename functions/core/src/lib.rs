@@ -5,6 +5,7 @@
 //! Nothing here knows about AWS or Kafka.
 
 pub mod archive;
+pub mod backoff;
 pub mod clock;
 pub mod commands;
 pub mod config;

@@ -3,12 +3,24 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use super::{parse_user_id, Context};
+use crate::backoff::backoff;
 use crate::error::ClientError;
 use crate::history::{Conversation, StoredMessage};
 use crate::model::{MessageId, RoomName, UserId};
 use crate::ports::History;
 use crate::protocol::ServerFrame;
+
+/// The `room` and `with` fields of a frame, as sent: flattened into each action's fields.
+#[derive(Debug, Deserialize)]
+pub struct ConversationFields {
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    with: Option<String>,
+}
 
 /// What the client named, before it is checked against the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +32,8 @@ pub enum ConversationRef {
 
 impl ConversationRef {
     /// Exactly one of `room` and `with`.
-    pub fn parse(room: Option<String>, with: Option<String>, max_room_chars: usize) -> Result<Self, ClientError> {
-        match (room, with) {
+    pub fn parse(fields: ConversationFields, max_room_chars: usize) -> Result<Self, ClientError> {
+        match (fields.room, fields.with) {
             (Some(room), None) => Ok(Self::Room(RoomName::parse(&room, max_room_chars)?)),
             (None, Some(with)) => Ok(Self::With(parse_user_id("with", with)?)),
             _ => Err(ClientError::bad_request(
@@ -64,16 +76,16 @@ impl ConversationRef {
     }
 }
 
-/// Longest pause between two looks at the history while waiting for the archive.
-const MAX_PAUSE: Duration = Duration::from_millis(200);
+/// The first pause between two looks at the history while waiting for the archive.
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
 /// The kept message `id` of `conversation`, deleted or not.
 ///
 /// A message is acknowledged once Kafka has it; kafka-archive stores it a moment later.
 /// So an edit, a delete or a reply sent right after the `ack` may find it missing: then,
 /// if the id is recent enough to be on its way (younger than `config.archive_lag`), this
-/// looks again until it arrives or that time is up. An id older than that, or one the
-/// archive never gets, is `not_found`.
+/// looks again (with [`backoff`] from 10 ms) until it arrives or that time is up. An id
+/// older than that, or one the archive never gets, is `not_found`.
 pub async fn kept_message(
     ctx: &Context<'_>,
     conversation: &Conversation,
@@ -85,8 +97,9 @@ pub async fn kept_message(
     let age = (ctx.now_ms - id.timestamp_ms()).max(0);
     let wait = Duration::from_millis(lag.saturating_sub(age).max(0) as u64);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut pause = Duration::from_millis(10);
+    let mut attempt = 0;
     loop {
+        attempt += 1;
         if let Some(message) = history.message(conversation, id).await? {
             return Ok(message);
         }
@@ -96,7 +109,6 @@ pub async fn kept_message(
                 "there is no message `{id}` in {conversation}"
             )));
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(MAX_PAUSE);
+        tokio::time::sleep(backoff(FIRST_PAUSE, attempt).min(deadline - now)).await;
     }
 }

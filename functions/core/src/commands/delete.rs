@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::conversation::{kept_message, ConversationRef};
+use super::conversation::{kept_message, ConversationFields, ConversationRef};
 use super::{fields, publish_about, Context, ADMIN_ROLE};
 use crate::config::Config;
 use crate::error::ClientError;
@@ -21,15 +21,13 @@ impl Delete {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         #[derive(Deserialize)]
         struct Fields {
-            #[serde(default)]
-            room: Option<String>,
-            #[serde(default)]
-            with: Option<String>,
+            #[serde(flatten)]
+            conversation: ConversationFields,
             id: String,
         }
-        let Fields { room, with, id } = fields(frame)?;
+        let Fields { conversation, id } = fields(frame)?;
         Ok(Self {
-            conversation: ConversationRef::parse(room, with, config.limits.room_name_chars)?,
+            conversation: ConversationRef::parse(conversation, config.limits.room_name_chars)?,
             id: MessageId::parse(&id)?,
         })
     }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::conversation::{kept_message, ConversationRef};
+use super::conversation::{kept_message, ConversationFields, ConversationRef};
 use super::{fields, parse_text, publish_about, Context};
 use crate::config::Config;
 use crate::error::ClientError;
@@ -23,16 +23,14 @@ impl Edit {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         #[derive(Deserialize)]
         struct Fields {
-            #[serde(default)]
-            room: Option<String>,
-            #[serde(default)]
-            with: Option<String>,
+            #[serde(flatten)]
+            conversation: ConversationFields,
             id: String,
             text: String,
         }
-        let Fields { room, with, id, text } = fields(frame)?;
+        let Fields { conversation, id, text } = fields(frame)?;
         Ok(Self {
-            conversation: ConversationRef::parse(room, with, config.limits.room_name_chars)?,
+            conversation: ConversationRef::parse(conversation, config.limits.room_name_chars)?,
             id: MessageId::parse(&id)?,
             text: parse_text(text, &config.limits)?,
         })

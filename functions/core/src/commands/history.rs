@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::conversation::ConversationRef;
+use super::conversation::{ConversationFields, ConversationRef};
 use super::{fields, Context};
 use crate::config::Config;
 use crate::error::ClientError;
@@ -32,10 +32,8 @@ impl History {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         #[derive(Deserialize)]
         struct Fields {
-            #[serde(default)]
-            room: Option<String>,
-            #[serde(default)]
-            with: Option<String>,
+            #[serde(flatten)]
+            conversation: ConversationFields,
             #[serde(default)]
             before: Option<String>,
             #[serde(default)]
@@ -44,8 +42,7 @@ impl History {
             limit: Option<i64>,
         }
         let Fields {
-            room,
-            with,
+            conversation,
             before,
             after,
             limit,
@@ -64,7 +61,7 @@ impl History {
             Some(_) => return Err(ClientError::bad_request(format!("limit must be 1 to {MAX_LIMIT}"))),
         };
         Ok(Self {
-            conversation: ConversationRef::parse(room, with, config.limits.room_name_chars)?,
+            conversation: ConversationRef::parse(conversation, config.limits.room_name_chars)?,
             cursor,
             limit,
         })
