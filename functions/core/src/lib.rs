@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod error;
 pub mod fan_out;
 pub mod history;
+pub mod http;
 pub mod memory;
 pub mod model;
 pub mod ports;

@@ -119,6 +119,10 @@ pub enum ServerFrame {
     Rooms {
         rooms: Vec<RoomInfo>,
     },
+    /// The HTTP API took a service's frame (`POST /api/publish`): `id` is its envelope's.
+    Published {
+        id: MessageId,
+    },
     /// The room's online members, by nickname; `more` when the list was cut at the limit.
     Who {
         room: RoomName,

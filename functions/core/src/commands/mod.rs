@@ -304,6 +304,12 @@ fn not_registered() -> ClientError {
     ClientError::new(ErrorCode::Forbidden, "this connection is not registered; reconnect")
 }
 
+/// Publishes an envelope for the caller of `ctx` (the HTTP API's `publish`), answering
+/// `unavailable` if the log did not take it.
+pub async fn publish_envelope(ctx: &Context<'_>, envelope: &Envelope) -> Result<(), ClientError> {
+    publish(ctx.publisher, envelope).await
+}
+
 /// Publishes, turning a failure into the `unavailable` answer after logging its cause.
 async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<(), ClientError> {
     publisher.publish(envelope).await.map_err(|error: PublishError| {

@@ -1,0 +1,425 @@
+//! The HTTP API (DESIGN.md, "HTTP API") on the very commands of the WebSocket protocol:
+//! each route becomes the client frame it stands for (path and query give `room`,
+//! `before`, …, the body the rest), so it is parsed, checked and applied exactly as over
+//! WebSocket; the answer is that command's server frame with an HTTP status. Framework-free:
+//! the http-api Lambda and the local gateway turn their requests into [`Request`].
+
+use serde_json::{Map, Value};
+
+use crate::commands::{Command, Context, ParseError};
+use crate::config::Config;
+use crate::envelope::{Envelope, Target};
+use crate::error::{ClientError, ErrorCode};
+use crate::model::MessageId;
+use crate::protocol::ServerFrame;
+
+/// The roles that may push any frame to anyone with `POST /api/publish`.
+pub const PUBLISH_ROLES: &[&str] = &["service", "admin"];
+
+/// An HTTP request, as far as the API looks at it.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// The path, from `/api` on: `/api/rooms/general/messages`.
+    pub path: &'a str,
+    /// The query parameters, decoded.
+    pub query: Vec<(String, String)>,
+    pub body: Option<&'a str>,
+}
+
+/// The answer: a status and a JSON body (a server frame, an error frame on failure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+/// What a route asks for, before it runs.
+#[derive(Debug)]
+pub enum Operation {
+    /// A protocol command, and the status of its success.
+    Command(Command, u16),
+    /// `POST /api/publish`: an envelope's target and frame.
+    Publish(Publish),
+}
+
+/// A route that matched no operation, or a request it could not parse.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub error: ClientError,
+    pub action: Option<String>,
+}
+
+/// The HTTP status of each protocol error code.
+pub fn status_of(code: ErrorCode) -> u16 {
+    match code {
+        ErrorCode::BadRequest => 400,
+        ErrorCode::UnknownAction | ErrorCode::NotFound => 404,
+        ErrorCode::NotMember | ErrorCode::Forbidden => 403,
+        ErrorCode::TooLarge => 413,
+        ErrorCode::Conflict => 409,
+        ErrorCode::RateLimited => 429,
+        ErrorCode::Unavailable => 503,
+    }
+}
+
+impl Refused {
+    fn new(error: ClientError, action: Option<&str>) -> Self {
+        Self {
+            status: status_of(error.code),
+            error,
+            action: action.map(str::to_owned),
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        Response {
+            status: self.status,
+            body: ServerFrame::error(self.error, self.action.as_deref()).to_json(),
+        }
+    }
+}
+
+/// Matches a request to its operation and parses it. Nothing is read or changed yet.
+pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refused> {
+    let segments: Vec<&str> = request.path.trim_end_matches('/').split('/').skip(1).collect();
+    let method = request.method.to_ascii_uppercase();
+    let unknown = || {
+        Refused::new(
+            ClientError::not_found(format!("no route {method} {}", request.path)),
+            None,
+        )
+    };
+    let (action, room, status) = match (method.as_str(), segments.as_slice()) {
+        ("GET", ["api", "rooms"]) => ("rooms", None, 200),
+        ("POST", ["api", "rooms"]) => ("createRoom", None, 201),
+        ("PUT", ["api", "rooms", room, "members", "me"]) => ("join", Some(*room), 200),
+        ("DELETE", ["api", "rooms", room, "members", "me"]) => ("leave", Some(*room), 200),
+        ("GET", ["api", "rooms", room, "messages"]) => ("history", Some(*room), 200),
+        ("POST", ["api", "rooms", room, "messages"]) => ("send", Some(*room), 202),
+        ("GET", ["api", "rooms", room, "who"]) => ("who", Some(*room), 200),
+        ("POST", ["api", "publish"]) => {
+            let body = json_body(request.body, config, "publish")?;
+            return Publish::parse(body)
+                .map(Operation::Publish)
+                .map_err(|error| Refused::new(error, Some("publish")));
+        }
+        _ => return Err(unknown()),
+    };
+    let mut frame = match method.as_str() {
+        "POST" => json_body(request.body, config, action)?,
+        _ => Map::new(),
+    };
+    for (name, value) in &request.query {
+        // Only `history` takes query parameters; `limit` is a number there.
+        if action == "history" && matches!(name.as_str(), "before" | "after" | "limit") {
+            let value = match name.as_str() {
+                "limit" => value
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::from(value.as_str())),
+                _ => Value::from(value.as_str()),
+            };
+            frame.insert(name.clone(), value);
+        }
+    }
+    // The path names the room; a body cannot say otherwise.
+    if let Some(room) = room {
+        frame.insert("room".to_owned(), Value::from(percent_decoded(room)));
+    }
+    frame.insert("action".to_owned(), Value::from(action));
+    let text = Value::Object(frame).to_string();
+    match Command::parse(&text, config) {
+        Ok(command) => Ok(Operation::Command(command, status)),
+        Err(ParseError { action, error }) => Err(Refused::new(error, action.as_deref())),
+    }
+}
+
+/// Runs a request for the caller of `ctx` (signed in, with no connection).
+pub async fn handle(ctx: &Context<'_>, request: &Request<'_>) -> Response {
+    match route(request, ctx.config) {
+        Ok(Operation::Command(command, status)) => {
+            let action = command.action();
+            match command.apply(ctx).await {
+                Ok(frame) => Response {
+                    status,
+                    body: frame.to_json(),
+                },
+                Err(error) => Refused::new(error, Some(action)).into_response(),
+            }
+        }
+        Ok(Operation::Publish(publish)) => match publish.apply(ctx).await {
+            Ok(frame) => Response {
+                status: 202,
+                body: frame.to_json(),
+            },
+            Err(error) => Refused::new(error, Some("publish")).into_response(),
+        },
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The body as a JSON object, within the frame limit.
+fn json_body(body: Option<&str>, config: &Config, action: &str) -> Result<Map<String, Value>, Refused> {
+    let body = body.unwrap_or_default();
+    if body.len() > config.limits.frame_bytes {
+        return Err(Refused::new(
+            ClientError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "body is {} bytes; the limit is {}",
+                    body.len(),
+                    config.limits.frame_bytes
+                ),
+            ),
+            Some(action),
+        ));
+    }
+    match serde_json::from_str(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Refused::new(
+            ClientError::bad_request("body must be a JSON object"),
+            Some(action),
+        )),
+        Err(_) => Err(Refused::new(
+            ClientError::bad_request("body is not valid JSON"),
+            Some(action),
+        )),
+    }
+}
+
+/// A path segment with its `%XX` escapes decoded; left as it is if they are malformed
+/// (the room name check then refuses it).
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(byte) = segment
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+            {
+                decoded.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(decoded).unwrap_or_else(|_| segment.to_owned())
+}
+
+/// `POST /api/publish`: any frame to any target, as a Kafka producer could send it, for
+/// services that hold a token with a [`PUBLISH_ROLES`] role rather than Kafka credentials.
+#[derive(Debug)]
+pub struct Publish {
+    pub target: Target,
+    pub frame: Box<serde_json::value::RawValue>,
+}
+
+impl Publish {
+    pub fn parse(mut body: Map<String, Value>) -> Result<Self, ClientError> {
+        let target = body
+            .remove("target")
+            .ok_or_else(|| ClientError::bad_request("missing field `target`"))?;
+        let target: Target =
+            serde_json::from_value(target).map_err(|error| ClientError::bad_request(error.to_string()))?;
+        let frame = body
+            .remove("frame")
+            .ok_or_else(|| ClientError::bad_request("missing field `frame`"))?;
+        if !frame.get("type").is_some_and(Value::is_string) {
+            return Err(ClientError::bad_request(
+                "`frame` must be a JSON object with a string `type`",
+            ));
+        }
+        if let Some(other) = body.keys().next() {
+            return Err(ClientError::bad_request(format!("unknown field `{other}`")));
+        }
+        let frame =
+            serde_json::value::to_raw_value(&frame).map_err(|error| ClientError::bad_request(error.to_string()))?;
+        Ok(Self { target, frame })
+    }
+
+    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
+        if !PUBLISH_ROLES.iter().any(|role| ctx.caller.has_role(role)) {
+            return Err(ClientError::forbidden(format!(
+                "publishing needs one of the roles {}",
+                PUBLISH_ROLES.join(", ")
+            )));
+        }
+        let id = MessageId::generate();
+        let envelope = Envelope {
+            frame: self.frame,
+            ..Envelope::new(id.to_string(), self.target, None, &ServerFrame::Pong)
+        };
+        crate::commands::publish_envelope(ctx, &envelope).await?;
+        Ok(ServerFrame::Published { id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::memory::{MemoryHistory, MemoryLog, MemoryStore};
+    use crate::model::{Caller, Nick, User, UserId};
+
+    fn request<'a>(method: &'a str, path: &'a str, body: Option<&'a str>) -> Request<'a> {
+        Request {
+            method,
+            path,
+            query: Vec::new(),
+            body,
+        }
+    }
+
+    fn operation(method: &str, path: &str, body: Option<&str>) -> Result<(&'static str, u16), u16> {
+        match route(&request(method, path, body), &Config::default()) {
+            Ok(Operation::Command(command, status)) => Ok((command.action(), status)),
+            Ok(Operation::Publish(_)) => Ok(("publish", 202)),
+            Err(refused) => Err(refused.status),
+        }
+    }
+
+    #[test]
+    fn every_route_of_the_table_is_its_command() {
+        let room = Some(r#"{"room":"general"}"#);
+        let text = Some(r#"{"text":"hi"}"#);
+        assert_eq!(operation("GET", "/api/rooms", None), Ok(("rooms", 200)));
+        assert_eq!(operation("POST", "/api/rooms", room), Ok(("createRoom", 201)));
+        assert_eq!(
+            operation("PUT", "/api/rooms/general/members/me", None),
+            Ok(("join", 200))
+        );
+        assert_eq!(
+            operation("DELETE", "/api/rooms/general/members/me", None),
+            Ok(("leave", 200))
+        );
+        assert_eq!(
+            operation("GET", "/api/rooms/general/messages", None),
+            Ok(("history", 200))
+        );
+        assert_eq!(
+            operation("POST", "/api/rooms/general/messages", text),
+            Ok(("send", 202))
+        );
+        assert_eq!(operation("GET", "/api/rooms/general/who", None), Ok(("who", 200)));
+        let publish = Some(r#"{"target":{"user":"u1"},"frame":{"type":"notice"}}"#);
+        assert_eq!(operation("POST", "/api/publish", publish), Ok(("publish", 202)));
+    }
+
+    #[test]
+    fn bad_requests_get_their_status() {
+        assert_eq!(operation("GET", "/api/nothing", None), Err(404));
+        assert_eq!(operation("PATCH", "/api/rooms", None), Err(404));
+        assert_eq!(operation("POST", "/api/rooms", Some("not json")), Err(400));
+        assert_eq!(operation("POST", "/api/rooms", Some("[1]")), Err(400));
+        assert_eq!(operation("POST", "/api/rooms", None), Err(400));
+        assert_eq!(
+            operation("POST", "/api/rooms/general/messages", Some(r#"{"text":""}"#)),
+            Err(400)
+        );
+        let huge = format!(r#"{{"text":"{}"}}"#, "x".repeat(40 * 1024));
+        assert_eq!(operation("POST", "/api/rooms/general/messages", Some(&huge)), Err(413));
+        let long = format!(r#"{{"text":"{}"}}"#, "x".repeat(5000));
+        assert_eq!(operation("POST", "/api/rooms/general/messages", Some(&long)), Err(413));
+        assert_eq!(operation("PUT", "/api/rooms/bad%20name/members/me", None), Err(400));
+        assert_eq!(
+            operation(
+                "POST",
+                "/api/publish",
+                Some(r#"{"target":{"room":"a","user":"b"},"frame":{"type":"x"}}"#)
+            ),
+            Err(400)
+        );
+        assert_eq!(
+            operation(
+                "POST",
+                "/api/publish",
+                Some(r#"{"target":{"all":true},"frame":"text"}"#)
+            ),
+            Err(400)
+        );
+    }
+
+    #[test]
+    fn the_path_names_the_room_and_the_query_pages() {
+        let body = Some(r#"{"room":"elsewhere","text":"hi"}"#);
+        let Ok(Operation::Command(Command::Send(send), _)) = route(
+            &request("POST", "/api/rooms/general/messages", body),
+            &Config::default(),
+        ) else {
+            panic!("a send");
+        };
+        assert_eq!(send.room.as_str(), "general");
+        let mut history = request("GET", "/api/rooms/general/messages", None);
+        history.query = vec![
+            ("after".into(), "01HZY3J5Q6V9W8X7Y6Z5A4B3C2".into()),
+            ("limit".into(), "10".into()),
+            ("room".into(), "ignored".into()),
+        ];
+        let Ok(Operation::Command(Command::History(history), _)) = route(&history, &Config::default()) else {
+            panic!("a history page");
+        };
+        assert_eq!(history.limit, 10);
+        let mut bad = request("GET", "/api/rooms/general/messages", None);
+        bad.query = vec![("limit".into(), "ten".into())];
+        assert_eq!(route(&bad, &Config::default()).map(|_| ()).unwrap_err().status, 400);
+    }
+
+    #[tokio::test]
+    async fn publish_needs_the_service_or_admin_role() {
+        let (store, history) = (MemoryStore::new(), MemoryHistory::default());
+        let log = Arc::new(MemoryLog::new("t", 1, 100));
+        let config = Config::default();
+        let caller = |roles: &[&str]| Caller {
+            user: User {
+                user_id: UserId::new("svc"),
+                nick: Nick::trusted("svc"),
+            },
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            connection: None,
+            expires_at: None,
+        };
+        let body = r#"{"target":{"user":"u1"},"frame":{"type":"notice","text":"hello"}}"#;
+        for (roles, status) in [
+            (&[][..], 403),
+            (&["reader"][..], 403),
+            (&["service"][..], 202),
+            (&["admin"][..], 202),
+        ] {
+            let caller = caller(roles);
+            let ctx = Context {
+                store: &store,
+                history: &history,
+                publisher: &*log,
+                config: &config,
+                caller: &caller,
+                now_ms: 0,
+            };
+            let response = handle(&ctx, &request("POST", "/api/publish", Some(body))).await;
+            assert_eq!(response.status, status, "{roles:?}: {}", response.body);
+        }
+        let published = log.read(0, 0, 10);
+        assert_eq!(published.len(), 2, "only the two allowed publishes reached the log");
+        let envelope = Envelope::decode(&published[0].value).unwrap();
+        assert_eq!(envelope.target, Target::User(UserId::new("u1")));
+        let frame: Value = serde_json::from_str(envelope.frame.get()).unwrap();
+        assert_eq!(frame, serde_json::json!({"type": "notice", "text": "hello"}));
+    }
+
+    #[test]
+    fn error_codes_map_to_statuses() {
+        assert_eq!(status_of(ErrorCode::NotMember), 403);
+        assert_eq!(status_of(ErrorCode::NotFound), 404);
+        assert_eq!(status_of(ErrorCode::TooLarge), 413);
+        assert_eq!(status_of(ErrorCode::Unavailable), 503);
+        assert_eq!(percent_decoded("a%2Db"), "a-b");
+        assert_eq!(percent_decoded("bad%2"), "bad%2");
+        assert_eq!(percent_decoded("%zz"), "%zz");
+    }
+}
