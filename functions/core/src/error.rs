@@ -15,6 +15,9 @@ pub enum ErrorCode {
     Conflict,
     RateLimited,
     Unavailable,
+    /// HTTP API only: no token, or one that did not verify. (A WebSocket handshake is
+    /// refused with 401 instead; a connection is always signed in or anonymous.)
+    Unauthorized,
 }
 
 /// Why a client's frame was refused. Becomes an error frame; never closes the connection.
@@ -50,6 +53,11 @@ impl ClientError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// HTTP API only: the request has no valid token.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     /// A dependency (store, Kafka) failed: the client's action did not happen.

@@ -61,6 +61,7 @@ pub fn status_of(code: ErrorCode) -> u16 {
         ErrorCode::Conflict => 409,
         ErrorCode::RateLimited => 429,
         ErrorCode::Unavailable => 503,
+        ErrorCode::Unauthorized => 401,
     }
 }
 
@@ -81,33 +82,74 @@ impl Refused {
     }
 }
 
+/// One route of the HTTP API (DESIGN.md's table): the action it stands for and the status
+/// of its success. The SAM template, the local gateway and the OpenAPI document all follow
+/// this list, and tests hold them to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// As API Gateway and OpenAPI write it: `/api/rooms/{room}/who`.
+    pub path: &'static str,
+    /// The protocol action, or `publish`.
+    pub action: &'static str,
+    pub status: u16,
+}
+
+/// Every route that needs a signed-in caller.
+pub const ROUTES: &[Route] = &[
+    Route { method: "GET", path: "/api/rooms", action: "rooms", status: 200 },
+    Route { method: "POST", path: "/api/rooms", action: "createRoom", status: 201 },
+    Route { method: "PUT", path: "/api/rooms/{room}/members/me", action: "join", status: 200 },
+    Route { method: "DELETE", path: "/api/rooms/{room}/members/me", action: "leave", status: 200 },
+    Route { method: "GET", path: "/api/rooms/{room}/messages", action: "history", status: 200 },
+    Route { method: "POST", path: "/api/rooms/{room}/messages", action: "send", status: 202 },
+    Route { method: "GET", path: "/api/rooms/{room}/who", action: "who", status: 200 },
+    Route { method: "POST", path: "/api/publish", action: "publish", status: 202 },
+];
+
+/// The API's OpenAPI document, served to anyone (no token).
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+
+impl Route {
+    /// The route of `method` and `path`, with the `{room}` segment as it came (still
+    /// percent-encoded); `None` for a request no route takes, which API Gateway answers
+    /// 404 itself.
+    pub fn find<'p>(method: &str, path: &'p str) -> Option<(&'static Route, Option<&'p str>)> {
+        let segments: Vec<&str> = path.split('/').collect();
+        ROUTES.iter().filter(|route| route.method.eq_ignore_ascii_case(method)).find_map(|route| {
+            let pattern: Vec<&str> = route.path.split('/').collect();
+            if pattern.len() != segments.len() {
+                return None;
+            }
+            let mut room = None;
+            for (want, got) in pattern.iter().zip(&segments) {
+                match *want {
+                    "{room}" if !got.is_empty() => room = Some(*got),
+                    want if want == *got => {}
+                    _ => return None,
+                }
+            }
+            Some((route, room))
+        })
+    }
+}
+
 /// Matches a request to its operation and parses it. Nothing is read or changed yet.
 pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refused> {
-    let segments: Vec<&str> = request.path.trim_end_matches('/').split('/').skip(1).collect();
-    let method = request.method.to_ascii_uppercase();
-    let unknown = || {
-        Refused::new(
-            ClientError::not_found(format!("no route {method} {}", request.path)),
+    let Some((route, room)) = Route::find(request.method, request.path) else {
+        return Err(Refused::new(
+            ClientError::not_found(format!("no route {} {}", request.method, request.path)),
             None,
-        )
+        ));
     };
-    let (action, room, status) = match (method.as_str(), segments.as_slice()) {
-        ("GET", ["api", "rooms"]) => ("rooms", None, 200),
-        ("POST", ["api", "rooms"]) => ("createRoom", None, 201),
-        ("PUT", ["api", "rooms", room, "members", "me"]) => ("join", Some(*room), 200),
-        ("DELETE", ["api", "rooms", room, "members", "me"]) => ("leave", Some(*room), 200),
-        ("GET", ["api", "rooms", room, "messages"]) => ("history", Some(*room), 200),
-        ("POST", ["api", "rooms", room, "messages"]) => ("send", Some(*room), 202),
-        ("GET", ["api", "rooms", room, "who"]) => ("who", Some(*room), 200),
-        ("POST", ["api", "publish"]) => {
-            let body = json_body(request.body, config, "publish")?;
-            return Publish::parse(body)
-                .map(Operation::Publish)
-                .map_err(|error| Refused::new(error, Some("publish")));
-        }
-        _ => return Err(unknown()),
-    };
-    let mut frame = match method.as_str() {
+    let (action, status) = (route.action, route.status);
+    if action == "publish" {
+        let body = json_body(request.body, config, action)?;
+        return Publish::parse(body)
+            .map(Operation::Publish)
+            .map_err(|error| Refused::new(error, Some(action)));
+    }
+    let mut frame = match route.method {
         "POST" => json_body(request.body, config, action)?,
         _ => Map::new(),
     };

@@ -3,7 +3,7 @@
 //! user comes online and goes offline.
 
 use crate::config::Config;
-use crate::model::{Connection, ConnectionId, Departure, Nick, User, UserId};
+use crate::model::{Caller, Connection, ConnectionId, Departure, Nick, User, UserId};
 use crate::ports::{Connections, Publisher, Rooms, StoreError};
 use crate::presence;
 use crate::protocol::PresenceEvent;
@@ -22,6 +22,10 @@ pub struct Identity {
 pub const CONTEXT_USER_ID: &str = "userId";
 pub const CONTEXT_NICK: &str = "nick";
 pub const CONTEXT_ROLES: &str = "roles";
+/// HTTP API only: why the token was refused. The HTTP API's authorizer lets a refused
+/// request through with this key alone, so that http-api answers 401 with the reason
+/// (an HTTP API Lambda authorizer can only answer 403 itself).
+pub const CONTEXT_REFUSED: &str = "refused";
 
 impl Identity {
     /// The authorizer `context`: `{"userId", "nick" (when there is one), "roles"
@@ -60,6 +64,31 @@ impl Identity {
                 })
                 .unwrap_or_default(),
         })
+    }
+}
+
+impl Identity {
+    /// The caller of an HTTP request signed in as this identity: no connection, so its
+    /// memberships are the user's and outlive the request. Its nickname is the token's, or
+    /// else its user id when that is a valid nickname, or else `user`: a name shown in
+    /// `from`, which the user id beside it disambiguates.
+    pub fn caller(self, config: &Config) -> Caller {
+        let max = config.limits.nick_chars;
+        let nick = self
+            .nick
+            .as_deref()
+            .and_then(|nick| Nick::parse(nick, max).ok())
+            .or_else(|| Nick::parse(self.user_id.as_str(), max).ok())
+            .unwrap_or_else(|| Nick::trusted("user"));
+        Caller {
+            user: User {
+                user_id: self.user_id,
+                nick,
+            },
+            roles: self.roles,
+            connection: None,
+            expires_at: None,
+        }
     }
 }
 

@@ -1,11 +1,21 @@
-//! The REQUEST authorizer of the WebSocket `$connect` route: takes the token from
-//! `?token=` or `Authorization: Bearer`, verifies it, and answers an `Allow` policy on the
-//! event's `methodArn` with the user in `context` (`userId`, `nick`, `roles`), which API
-//! Gateway hands to ws-connect as `requestContext.authorizer`. A refusal is the error
-//! `Unauthorized`, which API Gateway turns into HTTP 401.
+//! The REQUEST authorizer of the WebSocket `$connect` route and of the HTTP API's routes.
+//!
+//! WebSocket: takes the token from `?token=` or `Authorization: Bearer`, verifies it, and
+//! answers an `Allow` policy on the event's `methodArn` with the user in `context`
+//! (`userId`, `nick`, `roles`), which API Gateway hands to ws-connect as
+//! `requestContext.authorizer`. A refusal is the error `Unauthorized`, which API Gateway
+//! turns into HTTP 401.
+//!
+//! HTTP API (payload format 2.0, simple responses): the token from `Authorization:
+//! Bearer`; the same user in `context`, which reaches http-api as
+//! `requestContext.authorizer.lambda`. A token the client got wrong is let through with
+//! only `refused` (the reason) in `context`, for http-api to answer 401 with that reason:
+//! an HTTP API authorizer itself can only deny with 403, and a 403 would tell a client
+//! with an expired token that it is forbidden rather than signed out.
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde_json::{Map, Value};
@@ -23,6 +33,77 @@ pub use verify::{Authorizer, Identity, Reason, Unauthorized, CONTEXT_NICK, CONTE
 
 pub type Request = ApiGatewayCustomAuthorizerRequestTypeRequest;
 pub type Response = ApiGatewayCustomAuthorizerResponse;
+/// An HTTP API route's authorizer event (payload format 2.0).
+pub type HttpRequest = ApiGatewayV2CustomAuthorizerV2Request;
+/// An HTTP API authorizer's simple response.
+pub type HttpResponse = ApiGatewayV2CustomAuthorizerSimpleResponse;
+
+pub use roomcast_core::session::CONTEXT_REFUSED;
+
+/// One invocation's event: the function serves both APIs, told apart by the shape.
+pub enum Event {
+    WebSocket(Box<Request>),
+    Http(Box<HttpRequest>),
+}
+
+impl Event {
+    /// An HTTP API sends `version: "2.0"` and a `routeArn`; the WebSocket API a `methodArn`.
+    pub fn parse(event: Value) -> Result<Self, serde_json::Error> {
+        let http = event.get("version").and_then(Value::as_str) == Some("2.0") && event.get("routeArn").is_some();
+        Ok(if http {
+            Event::Http(Box::new(serde_json::from_value(event)?))
+        } else {
+            Event::WebSocket(Box::new(serde_json::from_value(event)?))
+        })
+    }
+}
+
+/// Authorizes one invocation of either API; the answer as JSON.
+pub async fn handle_event(authorizer: &Authorizer, event: Event) -> Result<Value, Unauthorized> {
+    let answer = match event {
+        Event::WebSocket(request) => serde_json::to_value(handle(authorizer, &request).await?),
+        Event::Http(request) => serde_json::to_value(handle_http(authorizer, &request).await?),
+    };
+    // Both are plain structs of strings and maps: serialising them cannot fail.
+    Ok(answer.unwrap_or_default())
+}
+
+/// Authorizes one HTTP API request, logging the outcome once (never the token). Fails
+/// only when the keys could not be had (the JWKS is down): API Gateway answers 500.
+pub async fn handle_http(authorizer: &Authorizer, request: &HttpRequest) -> Result<HttpResponse, Unauthorized> {
+    let span = tracing::info_span!(
+        "authorize",
+        request_id = request.request_context.request_id.as_deref().unwrap_or("-"),
+        route = request.route_key.as_deref().unwrap_or("-"),
+    );
+    async {
+        let verified = match bearer_token(&request.headers) {
+            Some(token) => authorizer.verify_token(token).await,
+            None => Err(Reason::MissingToken.into()),
+        };
+        let mut response = HttpResponse::default();
+        response.is_authorized = true;
+        match verified {
+            Ok(identity) => {
+                tracing::info!(principal = %identity.user_id, "allowed");
+                response.context = Value::Object(identity.context());
+            }
+            Err(refused) if refused.reason().is_client_error() => {
+                tracing::info!(error = refused.reason() as &dyn std::error::Error, "refused");
+                let mut context = Map::new();
+                context.insert(CONTEXT_REFUSED.into(), refused.reason().to_string().into());
+                response.context = Value::Object(context);
+            }
+            Err(refused) => {
+                tracing::warn!(error = refused.reason() as &dyn std::error::Error, "refused");
+                return Err(refused);
+            }
+        }
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
 
 /// The principal of a connection allowed without a token.
 pub const ANONYMOUS_PRINCIPAL: &str = "anonymous";
@@ -88,7 +169,14 @@ pub fn token(request: &Request) -> Option<&str> {
     }
     [&request.headers, &request.multi_value_headers]
         .into_iter()
-        .flat_map(|headers| headers.get_all(http::header::AUTHORIZATION))
+        .find_map(bearer_token)
+}
+
+/// The token of an `Authorization: Bearer` header among `headers`.
+pub fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all(http::header::AUTHORIZATION)
+        .into_iter()
         .filter_map(|value| value.to_str().ok())
         .find_map(bearer)
 }

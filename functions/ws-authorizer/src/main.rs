@@ -1,9 +1,11 @@
-//! The `$connect` authorizer Lambda function: settings and keys read once per cold start
-//! (the HS256 secret from Secrets Manager when `ROOMCAST_JWT_SECRET_ARN` is set).
+//! The authorizer Lambda function of the WebSocket `$connect` route and of the HTTP API:
+//! settings and keys read once per cold start (the HS256 secret from Secrets Manager when
+//! `ROOMCAST_JWT_SECRET_ARN` is set).
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use ws_authorizer::{Authorizer, HmacKey, Request, Secret, Settings};
+use serde_json::Value;
+use ws_authorizer::{Authorizer, Event, HmacKey, Secret, Settings};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -16,10 +18,11 @@ async fn main() -> Result<(), Error> {
     let authorizer = Authorizer::new(settings)?;
     tracing::info!(mode = ws_authorizer::mode_name(authorizer.mode()), "authorizer ready");
 
-    run(service_fn(|event: LambdaEvent<Request>| {
+    run(service_fn(|event: LambdaEvent<Value>| {
         let authorizer = &authorizer;
         async move {
-            ws_authorizer::handle(authorizer, &event.payload)
+            let event = Event::parse(event.payload)?;
+            ws_authorizer::handle_event(authorizer, event)
                 .await
                 .map_err(Error::from)
         }
