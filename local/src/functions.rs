@@ -24,6 +24,11 @@ pub struct Functions {
     /// ws-authorizer on `$connect`, when `ROOMCAST_AUTH` is `optional` or `required`; `None`
     /// otherwise, as in the SAM template, where it is then not attached.
     pub authorizer: Option<ws_authorizer::Authorizer>,
+    /// ws-authorizer on the HTTP API's routes: always attached (an HTTP request has no
+    /// identity without a token), with the configured keys or the dev signer's secret.
+    pub http_authorizer: ws_authorizer::Authorizer,
+    /// Signs `POST /api/dev/token` tokens when no key is configured.
+    pub dev_signer: Option<crate::http_api::DevSigner>,
 }
 
 impl Functions {
@@ -34,6 +39,25 @@ impl Functions {
     ) -> Option<Result<ws_authorizer::Response, ws_authorizer::Unauthorized>> {
         let authorizer = self.authorizer.as_ref()?;
         Some(ws_authorizer::handle(authorizer, event).await)
+    }
+
+    /// The HTTP API authorizer's answer for one request.
+    pub async fn authorize_http(
+        &self,
+        event: &ws_authorizer::HttpRequest,
+    ) -> Result<ws_authorizer::HttpResponse, ws_authorizer::Unauthorized> {
+        ws_authorizer::handle_http(&self.http_authorizer, event).await
+    }
+
+    /// http-api on one request, as lambda_http hands it over.
+    pub async fn http(&self, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+        let api = http_api::HttpApi {
+            store: &*self.store,
+            history: &*self.history,
+            publisher: &*self.publisher,
+            config: &self.config,
+        };
+        http_api::handle(&api, request).await
     }
 
     pub async fn connect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {

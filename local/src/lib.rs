@@ -6,6 +6,7 @@
 pub mod backends;
 pub mod events;
 pub mod functions;
+pub mod http_api;
 pub mod kafka_source;
 pub mod management;
 pub mod registry;
@@ -66,6 +67,7 @@ pub struct Running {
 /// `settings.history_days` within `config.limits`.
 pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig) -> anyhow::Result<Running> {
     let authorizer = authorizer(&settings.auth)?;
+    let (http_authorizer, dev_signer) = http_authorizer(&settings.auth)?;
     config.auth = settings.auth.mode;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -99,6 +101,8 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         archive,
         notifier: ConnectionsNotifier::new(&sdk, &endpoint),
         authorizer,
+        http_authorizer,
+        dev_signer,
     });
     let gateway = Arc::new(Gateway {
         api: Api {
@@ -114,6 +118,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         .route("/", get(websocket::upgrade))
         .route("/{stage}", get(websocket::upgrade))
         .merge(management::routes())
+        .merge(http_api::routes())
         .with_state(gateway.clone());
 
     let (stop_accepting, mut accepting) = watch::channel(false);
@@ -172,6 +177,20 @@ fn authorizer(auth: &ws_authorizer::Settings) -> anyhow::Result<Option<ws_author
     }
     let authorizer = ws_authorizer::Authorizer::new(auth.clone()).context("sign-in settings")?;
     Ok(Some(authorizer))
+}
+
+/// The HTTP API's authorizer: with the configured keys, or, when there are none, with the
+/// secret of a dev signer made up now, which `POST /api/dev/token` then signs with.
+fn http_authorizer(
+    auth: &ws_authorizer::Settings,
+) -> anyhow::Result<(ws_authorizer::Authorizer, Option<http_api::DevSigner>)> {
+    if auth.hmac.is_some() || auth.jwks_url.is_some() {
+        let authorizer = authorizer(auth)?.map_or_else(|| ws_authorizer::Authorizer::new(auth.clone()), Ok);
+        return Ok((authorizer.context("sign-in settings")?, None));
+    }
+    let signer = http_api::DevSigner::new(auth)?;
+    let authorizer = ws_authorizer::Authorizer::new(signer.settings().clone()).context("dev sign-in settings")?;
+    Ok((authorizer, Some(signer)))
 }
 
 impl Running {

@@ -97,14 +97,54 @@ pub struct Route {
 
 /// Every route that needs a signed-in caller.
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/api/rooms", action: "rooms", status: 200 },
-    Route { method: "POST", path: "/api/rooms", action: "createRoom", status: 201 },
-    Route { method: "PUT", path: "/api/rooms/{room}/members/me", action: "join", status: 200 },
-    Route { method: "DELETE", path: "/api/rooms/{room}/members/me", action: "leave", status: 200 },
-    Route { method: "GET", path: "/api/rooms/{room}/messages", action: "history", status: 200 },
-    Route { method: "POST", path: "/api/rooms/{room}/messages", action: "send", status: 202 },
-    Route { method: "GET", path: "/api/rooms/{room}/who", action: "who", status: 200 },
-    Route { method: "POST", path: "/api/publish", action: "publish", status: 202 },
+    Route {
+        method: "GET",
+        path: "/api/rooms",
+        action: "rooms",
+        status: 200,
+    },
+    Route {
+        method: "POST",
+        path: "/api/rooms",
+        action: "createRoom",
+        status: 201,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/rooms/{room}/members/me",
+        action: "join",
+        status: 200,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/rooms/{room}/members/me",
+        action: "leave",
+        status: 200,
+    },
+    Route {
+        method: "GET",
+        path: "/api/rooms/{room}/messages",
+        action: "history",
+        status: 200,
+    },
+    Route {
+        method: "POST",
+        path: "/api/rooms/{room}/messages",
+        action: "send",
+        status: 202,
+    },
+    Route {
+        method: "GET",
+        path: "/api/rooms/{room}/who",
+        action: "who",
+        status: 200,
+    },
+    Route {
+        method: "POST",
+        path: "/api/publish",
+        action: "publish",
+        status: 202,
+    },
 ];
 
 /// The API's OpenAPI document, served to anyone (no token).
@@ -116,21 +156,24 @@ impl Route {
     /// 404 itself.
     pub fn find<'p>(method: &str, path: &'p str) -> Option<(&'static Route, Option<&'p str>)> {
         let segments: Vec<&str> = path.split('/').collect();
-        ROUTES.iter().filter(|route| route.method.eq_ignore_ascii_case(method)).find_map(|route| {
-            let pattern: Vec<&str> = route.path.split('/').collect();
-            if pattern.len() != segments.len() {
-                return None;
-            }
-            let mut room = None;
-            for (want, got) in pattern.iter().zip(&segments) {
-                match *want {
-                    "{room}" if !got.is_empty() => room = Some(*got),
-                    want if want == *got => {}
-                    _ => return None,
+        ROUTES
+            .iter()
+            .filter(|route| route.method.eq_ignore_ascii_case(method))
+            .find_map(|route| {
+                let pattern: Vec<&str> = route.path.split('/').collect();
+                if pattern.len() != segments.len() {
+                    return None;
                 }
-            }
-            Some((route, room))
-        })
+                let mut room = None;
+                for (want, got) in pattern.iter().zip(&segments) {
+                    match *want {
+                        "{room}" if !got.is_empty() => room = Some(*got),
+                        want if want == *got => {}
+                        _ => return None,
+                    }
+                }
+                Some((route, room))
+            })
     }
 }
 

@@ -69,7 +69,12 @@ pub async fn handle(api: &HttpApi<'_>, request: Request) -> Response<Body> {
         };
         let query = request
             .query_string_parameters_ref()
-            .map(|query| query.iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect())
+            .map(|query| {
+                query
+                    .iter()
+                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
         let now_ms = match context.as_ref().map(|context| context.time_epoch) {
             Some(epoch) if epoch > 0 => epoch,
@@ -112,7 +117,10 @@ fn reply(status: u16, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, lambda_http::http::HeaderValue::from_static("application/json"));
+    headers.insert(
+        CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
     headers.insert(CACHE_CONTROL, lambda_http::http::HeaderValue::from_static("no-store"));
     response
 }
