@@ -1,0 +1,1 @@
+//! The OpenAPI document against what the HTTP API does.
