@@ -216,6 +216,8 @@ pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refuse
     frame.insert("action".to_owned(), Value::from(action));
     let text = Value::Object(frame).to_string();
     match Command::parse(&text, config) {
+        // A poller reads on with `after`: it gets only what it can never miss.
+        Ok(Command::History(history)) => Ok(Operation::Command(Command::History(history.settled()), status)),
         Ok(command) => Ok(Operation::Command(command, status)),
         Err(ParseError { action, error }) => Err(Refused::new(error, action.as_deref())),
     }

@@ -131,6 +131,12 @@ impl MessageId {
         Self(id.to_string())
     }
 
+    /// The smallest id made at `ms` (milliseconds since the epoch): every id made earlier
+    /// is smaller.
+    pub fn earliest_at(ms: i64) -> Self {
+        Self(ulid::Ulid::from_parts(ms.max(0) as u64, 0).to_string())
+    }
+
     /// When the id was made, in milliseconds since the epoch.
     pub fn timestamp_ms(&self) -> i64 {
         ulid::Ulid::from_string(&self.0).map_or(0, |id| id.timestamp_ms() as i64)
