@@ -1,5 +1,5 @@
 //! roomcast's local gateway: API Gateway's WebSocket API, its `@connections` management
-//! API and Lambda's Kafka event source mapping, emulated in one process around the very same
+//! API, the HTTP API and Lambda's Kafka event source mapping, emulated in one process around the very same
 //! handler code the Lambda functions run — in front of real backends (a DynamoDB endpoint,
 //! a Kafka broker) or the embedded in-memory ones.
 
@@ -201,6 +201,16 @@ impl Running {
     /// Where WebSocket clients connect: `ws://127.0.0.1:3001`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}", self.addr)
+    }
+
+    /// Where the HTTP API is: `http://127.0.0.1:3001` (its routes start with `/api`).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Whether `POST /api/dev/token` signs tokens (no key is configured).
+    pub fn offers_dev_tokens(&self) -> bool {
+        self.gateway.functions.dev_signer.is_some()
     }
 
     /// The `@connections` endpoint for the AWS SDK, as in AWS: the stage URL.

@@ -1,6 +1,6 @@
 //! `cargo run`: the local gateway on 127.0.0.1:3001 with the embedded backends, or real
 //! ones when configured (`--help`); `cargo run -- token --user u-alice` prints a token
-//! signed with `ROOMCAST_JWT_SECRET` for trying sign-in with wscat.
+//! signed with `ROOMCAST_JWT_SECRET` for trying sign-in with wscat or the HTTP API.
 
 use std::time::Duration;
 
@@ -82,6 +82,16 @@ async fn main() -> anyhow::Result<()> {
         );
     } else {
         tracing::info!("connect with: wscat -c '{}/?name=alice'", running.ws_url());
+    }
+
+    if running.offers_dev_tokens() {
+        tracing::info!(
+            "HTTP API: {}/api (openapi.json); a token: curl -s -XPOST {}/api/dev/token -d '{{\"nick\":\"alice\"}}'",
+            running.http_url(),
+            running.http_url()
+        );
+    } else {
+        tracing::info!("HTTP API: {}/api (openapi.json), with a token of the configured keys", running.http_url());
     }
 
     tokio::signal::ctrl_c().await?;
