@@ -3,8 +3,9 @@
 //! integration, permission and route response, the self-deploying stage, the `$connect`
 //! authorizer in each `AuthMode`, the `Rules` that refuse a sign-in without keys or one
 //! consumer group for both consumers, the table as in `infra/tables.json`, the event
-//! source mappings of kafka-fanout and kafka-archive, the policies); and `sam build`,
-//! which must give every function a `bootstrap`.
+//! source mappings of kafka-fanout and kafka-archive, the policies, the HTTP API and its
+//! function in `deploy/http_api.rs`); and `sam build`, which must give every function a
+//! `bootstrap`.
 //!
 //! Nothing is deployed, so CloudFormation's own part - choosing resources by `Conditions`,
 //! `Fn::If`, `AWS::NoValue`, checking `Rules` - is done here by [`Stack`]
@@ -26,6 +27,7 @@ use std::time::Instant;
 use roomcast_core::commands::ACTIONS;
 use serde_json::Value;
 
+mod http_api;
 mod stack;
 
 use stack::Stack;
@@ -41,6 +43,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("FanoutFunction", "kafka-fanout"),
     ("ArchiveFunction", "kafka-archive"),
     ("AuthorizerFunction", "ws-authorizer"),
+    ("HttpApiFunction", "http-api"),
 ];
 
 /// The functions that produce to Kafka (presence, messages), each with the same producer
@@ -50,6 +53,7 @@ const PRODUCERS: &[&str] = &[
     "DisconnectFunction",
     "MessageFunction",
     "FanoutFunction",
+    "HttpApiFunction",
 ];
 
 /// A function that reads the topic, each in a consumer group of its own: its event source
@@ -342,13 +346,18 @@ fn actions_of(statement: &Value) -> Vec<String> {
     }
 }
 
-/// The roles a policy is attached to (`Roles: [{"Ref": role}]`).
+/// The roles a policy is attached to (`Roles: [{"Ref": role}]`), those of both branches of
+/// an `Fn::If` included (a role that exists only under a condition is attached so).
 fn policy_roles(policy: &Value) -> BTreeSet<&str> {
     policy["Properties"]["Roles"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(reference)
+        .flat_map(|role| match role["Fn::If"].as_array() {
+            Some(branches) => branches.iter().skip(1).filter_map(reference).collect(),
+            None => reference(role).into_iter().collect::<Vec<_>>(),
+        })
+        .filter(|role| *role != "AWS::NoValue")
         .collect()
 }
 
@@ -356,8 +365,13 @@ fn policy_roles(policy: &Value) -> BTreeSet<&str> {
 fn the_transformed_template_has_every_route_with_its_integration_permission_and_response() {
     let template = Template::load();
 
-    let apis: Vec<_> = template.of_type("AWS::ApiGatewayV2::Api").collect();
-    assert_eq!(apis.len(), 1, "one WebSocket API");
+    // The WebSocket API; the HTTP API, the other AWS::ApiGatewayV2::Api, is checked in
+    // deploy/http_api.rs.
+    let apis: Vec<_> = template
+        .of_type("AWS::ApiGatewayV2::Api")
+        .filter(|(name, _)| *name != http_api::API)
+        .collect();
+    assert_eq!(apis.len(), 1, "one WebSocket API besides the HTTP API: {apis:?}");
     let (api, api_resource) = apis[0];
     assert_eq!(api_resource["Properties"]["ProtocolType"], "WEBSOCKET");
     assert_eq!(
@@ -458,8 +472,11 @@ fn the_transformed_template_has_every_route_with_its_integration_permission_and_
         deployments.is_empty(),
         "no explicit Deployment: the stage deploys itself (AutoDeploy): {deployments:?}"
     );
-    let stages: Vec<_> = template.of_type("AWS::ApiGatewayV2::Stage").collect();
-    assert_eq!(stages.len(), 1, "one Stage");
+    let stages: Vec<_> = template
+        .of_type("AWS::ApiGatewayV2::Stage")
+        .filter(|(_, stage)| reference(&stage["Properties"]["ApiId"]) == Some(api))
+        .collect();
+    assert_eq!(stages.len(), 1, "one Stage of the WebSocket API");
     let stage = stages[0].1;
     assert_eq!(reference(&stage["Properties"]["ApiId"]), Some(api));
     assert_eq!(stage["Properties"]["AutoDeploy"], true, "the Stage must deploy itself");
@@ -607,6 +624,15 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
                 "{name} is given {variable}, which no source of {binary} (nor of the workspace crates it uses) reads"
             );
         }
+    }
+    // ... and every function of the template is one of FUNCTIONS, so that `sam build` is
+    // checked to make its bootstrap.
+    let listed: BTreeSet<&str> = FUNCTIONS.iter().map(|(name, _)| *name).collect();
+    for (name, _) in template.of_type("AWS::Lambda::Function") {
+        assert!(
+            listed.contains(name),
+            "{name} is missing from FUNCTIONS (deploy.rs): add it with its binary"
+        );
     }
     let fanout_env = &template.get("FanoutFunction")["Properties"]["Environment"]["Variables"];
     let endpoint = sub(&fanout_env["ROOMCAST_CONNECTIONS_ENDPOINT"]).unwrap_or_default();
@@ -1402,14 +1428,27 @@ fn connect_goes_through_the_authorizer_unless_auth_mode_is_none() {
         assert_eq!(route["AuthorizationType"], "CUSTOM", "AuthMode {mode}");
         assert_eq!(reference(&route["AuthorizerId"]), Some(authorizer), "AuthMode {mode}");
 
-        // API Gateway may invoke the function for this API's authorizer, and nothing else.
+        // API Gateway may invoke the function for this API's authorizer and for the HTTP
+        // API's (see deploy/http_api.rs), and nothing else.
         let permissions: Vec<&Value> = stack
             .of_type("AWS::Lambda::Permission")
             .map(|(_, permission)| &permission["Properties"])
-            .filter(|permission| reference(&permission["FunctionName"]) == Some("AuthorizerFunction"))
+            .filter(|permission| {
+                let function = &permission["FunctionName"];
+                reference(function).or_else(|| arn_of(function)) == Some("AuthorizerFunction")
+            })
             .collect();
-        assert_eq!(permissions.len(), 1, "one invoke permission for the authorizer");
-        let permission = permissions[0];
+        assert_eq!(
+            permissions.len(),
+            2,
+            "AuthMode {mode}: two invoke permissions for the authorizer, the WebSocket API's and the HTTP API's"
+        );
+        let (permission, http) = match permissions.as_slice() {
+            [first, second] if reference(&first["FunctionName"]).is_some() => (*first, *second),
+            [first, second] => (*second, *first),
+            _ => unreachable!(),
+        };
+        http_api::assert_authorizer_permission(http);
         assert_eq!(permission["Principal"], "apigateway.amazonaws.com");
         assert_eq!(permission["Action"], "lambda:InvokeFunction");
         let source = sub(&permission["SourceArn"]).unwrap_or_default();

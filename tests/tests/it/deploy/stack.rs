@@ -59,7 +59,8 @@ impl<'a> Stack<'a> {
         }
     }
 
-    fn condition(&self, name: &str) -> bool {
+    /// Whether the template's condition `name` holds for these parameter values.
+    pub(super) fn condition(&self, name: &str) -> bool {
         let definition = &self.template.document["Conditions"][name];
         assert!(!definition.is_null(), "no condition {name}");
         self.truth(definition)
