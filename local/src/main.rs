@@ -91,7 +91,10 @@ async fn main() -> anyhow::Result<()> {
             running.http_url()
         );
     } else {
-        tracing::info!("HTTP API: {}/api (openapi.json), with a token of the configured keys", running.http_url());
+        tracing::info!(
+            "HTTP API: {}/api (openapi.json), with a token of the configured keys",
+            running.http_url()
+        );
     }
 
     tokio::signal::ctrl_c().await?;
