@@ -146,9 +146,7 @@ impl Api {
             request = request.header(*name, *value);
         }
         if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_owned());
+            request = request.header("content-type", "application/json").body(body.to_owned());
         }
         let response = request
             .send()
@@ -382,9 +380,7 @@ async fn every_route_answers_as_its_command(gateway: Running) {
 
     for _ in 0..2 {
         // Joining twice is answered `joined` both times.
-        let joined = api
-            .call("PUT", "/api/rooms/lobby/members/me", Some(&alice), None)
-            .await;
+        let joined = api.call("PUT", "/api/rooms/lobby/members/me", Some(&alice), None).await;
         assert_eq!(
             (joined.status, &joined.body),
             (200, &json!({"type": "joined", "room": "lobby"}))
@@ -433,7 +429,10 @@ async fn every_route_answers_as_its_command(gateway: Running) {
         })
     );
     for cursor in ["before", "after"] {
-        let path = format!("/api/rooms/lobby/messages?{cursor}={}&limit=10", ack["id"].as_str().unwrap());
+        let path = format!(
+            "/api/rooms/lobby/messages?{cursor}={}&limit=10",
+            ack["id"].as_str().unwrap()
+        );
         let page = api.call("GET", &path, Some(&alice), None).await;
         assert_eq!(
             (page.status, &page.body["messages"], &page.body["more"]),
@@ -482,7 +481,12 @@ async fn every_route_answers_as_its_command(gateway: Running) {
 
 /// An HS256 token with `claims`, signed with `secret`.
 fn hs256(secret: &[u8], claims: &Value) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).expect("signing works")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("signing works")
 }
 
 /// An unsigned token (`alg: none`) with `claims`.
@@ -637,7 +641,11 @@ async fn refused_requests_get_their_status_and_change_nothing(gateway: Running) 
         };
         let body = (method == "POST").then(|| send("to a bad room"));
         let reply = api.call(method, &path, Some(&olga), body.as_deref()).await;
-        assert_eq!(reply.error(), (400, Some("bad_request")), "{method} {path:.60}: {reply:?}");
+        assert_eq!(
+            reply.error(),
+            (400, Some("bad_request")),
+            "{method} {path:.60}: {reply:?}"
+        );
     }
 
     // Bad pages.
@@ -752,8 +760,7 @@ async fn http_messages_reach_websocket_members_and_polling_reads_theirs(gateway:
     );
 
     // Vera got none of general's messages: a message to her room comes first.
-    api.call("PUT", "/api/rooms/random/members/me", Some(&hugh), None)
-        .await;
+    api.call("PUT", "/api/rooms/random/members/me", Some(&hugh), None).await;
     let marker = api.send_message(&hugh, "random", "hello random").await;
     let (before, _) = vera.until(is_message(&marker["id"])).await;
     assert!(
@@ -839,7 +846,13 @@ async fn polling_after_never_skips_nor_repeats_under_concurrent_senders(gateway:
     for limit in [3, 10] {
         let start = latest_id(&api, &reader, limit).await;
         assert_eq!(start, anchor["id"].as_str().unwrap(), "limit {limit}");
-        pollers.push(tokio::spawn(poll(api.clone(), reader.clone(), limit, start, told.clone())));
+        pollers.push(tokio::spawn(poll(
+            api.clone(),
+            reader.clone(),
+            limit,
+            start,
+            told.clone(),
+        )));
     }
 
     // Two HTTP senders and one WebSocket sender, each sending as fast as its acks come.
@@ -910,7 +923,12 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
 
     // Ann and ben in general, cat in random, dan in no room.
     let mut clients = Vec::new();
-    for (nick, room) in [("ann", Some("general")), ("ben", Some("general")), ("cat", Some("random")), ("dan", None)] {
+    for (nick, room) in [
+        ("ann", Some("general")),
+        ("ben", Some("general")),
+        ("cat", Some("random")),
+        ("dan", None),
+    ] {
         let mut client = Ws::named(&gateway, nick).await;
         if let Some(room) = room {
             client.join(room).await;
@@ -925,7 +943,12 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
     // Without the role: 403, and nothing goes out (notice 0 must reach nobody).
     for token in [&plain, &reader] {
         let reply = api
-            .call("POST", "/api/publish", Some(token), Some(&publish(json!({"all": true}), 0)))
+            .call(
+                "POST",
+                "/api/publish",
+                Some(token),
+                Some(&publish(json!({"all": true}), 0)),
+            )
             .await;
         assert_eq!(reply.error(), (403, Some("forbidden")), "{reply:?}");
     }
@@ -947,16 +970,19 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
             .await;
         assert_eq!(reply.error(), (400, Some("bad_request")), "{body}: {reply:?}");
     }
-    let reply = api
-        .call("POST", "/api/publish", Some(&service), Some("not json"))
-        .await;
+    let reply = api.call("POST", "/api/publish", Some(&service), Some("not json")).await;
     assert_eq!(reply.error(), (400, Some("bad_request")), "{reply:?}");
 
     // A room, a user, a connection and everyone in a room, by the service and the admin.
     let cases = [
         (&service, json!({"room": "general"}), 1, [true, true, false, false]),
         (&service, json!({"user": user_of(2)}), 2, [false, false, true, false]),
-        (&admin, json!({"connection": connection_of(3)}), 3, [false, false, false, true]),
+        (
+            &admin,
+            json!({"connection": connection_of(3)}),
+            3,
+            [false, false, false, true],
+        ),
         (&admin, json!({"all": true}), 4, [true, true, true, false]),
     ];
     let mut published_ids = BTreeSet::new();
@@ -975,25 +1001,19 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
     }
     assert_eq!(published_ids.len(), cases.len(), "each publish has its own id");
 
-    // Each client gets exactly its notices, in order: first wait for every notice a
-    // client is due, then send each a sentinel on its own connection and read up to it,
-    // so that a notice it must not get would have come by then.
-    let due = |client: usize| -> Vec<u32> {
-        cases
-            .iter()
-            .filter(|case| case.3[client])
-            .map(|case| case.2)
-            .collect()
-    };
+    // Each client gets exactly its notices, each once (in any order: targets are keyed
+    // apart, so their records may be on different partitions). First wait for every
+    // notice a client is due, then send each a sentinel on its own connection and read up
+    // to it, so that a notice it must not get would have come by then.
+    let due = |client: usize| -> Vec<u32> { cases.iter().filter(|case| case.3[client]).map(|case| case.2).collect() };
     let mut received: Vec<Vec<Value>> = Vec::new();
     for (index, (client, _)) in clients.iter_mut().enumerate() {
-        let mut frames = Vec::new();
-        for n in due(index) {
-            let (before, notice) = client
-                .until(|frame| frame["type"] == "notice" && frame["n"] == n)
-                .await;
-            frames.extend(before);
-            frames.push(notice);
+        let mut frames: Vec<Value> = Vec::new();
+        let mut waiting = due(index);
+        while !waiting.is_empty() {
+            let frame = client.next().await;
+            waiting.retain(|n| !(frame["type"] == "notice" && frame["n"] == *n));
+            frames.push(frame);
         }
         received.push(frames);
     }
@@ -1005,7 +1025,7 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
         assert_eq!(reply.status, 202, "{reply:?}");
         let (before, _) = client.until(|frame| frame["type"] == "sentinel").await;
         received[index].extend(before);
-        let notices: Vec<u32> = received[index]
+        let mut notices: Vec<u32> = received[index]
             .iter()
             .filter(|frame| frame["type"] != "presence")
             .map(|frame| {
@@ -1015,6 +1035,7 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
                 frame["n"].as_u64().unwrap() as u32
             })
             .collect();
+        notices.sort_unstable();
         assert_eq!(notices, due(index), "{}", client.name);
     }
     gateway.shutdown().await;
@@ -1052,10 +1073,7 @@ async fn a_signed_in_user_is_one_user_over_websocket_and_http(gateway: Running) 
     let reply = api
         .send("POST", "/api/dev/token", &[], Some(r#"{"nick":"mallory"}"#))
         .await;
-    assert_eq!(
-        (reply.status, &reply.body),
-        (404, &json!({"message": "Not Found"}))
-    );
+    assert_eq!((reply.status, &reply.body), (404, &json!({"message": "Not Found"})));
 
     let alice = signed_token("u-alice", "alice", &[]);
     let bob = signed_token("u-bob", "bob", &[]);
@@ -1097,10 +1115,7 @@ async fn a_signed_in_user_is_one_user_over_websocket_and_http(gateway: Running) 
     // Her connection gets the room's messages, and what she sends over HTTP (she sent
     // it from no connection, so every one of hers shows it).
     let hello = bob_ws
-        .ask(
-            json!({"action": "send", "room": "general", "text": "hi alice"}),
-            "ack",
-        )
+        .ask(json!({"action": "send", "room": "general", "text": "hi alice"}), "ack")
         .await;
     let (_, message) = laptop.until(is_message(&hello["id"])).await;
     assert_eq!(message["from"], json!({"userId": "u-bob", "nick": "bob"}));
@@ -1153,15 +1168,17 @@ async fn refused_tokens_get_401_unauthorized(gateway: Running) {
         ("garbage", "not-a-jwt".to_owned()),
     ];
     // The same claims, rightly signed, are let in: each case fails for its one reason.
-    let rooms = api
-        .call("GET", "/api/rooms", Some(&hs256(SECRET, &good)), None)
-        .await;
+    let rooms = api.call("GET", "/api/rooms", Some(&hs256(SECRET, &good)), None).await;
     assert_eq!(rooms.status, 200, "{rooms:?}");
     for (case, token) in &cases {
         for (method, path, body) in [
             ("GET", "/api/rooms", None),
             ("PUT", "/api/rooms/general/members/me", None),
-            ("POST", "/api/publish", Some(r#"{"target":{"all":true},"frame":{"type":"x"}}"#)),
+            (
+                "POST",
+                "/api/publish",
+                Some(r#"{"target":{"all":true},"frame":{"type":"x"}}"#),
+            ),
         ] {
             let reply = api.call(method, path, Some(token), body).await;
             assert_eq!(reply.error(), (401, Some("unauthorized")), "{case}: {method} {path}");
