@@ -77,10 +77,11 @@ pub async fn handle_http(authorizer: &Authorizer, request: &HttpRequest) -> Resu
         route = request.route_key.as_deref().unwrap_or("-"),
     );
     async {
-        let verified = match bearer_token(&request.headers) {
-            Some(token) => authorizer.verify_token(token).await,
-            None => Err(Reason::MissingToken.into()),
+        let Some(token) = bearer_token(&request.headers) else {
+            tracing::info!("refused: no bearer token");
+            return Ok(pass_refused("expected the header `Authorization: Bearer <token>`"));
         };
+        let verified = authorizer.verify_token(token).await;
         let mut response = HttpResponse::default();
         response.is_authorized = true;
         match verified {
@@ -90,9 +91,7 @@ pub async fn handle_http(authorizer: &Authorizer, request: &HttpRequest) -> Resu
             }
             Err(refused) if refused.reason().is_client_error() => {
                 tracing::info!(error = refused.reason() as &dyn std::error::Error, "refused");
-                let mut context = Map::new();
-                context.insert(CONTEXT_REFUSED.into(), refused.reason().to_string().into());
-                response.context = Value::Object(context);
+                return Ok(pass_refused(&refused.reason().to_string()));
             }
             Err(refused) => {
                 tracing::warn!(error = refused.reason() as &dyn std::error::Error, "refused");
@@ -133,6 +132,16 @@ pub async fn handle(authorizer: &Authorizer, request: &Request) -> Result<Respon
     }
     .instrument(span)
     .await
+}
+
+/// Lets a refused HTTP API request through to http-api with only the reason.
+fn pass_refused(reason: &str) -> HttpResponse {
+    let mut context = Map::new();
+    context.insert(CONTEXT_REFUSED.into(), reason.into());
+    let mut response = HttpResponse::default();
+    response.is_authorized = true;
+    response.context = Value::Object(context);
+    response
 }
 
 /// The decision, without logging.

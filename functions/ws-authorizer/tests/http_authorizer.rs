@@ -80,8 +80,8 @@ async fn a_bad_token_passes_only_the_reason() {
     for (authorization, reason) in [
         ("Bearer not-a-jwt", "not a well-formed JWT"),
         (&*format!("Bearer {other_secret}"), "bad signature"),
-        (&*format!("Basic {}", token("u-alice")), "no token"),
-        ("Bearer", "no token"),
+        (&*format!("Basic {}", token("u-alice")), "Authorization: Bearer <token>"),
+        ("Bearer", "Authorization: Bearer <token>"),
         (&*format!("Bearer {expired}"), "the token has expired"),
     ] {
         let answer = answer(&authorizer(), http_event(Some(authorization))).await;
