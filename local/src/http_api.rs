@@ -16,6 +16,7 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::query_map::QueryMap;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -37,10 +38,14 @@ const DEV_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 const DEV_TOKEN_ROLES: usize = 8;
 const DEV_TOKEN_ROLE_CHARS: usize = 64;
 
+/// API Gateway's HTTP API takes request bodies of up to 10 MB.
+const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/api", any(serve))
         .route("/api/{*path}", any(serve))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
 async fn serve(
@@ -49,8 +54,15 @@ async fn serve(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return api_gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+        }
+        Err(_) => return api_gateway_error(StatusCode::BAD_REQUEST, "Bad Request"),
+    };
     let path = uri.path();
     if path == DEV_TOKEN_PATH && method == Method::POST {
         return dev_token(&gateway, &body);
