@@ -806,20 +806,37 @@ async fn http_messages_reach_websocket_members_and_polling_reads_theirs(gateway:
 /// Messages each sender sends.
 const PER_SENDER: usize = 40;
 
-/// The last id of the room's latest page of `limit` messages, as a poller starts.
-async fn latest_id(api: &Api, token: &str, limit: usize) -> String {
-    let latest = api
-        .call(
-            "GET",
-            &format!("/api/rooms/general/messages?limit={limit}"),
-            Some(token),
-            None,
-        )
-        .await;
-    assert_eq!(latest.status, 200, "{latest:?}");
-    ids(latest.body["messages"].as_array().unwrap())
-        .pop()
-        .expect("a message in the latest page")
+/// How a poller reads the room's history pages.
+enum Reader {
+    /// `GET /api/rooms/general/messages` with the token.
+    Http(Api, String),
+    /// The `history` action over a WebSocket connection (a member of the room).
+    WebSocket(Box<Ws>),
+}
+
+impl Reader {
+    /// The ids of the page of `limit` messages after `after`, or the latest page.
+    async fn page(&mut self, after: Option<&str>, limit: usize) -> Vec<String> {
+        match self {
+            Reader::Http(api, token) => {
+                let path = match after {
+                    Some(after) => format!("/api/rooms/general/messages?after={after}&limit={limit}"),
+                    None => format!("/api/rooms/general/messages?limit={limit}"),
+                };
+                let reply = api.call("GET", &path, Some(token), None).await;
+                assert_eq!(reply.status, 200, "{reply:?}");
+                ids(reply.body["messages"].as_array().unwrap())
+            }
+            Reader::WebSocket(ws) => {
+                let mut frame = json!({"action": "history", "room": "general", "limit": limit});
+                if let Some(after) = after {
+                    frame["after"] = json!(after);
+                }
+                let page = ws.ask(frame, "history").await;
+                ids(page["messages"].as_array().unwrap())
+            }
+        }
+    }
 }
 
 /// Reads the room's history as a poller does: `after` the last id seen, `limit` at a
@@ -827,8 +844,7 @@ async fn latest_id(api: &Api, token: &str, limit: usize) -> String {
 /// that many (or [`HISTORY_WAIT`] passed since it was told). Every id seen, in the order
 /// seen.
 async fn poll(
-    api: Api,
-    token: String,
+    mut reader: Reader,
     limit: usize,
     mut last: String,
     mut expected: tokio::sync::watch::Receiver<Option<usize>>,
@@ -836,10 +852,7 @@ async fn poll(
     let mut seen = Vec::new();
     let mut deadline = None;
     loop {
-        let path = format!("/api/rooms/general/messages?after={last}&limit={limit}");
-        let reply = api.call("GET", &path, Some(&token), None).await;
-        assert_eq!(reply.status, 200, "{reply:?}");
-        let page = ids(reply.body["messages"].as_array().unwrap());
+        let page = reader.page(Some(&last), limit).await;
         let got_some = !page.is_empty();
         if let Some(id) = page.last() {
             last = id.clone();
@@ -861,6 +874,16 @@ async fn poll(
 }
 
 async fn polling_after_never_skips_nor_repeats_under_concurrent_senders(gateway: Running) {
+    if let Err(failure) = after_polling_under_concurrent_senders(gateway, false).await {
+        panic!("{failure}");
+    }
+}
+
+/// Two pollers (3 and 10 a page, over HTTP or over WebSocket) read the room on with
+/// `after` while two HTTP senders and a WebSocket sender each send [`PER_SENDER`]
+/// messages as fast as their acks come: each poller sees every acknowledged message
+/// once, in ascending id order. What went wrong, if anything.
+async fn after_polling_under_concurrent_senders(gateway: Running, over_websocket: bool) -> Result<(), String> {
     let api = Api::new(&gateway);
     let reader = api.dev_token("reader", &[]).await;
     api.call("PUT", "/api/rooms/general/members/me", Some(&reader), None)
@@ -874,15 +897,16 @@ async fn polling_after_never_skips_nor_repeats_under_concurrent_senders(gateway:
     let (tell, told) = tokio::sync::watch::channel(None);
     let mut pollers = Vec::new();
     for limit in [3, 10] {
-        let start = latest_id(&api, &reader, limit).await;
+        let mut poller = if over_websocket {
+            let mut ws = Ws::named(&gateway, &format!("poller{limit}")).await;
+            ws.join("general").await;
+            Reader::WebSocket(Box::new(ws))
+        } else {
+            Reader::Http(api.clone(), reader.clone())
+        };
+        let start = poller.page(None, limit).await.pop().expect("the anchor");
         assert_eq!(start, anchor["id"].as_str().unwrap(), "limit {limit}");
-        pollers.push(tokio::spawn(poll(
-            api.clone(),
-            reader.clone(),
-            limit,
-            start,
-            told.clone(),
-        )));
+        pollers.push(tokio::spawn(poll(poller, limit, start, told.clone())));
     }
 
     // Two HTTP senders and one WebSocket sender, each sending as fast as its acks come.
@@ -923,22 +947,94 @@ async fn polling_after_never_skips_nor_repeats_under_concurrent_senders(gateway:
     assert_eq!(acked.len(), 3 * PER_SENDER, "every ack has its own id");
     tell.send(Some(acked.len())).expect("pollers listen");
 
+    let mut failures = Vec::new();
     for (poller, limit) in pollers.into_iter().zip([3, 10]) {
         let seen = poller.await.expect("a poller");
         let repeated_or_unordered: Vec<_> = seen.windows(2).filter(|pair| pair[0] >= pair[1]).collect();
-        assert!(
-            repeated_or_unordered.is_empty(),
-            "limit {limit}: ids not strictly ascending: {repeated_or_unordered:?}"
-        );
+        if !repeated_or_unordered.is_empty() {
+            failures.push(format!(
+                "limit {limit}: ids not strictly ascending: {repeated_or_unordered:?}"
+            ));
+        }
         let seen: BTreeSet<String> = seen.into_iter().collect();
         let skipped: Vec<_> = acked.difference(&seen).collect();
         let unknown: Vec<_> = seen.difference(&acked).collect();
-        assert!(
-            skipped.is_empty() && unknown.is_empty(),
-            "limit {limit}: skipped {skipped:?}, never acked {unknown:?}"
-        );
+        if !skipped.is_empty() || !unknown.is_empty() {
+            failures.push(format!("limit {limit}: skipped {skipped:?}, never acked {unknown:?}"));
+        }
     }
     gateway.shutdown().await;
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(failures.join("; ")),
+    }
+}
+
+// Found while testing polling: the WebSocket side of the same promise ("paging either way
+// never skips nor repeats a message", DESIGN.md, client protocol v1).
+
+/// Ids are made (`MessageId::generate`) before the record is published, so two sends at
+/// once in one process can reach Kafka in the other order; and kafka-archive writes a
+/// batch's messages concurrently. A `history` page over WebSocket holds whatever is
+/// archived, so a poller can be given a message before one with a smaller id that is
+/// archived a moment later, and `after` then never returns that one. (HTTP pages hold only
+/// settled messages and do not skip: the test above.) Each round fails by chance (about
+/// one round in three on moto + tansu); eight rounds show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: the WebSocket `history` action's `after` pages skip messages under concurrent senders (not settled as HTTP pages are)"]
+async fn websocket_history_after_polling_never_skips_under_concurrent_senders() {
+    roomcast_tests::init_tracing();
+    for round in 1..=8 {
+        let gateway = gateway(Mode::Real).await;
+        if let Err(failure) = after_polling_under_concurrent_senders(gateway, true).await {
+            panic!("round {round}: {failure}");
+        }
+    }
+}
+
+/// Catching up after a reconnect (`history` with `after` the last id received, as
+/// DESIGN.md says) is safe only if a room's messages arrive in ascending id order. They do
+/// not always: with three senders at once, a member sometimes gets a message before one
+/// with a smaller id (the id was made first, its record published second), and a client
+/// that dropped between the two and catches up from the first never gets the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: a room's messages can arrive live out of id order (ids made before publishing), so catching up with `after` the last id received can skip one"]
+async fn room_messages_arrive_live_in_ascending_id_order() {
+    roomcast_tests::init_tracing();
+    for round in 1..=10 {
+        let gateway = gateway(Mode::Embedded).await;
+        let api = Api::new(&gateway);
+        let mut member = Ws::named(&gateway, "member").await;
+        member.join("general").await;
+        let mut senders = Vec::new();
+        for nick in ["hs1", "hs2", "hs3"] {
+            let token = api.dev_token(nick, &[]).await;
+            api.call("PUT", "/api/rooms/general/members/me", Some(&token), None)
+                .await;
+            let api = api.clone();
+            senders.push(tokio::spawn(async move {
+                for n in 0..PER_SENDER {
+                    api.send_message(&token, "general", &format!("{nick} {n}")).await;
+                }
+            }));
+        }
+        for sender in senders {
+            sender.await.expect("a sender");
+        }
+        let mut live = Vec::new();
+        while live.len() < 3 * PER_SENDER {
+            let frame = member.next().await;
+            if frame["type"] == "message" {
+                live.push(frame["id"].as_str().expect("an id").to_owned());
+            }
+        }
+        gateway.shutdown().await;
+        let inverted: Vec<_> = live.windows(2).filter(|pair| pair[0] > pair[1]).collect();
+        assert!(
+            inverted.is_empty(),
+            "round {round}: received live before a smaller id (after= the first skips the second): {inverted:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
