@@ -10,8 +10,11 @@ use crate::commands::{Command, Context, ParseError};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::{ClientError, ErrorCode};
-use crate::model::MessageId;
+use crate::model::{MessageId, RoomName};
 use crate::protocol::ServerFrame;
+
+/// API Gateway's connection ids are 16 characters; anything much longer is not one.
+const MAX_CONNECTION_ID_BYTES: usize = 128;
 
 /// The roles that may push any frame to anyone with `POST /api/publish`.
 pub const PUBLISH_ROLES: &[&str] = &["service", "admin"];
@@ -188,7 +191,7 @@ pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refuse
     let (action, status) = (route.action, route.status);
     if action == "publish" {
         let body = json_body(request.body, config, action)?;
-        return Publish::parse(body)
+        return Publish::parse(body, config)
             .map(Operation::Publish)
             .map_err(|error| Refused::new(error, Some(action)));
     }
@@ -308,12 +311,27 @@ pub struct Publish {
 }
 
 impl Publish {
-    pub fn parse(mut body: Map<String, Value>) -> Result<Self, ClientError> {
+    pub fn parse(mut body: Map<String, Value>, config: &Config) -> Result<Self, ClientError> {
         let target = body
             .remove("target")
             .ok_or_else(|| ClientError::bad_request("missing field `target`"))?;
         let target: Target =
             serde_json::from_value(target).map_err(|error| ClientError::bad_request(error.to_string()))?;
+        // A name no room, user or connection can have would be published and reach nobody.
+        match &target {
+            Target::Room(room) => {
+                RoomName::parse(room.as_str(), config.limits.room_name_chars)?;
+            }
+            Target::User(user) => {
+                crate::commands::parse_user_id("target.user", user.as_str().to_owned())?;
+            }
+            Target::Connection(id) if id.as_str().is_empty() || id.as_str().len() > MAX_CONNECTION_ID_BYTES => {
+                return Err(ClientError::bad_request(format!(
+                    "target.connection must be 1 to {MAX_CONNECTION_ID_BYTES} bytes"
+                )));
+            }
+            Target::Connection(_) | Target::All => {}
+        }
         let frame = body
             .remove("frame")
             .ok_or_else(|| ClientError::bad_request("missing field `frame`"))?;

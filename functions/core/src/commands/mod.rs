@@ -284,7 +284,7 @@ fn parse_client_msg_id(id: Option<String>, limits: &Limits) -> Result<Option<Str
 const USER_ID_BYTES: usize = 256;
 
 /// A user id the client named in `field`.
-fn parse_user_id(field: &str, user: String) -> Result<UserId, ClientError> {
+pub(crate) fn parse_user_id(field: &str, user: String) -> Result<UserId, ClientError> {
     if user.is_empty() || user.len() > USER_ID_BYTES {
         return Err(ClientError::bad_request(format!(
             "{field} must be 1 to {USER_ID_BYTES} bytes"
