@@ -1,1 +1,1089 @@
-//! The OpenAPI document against what the HTTP API does.
+//! The OpenAPI document (`functions/http-api/openapi.json`) against what the HTTP API does,
+//! through the local gateway with embedded backends.
+//!
+//! - The gateway serves the repository's file byte for byte, without a token, and it is a
+//!   sound OpenAPI 3.0 document: every `$ref` resolves, every schema compiles as JSON
+//!   Schema, the error codes are exactly the protocol's.
+//! - Its operations are exactly `roomcast_core::http::ROUTES`, the document's own route and
+//!   the local gateway's `POST /api/dev/token`, each with its route's action and status.
+//! - Real requests for every route's success and every way it can fail: each answer's
+//!   status is one the document declares for that operation, and its body validates
+//!   against the schema declared for that status; every declared status is produced by
+//!   some request (but 503, see [`NOT_PRODUCED`]).
+//! - schemathesis (installed by `scripts/install-deps`) generates requests from the
+//!   document and checks every answer against it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use roomcast_aws::config::Env;
+use roomcast_core::config::AuthMode;
+use roomcast_core::error::ErrorCode;
+use roomcast_core::http::{OPENAPI_PATH, ROUTES};
+use roomcast_local::http_api::DEV_TOKEN_PATH;
+use roomcast_local::settings::Settings;
+use roomcast_local::Running;
+use serde_json::{json, Value};
+use ws_authorizer::{HmacKey, NewToken, Secret};
+
+use crate::gateway::{Client, Mode};
+
+/// Longest wait for one HTTP answer: generous for a loaded CI machine, never hit when things
+/// work.
+const WAIT: Duration = Duration::from_secs(20);
+/// Longest wait for a message, an edit or a delete to reach the history (kafka-archive
+/// runs on the embedded log's batches).
+const HISTORY_WAIT: Duration = Duration::from_secs(30);
+/// Between two reads of a history page that did not show the change yet.
+const POLL_PAUSE: Duration = Duration::from_millis(20);
+/// Longest a schemathesis run may take before the test gives up on it (it takes well under
+/// a minute here).
+const SCHEMATHESIS_WAIT: Duration = Duration::from_secs(600);
+/// The HS256 secret of the gateway with sign-in on.
+const SECRET: &[u8] = b"openapi-drift-test-secret-of-at-least-32-bytes";
+/// The document's media type, the only one the API speaks.
+const JSON: &str = "application/json";
+
+/// Declared statuses no request here can produce: 503 `unavailable` needs the store or the
+/// event log to fail, which the embedded backends never do.
+const NOT_PRODUCED: &[u16] = &[503];
+
+/// The document as kept in the repository.
+fn repository_document() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions/http-api/openapi.json");
+    std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The document
+
+/// The OpenAPI document, parsed, with what the checks look up in it.
+struct Document {
+    json: Value,
+}
+
+impl Document {
+    fn load() -> Document {
+        let text = repository_document();
+        let json = serde_json::from_str(&text).expect("openapi.json is JSON");
+        Document { json }
+    }
+
+    /// Every operation: `(METHOD, path template, operation)`.
+    fn operations(&self) -> Vec<(String, String, &Value)> {
+        let paths = self.json["paths"].as_object().expect("`paths` is an object");
+        let mut operations = Vec::new();
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("a path item is an object") {
+                if method != "parameters" {
+                    operations.push((method.to_ascii_uppercase(), path.clone(), operation));
+                }
+            }
+        }
+        operations
+    }
+
+    fn operation(&self, method: &str, path: &str) -> &Value {
+        let operation = &self.json["paths"][path][method.to_ascii_lowercase()];
+        assert!(operation.is_object(), "the document has no operation {method} {path}");
+        operation
+    }
+
+    /// What `reference` (`#/components/...`) points at.
+    fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let pointer = reference
+                    .strip_prefix('#')
+                    .unwrap_or_else(|| panic!("`{reference}` is not local"));
+                self.json
+                    .pointer(pointer)
+                    .unwrap_or_else(|| panic!("`{reference}` points at nothing"))
+            }
+            None => value,
+        }
+    }
+
+    /// The statuses an operation declares, as numbers.
+    fn statuses(&self, method: &str, path: &str) -> BTreeSet<u16> {
+        self.operation(method, path)["responses"]
+            .as_object()
+            .expect("`responses` is an object")
+            .keys()
+            .map(|status| {
+                status
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{method} {path}: status `{status}`"))
+            })
+            .collect()
+    }
+
+    /// The schema of an operation's answer with `status`, if it declares that status.
+    fn response_schema(&self, method: &str, path: &str, status: u16) -> Option<&Value> {
+        let response = self.operation(method, path)["responses"].get(status.to_string())?;
+        let response = self.resolve(response);
+        Some(&response["content"][JSON]["schema"])
+    }
+
+    /// The schema `#/components/schemas/{name}`.
+    fn schema(&self, name: &str) -> &Value {
+        let schema = &self.json["components"]["schemas"][name];
+        assert!(schema.is_object(), "no schema {name}");
+        schema
+    }
+
+    /// A validator of `schema`, with `$ref`s into the document's components. The schemas of
+    /// OpenAPI 3.0 are JSON Schema (draft 4's dialect, less `nullable`, which the document
+    /// does not use): the schema goes into a root that holds the components, so that
+    /// `#/components/schemas/...` resolves there, and is validated as draft 4.
+    fn validator(&self, schema: &Value) -> jsonschema::Validator {
+        let root = json!({
+            "components": self.json["components"],
+            "allOf": [schema],
+        });
+        jsonschema::draft4::new(&root).unwrap_or_else(|error| panic!("the schema {schema} does not compile: {error}"))
+    }
+
+    /// Why `instance` is not valid against `schema`, or `None`.
+    fn invalid(&self, schema: &Value, instance: &Value) -> Option<String> {
+        let validator = self.validator(schema);
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|error| format!("{} at {}", error, error.instance_path()))
+            .collect();
+        (!errors.is_empty()).then(|| errors.join("; "))
+    }
+}
+
+/// Every `$ref` in `value`, with where it is (the keys that lead to it).
+fn references<'a>(value: &'a Value, at: &mut Vec<String>, found: &mut Vec<(Vec<String>, &'a str)>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                match (name.as_str(), field) {
+                    ("$ref", Value::String(reference)) => found.push((at.clone(), reference)),
+                    _ => {
+                        at.push(name.clone());
+                        references(field, at, found);
+                        at.pop();
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                at.push(index.to_string());
+                references(item, at, found);
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Every error code of the protocol, in order. The match is exhaustive: a new code fails
+/// to compile here until it is listed (and then until the document has it).
+fn every_error_code() -> Vec<ErrorCode> {
+    fn after(code: Option<ErrorCode>) -> Option<ErrorCode> {
+        use ErrorCode::*;
+        match code {
+            None => Some(BadRequest),
+            Some(BadRequest) => Some(UnknownAction),
+            Some(UnknownAction) => Some(NotMember),
+            Some(NotMember) => Some(Forbidden),
+            Some(Forbidden) => Some(NotFound),
+            Some(NotFound) => Some(TooLarge),
+            Some(TooLarge) => Some(Conflict),
+            Some(Conflict) => Some(RateLimited),
+            Some(RateLimited) => Some(Unavailable),
+            Some(Unavailable) => Some(Unauthorized),
+            Some(Unauthorized) => None,
+        }
+    }
+    std::iter::successors(after(None), |code| after(Some(*code))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_document_is_the_repositorys_and_a_sound_openapi_3_0_document() {
+    let gateway = start(dev_settings()).await;
+    let http = http_client();
+    // Served to anyone: no Authorization header.
+    let response = http
+        .get(format!("{}{OPENAPI_PATH}", gateway.http_url()))
+        .send()
+        .await
+        .expect("GET /api/openapi.json");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(content_type(&response).as_deref(), Some(JSON));
+    let served = response.bytes().await.expect("the document's bytes");
+    let kept = repository_document();
+    assert!(
+        served.as_ref() == kept.as_bytes(),
+        "the served document differs from functions/http-api/openapi.json (rebuild?)"
+    );
+    gateway.shutdown().await;
+
+    let doc = Document::load();
+    let json = &doc.json;
+    assert_eq!(json["openapi"], "3.0.3");
+    assert_eq!(json["info"]["title"], "roomcast HTTP API");
+    assert!(json["info"]["version"].as_str().is_some_and(|v| !v.is_empty()));
+    let description = json["info"]["description"].as_str().expect("info.description");
+    for needle in ["Bearer", "`after`", "unauthorized", "not_member", "unavailable"] {
+        assert!(
+            description.contains(needle),
+            "info.description says nothing of {needle}"
+        );
+    }
+    assert_eq!(json["servers"][0]["url"], "/");
+    assert_eq!(json["security"], json!([{"bearerAuth": []}]));
+    let scheme = &json["components"]["securitySchemes"]["bearerAuth"];
+    assert_eq!(
+        (&scheme["type"], &scheme["scheme"], &scheme["bearerFormat"]),
+        (&json!("http"), &json!("bearer"), &json!("JWT"))
+    );
+
+    // Every reference resolves, to a component of the kind its place needs.
+    let mut found = Vec::new();
+    references(json, &mut Vec::new(), &mut found);
+    assert!(found.len() > 50, "the document refers to its components");
+    for (at, reference) in &found {
+        let at_text = at.join(" > ");
+        let pointer = reference
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("{at_text}: `{reference}` is not local"));
+        assert!(
+            json.pointer(pointer).is_some(),
+            "{at_text}: `{reference}` points at nothing"
+        );
+        // A parameter of a path or an operation, a response of an operation, or a schema.
+        let parent = at.iter().rev().nth(1).map(String::as_str);
+        let kind = match (at[0].as_str(), parent) {
+            ("paths", Some("parameters")) => "parameters",
+            ("paths", Some("responses")) => "responses",
+            _ => "schemas",
+        };
+        assert!(
+            reference.starts_with(&format!("#/components/{kind}/")),
+            "{at_text}: `{reference}` should be one of #/components/{kind}"
+        );
+    }
+    // No `nullable` (OpenAPI 3.0 only): plain JSON Schema validation must be exact.
+    assert!(!repository_document().contains("\"nullable\""));
+
+    // Every schema is JSON Schema (draft 4's meta-schema) and compiles with its references.
+    let schemas = json["components"]["schemas"].as_object().expect("components.schemas");
+    for (name, schema) in schemas {
+        if let Err(error) = jsonschema::draft4::meta::validate(schema) {
+            panic!("schema {name} is not JSON Schema: {error}");
+        }
+        doc.validator(&json!({"$ref": format!("#/components/schemas/{name}")}));
+    }
+
+    // Operations: unique ids; JSON only; path parameters as the template names them.
+    let mut ids = BTreeSet::new();
+    for (method, path, operation) in doc.operations() {
+        let id = operation["operationId"].as_str().expect("an operationId");
+        assert!(ids.insert(id.to_owned()), "operationId {id} twice");
+        let responses = operation["responses"].as_object().expect("responses");
+        assert!(!responses.is_empty(), "{method} {path}: no responses");
+        for (status, response) in responses {
+            let response = doc.resolve(response);
+            assert!(
+                response["description"].is_string(),
+                "{method} {path} {status}: no description"
+            );
+            let content = response["content"].as_object().expect("content");
+            assert_eq!(
+                content.keys().collect::<Vec<_>>(),
+                vec![JSON],
+                "{method} {path} {status}"
+            );
+            doc.validator(&content[JSON]["schema"]);
+        }
+        if let Some(body) = operation.get("requestBody") {
+            assert_eq!(body["required"], true, "{method} {path}: a body is required");
+            let content = body["content"].as_object().expect("content");
+            assert_eq!(content.keys().collect::<Vec<_>>(), vec![JSON], "{method} {path}");
+            doc.validator(&content[JSON]["schema"]);
+        }
+        let mut parameters: Vec<&Value> = Vec::new();
+        for list in [&json["paths"][&path]["parameters"], &operation["parameters"]] {
+            parameters.extend(list.as_array().into_iter().flatten().map(|p| doc.resolve(p)));
+        }
+        let in_path: BTreeSet<&str> = parameters
+            .iter()
+            .filter(|p| p["in"] == "path")
+            .map(|p| {
+                assert_eq!(p["required"], true, "{method} {path}: path parameters are required");
+                p["name"].as_str().expect("a name")
+            })
+            .collect();
+        let in_template: BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        assert_eq!(in_path, in_template, "{method} {path}: path parameters");
+        for parameter in &parameters {
+            doc.validator(&parameter["schema"]);
+        }
+    }
+
+    // The error codes are exactly the protocol's.
+    let documented: BTreeSet<String> = doc.schema("Error")["properties"]["code"]["enum"]
+        .as_array()
+        .expect("Error.code is an enum")
+        .iter()
+        .map(|code| code.as_str().expect("a code").to_owned())
+        .collect();
+    let protocol: BTreeSet<String> = every_error_code()
+        .into_iter()
+        .map(|code| serde_json::to_value(code).unwrap().as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(documented, protocol, "Error.code");
+}
+
+#[test]
+fn the_document_has_exactly_the_routes_of_the_api() {
+    let doc = Document::load();
+    let documented: BTreeSet<(String, String)> = doc
+        .operations()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect();
+    let mut routes: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|route| (route.method.to_owned(), route.path.to_owned()))
+        .collect();
+    routes.insert(("GET".to_owned(), OPENAPI_PATH.to_owned()));
+    routes.insert(("POST".to_owned(), DEV_TOKEN_PATH.to_owned()));
+    assert_eq!(documented, routes, "the document's operations against ROUTES");
+
+    for route in ROUTES {
+        let operation = doc.operation(route.method, route.path);
+        assert_eq!(
+            operation["x-roomcast-action"], route.action,
+            "{} {}: the action",
+            route.method, route.path
+        );
+        let successes: Vec<u16> = doc
+            .statuses(route.method, route.path)
+            .into_iter()
+            .filter(|status| (200..300).contains(status))
+            .collect();
+        assert_eq!(
+            successes,
+            vec![route.status],
+            "{} {}: the success",
+            route.method,
+            route.path
+        );
+        assert!(
+            operation.get("security").is_none(),
+            "{} {} needs the bearer token of the global `security`",
+            route.method,
+            route.path
+        );
+        assert!(
+            doc.statuses(route.method, route.path).contains(&401),
+            "{} {}: 401",
+            route.method,
+            route.path
+        );
+    }
+    for (method, path) in [("GET", OPENAPI_PATH), ("POST", DEV_TOKEN_PATH)] {
+        assert_eq!(
+            doc.operation(method, path)["security"],
+            json!([]),
+            "{method} {path} needs no token"
+        );
+    }
+    let dev = doc.operation("POST", DEV_TOKEN_PATH)["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        dev.contains("local gateway only"),
+        "the dev-token route says it is local"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Gateways
+
+/// The default local gateway: no key, so `POST /api/dev/token` signs tokens.
+fn dev_settings() -> Settings {
+    crate::gateway::settings(Mode::Embedded, &[])
+}
+
+/// Sign-in `optional` with an HS256 secret: tokens of that secret, and no dev tokens.
+fn signed_in_settings() -> Settings {
+    let mut settings = crate::gateway::settings(Mode::Embedded, &[]);
+    settings.auth = signed_in_auth();
+    settings
+}
+
+fn signed_in_auth() -> ws_authorizer::Settings {
+    let mut auth = ws_authorizer::Settings::new(AuthMode::Optional);
+    auth.hmac = Some(HmacKey::Secret(Secret::new(SECRET)));
+    auth
+}
+
+/// A token the signed-in gateway accepts.
+fn signed_token(user: &str, nick: &str, roles: &[&str]) -> String {
+    ws_authorizer::sign_hs256(
+        SECRET,
+        &NewToken::new(user)
+            .nick(nick)
+            .roles(roles.iter().copied())
+            .matching(&signed_in_auth()),
+    )
+    .expect("signing works")
+}
+
+/// Starts a gateway with no archive lag, so that an HTTP history page shows a message as
+/// soon as kafka-archive has stored it (instead of 5 s later), and a `replyTo` that is not
+/// stored is `not_found` at once.
+async fn start(settings: Settings) -> Running {
+    let env = Env::new(|_: &str| None);
+    let mut config = env.domain().expect("the default configuration");
+    config.archive_lag = Duration::ZERO;
+    roomcast_local::start(settings, config, env.fan_out().expect("fan-out defaults"))
+        .await
+        .expect("gateway starts")
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(WAIT)
+        .build()
+        .expect("an HTTP client")
+}
+
+fn content_type(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests, each checked against the document
+
+/// How a request is signed in.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    /// No `Authorization` header.
+    Nobody,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// `Authorization: <value>` as given.
+    Header(&'a str),
+}
+
+/// A request's body.
+enum Body {
+    Empty,
+    Json(Value),
+    Text(String),
+}
+
+/// An answer: its status and its JSON body.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    body: Value,
+}
+
+impl Reply {
+    /// The `code` of an error frame (`None` for API Gateway's own `{message}`).
+    fn code(&self) -> Option<&str> {
+        self.body["code"].as_str()
+    }
+}
+
+/// A gateway's HTTP API, every answer checked against the document and recorded.
+struct Api<'d> {
+    http: reqwest::Client,
+    origin: String,
+    doc: &'d Document,
+    /// `(METHOD, path template, status)` of every answer so far.
+    seen: &'d Mutex<BTreeSet<(String, String, u16)>>,
+}
+
+impl Api<'_> {
+    /// `method` on the operation `template` (`/api/rooms/{room}/who`) with `{room}` as
+    /// `room` and `query` appended; the answer, checked: JSON, a status the operation
+    /// declares, a body valid against that status' schema.
+    async fn call(&self, method: &str, template: &str, room: &str, query: &str, auth: Auth<'_>, body: Body) -> Reply {
+        let path = format!("{}{query}", template.replace("{room}", room));
+        let reply = self.send(method, &path, auth, body).await;
+        let declared = self.doc.statuses(method, template);
+        assert!(
+            declared.contains(&reply.status),
+            "{method} {path}: {} is not declared for {method} {template} (only {declared:?}): {}",
+            reply.status,
+            reply.body
+        );
+        let schema = self
+            .doc
+            .response_schema(method, template, reply.status)
+            .expect("a declared status has a schema");
+        if let Some(why) = self.doc.invalid(schema, &reply.body) {
+            panic!(
+                "{method} {path}: the {} answer {} does not match the document: {why}",
+                reply.status, reply.body
+            );
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .insert((method.to_owned(), template.to_owned(), reply.status));
+        reply
+    }
+
+    /// The request as it goes, with no check but that the answer is JSON.
+    async fn send(&self, method: &str, path: &str, auth: Auth<'_>, body: Body) -> Reply {
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self.http.request(verb, format!("{}{path}", self.origin));
+        let bearer;
+        match auth {
+            Auth::Nobody => {}
+            Auth::Bearer(token) => {
+                bearer = format!("Bearer {token}");
+                request = request.header("authorization", &bearer);
+            }
+            Auth::Header(value) => request = request.header("authorization", value),
+        }
+        let body = match body {
+            Body::Empty => None,
+            Body::Json(value) => Some(value.to_string()),
+            Body::Text(text) => Some(text),
+        };
+        if let Some(body) = body {
+            request = request.header("content-type", JSON).body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        let status = response.status().as_u16();
+        let content_type = content_type(&response);
+        let text = response
+            .text()
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
+        assert_eq!(content_type.as_deref(), Some(JSON), "{method} {path}: {status} {text}");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
+        Reply { status, body }
+    }
+
+    /// A token from `POST /api/dev/token`.
+    async fn dev_token(&self, nick: &str, roles: &[&str]) -> String {
+        let reply = self
+            .call(
+                "POST",
+                DEV_TOKEN_PATH,
+                "",
+                "",
+                Auth::Nobody,
+                Body::Json(json!({"nick": nick, "roles": roles})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.body["userId"], format!("dev-{nick}"));
+        reply.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// The room's history page (as `token`), read until `done` holds for its messages.
+    async fn history_until(&self, token: &str, room: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + HISTORY_WAIT;
+        loop {
+            let reply = self
+                .call("GET", MESSAGES, room, "", Auth::Bearer(token), Body::Empty)
+                .await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            let messages = reply.body["messages"].as_array().cloned().unwrap_or_default();
+            if done(&messages) {
+                return messages;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the history never showed what was expected: {messages:?}"
+            );
+            tokio::time::sleep(POLL_PAUSE).await;
+        }
+    }
+}
+
+// The operations' path templates.
+const ROOMS: &str = "/api/rooms";
+const MEMBERS: &str = "/api/rooms/{room}/members/me";
+const MESSAGES: &str = "/api/rooms/{room}/messages";
+const WHO: &str = "/api/rooms/{room}/who";
+const PUBLISH: &str = "/api/publish";
+
+/// The entry of `id` in a history page.
+fn entry<'a>(messages: &'a [Value], id: &str) -> Option<&'a Value> {
+    messages.iter().find(|message| message["id"] == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
+    let doc = Document::load();
+    let seen = Mutex::new(BTreeSet::new());
+    let gateway = start(dev_settings()).await;
+    let api = Api {
+        http: http_client(),
+        origin: gateway.http_url(),
+        doc: &doc,
+        seen: &seen,
+    };
+    use Auth::{Bearer, Header, Nobody};
+    use Body::{Empty, Json, Text};
+    let (get, post, put, delete) = ("GET", "POST", "PUT", "DELETE");
+
+    // The document itself, and dev tokens.
+    let reply = api.call(get, OPENAPI_PATH, "", "", Nobody, Empty).await;
+    assert_eq!(reply.status, 200);
+    let alice = api.dev_token("alice", &[]).await;
+    let bob = api.dev_token("bob", &[]).await;
+    let service = api.dev_token("billing", &["service"]).await;
+    for body in [
+        Text("not json".into()),
+        Json(json!({"nick": "bad nick"})),
+        Json(json!({"nick": "carol", "roles": ["a,b"]})),
+        Json(json!({"nick": "carol", "admin": true})),
+    ] {
+        let reply = api.call(post, DEV_TOKEN_PATH, "", "", Nobody, body).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+
+    // Every route refuses a request without a valid token: API Gateway's own answer without
+    // the header, an error frame with a header that holds no valid bearer token.
+    let forged = format!("{}.{}.c2lnbmF0dXJl", "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiJ4In0");
+    for route in ROUTES {
+        for auth in [
+            Nobody,
+            Bearer("not-a-jwt"),
+            Bearer(&forged),
+            Header("Basic YWxpY2U6c2VjcmV0"),
+        ] {
+            let body = match route.method {
+                "POST" => Json(json!({"room": "general", "text": "hi"})),
+                _ => Empty,
+            };
+            let reply = api.call(route.method, route.path, "general", "", auth, body).await;
+            assert_eq!(reply.status, 401, "{} {}: {reply:?}", route.method, route.path);
+            match auth {
+                Nobody => assert_eq!(reply.body, json!({"message": "Unauthorized"})),
+                _ => assert_eq!(reply.code(), Some("unauthorized"), "{reply:?}"),
+            }
+        }
+    }
+
+    // The catalog, and creating rooms.
+    let room = format!("openapi-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let created = api
+        .call(post, ROOMS, "", "", Bearer(&alice), Json(json!({"room": room})))
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    let reply = api.call(get, ROOMS, "", "", Bearer(&alice), Empty).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body["rooms"].as_array().unwrap().contains(&json!({"name": room})));
+    for name in [room.as_str(), "admin"] {
+        let reply = api
+            .call(post, ROOMS, "", "", Bearer(&alice), Json(json!({"room": name})))
+            .await;
+        assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    }
+    for body in [
+        Text("not json".into()),
+        Text("[1]".into()),
+        Json(json!({})),
+        Json(json!({"room": "bad name"})),
+        Json(json!({"room": "x".repeat(65)})),
+        Json(json!({"room": 5})),
+    ] {
+        let reply = api.call(post, ROOMS, "", "", Bearer(&alice), body).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    // Over the 32 KB frame limit: `too_large`; over API Gateway's 10 MB: its own answer.
+    let big = Json(json!({"room": "big", "padding": "x".repeat(40 * 1024)}));
+    let reply = api.call(post, ROOMS, "", "", Bearer(&alice), big).await;
+    assert_eq!((reply.status, reply.code()), (413, Some("too_large")), "{reply:?}");
+    let huge = Json(json!({"room": "huge", "padding": "x".repeat(10 * 1024 * 1024 + 1)}));
+    let reply = api.call(post, ROOMS, "", "", Bearer(&alice), huge).await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.body, json!({"message": "Request Entity Too Large"}));
+
+    // Joining and leaving.
+    let reply = api.call(put, MEMBERS, "no-such-room", "", Bearer(&alice), Empty).await;
+    assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+    for method in [put, delete] {
+        let reply = api.call(method, MEMBERS, "bad%20name", "", Bearer(&alice), Empty).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    let reply = api.call(delete, MEMBERS, &room, "", Bearer(&bob), Empty).await;
+    assert_eq!((reply.status, reply.code()), (403, Some("not_member")), "{reply:?}");
+    for _ in 0..2 {
+        let reply = api.call(put, MEMBERS, &room, "", Bearer(&alice), Empty).await;
+        assert_eq!(reply.status, 200, "joining again answers the same: {reply:?}");
+    }
+
+    // Sending.
+    let reply = api
+        .call(post, MESSAGES, &room, "", Bearer(&bob), Json(json!({"text": "hi"})))
+        .await;
+    assert_eq!((reply.status, reply.code()), (403, Some("not_member")), "{reply:?}");
+    for body in [
+        Text("not json".into()),
+        Json(json!({"text": " \n\t"})),
+        Json(json!({"clientMsgId": "c1"})),
+        Json(json!({"text": "hi", "replyTo": "not-an-id"})),
+        Json(json!({"text": "hi", "clientMsgId": ""})),
+        Json(json!({"text": "hi", "clientMsgId": "c".repeat(65)})),
+    ] {
+        let reply = api.call(post, MESSAGES, &room, "", Bearer(&alice), body).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    let reply = api
+        .call(
+            post,
+            MESSAGES,
+            "bad%20name",
+            "",
+            Bearer(&alice),
+            Json(json!({"text": "hi"})),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    for body in [
+        Json(json!({"text": "x".repeat(4097)})),
+        Json(json!({"text": "x", "padding": "x".repeat(40 * 1024)})),
+    ] {
+        let reply = api.call(post, MESSAGES, &room, "", Bearer(&alice), body).await;
+        assert_eq!((reply.status, reply.code()), (413, Some("too_large")), "{reply:?}");
+    }
+    let unknown = roomcast_core::MessageId::generate().to_string();
+    let reply = api
+        .call(
+            post,
+            MESSAGES,
+            &room,
+            "",
+            Bearer(&alice),
+            Json(json!({"text": "hi", "replyTo": unknown})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+    let sent = api
+        .call(
+            post,
+            MESSAGES,
+            &room,
+            "",
+            Bearer(&alice),
+            Json(json!({"text": "over HTTP", "clientMsgId": "c1", "replyTo": null})),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    assert_eq!(sent.body["clientMsgId"], "c1");
+    let http_id = sent.body["id"].as_str().unwrap().to_owned();
+
+    // A WebSocket member sends, edits and deletes, so that a history page holds every
+    // kind of entry: a message, a reply, an edited one and a deleted one.
+    let mut ws = Client::connect(&gateway, "wsmember").await;
+    ws.join(&room).await;
+    let first = ws
+        .ask_for(json!({"action": "send", "room": room, "text": "first"}), "ack")
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone = ws
+        .ask_for(json!({"action": "send", "room": room, "text": "to delete"}), "ack")
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.history_until(&alice, &room, |messages| {
+        entry(messages, &first).is_some() && entry(messages, &gone).is_some()
+    })
+    .await;
+    ws.ask_for(
+        json!({"action": "edit", "room": room, "id": first, "text": "first, edited"}),
+        "ack",
+    )
+    .await;
+    ws.ask_for(json!({"action": "delete", "room": room, "id": gone}), "ack")
+        .await;
+    let reply = api
+        .call(
+            post,
+            MESSAGES,
+            &room,
+            "",
+            Bearer(&alice),
+            Json(json!({"text": "a reply", "replyTo": first.to_lowercase()})),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let reply_id = reply.body["id"].as_str().unwrap().to_owned();
+    let messages = api
+        .history_until(&alice, &room, |messages| {
+            entry(messages, &first).is_some_and(|m| m["editedAt"].is_i64())
+                && entry(messages, &gone).is_some_and(|m| m["deleted"] == true)
+                && entry(messages, &reply_id).is_some_and(|m| m["replyTo"] == first.as_str())
+                && entry(messages, &http_id).is_some()
+        })
+        .await;
+    assert_eq!(entry(&messages, &gone), Some(&json!({"id": gone, "deleted": true})));
+
+    // Reading: paging with each cursor, and its refusals.
+    for query in [
+        format!("?after={first}&limit=1"),
+        format!("?before={reply_id}&limit=2"),
+        "?limit=100".to_owned(),
+    ] {
+        let reply = api.call(get, MESSAGES, &room, &query, Bearer(&alice), Empty).await;
+        assert_eq!(reply.status, 200, "{query}: {reply:?}");
+    }
+    for query in [
+        "?limit=0".to_owned(),
+        "?limit=101".to_owned(),
+        "?limit=ten".to_owned(),
+        "?after=nope".to_owned(),
+        format!("?after={first}&before={reply_id}"),
+    ] {
+        let reply = api.call(get, MESSAGES, &room, &query, Bearer(&alice), Empty).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, Some("bad_request")),
+            "{query}: {reply:?}"
+        );
+    }
+    let reply = api.call(get, MESSAGES, "bad%20name", "", Bearer(&alice), Empty).await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+    let reply = api.call(get, MESSAGES, &room, "", Bearer(&bob), Empty).await;
+    assert_eq!((reply.status, reply.code()), (403, Some("not_member")), "{reply:?}");
+
+    // Who is online: the WebSocket member.
+    let reply = api.call(get, WHO, &room, "", Bearer(&alice), Empty).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body["users"][0]["nick"], "wsmember", "{reply:?}");
+    let reply = api.call(get, WHO, &room, "", Bearer(&bob), Empty).await;
+    assert_eq!((reply.status, reply.code()), (403, Some("not_member")), "{reply:?}");
+    let reply = api.call(get, WHO, "bad%20name", "", Bearer(&alice), Empty).await;
+    assert_eq!(reply.status, 400, "{reply:?}");
+
+    // Publishing: every kind of target, and the refusals.
+    for target in [
+        json!({"room": room}),
+        json!({"user": "dev-alice"}),
+        json!({"connection": "AbCdEfGhIjKlMnO="}),
+        json!({"all": true}),
+        json!({"all": true, "room": null}),
+    ] {
+        let body = json!({"target": target, "frame": {"type": "notice", "text": "hello"}});
+        let reply = api.call(post, PUBLISH, "", "", Bearer(&service), Json(body)).await;
+        assert_eq!(reply.status, 202, "{target}: {reply:?}");
+    }
+    let notice = json!({"type": "notice"});
+    let reply = api
+        .call(
+            post,
+            PUBLISH,
+            "",
+            "",
+            Bearer(&alice),
+            Json(json!({"target": {"all": true}, "frame": notice})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (403, Some("forbidden")), "{reply:?}");
+    for body in [
+        Text("not json".into()),
+        Json(json!({"target": {"all": true}})),
+        Json(json!({"frame": notice})),
+        Json(json!({"target": {"all": true}, "frame": notice, "extra": 1})),
+        Json(json!({"target": {"room": "a", "user": "b"}, "frame": notice})),
+        Json(json!({"target": {"all": false}, "frame": notice})),
+        Json(json!({"target": {"room": "bad name"}, "frame": notice})),
+        Json(json!({"target": {"user": ""}, "frame": notice})),
+        Json(json!({"target": {"all": true}, "frame": "text"})),
+        Json(json!({"target": {"all": true}, "frame": {"text": "no type"}})),
+    ] {
+        let reply = api.call(post, PUBLISH, "", "", Bearer(&service), body).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    let big = json!({"target": {"all": true}, "frame": {"type": "notice", "text": "x".repeat(40 * 1024)}});
+    let reply = api.call(post, PUBLISH, "", "", Bearer(&service), Json(big)).await;
+    assert_eq!((reply.status, reply.code()), (413, Some("too_large")), "{reply:?}");
+
+    // Leaving.
+    let reply = api.call(delete, MEMBERS, &room, "", Bearer(&alice), Empty).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+
+    // A request no route takes: API Gateway's own 404, whatever the method.
+    for (method, path) in [(get, "/api/nothing"), ("PATCH", ROOMS), (get, "/api/rooms/general")] {
+        let reply = api.send(method, path, Bearer(&alice), Empty).await;
+        assert_eq!(reply.status, 404, "{method} {path}");
+        if let Some(why) = doc.invalid(doc.schema("GatewayMessage"), &reply.body) {
+            panic!("{method} {path}: {why}");
+        }
+    }
+    drop(ws);
+    gateway.shutdown().await;
+
+    // With sign-in on (a key configured): tokens of that key; no dev tokens; only the
+    // `admin` role may send to the broadcast room.
+    let gateway = start(signed_in_settings()).await;
+    let api = Api {
+        origin: gateway.http_url(),
+        ..api
+    };
+    let reply = api
+        .call(post, DEV_TOKEN_PATH, "", "", Nobody, Json(json!({"nick": "alice"})))
+        .await;
+    assert_eq!(reply.status, 404, "no dev tokens with a key: {reply:?}");
+    let dana = signed_token("u-dana", "dana", &[]);
+    let reply = api.call(get, ROOMS, "", "", Bearer(&dana), Empty).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let reply = api
+        .call(
+            post,
+            MESSAGES,
+            "admin",
+            "",
+            Bearer(&dana),
+            Json(json!({"text": "to all"})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (403, Some("forbidden")), "{reply:?}");
+    let stranger = ws_authorizer::sign_hs256(
+        b"another-secret-another-secret-another-secret",
+        &NewToken::new("u-eve").nick("eve").matching(&signed_in_auth()),
+    )
+    .expect("signing works");
+    let reply = api.call(get, ROOMS, "", "", Bearer(&stranger), Empty).await;
+    assert_eq!((reply.status, reply.code()), (401, Some("unauthorized")), "{reply:?}");
+    gateway.shutdown().await;
+
+    // Every status the document declares was answered by some request above.
+    let seen = seen.into_inner().unwrap();
+    let mut missing = BTreeMap::new();
+    for (method, path, _) in doc.operations() {
+        for status in doc.statuses(&method, &path) {
+            if !NOT_PRODUCED.contains(&status) && !seen.contains(&(method.clone(), path.clone(), status)) {
+                missing
+                    .entry(format!("{method} {path}"))
+                    .or_insert_with(Vec::new)
+                    .push(status);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "declared but never answered: {missing:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// schemathesis
+
+const SCHEMATHESIS_HINT: &str = "schemathesis is installed by scripts/install-deps into \
+     /opt/roomcast-ci/schemathesis-venv (pip install schemathesis==4.32.5; or set \
+     ROOMCAST_SCHEMATHESIS_VENV to a venv that has it)";
+
+/// schemathesis' `st`: in `ROOMCAST_SCHEMATHESIS_VENV`, in the venv scripts/install-deps
+/// makes, or on PATH.
+fn schemathesis_program() -> PathBuf {
+    let venvs = std::env::var_os("ROOMCAST_SCHEMATHESIS_VENV")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([PathBuf::from("/opt/roomcast-ci/schemathesis-venv")]);
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    venvs
+        .map(|venv| venv.join("bin"))
+        .chain(on_path)
+        .map(|dir| dir.join("st"))
+        .find(|program| program.is_file())
+        .unwrap_or_else(|| panic!("`st` not found. {SCHEMATHESIS_HINT}"))
+}
+
+/// The checks of the run, in schemathesis.toml form: every check (the default), but for
+/// these, each with why.
+const SCHEMATHESIS_CONFIG: &str = r#"
+# API Gateway answers a method that no route takes with 404 {"message":"Not Found"}, as
+# for any unknown route; it never answers 405 with an Allow header.
+[checks.unsupported_method]
+enabled = false
+
+# A refusal of schema-violating data: the defaults, and 413 `too_large`, which is how the
+# API refuses a text or a body over its limit.
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "409", "413"]
+
+# `after` and `before` together are refused (400, "give `before` or `after`, not both"),
+# and OpenAPI 3.0 cannot say that two query parameters exclude each other: schemathesis
+# takes such a request for valid data.
+[[operations]]
+include-operation-id = "roomHistory"
+checks.positive_data_acceptance.enabled = false
+"#;
+
+/// How many test cases schemathesis generates per operation and phase: about 30 s on 2 cores.
+const SCHEMATHESIS_EXAMPLES: &str = "25";
+/// A fixed seed, so that a run is the same every time.
+const SCHEMATHESIS_SEED: &str = "20261123";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_no_answer_the_document_does_not_declare() {
+    let st = schemathesis_program();
+    let gateway = start(dev_settings()).await;
+    let base = gateway.http_url();
+    let doc = Document::load();
+    let seen = Mutex::new(BTreeSet::new());
+    let api = Api {
+        http: http_client(),
+        origin: base.clone(),
+        doc: &doc,
+        seen: &seen,
+    };
+    // A service's token: publish succeeds, and every other route works for it as for anyone.
+    let token = api.dev_token("schemathesis", &["service"]).await;
+
+    let dir = std::env::temp_dir().join(roomcast_tests::unique_name("roomcast-schemathesis"));
+    std::fs::create_dir_all(&dir).expect("a directory for the run");
+    let config = dir.join("schemathesis.toml");
+    std::fs::write(&config, SCHEMATHESIS_CONFIG).expect("the run's configuration");
+    let mut command = tokio::process::Command::new(&st);
+    command
+        .current_dir(&dir)
+        .arg("--config-file")
+        .arg(&config)
+        .args(["run", &format!("{base}{OPENAPI_PATH}"), "--url", &base])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--max-examples", SCHEMATHESIS_EXAMPLES, "--seed", SCHEMATHESIS_SEED])
+        .args(["--workers", "1", "--generation-database", "none", "--no-color"])
+        .env("NO_COLOR", "1")
+        .kill_on_drop(true);
+    let run = tokio::time::timeout(SCHEMATHESIS_WAIT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("schemathesis still running after {SCHEMATHESIS_WAIT:?}"))
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}. {SCHEMATHESIS_HINT}", st.display()));
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    println!("{output}");
+    gateway.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        run.status.success(),
+        "schemathesis found answers the document does not declare ({}); its output:\n{output}",
+        run.status
+    );
+}
