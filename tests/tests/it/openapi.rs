@@ -988,6 +988,116 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Where the API does not do what the document says (ignored until the API is fixed)
+
+/// A gateway and a member of `general` on it, for the checks below.
+async fn member_of_general<'d>(
+    doc: &'d Document,
+    seen: &'d Mutex<BTreeSet<(String, String, u16)>>,
+) -> (Running, Api<'d>, String) {
+    let gateway = start(dev_settings()).await;
+    let api = Api {
+        http: http_client(),
+        origin: gateway.http_url(),
+        doc,
+        seen,
+    };
+    let token = api.dev_token("alice", &[]).await;
+    let reply = api
+        .call("PUT", MEMBERS, "general", "", Auth::Bearer(&token), Body::Empty)
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    (gateway, api, token)
+}
+
+/// API BUG: a message id is a ULID, 128 bits, so its first character is `0` to `7` (the
+/// document's `MessageIdInput`); `MessageId::parse` (ulid 1.2's `from_string`) takes 26
+/// base32 characters starting with `8` to `Z` as well, dropping the bits past 128:
+/// `after=ZZZZZZZZZZZZZZZZZZZZZZZZZZ` silently reads after `7ZZZZZZZZZZZZZZZZZZZZZZZZZ`
+/// instead of being refused 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "API bug: message ids past 128 bits are taken (wrapped) instead of refused 400"]
+async fn a_message_id_past_128_bits_is_refused() {
+    let doc = Document::load();
+    let seen = Mutex::new(BTreeSet::new());
+    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    let id = "8ZZZZZZZZZZZZZZZZZZZZZZZZZ";
+    let schema = json!({"$ref": "#/components/schemas/MessageIdInput"});
+    assert!(doc.invalid(&schema, &json!(id)).is_some(), "the document refuses {id}");
+    let reply = api
+        .call(
+            "GET",
+            MESSAGES,
+            "general",
+            &format!("?after={id}"),
+            Auth::Bearer(&token),
+            Body::Empty,
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    gateway.shutdown().await;
+}
+
+/// API BUG: `.` and `..` are valid room names (`RoomName::parse`), so `POST /api/rooms`
+/// creates them, but no HTTP route can name them: URL paths drop such segments (reqwest,
+/// curl and browsers before sending; the local gateway's http-api reads lambda_http's
+/// normalised URI even when the raw path has them, answering `404 not_found` "no route PUT
+/// /api/rooms/members/me"). The document's `room` path parameter leaves them out; a room
+/// that the HTTP API can create but never join should be refused at creation (400).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "API bug: rooms `.` and `..` can be created but never named in a path"]
+async fn a_room_the_paths_cannot_name_is_not_created() {
+    let doc = Document::load();
+    let seen = Mutex::new(BTreeSet::new());
+    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    for room in [".", ".."] {
+        let reply = api
+            .call(
+                "POST",
+                ROOMS,
+                "",
+                "",
+                Auth::Bearer(&token),
+                Body::Json(json!({"room": room})),
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, Some("bad_request")),
+            "{room}: {reply:?}"
+        );
+    }
+    gateway.shutdown().await;
+}
+
+/// API BUG: a route that takes no body ignores the body it gets, but http-api refuses a
+/// body that is not UTF-8 before routing: `GET /api/rooms` with the bytes `ff fe` answers
+/// 400 `bad_request` "the body must be UTF-8 JSON", a status the document does not give
+/// `GET /api/rooms`, `PUT`/`DELETE …/members/me`, `GET …/messages` or `GET …/who`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "API bug: a route without a body refuses a non-UTF-8 body it would ignore"]
+async fn a_route_without_a_body_ignores_any_body() {
+    let doc = Document::load();
+    let seen = Mutex::new(BTreeSet::new());
+    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    let response = api
+        .http
+        .get(format!("{}{ROOMS}", api.origin))
+        .header("authorization", format!("Bearer {token}"))
+        .body(vec![0xff, 0xfe])
+        .send()
+        .await
+        .expect("GET /api/rooms");
+    let status = response.status().as_u16();
+    assert!(
+        doc.statuses("GET", ROOMS).contains(&status),
+        "GET /api/rooms with a non-UTF-8 body: {status} {}",
+        response.text().await.unwrap_or_default()
+    );
+    gateway.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------
 // schemathesis
 
 const SCHEMATHESIS_HINT: &str = "schemathesis is installed by scripts/install-deps into \
