@@ -442,13 +442,14 @@ fn signed_token(user: &str, nick: &str, roles: &[&str]) -> String {
     .expect("signing works")
 }
 
-/// Starts a gateway with no archive lag, so that an HTTP history page shows a message as
-/// soon as kafka-archive has stored it (instead of 5 s later), and a `replyTo` that is not
-/// stored is `not_found` at once.
+/// Starts a gateway with the least archive lag (`ROOMCAST_ARCHIVE_LAG_MS=1`), so that an
+/// HTTP history page shows a message as soon as kafka-archive has stored it (instead of 5 s
+/// later), and a `replyTo` that is not stored is `not_found` at once (instead of after
+/// waiting up to 5 s for the archive).
 async fn start(settings: Settings) -> Running {
-    let env = Env::new(|_: &str| None);
-    let mut config = env.domain().expect("the default configuration");
-    config.archive_lag = Duration::ZERO;
+    let env = Env::new(|name: &str| (name == "ROOMCAST_ARCHIVE_LAG_MS").then(|| "1".to_owned()));
+    let config = env.domain().expect("the configuration");
+    assert_eq!(config.archive_lag, Duration::from_millis(1));
     roomcast_local::start(settings, config, env.fan_out().expect("fan-out defaults"))
         .await
         .expect("gateway starts")
