@@ -24,6 +24,11 @@ fn check_name(kind: &str, value: &str, max_chars: usize) -> Result<(), String> {
             "{kind} may only contain letters, digits, `_`, `.` and `-` (found {bad:?})"
         ));
     }
+    // `.` and `..` could not be named in a URL path (the HTTP API's `/api/rooms/{room}`):
+    // clients and servers collapse such segments.
+    if value.chars().all(|c| c == '.') {
+        return Err(format!("{kind} must not be only dots"));
+    }
     Ok(())
 }
 
@@ -143,6 +148,11 @@ impl MessageId {
     }
 
     pub fn parse(value: &str) -> Result<Self, ClientError> {
+        // 26 base32 characters hold 130 bits: a ULID's first is `0` to `7`. The ulid crate
+        // would drop the excess bits and read another id.
+        if !value.starts_with(|first: char| ('0'..='7').contains(&first)) {
+            return Err(ClientError::bad_request(format!("`{value}` is not a message id")));
+        }
         ulid::Ulid::from_string(value)
             .map(|id| Self(id.to_string()))
             .map_err(|_| ClientError::bad_request(format!("`{value}` is not a message id")))
@@ -260,6 +270,10 @@ mod tests {
         assert!(RoomName::parse("ümlaut", 64).is_err());
         assert!(RoomName::parse(&"x".repeat(64), 64).is_ok());
         assert!(RoomName::parse(&"x".repeat(65), 64).is_err());
+        // A URL path cannot name them.
+        assert!(RoomName::parse(".", 64).is_err());
+        assert!(RoomName::parse("..", 64).is_err());
+        assert!(RoomName::parse(".hidden", 64).is_ok());
     }
 
     #[test]
@@ -270,5 +284,9 @@ mod tests {
         assert!(first < second);
         assert_eq!(MessageId::parse(first.as_str()).unwrap(), first);
         assert!(MessageId::parse("not-a-ulid").is_err());
+        // The largest ULID, and one past 128 bits, which must not wrap to another id.
+        assert!(MessageId::parse("7ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_ok());
+        assert!(MessageId::parse("8ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_err());
+        assert!(MessageId::parse("ZZZZZZZZZZZZZZZZZZZZZZZZZZ").is_err());
     }
 }

@@ -62,6 +62,8 @@ pub async fn handle(api: &HttpApi<'_>, request: Request) -> Response<Body> {
             Body::Text(text) => Some(text.as_str()),
             Body::Binary(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => Some(text),
+                // Only a POST reads its body; the other routes ignore whatever they get.
+                Err(_) if method != "POST" => None,
                 Err(_) => return refused(ClientError::bad_request("the body must be UTF-8 JSON")),
             },
             #[allow(unreachable_patterns)]
