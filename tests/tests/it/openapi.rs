@@ -1098,6 +1098,34 @@ async fn a_route_without_a_body_ignores_any_body() {
     gateway.shutdown().await;
 }
 
+/// API BUG (found by schemathesis: the gateway logged "skipping record"): `POST
+/// /api/publish` takes any frame with a string `type` (202 `published`), but
+/// `Envelope::decode`, which kafka-fanout and kafka-archive read records with, reads `type`
+/// as a borrowed `&str`, which serde_json cannot give for a string with an escape in its
+/// JSON (a quote, a backslash, a control character, or any `\uXXXX`, which producers such as
+/// Python's `json.dumps` write for every non-ASCII character): such a record is skipped as
+/// malformed, and the frame reaches no one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "API bug: a published frame whose type has a JSON escape is dropped by fan-out"]
+async fn a_published_frame_reaches_its_target_whatever_its_type() {
+    let doc = Document::load();
+    let seen = Mutex::new(BTreeSet::new());
+    let (gateway, api, _) = member_of_general(&doc, &seen).await;
+    let service = api.dev_token("billing", &["service"]).await;
+    let mut ws = Client::connect(&gateway, "reader").await;
+    ws.join("general").await;
+    let kind = "notice \"quoted\"";
+    let body = json!({"target": {"room": "general"}, "frame": {"type": kind}});
+    let reply = api
+        .call("POST", PUBLISH, "", "", Auth::Bearer(&service), Body::Json(body))
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    // Fails after the client's wait for a frame (20 s) while the bug lasts.
+    ws.wait_for(kind).await;
+    drop(ws);
+    gateway.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // schemathesis
 
@@ -1144,8 +1172,9 @@ include-operation-id = "roomHistory"
 checks.positive_data_acceptance.enabled = false
 "#;
 
-/// How many test cases schemathesis generates per operation and phase: about 30 s on 2 cores.
-const SCHEMATHESIS_EXAMPLES: &str = "25";
+/// How many test cases schemathesis generates per operation and phase: about 1,800 requests
+/// in about 30 s on 2 cores.
+const SCHEMATHESIS_EXAMPLES: &str = "100";
 /// A fixed seed, so that a run is the same every time.
 const SCHEMATHESIS_SEED: &str = "20261123";
 
