@@ -173,15 +173,16 @@ const HISTORY_FRAMES: &[&str] = &["message", "dm", "edited", "deleted"];
 /// unusable.
 fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, String> {
     let envelope = Envelope::decode(&record.value).map_err(|error| error.to_string())?;
+    // Owned: a `type` with a JSON escape cannot be borrowed (and is no history frame).
     #[derive(Deserialize)]
-    struct Typed<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: &'a str,
+    struct Typed {
+        #[serde(rename = "type")]
+        kind: String,
     }
-    let kind = serde_json::from_str::<Typed<'_>>(envelope.frame.get())
+    let kind = serde_json::from_str::<Typed>(envelope.frame.get())
         .map_err(|error| error.to_string())?
         .kind;
-    if !HISTORY_FRAMES.contains(&kind) {
+    if !HISTORY_FRAMES.contains(&kind.as_str()) {
         return Ok(None);
     }
     let frame: ServerFrame =

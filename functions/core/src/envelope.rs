@@ -164,12 +164,14 @@ impl Envelope {
         if envelope.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::Version(envelope.v));
         }
+        // Owned, not borrowed: a `type` with a JSON escape (`\u00e9`, which Python's
+        // json.dumps writes for `é`) cannot be borrowed from the record.
         #[derive(Deserialize)]
-        struct Typed<'a> {
-            #[serde(rename = "type", borrow)]
-            _kind: &'a str,
+        struct Typed {
+            #[serde(rename = "type")]
+            _kind: String,
         }
-        serde_json::from_str::<Typed<'_>>(envelope.frame.get()).map_err(|_| EnvelopeError::Frame)?;
+        serde_json::from_str::<Typed>(envelope.frame.get()).map_err(|_| EnvelopeError::Frame)?;
         Ok(envelope)
     }
 }
@@ -194,6 +196,13 @@ mod tests {
         let back = Envelope::decode(json.as_bytes()).unwrap();
         assert_eq!(back.target.record_key(), "general");
         assert_eq!(Target::User(UserId::new("u7")).record_key(), "user:u7");
+    }
+
+    #[test]
+    fn a_frame_type_with_json_escapes_is_decoded() {
+        let json = r#"{"v":1,"id":"m1","target":{"all":true},"frame":{"type":"caf\u00e9 \"n\"","text":"x"}}"#;
+        let envelope = Envelope::decode(json.as_bytes()).expect("an escaped type is a string type");
+        assert_eq!(envelope.frame.get(), r#"{"type":"caf\u00e9 \"n\"","text":"x"}"#);
     }
 
     #[test]

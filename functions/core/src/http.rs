@@ -154,29 +154,26 @@ pub const ROUTES: &[Route] = &[
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
 impl Route {
-    /// The route of `method` and `path`, with the `{room}` segment as it came (still
+    /// The route of `method` (case-sensitive, as API Gateway's route keys) and `path`, with the `{room}` segment as it came (still
     /// percent-encoded); `None` for a request no route takes, which API Gateway answers
     /// 404 itself.
     pub fn find<'p>(method: &str, path: &'p str) -> Option<(&'static Route, Option<&'p str>)> {
         let segments: Vec<&str> = path.split('/').collect();
-        ROUTES
-            .iter()
-            .filter(|route| route.method.eq_ignore_ascii_case(method))
-            .find_map(|route| {
-                let pattern: Vec<&str> = route.path.split('/').collect();
-                if pattern.len() != segments.len() {
-                    return None;
+        ROUTES.iter().filter(|route| route.method == method).find_map(|route| {
+            let pattern: Vec<&str> = route.path.split('/').collect();
+            if pattern.len() != segments.len() {
+                return None;
+            }
+            let mut room = None;
+            for (want, got) in pattern.iter().zip(&segments) {
+                match *want {
+                    "{room}" if !got.is_empty() => room = Some(*got),
+                    want if want == *got => {}
+                    _ => return None,
                 }
-                let mut room = None;
-                for (want, got) in pattern.iter().zip(&segments) {
-                    match *want {
-                        "{room}" if !got.is_empty() => room = Some(*got),
-                        want if want == *got => {}
-                        _ => return None,
-                    }
-                }
-                Some((route, room))
-            })
+            }
+            Some((route, room))
+        })
     }
 }
 
