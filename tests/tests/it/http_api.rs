@@ -65,7 +65,7 @@ async fn gateway(mode: Mode) -> Running {
 }
 
 /// Sign-in settings as `ROOMCAST_AUTH=optional` with `ROOMCAST_JWT_SECRET` would give.
-fn signed_in_auth() -> ws_authorizer::Settings {
+pub(crate) fn signed_in_auth() -> ws_authorizer::Settings {
     let mut auth = ws_authorizer::Settings::new(AuthMode::Optional);
     auth.hmac = Some(HmacKey::Secret(Secret::new(SECRET)));
     auth
@@ -87,7 +87,7 @@ async fn start(settings: roomcast_local::settings::Settings) -> Running {
 }
 
 /// A token the signed-in gateway accepts.
-fn signed_token(user: &str, nick: &str, roles: &[&str]) -> String {
+pub(crate) fn signed_token(user: &str, nick: &str, roles: &[&str]) -> String {
     ws_authorizer::sign_hs256(
         SECRET,
         &NewToken::new(user)

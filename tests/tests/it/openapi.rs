@@ -19,16 +19,16 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use roomcast_aws::config::Env;
-use roomcast_core::config::AuthMode;
 use roomcast_core::error::ErrorCode;
 use roomcast_core::http::{OPENAPI_PATH, ROUTES};
 use roomcast_local::http_api::DEV_TOKEN_PATH;
 use roomcast_local::settings::Settings;
 use roomcast_local::Running;
 use serde_json::{json, Value};
-use ws_authorizer::{HmacKey, NewToken, Secret};
+use ws_authorizer::NewToken;
 
 use crate::gateway::{Client, Mode};
+use crate::http_api::{signed_in_auth, signed_token};
 
 /// Longest wait for one HTTP answer: generous for a loaded CI machine, never hit when things
 /// work.
@@ -41,8 +41,6 @@ const POLL_PAUSE: Duration = Duration::from_millis(20);
 /// Longest a schemathesis run may take before the test gives up on it (it takes well under
 /// a minute here).
 const SCHEMATHESIS_WAIT: Duration = Duration::from_secs(600);
-/// The HS256 secret of the gateway with sign-in on.
-const SECRET: &[u8] = b"openapi-drift-test-secret-of-at-least-32-bytes";
 /// The document's media type, the only one the API speaks.
 const JSON: &str = "application/json";
 
@@ -422,24 +420,6 @@ fn signed_in_settings() -> Settings {
     let mut settings = crate::gateway::settings(Mode::Embedded, &[]);
     settings.auth = signed_in_auth();
     settings
-}
-
-fn signed_in_auth() -> ws_authorizer::Settings {
-    let mut auth = ws_authorizer::Settings::new(AuthMode::Optional);
-    auth.hmac = Some(HmacKey::Secret(Secret::new(SECRET)));
-    auth
-}
-
-/// A token the signed-in gateway accepts.
-fn signed_token(user: &str, nick: &str, roles: &[&str]) -> String {
-    ws_authorizer::sign_hs256(
-        SECRET,
-        &NewToken::new(user)
-            .nick(nick)
-            .roles(roles.iter().copied())
-            .matching(&signed_in_auth()),
-    )
-    .expect("signing works")
 }
 
 /// Starts a gateway with the least archive lag (`ROOMCAST_ARCHIVE_LAG_MS=1`), so that an
