@@ -1,0 +1,1091 @@
+// roomcast's chat page: sign in, rooms, messages, presence, direct messages, history,
+// replies, edits and deletes, over a WebSocket or by polling the HTTP API once a second.
+// Plain DOM, no build step. What it keeps in sessionStorage (the settings, the
+// conversations and the newest message seen in each) lets a reloaded page catch up.
+
+import {
+  HttpTransport,
+  RequestError,
+  SocketTransport,
+  backoffDelay,
+  devToken,
+  earliestIdAt,
+  tokenClaims,
+} from "./transport.js";
+
+const SESSION_KEY = "roomcast.session";
+/// A message can reach the history this long after its ack (the server's archive lag, 5 s
+/// by default, plus a margin), and messages sent at the same instant can arrive out of id
+/// order: catching up therefore reads from this long before the newest message seen, and
+/// once more this long after a reconnect. Messages are kept by id, so nothing repeats.
+const SETTLE_MS = 6000;
+const POLL_MS = 1000;
+/// The polling mode refreshes who is online every this many polls.
+const WHO_EVERY_POLLS = 5;
+/// API Gateway closes a connection idle for 10 minutes.
+const KEEPALIVE_MS = 4 * 60 * 1000;
+const PAGE_SIZE = 50;
+const CATCH_UP_PAGE_SIZE = 100;
+const NICK = /^[A-Za-z0-9_.-]{1,32}$/;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  settings: null, // {nick, token, mode, wsUrl, apiUrl}
+  transport: null,
+  me: null, // {userId, nick, roles}
+  usesDevToken: false,
+  catalog: [],
+  conversations: new Map(), // key → conversation
+  current: null, // key of the conversation shown
+  composer: { replyTo: null, editing: null },
+  timers: { poll: null, keepalive: null, settle: null },
+  polls: 0,
+  pollFailures: 0,
+  connectFailures: 0,
+  syncing: false,
+  systemSeq: 0,
+};
+
+// ---------------------------------------------------------------------------------------
+// Conversations: a room or a direct conversation, with its messages kept by id.
+
+function roomKey(room) {
+  return `room:${room}`;
+}
+
+function dmKey(userId) {
+  return `dm:${userId}`;
+}
+
+function newConversation(fields) {
+  return {
+    messages: new Map(), // sort key → entry (messages, pending sends, presence lines)
+    loaded: false, // the latest page was read
+    moreOlder: false,
+    lastId: null, // the newest message id seen
+    lastTs: null, // and its time
+    lastPolledId: null, // the newest id the polling mode read from a settled page
+    unread: 0,
+    passive: false, // a room we hear from without being a member (the broadcast room)
+    ...fields,
+  };
+}
+
+function ensureRoom(room, passive = false) {
+  const key = roomKey(room);
+  let conversation = state.conversations.get(key);
+  if (!conversation) {
+    conversation = newConversation({ key, kind: "room", room, title: `#${room}`, passive });
+    state.conversations.set(key, conversation);
+    renderConversations();
+    saveSession();
+  } else if (!passive && conversation.passive) {
+    conversation.passive = false;
+  }
+  return conversation;
+}
+
+function ensureDm(user) {
+  const key = dmKey(user.userId);
+  let conversation = state.conversations.get(key);
+  if (!conversation) {
+    conversation = newConversation({ key, kind: "dm", with: user.userId, title: `@${user.nick}` });
+    state.conversations.set(key, conversation);
+    renderConversations();
+    saveSession();
+  }
+  return conversation;
+}
+
+/// The frame fields that name a conversation: `{room}` or `{with}`.
+function target(conversation) {
+  return conversation.kind === "room" ? { room: conversation.room } : { with: conversation.with };
+}
+
+function conversationOf(frame) {
+  if (frame.room !== undefined) return state.conversations.get(roomKey(frame.room));
+  if (frame.with !== undefined) return state.conversations.get(dmKey(frame.with));
+  return undefined;
+}
+
+/// Adds or updates messages (from the history, a live frame or an ack). `live` counts them
+/// as unread when their conversation is not shown.
+function merge(conversation, entries, { live = false } = {}) {
+  for (const entry of entries) {
+    const known = conversation.messages.get(entry.id);
+    let message;
+    if (entry.deleted && entry.from === undefined) {
+      message = known ? { ...known, deleted: true } : { kind: "message", id: entry.id, deleted: true };
+    } else {
+      message = {
+        kind: "message",
+        id: entry.id,
+        from: entry.from,
+        to: entry.to,
+        text: entry.text,
+        ts: entry.ts,
+        replyTo: entry.replyTo,
+        editedAt: entry.editedAt ?? known?.editedAt,
+        deleted: known?.deleted ?? false,
+      };
+    }
+    conversation.messages.set(entry.id, message);
+    if (!conversation.lastId || entry.id > conversation.lastId) {
+      conversation.lastId = entry.id;
+      if (entry.ts !== undefined) conversation.lastTs = entry.ts;
+    }
+    if (live && !known && state.current !== conversation.key && entry.from?.userId !== state.me?.userId) {
+      conversation.unread += 1;
+    }
+    if (state.current === conversation.key) renderEntry(message);
+  }
+  if (entries.length) {
+    renderConversations();
+    saveSession();
+  }
+}
+
+function edit(conversation, id, text, editedAt) {
+  const message = conversation.messages.get(id);
+  if (!message) return;
+  message.text = text;
+  message.editedAt = editedAt;
+  if (state.current === conversation.key) renderEntry(message);
+}
+
+function remove(conversation, id) {
+  const message = conversation.messages.get(id);
+  if (!message) return;
+  message.deleted = true;
+  if (state.current === conversation.key) renderEntry(message);
+}
+
+/// A line such as "bob joined", placed by the time it happened.
+function addSystemLine(conversation, text) {
+  state.systemSeq += 1;
+  const key = `${earliestIdAt(Date.now()).slice(0, 10)}~${String(state.systemSeq).padStart(8, "0")}`;
+  const line = { kind: "system", id: key, text };
+  conversation.messages.set(key, line);
+  if (state.current === conversation.key) renderEntry(line);
+}
+
+// ---------------------------------------------------------------------------------------
+// Talking to the server
+
+function request(frame) {
+  if (!state.transport) return Promise.reject(new RequestError("disconnected", "not connected", frame.action));
+  return state.transport.request(frame);
+}
+
+async function connect(settings) {
+  disconnect({ keepSettings: true });
+  state.settings = settings;
+  state.connectFailures = 0;
+  clearAlert();
+  saveSession(true);
+  if (settings.mode === "polling") {
+    await connectPolling(settings);
+    return;
+  }
+  let url;
+  try {
+    url = new URL(settings.wsUrl);
+  } catch {
+    showAlert(`The WebSocket URL "${settings.wsUrl}" is not a URL.`);
+    return;
+  }
+  if (settings.token) url.searchParams.set("token", settings.token);
+  if (settings.nick) url.searchParams.set("name", settings.nick);
+  state.transport = new SocketTransport(url.toString(), { onEvent: onFrame, onStatus: onSocketStatus });
+  state.transport.start();
+}
+
+async function connectPolling(settings) {
+  setStatus(`Signing in to ${settings.apiUrl}…`);
+  try {
+    let token = settings.token;
+    if (token) {
+      const claims = tokenClaims(token) ?? {};
+      state.me = { userId: claims.sub, nick: claims.nickname ?? claims.preferred_username ?? settings.nick, roles: [] };
+    } else {
+      const issued = await devToken(settings.apiUrl, settings.nick);
+      token = issued.token;
+      state.usesDevToken = true;
+      state.me = { userId: issued.userId, nick: issued.nick, roles: issued.roles };
+    }
+    state.transport = new HttpTransport(settings.apiUrl, token);
+    await refreshCatalog();
+  } catch (error) {
+    state.transport = null;
+    showError(error);
+    setStatus("Not connected");
+    saveSession(false);
+    return;
+  }
+  showChat();
+  setStatus(`Polling as ${state.me.nick} once a second (HTTP API)`);
+  await resync();
+  schedulePoll(POLL_MS);
+}
+
+function disconnect({ keepSettings = false } = {}) {
+  if (state.transport instanceof SocketTransport) state.transport.stop();
+  state.transport = null;
+  for (const name of Object.keys(state.timers)) {
+    clearTimeout(state.timers[name]);
+    clearInterval(state.timers[name]);
+    state.timers[name] = null;
+  }
+  state.usesDevToken = false;
+  if (!keepSettings) {
+    state.conversations.clear();
+    state.current = null;
+    saveSession(false);
+    showSignIn();
+    setStatus("Not connected");
+  }
+}
+
+function onSocketStatus(status) {
+  const url = state.settings.wsUrl;
+  switch (status.state) {
+    case "connecting":
+      setStatus(`Connecting to ${url}…`);
+      break;
+    case "open":
+      state.connectFailures = 0;
+      onSocketOpen().catch(showError);
+      break;
+    case "waiting": {
+      const seconds = Math.max(1, Math.round(status.retryInMs / 1000));
+      clearInterval(state.timers.keepalive);
+      if (status.wasOpen) {
+        setStatus(`Connection lost; reconnecting in ${seconds} s…`);
+      } else {
+        state.connectFailures += 1;
+        setStatus(`Could not connect; retrying in ${seconds} s…`);
+        // A refused handshake tells a browser nothing but that it failed: say what it
+        // usually is, once it is not a passing hiccup (a reload can race its own old
+        // connection for the nickname).
+        if (state.connectFailures === 3) {
+          showAlert(
+            `Could not connect to ${url}: the nickname may be taken by another user, the server may need a token, or it is down. Still trying.`,
+          );
+        }
+      }
+      break;
+    }
+    case "failed":
+      showAlert(status.message);
+      break;
+    default:
+      break;
+  }
+}
+
+async function onSocketOpen() {
+  const whoami = await request({ action: "whoami" });
+  state.me = { userId: whoami.userId, nick: whoami.nick, roles: whoami.roles };
+  if (state.connectFailures === 0 && $("alert-text").textContent.startsWith("Could not connect")) clearAlert();
+  showChat();
+  setStatus(`Connected as ${whoami.nick} (WebSocket)`);
+  // A signed-in user's rooms follow them: those joined elsewhere are theirs here too.
+  for (const room of whoami.rooms) ensureRoom(room);
+  await refreshCatalog().catch(showError);
+  await resync(whoami.rooms);
+  clearInterval(state.timers.keepalive);
+  state.timers.keepalive = setInterval(() => request({ action: "ping" }).catch(() => {}), KEEPALIVE_MS);
+}
+
+/// After (re)connecting: rejoins the rooms the connection is not in (an anonymous user's
+/// membership ends with its connection), then catches every conversation up, now and once
+/// more when late messages have settled.
+async function resync(memberOf = null) {
+  state.syncing = true;
+  try {
+    for (const conversation of [...state.conversations.values()]) {
+      if (conversation.kind !== "room" || conversation.passive) continue;
+      if (memberOf && memberOf.includes(conversation.room)) continue;
+      try {
+        await request({ action: "join", room: conversation.room });
+      } catch (error) {
+        if (error.code === "disconnected") return;
+        showError(error);
+        if (error.code === "not_found" || error.code === "forbidden" || error.code === "bad_request") {
+          dropConversation(conversation);
+        }
+      }
+    }
+    if (!state.current || !state.conversations.has(state.current)) {
+      const first = state.conversations.keys().next();
+      selectConversation(first.done ? null : first.value);
+    }
+    if (state.settings.mode === "polling") return;
+    await catchUpAll();
+    clearTimeout(state.timers.settle);
+    state.timers.settle = setTimeout(() => catchUpAll().catch(() => {}), SETTLE_MS);
+    refreshWho();
+  } finally {
+    state.syncing = false;
+  }
+}
+
+async function catchUpAll() {
+  for (const conversation of [...state.conversations.values()]) {
+    if (conversation.passive) continue;
+    try {
+      await catchUp(conversation);
+    } catch (error) {
+      if (error.code === "disconnected") return;
+      showError(error);
+    }
+  }
+}
+
+/// Fills a conversation in: its latest page when nothing of it is shown yet, then every
+/// message from a little before the newest one seen (see SETTLE_MS).
+async function catchUp(conversation) {
+  const since = conversation.lastTs;
+  if (!conversation.loaded) {
+    const page = await request({ action: "history", ...target(conversation), limit: PAGE_SIZE });
+    conversation.loaded = true;
+    conversation.moreOlder = page.more;
+    merge(conversation, page.messages);
+    renderOlderButton();
+  }
+  if (since === null) return;
+  let after = earliestIdAt(since - SETTLE_MS);
+  for (;;) {
+    const page = await request({ action: "history", ...target(conversation), after, limit: CATCH_UP_PAGE_SIZE });
+    merge(conversation, page.messages);
+    if (!page.more || page.messages.length === 0) return;
+    after = page.messages[page.messages.length - 1].id;
+  }
+}
+
+/// One poll of a room: its latest settled page, which also brings edits and deletes of the
+/// recent messages; when more arrived since the last poll than the page holds, the pages
+/// in between (settled pages never skip a message).
+async function pollRoom(conversation) {
+  const page = await request({ action: "history", room: conversation.room, limit: PAGE_SIZE });
+  if (!conversation.loaded) {
+    conversation.loaded = true;
+    conversation.moreOlder = page.more;
+    renderOlderButton();
+  }
+  const first = page.messages[0];
+  if (conversation.lastPolledId && first && first.id > conversation.lastPolledId && page.more) {
+    let after = conversation.lastPolledId;
+    for (;;) {
+      const gap = await request({ action: "history", room: conversation.room, after, limit: CATCH_UP_PAGE_SIZE });
+      merge(conversation, gap.messages, { live: true });
+      if (!gap.more || gap.messages.length === 0) break;
+      after = gap.messages[gap.messages.length - 1].id;
+    }
+  }
+  merge(conversation, page.messages, { live: conversation.lastPolledId !== null });
+  const last = page.messages[page.messages.length - 1];
+  if (last && (!conversation.lastPolledId || last.id > conversation.lastPolledId)) conversation.lastPolledId = last.id;
+}
+
+function schedulePoll(delay) {
+  clearTimeout(state.timers.poll);
+  state.timers.poll = setTimeout(async () => {
+    const transport = state.transport;
+    try {
+      for (const conversation of [...state.conversations.values()]) {
+        if (conversation.kind === "room") await pollRoom(conversation);
+      }
+      if (state.polls % WHO_EVERY_POLLS === 0) await refreshWho();
+      state.polls += 1;
+      if (state.pollFailures > 0) {
+        state.pollFailures = 0;
+        setStatus(`Polling as ${state.me.nick} once a second (HTTP API)`);
+      }
+    } catch (error) {
+      if (transport !== state.transport) return;
+      if (error.code === "unauthorized" && state.usesDevToken) {
+        // A dev token lasts 12 hours: a fresh one for the same nickname.
+        const issued = await devToken(state.settings.apiUrl, state.settings.nick).catch(() => null);
+        if (issued) state.transport = new HttpTransport(state.settings.apiUrl, issued.token);
+      } else if (error.code === "unauthorized") {
+        showError(error);
+        disconnect({ keepSettings: true });
+        showSignIn();
+        setStatus("Not connected");
+        return;
+      }
+      state.pollFailures += 1;
+      const wait = backoffDelay(state.pollFailures);
+      setStatus(`Polling failed (${error.message}); retrying in ${Math.max(1, Math.round(wait / 1000))} s…`);
+      if (transport === state.transport) schedulePoll(wait);
+      else schedulePoll(POLL_MS);
+      return;
+    }
+    if (transport === state.transport) schedulePoll(POLL_MS);
+  }, delay);
+}
+
+async function refreshCatalog() {
+  const answer = await request({ action: "rooms" });
+  state.catalog = answer.rooms.map((room) => room.name).sort();
+  renderCatalog();
+}
+
+async function refreshWho() {
+  const conversation = state.conversations.get(state.current);
+  if (!conversation || conversation.kind !== "room" || conversation.passive) {
+    renderPeople(null);
+    return;
+  }
+  try {
+    const answer = await request({ action: "who", room: conversation.room });
+    if (state.current === conversation.key) renderPeople(answer);
+  } catch (error) {
+    if (error.code !== "disconnected") showError(error);
+  }
+}
+
+let whoTimer = null;
+function refreshWhoSoon() {
+  clearTimeout(whoTimer);
+  whoTimer = setTimeout(refreshWho, 300);
+}
+
+/// Frames the server pushes: messages, presence, edits, deletes, and membership changes
+/// made by the user's other connections.
+function onFrame(frame) {
+  switch (frame.type) {
+    case "message":
+      merge(state.conversations.get(roomKey(frame.room)) ?? ensureRoom(frame.room, true), [frame], { live: true });
+      break;
+    case "dm": {
+      const other = frame.from.userId === state.me?.userId ? frame.to : frame.from;
+      merge(ensureDm(other), [frame], { live: true });
+      break;
+    }
+    case "edited": {
+      const conversation = conversationOf(frame);
+      if (conversation) edit(conversation, frame.id, frame.text, frame.editedAt);
+      break;
+    }
+    case "deleted": {
+      const conversation = conversationOf(frame);
+      if (conversation) remove(conversation, frame.id);
+      break;
+    }
+    case "presence": {
+      const conversation = state.conversations.get(roomKey(frame.room));
+      if (!conversation) break;
+      const verbs = { joined: "joined", left: "left", online: "is online", offline: "went offline" };
+      addSystemLine(conversation, `${frame.user.nick} ${verbs[frame.event] ?? frame.event}`);
+      if (state.current === conversation.key) refreshWhoSoon();
+      break;
+    }
+    case "joined": {
+      const conversation = ensureRoom(frame.room);
+      catchUp(conversation).catch(() => {});
+      break;
+    }
+    case "left": {
+      const conversation = state.conversations.get(roomKey(frame.room));
+      if (conversation) dropConversation(conversation);
+      break;
+    }
+    case "error":
+      showError(RequestError.fromFrame(frame));
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// What the user does
+
+async function joinRoom(room) {
+  const existing = state.conversations.get(roomKey(room));
+  if (existing && !existing.passive) {
+    selectConversation(existing.key);
+    return;
+  }
+  try {
+    await request({ action: "join", room });
+  } catch (error) {
+    if (error.code !== "not_found") throw error;
+    // A room nobody made yet is made by joining it. If someone else made it meanwhile,
+    // it exists all the same.
+    try {
+      await request({ action: "createRoom", room });
+    } catch (createError) {
+      if (createError.code !== "conflict") throw createError;
+    }
+    await request({ action: "join", room });
+    refreshCatalog().catch(() => {});
+  }
+  const conversation = ensureRoom(room);
+  selectConversation(conversation.key);
+  if (state.settings.mode === "polling") await pollRoom(conversation);
+  else await catchUp(conversation);
+}
+
+async function leaveRoom(conversation) {
+  await request({ action: "leave", room: conversation.room });
+  dropConversation(conversation);
+}
+
+function dropConversation(conversation) {
+  state.conversations.delete(conversation.key);
+  if (state.current === conversation.key) {
+    const next = state.conversations.keys().next();
+    selectConversation(next.done ? null : next.value);
+  }
+  renderConversations();
+  saveSession();
+}
+
+async function submitMessage() {
+  const input = $("message");
+  const text = input.value;
+  const conversation = state.conversations.get(state.current);
+  if (!conversation || text.trim() === "") return;
+  const { replyTo, editing } = state.composer;
+  input.value = "";
+  setComposerContext(null);
+  try {
+    if (editing) {
+      const ack = await request({ action: "edit", ...target(conversation), id: editing, text });
+      edit(conversation, editing, text, ack.ts);
+      return;
+    }
+    const clientMsgId = crypto.randomUUID();
+    const pending = { kind: "pending", id: `~${clientMsgId}`, text, from: state.me };
+    conversation.messages.set(pending.id, pending);
+    if (state.current === conversation.key) renderEntry(pending);
+    const frame =
+      conversation.kind === "room"
+        ? { action: "send", room: conversation.room, text, clientMsgId }
+        : { action: "dm", toUser: conversation.with, text, clientMsgId };
+    if (replyTo) frame.replyTo = replyTo;
+    try {
+      const ack = await request(frame);
+      forget(conversation, pending.id);
+      merge(conversation, [{ id: ack.id, from: state.me, to: ack.to, text, ts: ack.ts, replyTo }]);
+    } catch (error) {
+      forget(conversation, pending.id);
+      throw error;
+    }
+  } catch (error) {
+    // Nothing was sent: give the text back, and the reply or edit it was.
+    if (input.value === "") input.value = text;
+    if (editing) setComposerContext({ editing });
+    else if (replyTo) setComposerContext({ replyTo });
+    showError(error);
+  }
+}
+
+function forget(conversation, key) {
+  conversation.messages.delete(key);
+  $("log")
+    .querySelector(`li[data-key="${CSS.escape(key)}"]`)
+    ?.remove();
+}
+
+async function deleteMessage(conversation, id) {
+  await request({ action: "delete", ...target(conversation), id });
+  remove(conversation, id);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rendering
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+const ACTIONS = {
+  send: "send the message",
+  dm: "send the direct message",
+  edit: "edit the message",
+  delete: "delete the message",
+  join: "join the room",
+  leave: "leave the room",
+  createRoom: "create the room",
+  history: "load the messages",
+  who: "list who is online",
+  rooms: "list the rooms",
+  whoami: "read who you are",
+  signIn: "sign in",
+};
+
+const CODES = {
+  bad_request: "the server refused it",
+  unknown_action: "the server does not know this action",
+  not_member: "you are not a member of this room",
+  forbidden: "you are not allowed to",
+  not_found: "it does not exist",
+  too_large: "it is too long",
+  conflict: "it is already taken",
+  rate_limited: "too many requests, slow down",
+  unavailable: "the service is unavailable right now and nothing was changed; try again",
+  unauthorized: "your sign-in was refused",
+  disconnected: "not connected",
+  timeout: "the server did not answer",
+  network: "the server cannot be reached",
+  unsupported: "the polling mode cannot do this",
+};
+
+function showError(error) {
+  if (!(error instanceof RequestError)) {
+    console.error(error);
+    showAlert(`Something went wrong: ${error.message ?? error}`);
+    return;
+  }
+  const what = ACTIONS[error.action] ?? (error.action ? `do “${error.action}”` : "do that");
+  const why = CODES[error.code] ?? error.code;
+  showAlert(`Could not ${what}: ${why} (${error.message}).`);
+}
+
+function showAlert(text) {
+  $("alert-text").textContent = text;
+  $("alert").hidden = false;
+}
+
+function clearAlert() {
+  $("alert-text").textContent = "";
+  $("alert").hidden = true;
+}
+
+function showChat() {
+  $("signin").hidden = true;
+  $("chat").hidden = false;
+  $("disconnect").hidden = false;
+  renderConversations();
+  renderCatalog();
+  renderComposer();
+}
+
+function showSignIn() {
+  $("signin").hidden = false;
+  $("chat").hidden = true;
+  $("disconnect").hidden = true;
+}
+
+function selectConversation(key) {
+  state.current = key;
+  const conversation = key ? state.conversations.get(key) : null;
+  if (conversation) conversation.unread = 0;
+  setComposerContext(null);
+  renderConversations();
+  renderLog();
+  renderComposer();
+  saveSession();
+  refreshWho();
+}
+
+function renderConversations() {
+  const list = $("conversations");
+  list.replaceChildren();
+  for (const conversation of state.conversations.values()) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = conversation.title;
+    if (conversation.unread > 0) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = ` ${conversation.unread} new`;
+      button.append(badge);
+    }
+    if (conversation.key === state.current) button.setAttribute("aria-current", "true");
+    button.addEventListener("click", () => selectConversation(conversation.key));
+    item.append(button);
+    list.append(item);
+  }
+}
+
+function renderCatalog() {
+  const list = $("catalog");
+  const names = $("catalog-names");
+  list.replaceChildren();
+  names.replaceChildren();
+  for (const room of state.catalog) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link";
+    button.textContent = room;
+    button.setAttribute("aria-label", `Join room ${room}`);
+    button.addEventListener("click", () => joinRoom(room).catch(showError));
+    item.append(button);
+    list.append(item);
+    const option = document.createElement("option");
+    option.value = room;
+    names.append(option);
+  }
+}
+
+function renderPeople(who) {
+  const list = $("people");
+  list.replaceChildren();
+  $("people-note").textContent = "";
+  if (!who) return;
+  for (const user of who.users) {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = user.userId === state.me?.userId ? `${user.nick} (you)` : user.nick;
+    item.append(name);
+    if (user.connections > 1) {
+      const devices = document.createElement("span");
+      devices.className = "muted";
+      devices.textContent = ` · ${user.connections} connections`;
+      item.append(devices);
+    }
+    if (user.userId !== state.me?.userId && state.settings.mode === "websocket") {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "small";
+      button.textContent = "Message";
+      button.setAttribute("aria-label", `Direct message ${user.nick}`);
+      button.addEventListener("click", () => openDm(user).catch(showError));
+      item.append(" ", button);
+    }
+    list.append(item);
+  }
+  if (who.more) $("people-note").textContent = "More are online than listed.";
+  else if (state.settings.mode === "polling") $("people-note").textContent = "Direct messages need the WebSocket mode.";
+}
+
+async function openDm(user) {
+  const conversation = ensureDm(user);
+  selectConversation(conversation.key);
+  await catchUp(conversation);
+}
+
+function renderLog() {
+  const log = $("log");
+  log.replaceChildren();
+  const conversation = state.conversations.get(state.current);
+  $("conversation-title").textContent = conversation ? conversation.title : "No conversation";
+  $("leave").hidden = !conversation || conversation.kind !== "room" || conversation.passive;
+  renderOlderButton();
+  if (!conversation) return;
+  const keys = [...conversation.messages.keys()].sort();
+  for (const key of keys) log.append(entryElement(conversation.messages.get(key)));
+  log.scrollTop = log.scrollHeight;
+}
+
+function renderOlderButton() {
+  const conversation = state.conversations.get(state.current);
+  $("older").hidden = !conversation || !conversation.moreOlder;
+}
+
+/// Puts one entry of the shown conversation in place (by its key, which sorts by time),
+/// or updates it where it is.
+function renderEntry(entry) {
+  const log = $("log");
+  const element = entryElement(entry);
+  const existing = log.querySelector(`li[data-key="${CSS.escape(entry.id)}"]`);
+  if (existing) {
+    existing.replaceWith(element);
+    return;
+  }
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  let before = null;
+  for (let node = log.lastElementChild; node; node = node.previousElementSibling) {
+    if (node.dataset.key > entry.id) before = node;
+    else break;
+  }
+  log.insertBefore(element, before);
+  if (atBottom && before === null) log.scrollTop = log.scrollHeight;
+}
+
+function entryElement(entry) {
+  const item = document.createElement("li");
+  item.dataset.key = entry.id;
+  if (entry.kind === "system") {
+    item.className = "system";
+    item.textContent = entry.text;
+    return item;
+  }
+  const mine = entry.from && entry.from.userId === state.me?.userId;
+  item.className = `message${mine ? " mine" : ""}${entry.deleted ? " deleted" : ""}${entry.kind === "pending" ? " pending" : ""}`;
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const nick = document.createElement("strong");
+  nick.className = "nick";
+  nick.textContent = entry.from ? entry.from.nick : "someone";
+  meta.append(nick);
+  if (entry.ts) {
+    const time = document.createElement("time");
+    const date = new Date(entry.ts);
+    time.dateTime = date.toISOString();
+    time.textContent = ` ${date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
+    meta.append(time);
+  }
+  if (entry.editedAt && !entry.deleted) {
+    const edited = document.createElement("span");
+    edited.className = "edited";
+    edited.textContent = " (edited)";
+    meta.append(edited);
+  }
+  if (entry.kind === "pending") {
+    const sending = document.createElement("span");
+    sending.className = "muted";
+    sending.textContent = " sending…";
+    meta.append(sending);
+  }
+  item.append(meta);
+  if (entry.replyTo && !entry.deleted) {
+    const conversation = state.conversations.get(state.current);
+    const original = conversation?.messages.get(entry.replyTo);
+    const quote = document.createElement("div");
+    quote.className = "quote";
+    quote.textContent =
+      original && !original.deleted && original.text !== undefined
+        ? `↪ ${original.from?.nick ?? "someone"}: ${excerpt(original.text)}`
+        : "↪ an earlier message";
+    item.append(quote);
+  }
+  const text = document.createElement("p");
+  text.className = "text";
+  text.textContent = entry.deleted ? "This message was deleted." : entry.text;
+  item.append(text);
+  if (entry.kind === "message" && !entry.deleted) item.append(actions(entry, mine));
+  return item;
+}
+
+function actions(entry, mine) {
+  const bar = document.createElement("div");
+  bar.className = "actions";
+  const button = (label, action) => {
+    const element = document.createElement("button");
+    element.type = "button";
+    element.className = "small";
+    element.textContent = label;
+    element.dataset.action = action;
+    element.dataset.id = entry.id;
+    bar.append(element);
+  };
+  const websocket = state.settings?.mode === "websocket";
+  button("Reply", "reply");
+  // The HTTP API has no edit or delete: they need the WebSocket mode.
+  if (mine && websocket) button("Edit", "edit");
+  if (websocket && (mine || state.me?.roles?.includes("admin"))) button("Delete", "delete");
+  return bar;
+}
+
+function excerpt(text) {
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
+}
+
+function renderComposer() {
+  const conversation = state.conversations.get(state.current);
+  const enabled = Boolean(conversation) && !(conversation.passive && conversation.kind === "room");
+  $("message").disabled = !enabled;
+  $("send").disabled = !enabled;
+}
+
+function setComposerContext(context) {
+  state.composer = { replyTo: context?.replyTo ?? null, editing: context?.editing ?? null };
+  const conversation = state.conversations.get(state.current);
+  const id = state.composer.replyTo ?? state.composer.editing;
+  const message = id && conversation ? conversation.messages.get(id) : null;
+  if (!message) {
+    state.composer = { replyTo: null, editing: null };
+    $("context").hidden = true;
+    return;
+  }
+  $("context-text").textContent = state.composer.editing
+    ? "Editing your message"
+    : `Replying to ${message.from?.nick ?? "someone"}: ${excerpt(message.text ?? "")}`;
+  $("context").hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------
+// The session: what a reload needs to pick up where it was.
+
+function saveSession(connected) {
+  const saved = readSession();
+  const session = {
+    settings: state.settings ?? saved.settings,
+    connected: connected ?? saved.connected ?? false,
+    current: state.current,
+    conversations: [...state.conversations.values()].map((conversation) => ({
+      key: conversation.key,
+      kind: conversation.kind,
+      room: conversation.room,
+      with: conversation.with,
+      title: conversation.title,
+      passive: conversation.passive,
+      lastId: conversation.lastId,
+      lastTs: conversation.lastTs,
+    })),
+  };
+  try {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  } catch {
+    // Storage full or disabled: a reload then starts afresh.
+  }
+}
+
+function readSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? "{}") ?? {};
+  } catch {
+    return {};
+  }
+}
+
+function restoreConversations(saved) {
+  for (const entry of saved.conversations ?? []) {
+    if (entry.kind !== "room" && entry.kind !== "dm") continue;
+    state.conversations.set(
+      entry.key,
+      newConversation({
+        key: entry.key,
+        kind: entry.kind,
+        room: entry.room,
+        with: entry.with,
+        title: entry.title,
+        passive: entry.passive,
+        lastId: entry.lastId ?? null,
+        lastTs: entry.lastTs ?? null,
+      }),
+    );
+  }
+  state.current = saved.current ?? null;
+}
+
+/// Where the servers are: `?ws=` and `?api=` (a deployed stack's WebSocketUrl and
+/// HttpApiUrl), else the saved ones, else this page's own origin (the local gateway).
+function defaultUrls(saved) {
+  const params = new URLSearchParams(location.search);
+  const sameOrigin = location.protocol === "http:" || location.protocol === "https:";
+  const wsOrigin = sameOrigin ? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/` : "";
+  return {
+    wsUrl: params.get("ws") ?? saved?.wsUrl ?? wsOrigin,
+    apiUrl: params.get("api") ?? saved?.apiUrl ?? (sameOrigin ? location.origin : ""),
+  };
+}
+
+function readForm() {
+  const form = $("signin-form");
+  return {
+    nick: form.nick.value.trim(),
+    token: form.token.value.trim(),
+    mode: form.mode.value,
+    wsUrl: form.ws.value.trim(),
+    apiUrl: form.api.value.trim(),
+  };
+}
+
+function validate(settings) {
+  if (settings.nick && !NICK.test(settings.nick)) {
+    return "A nickname is 1–32 letters, digits, _, . or -.";
+  }
+  if (!settings.nick && !settings.token) return "Choose a nickname (or give a token).";
+  if (settings.mode === "polling" && !settings.apiUrl) return "The polling mode needs the HTTP API URL (under Server).";
+  if (settings.mode === "websocket" && !settings.wsUrl) return "The WebSocket mode needs the WebSocket URL (under Server).";
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Wiring
+
+function start() {
+  const saved = readSession();
+  const urls = defaultUrls(saved.settings);
+  const form = $("signin-form");
+  form.nick.value = saved.settings?.nick ?? new URLSearchParams(location.search).get("nick") ?? "";
+  form.token.value = saved.settings?.token ?? "";
+  form.mode.value = saved.settings?.mode ?? "websocket";
+  form.ws.value = urls.wsUrl;
+  form.api.value = urls.apiUrl;
+  if (!urls.wsUrl || !urls.apiUrl) $("server").open = true;
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const settings = readForm();
+    const problem = validate(settings);
+    if (problem) {
+      showAlert(problem);
+      return;
+    }
+    state.conversations.clear();
+    state.current = null;
+    connect(settings).catch(showError);
+  });
+  $("disconnect").addEventListener("click", () => disconnect());
+  $("alert-dismiss").addEventListener("click", clearAlert);
+  $("refresh-rooms").addEventListener("click", () => refreshCatalog().catch(showError));
+  $("join-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const room = $("room").value.trim();
+    if (!room) return;
+    joinRoom(room)
+      .then(() => {
+        $("room").value = "";
+      })
+      .catch(showError);
+  });
+  $("leave").addEventListener("click", () => {
+    const conversation = state.conversations.get(state.current);
+    if (conversation) leaveRoom(conversation).catch(showError);
+  });
+  $("older").addEventListener("click", () => loadOlder().catch(showError));
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitMessage();
+  });
+  $("context-cancel").addEventListener("click", () => {
+    if (state.composer.editing) $("message").value = "";
+    setComposerContext(null);
+  });
+  $("message").addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !$("context").hidden) $("context-cancel").click();
+  });
+  $("log").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    const conversation = state.conversations.get(state.current);
+    if (!button || !conversation) return;
+    const { action, id } = button.dataset;
+    if (action === "reply") {
+      setComposerContext({ replyTo: id });
+      $("message").focus();
+    } else if (action === "edit") {
+      setComposerContext({ editing: id });
+      $("message").value = conversation.messages.get(id)?.text ?? "";
+      $("message").focus();
+    } else if (action === "delete") {
+      deleteMessage(conversation, id).catch(showError);
+    }
+  });
+
+  if (saved.connected && saved.settings) {
+    // A reload: connect again, rejoin, and catch up from the newest message seen.
+    restoreConversations(saved);
+    connect({ ...saved.settings, ...urls }).catch(showError);
+  }
+}
+
+async function loadOlder() {
+  const conversation = state.conversations.get(state.current);
+  if (!conversation) return;
+  const oldest = [...conversation.messages.values()]
+    .filter((entry) => entry.kind === "message")
+    .map((entry) => entry.id)
+    .sort()[0];
+  const frame = { action: "history", ...target(conversation), limit: PAGE_SIZE };
+  if (oldest) frame.before = oldest;
+  const log = $("log");
+  const fromBottom = log.scrollHeight - log.scrollTop;
+  const page = await request(frame);
+  conversation.moreOlder = page.more;
+  merge(conversation, page.messages);
+  log.scrollTop = log.scrollHeight - fromBottom;
+  renderOlderButton();
+}
+
+start();

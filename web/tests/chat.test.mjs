@@ -1,0 +1,272 @@
+// The chat page in a real browser: headless Chromium (Debian's) driven by playwright-core,
+// against a running local gateway that serves the page. Run by `cargo test` (tests/tests/
+// it/browser.rs starts the gateway on embedded and on real backends and runs this file),
+// or by hand: ROOMCAST_PAGE_URL=http://127.0.0.1:3001/ npm test (in web/).
+//
+// Every step is what a user does (labels, buttons, the message log) and every check is
+// what a user would see. Screenshots of each scenario go to ROOMCAST_SCREENSHOTS.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import * as path from "node:path";
+import { chromium } from "playwright-core";
+
+const PAGE_URL = process.env.ROOMCAST_PAGE_URL ?? "http://127.0.0.1:3001/";
+const SCREENSHOTS = process.env.ROOMCAST_SCREENSHOTS ?? "screenshots";
+const CHROMIUM = process.env.ROOMCAST_CHROMIUM ?? "/usr/bin/chromium";
+// Without the background-networking flags Chromium stalls on a closed network.
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/// Longest wait for something to show: generous for a loaded CI machine (a polling client
+/// sees a message only once it settled, 5 s by default), never reached when things work.
+const WAIT_MS = 45000;
+
+const run = Math.random().toString(36).slice(2, 7);
+const room = `lobby-${run}`;
+const nicks = { alice: `alice-${run}`, bob: `bob-${run}`, carol: `carol-${run}`, dave: `dave-${run}` };
+
+let browser;
+const pages = [];
+const pageErrors = [];
+
+before(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 60000 });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+/// Waits until `check` stops throwing, and throws its last error if it never does.
+async function eventually(check, what, timeout = WAIT_MS) {
+  const deadline = Date.now() + timeout;
+  let lastError;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: still not true after ${timeout} ms: ${lastError?.message}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/// A new browser context (its own storage, as another person's browser) on the page,
+/// signed in as `nick`.
+async function signIn(nick, { mode = "websocket" } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 640 } });
+  const page = await context.newPage();
+  page.on("pageerror", (error) => pageErrors.push(`${nick}: ${error.message}`));
+  page.nick = nick;
+  pages.push(page);
+  await page.goto(PAGE_URL);
+  await page.getByLabel("Nickname").fill(nick);
+  if (mode === "polling") await page.getByLabel("Polling (HTTP API, once a second)").check();
+  await page.getByRole("button", { name: "Connect", exact: true }).click();
+  const connected = mode === "polling" ? `Polling as ${nick}` : `Connected as ${nick}`;
+  await eventually(async () => assert.match(await page.getByRole("status").textContent(), new RegExp(connected)), `${nick} connects`);
+  return page;
+}
+
+async function join(page, name) {
+  await page.getByLabel("Room", { exact: true }).fill(name);
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await eventually(
+    async () => assert.equal(await page.locator("#conversation-title").textContent(), `#${name}`),
+    `${page.nick} is in ${name}`,
+  );
+}
+
+async function send(page, text) {
+  await page.getByLabel("Message", { exact: true }).fill(text);
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+}
+
+/// The texts of the messages in the log, top to bottom.
+function texts(page) {
+  return page.getByRole("log").locator("li.message .text").allTextContents();
+}
+
+function message(page, text) {
+  return page.getByRole("log").locator("li.message", { has: page.locator(".text", { hasText: text }) });
+}
+
+async function seesInOrder(page, expected, what) {
+  await eventually(async () => {
+    const shown = (await texts(page)).filter((text) => expected.includes(text));
+    assert.deepEqual(shown, expected);
+  }, `${page.nick} sees ${what}`);
+}
+
+async function alertText(page) {
+  const alert = page.getByRole("alert");
+  await alert.waitFor({ state: "visible", timeout: WAIT_MS });
+  return alert.textContent();
+}
+
+async function screenshot(page, name) {
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
+}
+
+describe("the chat page", { concurrency: false }, () => {
+  let alice;
+  let bob;
+  let carol;
+
+  test("two users chat in a room over the WebSocket and a third, polling, sees the same messages", async () => {
+    alice = await signIn(nicks.alice);
+    bob = await signIn(nicks.bob);
+    carol = await signIn(nicks.carol, { mode: "polling" });
+    // The room does not exist yet: Join makes it.
+    await join(alice, room);
+    await join(bob, room);
+    await join(carol, room);
+    await eventually(
+      async () => assert.ok((await alice.getByRole("log").textContent()).includes(`${nicks.bob} joined`)),
+      "alice sees bob join",
+    );
+    await eventually(
+      async () => assert.match(await alice.locator("#people").textContent(), new RegExp(nicks.bob)),
+      "bob is online in alice's list",
+    );
+
+    await send(alice, "hello bob, this is alice");
+    await seesInOrder(bob, ["hello bob, this is alice"], "alice's message");
+    await message(bob, "hello bob, this is alice").getByRole("button", { name: "Reply" }).click();
+    await send(bob, "hi alice! the page works");
+    await seesInOrder(alice, ["hello bob, this is alice", "hi alice! the page works"], "bob's reply");
+    const quote = await message(alice, "hi alice! the page works").locator(".quote").textContent();
+    assert.ok(quote.includes(`${nicks.alice}: hello bob, this is alice`), `the reply quotes alice: ${quote}`);
+    await send(carol, "carol here, polling");
+    const conversation = ["hello bob, this is alice", "hi alice! the page works", "carol here, polling"];
+    await seesInOrder(alice, conversation, "carol's polled message");
+    await seesInOrder(bob, conversation, "carol's polled message");
+    await seesInOrder(carol, conversation, "the WebSocket users' messages, polled");
+    await screenshot(alice, "two-users-chatting");
+    await screenshot(bob, "two-users-chatting-bob");
+    await screenshot(carol, "polling-mode");
+  });
+
+  test("an edit and a delete show on the other side, live and polled", async () => {
+    await send(alice, "a typo mesage");
+    await seesInOrder(bob, ["a typo mesage"], "the message to edit");
+    await message(alice, "a typo mesage").getByRole("button", { name: "Edit" }).click();
+    await alice.getByLabel("Message", { exact: true }).fill("a fixed message");
+    await alice.getByRole("button", { name: "Send", exact: true }).click();
+    await send(alice, "this one goes away");
+    for (const page of [bob, carol]) {
+      await eventually(async () => {
+        const edited = message(page, "a fixed message");
+        assert.equal(await edited.count(), 1);
+        assert.match(await edited.locator(".meta").textContent(), /\(edited\)/);
+        assert.equal(await message(page, "a typo mesage").count(), 0);
+      }, `${page.nick} sees the edit`);
+      await seesInOrder(page, ["this one goes away"], "the message to delete");
+    }
+    await message(alice, "this one goes away").getByRole("button", { name: "Delete" }).click();
+    for (const page of [alice, bob, carol]) {
+      await eventually(async () => {
+        assert.equal(await message(page, "this one goes away").count(), 0);
+        assert.ok((await texts(page)).includes("This message was deleted."));
+      }, `${page.nick} sees the delete`);
+    }
+    // Nobody may edit or delete another's message: bob's page offers neither.
+    assert.equal(await message(bob, "a fixed message").getByRole("button", { name: "Edit" }).count(), 0);
+    assert.equal(await message(bob, "a fixed message").getByRole("button", { name: "Delete" }).count(), 0);
+    await screenshot(bob, "edit-and-delete");
+  });
+
+  test("a page reloaded mid-conversation catches up without gaps or repeats", async () => {
+    const before = ["before the reload 1", "before the reload 2"];
+    for (const text of before) await send(alice, text);
+    await seesInOrder(bob, before, "the messages before the reload");
+    const during = Array.from({ length: 12 }, (_, i) => `while bob reloads ${i + 1}`);
+    const reloading = bob.reload();
+    for (const text of during) await send(alice, text);
+    await reloading;
+    await eventually(
+      async () => assert.match(await bob.getByRole("status").textContent(), new RegExp(`Connected as ${nicks.bob}`)),
+      "bob is back",
+    );
+    const afterwards = ["after the reload 1", "after the reload 2"];
+    for (const text of afterwards) await send(alice, text);
+    const all = [...before, ...during, ...afterwards];
+    await seesInOrder(bob, all, "every message once, in order");
+    // And still nothing twice once late catch-up has run (it re-reads a few seconds back).
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    const shown = await texts(bob);
+    for (const text of all) assert.equal(shown.filter((t) => t === text).length, 1, `"${text}" once`);
+    assert.deepEqual(
+      shown.filter((text) => all.includes(text)),
+      all,
+    );
+    await screenshot(bob, "after-reload");
+  });
+
+  test("an error frame shows as a message to the user and changes nothing", async () => {
+    const long = "x".repeat(5000);
+    await send(bob, long);
+    assert.match(await alertText(bob), /Could not send the message: it is too long/);
+    // The text is given back, and nobody got anything.
+    assert.equal(await bob.getByLabel("Message", { exact: true }).inputValue(), long);
+    await bob.getByRole("button", { name: "Dismiss error" }).click();
+    await bob.getByLabel("Room", { exact: true }).fill("no spaces allowed");
+    await bob.getByRole("button", { name: "Join", exact: true }).click();
+    assert.match(await alertText(bob), /Could not join the room: .*no spaces allowed/);
+    await screenshot(bob, "error-shown");
+    await bob.getByRole("button", { name: "Dismiss error" }).click();
+    await bob.getByLabel("Message", { exact: true }).fill("");
+    await send(bob, "after the errors");
+    await seesInOrder(alice, ["after the errors"], "bob's next message");
+    assert.ok(!(await texts(alice)).some((text) => text.startsWith("xxxx")), "the long message reached nobody");
+  });
+
+  test("a direct message reaches only its recipient", async () => {
+    await alice.getByRole("button", { name: `Direct message ${nicks.bob}` }).click();
+    await eventually(
+      async () => assert.equal(await alice.locator("#conversation-title").textContent(), `@${nicks.bob}`),
+      "alice opens the conversation",
+    );
+    await send(alice, "psst, bob");
+    const fromAlice = bob.getByRole("button", { name: new RegExp(`^@${nicks.alice}`) });
+    await eventually(async () => assert.match(await fromAlice.textContent(), /1 new/), "bob sees a new direct message");
+    await fromAlice.click();
+    await seesInOrder(bob, ["psst, bob"], "the direct message");
+    await send(bob, "hi alice, only you see this");
+    await seesInOrder(alice, ["psst, bob", "hi alice, only you see this"], "the direct conversation");
+    assert.equal(await carol.getByRole("button", { name: new RegExp(`^@`) }).count(), 0, "carol has no direct conversation");
+    await screenshot(bob, "direct-message");
+  });
+
+  test("scrollback loads older messages through the history", async () => {
+    const busy = `busy-${run}`;
+    await join(alice, busy);
+    const sent = Array.from({ length: 60 }, (_, i) => `busy ${String(i + 1).padStart(2, "0")}`);
+    for (const text of sent) await send(alice, text);
+    await seesInOrder(alice, sent, "her own messages");
+    const dave = await signIn(nicks.dave);
+    await join(dave, busy);
+    // The latest page first: the 50 newest.
+    await seesInOrder(dave, sent.slice(10), "the latest page");
+    await dave.getByRole("button", { name: "Load older messages" }).click();
+    await seesInOrder(dave, sent, "every message after scrolling back");
+    await eventually(async () => assert.ok(await dave.getByRole("button", { name: "Load older messages" }).isHidden()), "nothing older");
+  });
+
+  test("no page logged an error", () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
