@@ -290,6 +290,8 @@ async function onSocketOpen() {
   if (state.connectFailures === 0 && $("alert-text").textContent.startsWith("Could not connect")) clearAlert();
   showChat();
   setStatus(`Connected as ${whoami.nick} (WebSocket)`);
+  // For support and tests: which connection this is (`@connections/{id}` in AWS).
+  $("status").dataset.connectionId = whoami.connectionId;
   // A signed-in user's rooms follow them: those joined elsewhere are theirs here too.
   for (const room of whoami.rooms) ensureRoom(room);
   await refreshCatalog().catch(showError);

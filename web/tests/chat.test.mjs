@@ -14,6 +14,9 @@ import { chromium } from "playwright-core";
 
 const PAGE_URL = process.env.ROOMCAST_PAGE_URL ?? "http://127.0.0.1:3001/";
 const SCREENSHOTS = process.env.ROOMCAST_SCREENSHOTS ?? "screenshots";
+/// The gateway's `@connections` endpoint (the stage URL), to drop a connection as API
+/// Gateway does when it ends one.
+const CONNECTIONS_URL = process.env.ROOMCAST_CONNECTIONS_URL ?? new URL("/local", PAGE_URL).toString();
 const CHROMIUM = process.env.ROOMCAST_CHROMIUM ?? "/usr/bin/chromium";
 // Without the background-networking flags Chromium stalls on a closed network.
 const FLAGS = [
@@ -214,6 +217,40 @@ describe("the chat page", { concurrency: false }, () => {
       all,
     );
     await screenshot(bob, "after-reload");
+  });
+
+  test("a page away while more than a page of messages was sent catches up on all of them", async () => {
+    await seesInOrder(bob, ["after the reload 2"], "the last message before leaving");
+    // Leaving the page and coming back in the same tab, as a reload that took long: more
+    // was sent meanwhile than the latest page (50) holds, so the page must page on from
+    // the newest message it had seen.
+    await bob.goto("about:blank");
+    const away = Array.from({ length: 55 }, (_, i) => `while bob is gone ${i + 1}`);
+    for (const text of away) await send(alice, text);
+    await seesInOrder(alice, away, "her own messages");
+    await bob.goto(PAGE_URL);
+    await seesInOrder(bob, ["after the reload 2", ...away], "every message sent while away, once, in order");
+    const shown = await texts(bob);
+    for (const text of away) assert.equal(shown.filter((t) => t === text).length, 1, `"${text}" once`);
+  });
+
+  test("a connection the server drops comes back by itself and misses nothing", async () => {
+    const status = bob.getByRole("status");
+    const connectionId = await status.getAttribute("data-connection-id");
+    assert.ok(connectionId, "the page shows its connection id");
+    const dropped = await fetch(`${CONNECTIONS_URL}/@connections/${encodeURIComponent(connectionId)}`, { method: "DELETE" });
+    assert.equal(dropped.status, 204);
+    const missed = Array.from({ length: 5 }, (_, i) => `while bob is away ${i + 1}`);
+    for (const text of missed) await send(alice, text);
+    await eventually(async () => {
+      assert.match(await status.textContent(), new RegExp(`Connected as ${nicks.bob}`));
+      assert.notEqual(await status.getAttribute("data-connection-id"), connectionId);
+    }, "bob reconnects on a new connection");
+    await send(alice, "welcome back bob");
+    const expected = [...missed, "welcome back bob"];
+    await seesInOrder(bob, expected, "what was sent while away");
+    const shown = await texts(bob);
+    for (const text of expected) assert.equal(shown.filter((t) => t === text).length, 1, `"${text}" once`);
   });
 
   test("an error frame shows as a message to the user and changes nothing", async () => {
