@@ -1,7 +1,7 @@
 //! roomcast's local gateway: API Gateway's WebSocket API, its `@connections` management
 //! API, the HTTP API and Lambda's Kafka event source mapping, emulated in one process around the very same
 //! handler code the Lambda functions run — in front of real backends (a DynamoDB endpoint,
-//! a Kafka broker) or the embedded in-memory ones.
+//! a Kafka broker) or the embedded in-memory ones — and the browser chat page at `/`.
 
 pub mod backends;
 pub mod events;
@@ -9,6 +9,7 @@ pub mod functions;
 pub mod http_api;
 pub mod kafka_source;
 pub mod management;
+pub mod page;
 pub mod registry;
 pub mod settings;
 pub mod source;

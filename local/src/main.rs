@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let running = roomcast_local::start(settings, env.domain()?, env.fan_out()?).await?;
 
     tracing::info!("roomcast local gateway on {}", running.ws_url());
+    tracing::info!("chat page: {}/ (open it in two browser tabs)", running.http_url());
     for line in &running.backends {
         tracing::info!("{line}");
     }

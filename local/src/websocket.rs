@@ -2,7 +2,7 @@
 //! `Unauthorized`) and `$connect` (a non-2xx answer refuses it with that status), every
 //! frame through its route, and every end of a connection — a close frame, a dropped
 //! socket, a quota, `DELETE @connections` — through `$disconnect` with the close code and
-//! reason.
+//! reason. A plain GET of `/` (no upgrade) gets the chat page instead ([`crate::page`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,9 +12,10 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerPolicy;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
@@ -23,14 +24,20 @@ use crate::events::{self, Handshake, Payload};
 use crate::registry::{Live, Outbound, OUTBOX_FRAMES};
 use crate::Gateway;
 
-/// `GET /` (or `/{stage}`) with an upgrade: the `$connect` route decides.
+/// `GET /` (or `/{stage}`) with an upgrade: the `$connect` route decides. Without one, a
+/// browser asks for the chat page (`/`, `/app.js`, ...), which never invokes anything.
 pub async fn upgrade(
     State(gateway): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<Vec<(String, String)>>,
+    uri: Uri,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return crate::page::serve(uri.path()).unwrap_or_else(|| rejection.into_response()),
+    };
     let mut grouped: HashMap<String, Vec<String>> = HashMap::new();
     for (name, value) in query {
         grouped.entry(name).or_default().push(value);

@@ -3,6 +3,7 @@
 
 mod archive_source;
 mod auth;
+mod browser;
 mod deploy;
 mod fan_out;
 mod gateway;

@@ -1,0 +1,41 @@
+//! The browser chat page (`web/`), served at `/` for a plain GET: a WebSocket upgrade on
+//! the same path still goes to `$connect`. The files are compiled into the binary, so that
+//! `cargo run` serves them from any directory.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+const HTML: &str = "text/html; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// Every file of the page: its path, its media type, its content.
+const FILES: &[(&str, &str, &str)] = &[
+    ("/", HTML, include_str!("../../web/index.html")),
+    ("/index.html", HTML, include_str!("../../web/index.html")),
+    ("/style.css", CSS, include_str!("../../web/style.css")),
+    ("/app.js", JAVASCRIPT, include_str!("../../web/app.js")),
+    ("/transport.js", JAVASCRIPT, include_str!("../../web/transport.js")),
+];
+
+/// The page's scripts and styles are its own files; it connects to the WebSocket and HTTP
+/// endpoints it is given, which may be on any host (a deployed stack's).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self' ws: wss: http: https:; frame-ancestors 'none'; \
+     base-uri 'none'; form-action 'none'";
+
+/// The page's file at `path`, if there is one.
+pub fn serve(path: &str) -> Option<Response> {
+    let (_, media_type, content) = FILES.iter().find(|(file, _, _)| *file == path)?;
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static(media_type)),
+        // Revalidated on every load, so that a new build is picked up at once.
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ),
+    ];
+    Some((StatusCode::OK, headers, *content).into_response())
+}

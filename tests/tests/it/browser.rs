@@ -1,0 +1,96 @@
+//! The chat page (`web/`) in a real browser: `node --test web/tests/` drives Debian's
+//! Chromium with playwright-core (both installed by `scripts/install-deps`) against the
+//! gateway serving the page at `/`, on the embedded backends and on moto + tansu. The
+//! scenarios are in `web/tests/chat.test.mjs`; their screenshots go to
+//! `target/tmp/screenshots/<backend>/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use roomcast_aws::config::Env;
+use roomcast_local::Running;
+use roomcast_tests::init_tracing;
+
+use crate::gateway::Mode;
+
+/// Longest the browser scenarios may take before the test gives up on them (about a
+/// minute when things work).
+const BROWSER_WAIT: Duration = Duration::from_secs(600);
+
+const INSTALL_HINT: &str = "the browser tests need Node.js, Debian's chromium and web/node_modules \
+     (npm ci in web/): `bash scripts/install-deps` installs them";
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("ROOMCAST_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// The gateway the person after `cargo run` gets, on `mode`'s backends, with a short
+/// archive lag so that the polling user sees messages after one second rather than five.
+async fn gateway(mode: Mode) -> Running {
+    let settings = crate::gateway::settings(mode, &[]);
+    let env = Env::new(|name: &str| (name == "ROOMCAST_ARCHIVE_LAG_MS").then(|| "1000".to_owned()));
+    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
+        .await
+        .expect("gateway starts")
+}
+
+async fn run_scenarios(mode: Mode, backend: &str) {
+    init_tracing();
+    let web = web_dir();
+    assert!(
+        web.join("node_modules/playwright-core/package.json").exists(),
+        "web/node_modules/playwright-core is missing: {INSTALL_HINT}"
+    );
+    assert!(
+        chromium().exists(),
+        "{} is missing: {INSTALL_HINT}",
+        chromium().display()
+    );
+    let gateway = gateway(mode).await;
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots").join(backend);
+    let mut command = tokio::process::Command::new("node");
+    command
+        .args(["--test", "--test-reporter=spec", "tests/chat.test.mjs"])
+        .current_dir(&web)
+        .env("ROOMCAST_PAGE_URL", format!("{}/", gateway.http_url()))
+        .env("ROOMCAST_CONNECTIONS_URL", gateway.connections_endpoint())
+        .env("ROOMCAST_SCREENSHOTS", &screenshots)
+        .env("ROOMCAST_CHROMIUM", chromium())
+        .kill_on_drop(true);
+    let started = std::time::Instant::now();
+    let output = tokio::time::timeout(BROWSER_WAIT, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("the browser scenarios still run after {BROWSER_WAIT:?}"))
+        .unwrap_or_else(|error| panic!("cannot run node: {error}; {INSTALL_HINT}"));
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    gateway.shutdown().await;
+    assert!(
+        output.status.success(),
+        "the browser scenarios failed on the {backend} backends ({}); screenshots in {}:\n{report}",
+        output.status,
+        screenshots.display()
+    );
+    println!(
+        "browser scenarios on the {backend} backends passed in {:.1} s; screenshots in {}\n{report}",
+        started.elapsed().as_secs_f64(),
+        screenshots.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_works_in_a_browser_on_the_embedded_backends() {
+    run_scenarios(Mode::Embedded, "embedded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_works_in_a_browser_on_moto_and_tansu() {
+    run_scenarios(Mode::Real, "real").await;
+}
