@@ -14,6 +14,7 @@ mod http_api;
 mod lambda;
 mod no_scan;
 mod openapi;
+mod page;
 mod publisher;
 mod signed_in;
 mod source;

@@ -1,0 +1,168 @@
+//! The local gateway serves the chat page (`web/`) at `/` to a plain GET, while a WebSocket
+//! upgrade on `/` still goes through `$connect`. What the page does in a browser is in
+//! `browser.rs`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use roomcast_aws::config::Env;
+use roomcast_local::Running;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::gateway::Mode;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The page's files as the repository has them: (path served, file in `web/`, media type).
+const PAGE: &[(&str, &str, &str)] = &[
+    ("/", "index.html", "text/html; charset=utf-8"),
+    ("/index.html", "index.html", "text/html; charset=utf-8"),
+    ("/style.css", "style.css", "text/css; charset=utf-8"),
+    ("/app.js", "app.js", "text/javascript; charset=utf-8"),
+    ("/transport.js", "transport.js", "text/javascript; charset=utf-8"),
+];
+
+async fn gateway() -> Running {
+    let env = Env::new(|_: &str| None);
+    roomcast_local::start(
+        crate::gateway::settings(Mode::Embedded, &[]),
+        env.domain().unwrap(),
+        env.fan_out().unwrap(),
+    )
+    .await
+    .expect("gateway starts")
+}
+
+fn web_file(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web").join(name);
+    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"))
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_file_of_the_page_is_served_as_the_repository_has_it() {
+    let gateway = gateway().await;
+    for (path, file, media_type) in PAGE {
+        let response = get(&format!("{}{path}", gateway.http_url())).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        assert_eq!(header(&response, "content-type"), *media_type, "GET {path}");
+        assert_eq!(header(&response, "cache-control"), "no-cache", "GET {path}");
+        assert_eq!(header(&response, "x-content-type-options"), "nosniff", "GET {path}");
+        let policy = header(&response, "content-security-policy").to_owned();
+        for directive in [
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self' ws: wss: http: https:",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "GET {path}: {directive} missing from {policy}"
+            );
+        }
+        assert_eq!(response.bytes().await.unwrap(), web_file(file), "GET {path}");
+    }
+    gateway.shutdown().await;
+}
+
+/// What the page's files load: `src="..."`/`href="..."` in the HTML, `from "./..."` in the
+/// scripts.
+fn references(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for marker in ["src=\"", "href=\"", "from \"./"] {
+        for (at, _) in text.match_indices(marker) {
+            let rest = &text[at + marker.len()..];
+            let reference = &rest[..rest.find('"').unwrap_or(rest.len())];
+            if !reference.contains(':') && !reference.starts_with('#') {
+                found.insert(format!("/{}", reference.trim_start_matches("./")));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everything_the_page_loads_is_served() {
+    let gateway = gateway().await;
+    let mut loaded = BTreeSet::new();
+    for (_, file, _) in PAGE {
+        loaded.extend(references(&String::from_utf8(web_file(file)).unwrap()));
+    }
+    for expected in ["/style.css", "/app.js", "/transport.js"] {
+        assert!(loaded.contains(expected), "the page loads {expected}: {loaded:?}");
+    }
+    for path in &loaded {
+        let response = get(&format!("{}{path}", gateway.http_url())).await;
+        assert_eq!(response.status(), 200, "the page loads {path}, which is not served");
+    }
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_get_connects_nobody_and_an_upgrade_on_slash_still_connects() {
+    let gateway = gateway().await;
+    // Had the GET gone through `$connect`, it would hold the nickname alice.
+    let page = get(&format!("{}/?name=alice", gateway.http_url())).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.bytes().await.unwrap(), web_file("index.html"));
+    assert_eq!(gateway.live_connections(), 0);
+
+    let (mut socket, _) = tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::connect_async(format!("{}/?name=alice", gateway.ws_url())),
+    )
+    .await
+    .expect("the handshake is answered")
+    .expect("alice connects on /");
+    socket
+        .send(Message::text(json!({"action": "whoami"}).to_string()))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, socket.next())
+        .await
+        .expect("an answer")
+        .expect("a frame")
+        .expect("a good frame");
+    let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(reply["type"], "whoami");
+    assert_eq!(reply["nick"], "alice");
+    assert_eq!(gateway.live_connections(), 1);
+    socket.close(None).await.unwrap();
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_paths_are_not_the_page() {
+    let gateway = gateway().await;
+    for path in ["/nope.js", "/web/app.js", "/tests/chat.test.mjs", "/package.json"] {
+        let response = get(&format!("{}{path}", gateway.http_url())).await;
+        assert!(
+            !response.status().is_success(),
+            "GET {path} answered {}",
+            response.status()
+        );
+    }
+    let document = get(&format!("{}/api/openapi.json", gateway.http_url())).await;
+    assert_eq!(document.status(), 200);
+    assert!(header(&document, "content-type").starts_with("application/json"));
+    gateway.shutdown().await;
+}
