@@ -665,6 +665,8 @@ function showChat() {
   $("disconnect").hidden = false;
   renderConversations();
   renderCatalog();
+  // A reloaded page restored the conversation it showed: show it.
+  renderLog();
   renderComposer();
 }
 
@@ -815,10 +817,13 @@ function entryElement(entry) {
   item.className = `message${mine ? " mine" : ""}${entry.deleted ? " deleted" : ""}${entry.kind === "pending" ? " pending" : ""}`;
   const meta = document.createElement("div");
   meta.className = "meta";
-  const nick = document.createElement("strong");
-  nick.className = "nick";
-  nick.textContent = entry.from ? entry.from.nick : "someone";
-  meta.append(nick);
+  // A deleted message read from the history has lost its author too.
+  if (entry.from) {
+    const nick = document.createElement("strong");
+    nick.className = "nick";
+    nick.textContent = entry.from.nick;
+    meta.append(nick);
+  }
   if (entry.ts) {
     const time = document.createElement("time");
     const date = new Date(entry.ts);
