@@ -1,8 +1,9 @@
-//! The chat page (`web/`) in a real browser: `node --test web/tests/` drives Debian's
-//! Chromium with playwright-core (both installed by `scripts/install-deps`) against the
-//! gateway serving the page at `/`, on the embedded backends and on moto + tansu. The
-//! scenarios are in `web/tests/chat.test.mjs`; their screenshots go to
-//! `target/tmp/screenshots/<backend>/`.
+//! The chat page (`web/`) in a real browser: `node --test` drives Debian's Chromium with
+//! playwright-core (both installed by `scripts/install-deps`) against the gateway serving
+//! the page at `/`. The scenarios are in `web/tests/`: `chat.test.mjs` (anonymous over the
+//! WebSocket and polling with a dev token, as after `cargo run`) on the embedded backends
+//! and on moto + tansu, `signed-in.test.mjs` (tokens) with sign-in on. Their screenshots go
+//! to `target/tmp/screenshots/<run>/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use roomcast_local::Running;
 use roomcast_tests::init_tracing;
 
 use crate::gateway::Mode;
+use crate::http_api::{signed_in_auth, signed_token};
 
 /// Longest the browser scenarios may take before the test gives up on them (about a
 /// minute when things work).
@@ -28,17 +30,23 @@ fn chromium() -> PathBuf {
     std::env::var_os("ROOMCAST_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
 }
 
-/// The gateway the person after `cargo run` gets, on `mode`'s backends, with a short
-/// archive lag so that the polling user sees messages after one second rather than five.
-async fn gateway(mode: Mode) -> Running {
-    let settings = crate::gateway::settings(mode, &[]);
+/// The gateway the person after `cargo run` gets (or with sign-in `auth`), on `mode`'s
+/// backends, with a short archive lag so that a polling user sees messages after one second
+/// rather than five.
+async fn gateway(mode: Mode, auth: Option<ws_authorizer::Settings>) -> Running {
+    let mut settings = crate::gateway::settings(mode, &[]);
+    if let Some(auth) = auth {
+        settings.auth = auth;
+    }
     let env = Env::new(|name: &str| (name == "ROOMCAST_ARCHIVE_LAG_MS").then(|| "1000".to_owned()));
     roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
         .await
         .expect("gateway starts")
 }
 
-async fn run_scenarios(mode: Mode, backend: &str) {
+/// Runs the scenarios of `web/tests/{scenarios}` against `gateway` with `env` (screenshots
+/// under `run`), and stops the gateway.
+async fn run_scenarios(gateway: Running, scenarios: &str, run: &str, env: &[(&str, String)]) {
     init_tracing();
     let web = web_dir();
     assert!(
@@ -50,14 +58,15 @@ async fn run_scenarios(mode: Mode, backend: &str) {
         "{} is missing: {INSTALL_HINT}",
         chromium().display()
     );
-    let gateway = gateway(mode).await;
-    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots").join(backend);
+    let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots").join(run);
     let mut command = tokio::process::Command::new("node");
     command
-        .args(["--test", "--test-reporter=spec", "tests/chat.test.mjs"])
+        .args(["--test", "--test-reporter=spec", &format!("tests/{scenarios}")])
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .current_dir(&web)
         .env("ROOMCAST_PAGE_URL", format!("{}/", gateway.http_url()))
         .env("ROOMCAST_CONNECTIONS_URL", gateway.connections_endpoint())
+        .env("ROOMCAST_FRESH_GATEWAY", "1")
         .env("ROOMCAST_SCREENSHOTS", &screenshots)
         .env("ROOMCAST_CHROMIUM", chromium())
         .kill_on_drop(true);
@@ -74,12 +83,12 @@ async fn run_scenarios(mode: Mode, backend: &str) {
     gateway.shutdown().await;
     assert!(
         output.status.success(),
-        "the browser scenarios failed on the {backend} backends ({}); screenshots in {}:\n{report}",
+        "the browser scenarios {scenarios} failed ({run}: {}); screenshots in {}:\n{report}",
         output.status,
         screenshots.display()
     );
     println!(
-        "browser scenarios on the {backend} backends passed in {:.1} s; screenshots in {}\n{report}",
+        "browser scenarios {scenarios} ({run}) passed in {:.1} s; screenshots in {}\n{report}",
         started.elapsed().as_secs_f64(),
         screenshots.display()
     );
@@ -87,10 +96,20 @@ async fn run_scenarios(mode: Mode, backend: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_works_in_a_browser_on_the_embedded_backends() {
-    run_scenarios(Mode::Embedded, "embedded").await;
+    run_scenarios(gateway(Mode::Embedded, None).await, "chat.test.mjs", "embedded", &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_works_in_a_browser_on_moto_and_tansu() {
-    run_scenarios(Mode::Real, "real").await;
+    run_scenarios(gateway(Mode::Real, None).await, "chat.test.mjs", "real", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_signs_in_with_tokens() {
+    let gateway = gateway(Mode::Embedded, Some(signed_in_auth())).await;
+    let tokens = [
+        ("ROOMCAST_TOKEN_ALICE", signed_token("u-alice", "alice", &[])),
+        ("ROOMCAST_TOKEN_BOB", signed_token("u-bob", "bob", &[])),
+    ];
+    run_scenarios(gateway, "signed-in.test.mjs", "signed-in", &tokens).await;
 }
