@@ -66,6 +66,9 @@ function answers(frame) {
   }
 }
 
+/// API Gateway's largest WebSocket frame: a larger one ends the connection.
+export const MAX_FRAME_BYTES = 32 * 1024;
+
 /// A WebSocket to roomcast that reconnects with backoff until stopped.
 ///
 /// Requests go one at a time: API Gateway may answer two frames of one connection in
@@ -109,6 +112,13 @@ export class SocketTransport {
   request(frame) {
     if (!this.isOpen) {
       return Promise.reject(new RequestError("disconnected", "not connected: reconnecting", frame.action));
+    }
+    const bytes = new TextEncoder().encode(JSON.stringify(frame)).length;
+    if (bytes > MAX_FRAME_BYTES) {
+      // Sent, it would close the connection: refuse it here, as the server would.
+      return Promise.reject(
+        new RequestError("too_large", `the frame is ${bytes} bytes; a WebSocket frame is at most ${MAX_FRAME_BYTES}`, frame.action),
+      );
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ frame, matches: answers(frame), resolve, reject });
@@ -154,7 +164,10 @@ export class SocketTransport {
     }
     if (frame === null || typeof frame !== "object") return;
     const pending = this.inFlight;
-    if (pending && (pending.matches(frame) || (frame.type === "error" && frame.action === pending.frame.action))) {
+    // An error answers the request in flight: errors are only ever replies, and one too
+    // large to parse names no action.
+    const isError = frame.type === "error" && (frame.action === undefined || frame.action === pending?.frame.action);
+    if (pending && (pending.matches(frame) || isError)) {
       clearTimeout(pending.timer);
       this.inFlight = null;
       if (frame.type === "error") pending.reject(RequestError.fromFrame(frame));
