@@ -10,7 +10,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
 /// Every file of the page: its path, its media type, its content.
-const FILES: &[(&str, &str, &str)] = &[
+pub const FILES: &[(&str, &str, &str)] = &[
     ("/", HTML, include_str!("../../web/index.html")),
     ("/index.html", HTML, include_str!("../../web/index.html")),
     ("/style.css", CSS, include_str!("../../web/style.css")),
