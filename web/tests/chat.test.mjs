@@ -74,6 +74,12 @@ describe("the chat page", { concurrency: false }, () => {
     await message(alice, "a typo mesage").getByRole("button", { name: "Edit" }).click();
     await alice.getByLabel("Message", { exact: true }).fill("a fixed message");
     await alice.getByRole("button", { name: "Send", exact: true }).click();
+    // The server accepted the edit: alice's own page shows it, and no error.
+    await eventually(
+      async () => assert.match(await message(alice, "a fixed message").locator(".meta").textContent(), /\(edited\)/),
+      "alice's edit is accepted",
+    );
+    assert.equal(await alice.locator("#alert-text").textContent(), "", "no error on alice's page");
     await send(alice, "this one goes away");
     for (const page of [bob, carol]) {
       await eventually(async () => {
