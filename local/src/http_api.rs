@@ -15,8 +15,7 @@ use aws_lambda_events::apigw::{
     ApiGatewayV2httpRequestContext,
 };
 use aws_lambda_events::query_map::QueryMap;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -40,12 +39,48 @@ const DEV_TOKEN_ROLE_CHARS: usize = 64;
 
 /// API Gateway's HTTP API takes request bodies of up to 10 MB.
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// A larger body is still read, up to this much more, before the 413.
+const DRAIN_BYTES: usize = 4 * MAX_BODY_BYTES;
+/// A body whose next bytes take longer than this is given up on.
+const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/api", any(serve))
         .route("/api/{*path}", any(serve))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The request's body, if it is within API Gateway's limit; otherwise its answer.
+///
+/// A body over the limit is read on (within bounds) and dropped before the 413 goes out:
+/// a server that closes a connection with unread bytes makes its kernel reset it, and a
+/// client still writing then sees a broken connection instead of the answer.
+async fn read_body(body: Body) -> Result<Bytes, Response> {
+    use futures::StreamExt as _;
+    let bad_request = || api_gateway_error(StatusCode::BAD_REQUEST, "Bad Request");
+    let too_large = || api_gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut read = 0usize;
+    loop {
+        let chunk = match tokio::time::timeout(BODY_IDLE_TIMEOUT, stream.next()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(None) => break,
+            // A client that stops sending, or breaks off, mid-body.
+            Ok(Some(Err(_))) | Err(_) if read > MAX_BODY_BYTES => return Err(too_large()),
+            Ok(Some(Err(_))) | Err(_) => return Err(bad_request()),
+        };
+        read = read.saturating_add(chunk.len());
+        if read <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        } else if read > MAX_BODY_BYTES + DRAIN_BYTES {
+            break;
+        }
+    }
+    if read > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 async fn serve(
@@ -54,14 +89,11 @@ async fn serve(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    let body = match body {
+    let body = match read_body(body).await {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return api_gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
-        }
-        Err(_) => return api_gateway_error(StatusCode::BAD_REQUEST, "Bad Request"),
+        Err(answer) => return answer,
     };
     let path = uri.path();
     if path == DEV_TOKEN_PATH && method == Method::POST {
