@@ -1,0 +1,686 @@
+//! The run's report: every message accounted for from the clients' books (acknowledged,
+//! refused, unanswered; delivered, lost, duplicated, out of order, to each member of its
+//! room), the figures (deliveries/s, latency percentiles, connect rate, gateway memory),
+//! what fails the run and what only warns, as a human summary and as JSON.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::client::Outcome;
+use crate::memory::MemoryReport;
+
+/// What was asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub clients: usize,
+    pub rooms: usize,
+    pub senders: usize,
+    /// Messages per second in total; none for a burst.
+    pub rate: Option<f64>,
+    pub burst: bool,
+    pub duration_s: Option<f64>,
+    pub messages: Option<u64>,
+    pub window: u64,
+    pub text_bytes: usize,
+    /// All clients sign in with one token: one user, in every room.
+    pub shared_user: bool,
+    pub reply_timeout_s: f64,
+    pub drain_s: f64,
+}
+
+/// What happened before the messages: connections, rooms, joins.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Setup {
+    pub connected: u64,
+    /// By cause: `HTTP 409`, `timeout`, `connection refused`, ...
+    pub connect_failures: BTreeMap<String, u64>,
+    pub connect_seconds: f64,
+    pub rooms_created: u64,
+    pub room_failures: BTreeMap<String, u64>,
+    pub joined: u64,
+    pub join_failures: BTreeMap<String, u64>,
+    /// How long the joins' presence frames took to stop; none if they had not within --settle.
+    pub settle_seconds: Option<f64>,
+    /// The clients that joined each room, by room.
+    #[serde(skip)]
+    pub members: Vec<Vec<usize>>,
+}
+
+/// How the run went beyond the books.
+#[derive(Debug, Clone, Default)]
+pub struct Course {
+    /// When sending started, µs on the run's clock.
+    pub send_started_us: u64,
+    pub send_seconds: f64,
+    /// Everything expected arrived before the drain period ended.
+    pub drained: bool,
+    pub interrupted: bool,
+    /// Clients whose books never came back.
+    pub missing_books: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectReport {
+    pub attempted: usize,
+    pub connected: u64,
+    pub failures: BTreeMap<String, u64>,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub rooms_created: u64,
+    pub room_failures: BTreeMap<String, u64>,
+    pub joined: u64,
+    pub join_failures: BTreeMap<String, u64>,
+    pub settle_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MessageReport {
+    pub senders_active: usize,
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub refused: u64,
+    /// By error code.
+    pub refused_by_code: BTreeMap<String, u64>,
+    /// Neither an ack nor an error by the end.
+    pub unanswered: u64,
+    /// Answered after the reply timeout.
+    pub late_answers: u64,
+    /// Paced slots skipped because the sender's window was full.
+    pub skipped_slots: u64,
+    pub send_seconds: f64,
+    pub sent_per_second: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryReport {
+    /// Acknowledged messages × the members of their room (but the sending connection).
+    pub expected: u64,
+    /// First copies of this run's messages, to anyone.
+    pub delivered: u64,
+    /// Expected deliveries that never came.
+    pub lost: u64,
+    /// Acknowledged messages that missed at least one member.
+    pub lost_messages: u64,
+    pub duplicated: u64,
+    /// First copies below a sequence already received from the same sender.
+    pub out_of_order: u64,
+    /// To a client outside the room, or back to the sending connection.
+    pub misrouted: u64,
+    /// Deliveries of refused sends.
+    pub delivered_refused: u64,
+    /// Deliveries of sends that got no answer.
+    pub delivered_unanswered: u64,
+    /// `message` frames not of this run.
+    pub foreign: u64,
+    pub per_second: f64,
+    /// A few messages that missed members: sender, sequence, how many, a receiver.
+    pub lost_examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// From microseconds, in milliseconds.
+    fn of(mut micros: Vec<u32>) -> Percentiles {
+        if micros.is_empty() {
+            return Percentiles::default();
+        }
+        micros.sort_unstable();
+        let at = |q: f64| {
+            let rank = ((q * micros.len() as f64).ceil() as usize).clamp(1, micros.len());
+            (micros[rank - 1] as f64 / 10.0).round() / 100.0
+        };
+        Percentiles {
+            count: micros.len(),
+            p50: at(0.50),
+            p90: at(0.90),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LatencyReport {
+    pub send_to_receive: Percentiles,
+    pub send_to_ack: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub run: String,
+    pub url: String,
+    pub started_unix_ms: u64,
+    pub plan: Plan,
+    pub connect: ConnectReport,
+    pub messages: MessageReport,
+    pub deliveries: DeliveryReport,
+    pub latency_ms: LatencyReport,
+    /// Presence frames by event: counted, not accounted.
+    pub presence: BTreeMap<String, u64>,
+    /// Other frames by type.
+    pub other_frames: BTreeMap<String, u64>,
+    pub connections_dropped: u64,
+    pub drop_reasons: BTreeMap<String, u64>,
+    pub gateway_memory: Option<MemoryReport>,
+    pub drained: bool,
+    pub interrupted: bool,
+    pub passed: bool,
+    /// What fails the run: loss, duplicates, silence, failed or dropped connections.
+    pub failures: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The identity of a run, for the report's header.
+pub struct Header {
+    pub run: String,
+    pub url: String,
+    pub started_unix_ms: u64,
+}
+
+impl Report {
+    pub fn build(
+        header: Header,
+        plan: Plan,
+        setup: Setup,
+        course: Course,
+        outcomes: Vec<Outcome>,
+        gateway_memory: Option<MemoryReport>,
+    ) -> Report {
+        let by_index: HashMap<usize, &Outcome> = outcomes.iter().map(|outcome| (outcome.index, outcome)).collect();
+        let everyone: Vec<usize> = {
+            let mut all: Vec<usize> = setup.members.concat();
+            all.sort_unstable();
+            all
+        };
+
+        let mut messages = MessageReport::default();
+        let mut deliveries = DeliveryReport::default();
+        let mut ack_latencies = Vec::new();
+        for outcome in &outcomes {
+            let Some(ledger) = &outcome.sender else { continue };
+            let sender = outcome.index;
+            messages.senders_active += 1;
+            messages.sent += ledger.sent;
+            messages.acknowledged += ledger.acks;
+            messages.late_answers += ledger.late_replies;
+            messages.skipped_slots += ledger.skipped;
+            ack_latencies.extend_from_slice(&ledger.ack_latencies_us);
+            let refused: HashMap<u64, &str> = ledger.refused.iter().map(|(seq, code)| (*seq, code.as_str())).collect();
+            for code in refused.values() {
+                *messages.refused_by_code.entry((*code).to_owned()).or_default() += 1;
+            }
+            messages.refused += refused.len() as u64;
+            let members = if plan.shared_user {
+                &everyone
+            } else {
+                &setup.members[sender % plan.rooms]
+            };
+            let audience: Vec<&Outcome> = members
+                .iter()
+                .filter(|&&member| member != sender)
+                .filter_map(|member| by_index.get(member).copied())
+                .collect();
+            let books_missing = members
+                .iter()
+                .filter(|&&m| m != sender && !by_index.contains_key(&m))
+                .count() as u64;
+            for seq in 0..ledger.sent {
+                let heard = audience
+                    .iter()
+                    .filter(|member| member.receiver.has(sender, seq))
+                    .count() as u64;
+                if ledger.acked.contains(seq) {
+                    let owed = audience.len() as u64 + books_missing;
+                    deliveries.expected += owed;
+                    let missing = owed - heard;
+                    if missing > 0 {
+                        deliveries.lost += missing;
+                        deliveries.lost_messages += 1;
+                        if deliveries.lost_examples.len() < 10 {
+                            let whom = audience
+                                .iter()
+                                .find(|member| !member.receiver.has(sender, seq))
+                                .map_or_else(
+                                    || "clients without books".to_owned(),
+                                    |member| format!("client {}", member.index),
+                                );
+                            deliveries.lost_examples.push(format!(
+                                "sender {sender} seq {seq}: missed by {missing} of {owed}, e.g. {whom}"
+                            ));
+                        }
+                    }
+                } else if refused.contains_key(&seq) {
+                    deliveries.delivered_refused += heard;
+                } else {
+                    messages.unanswered += 1;
+                    deliveries.delivered_unanswered += heard;
+                }
+            }
+        }
+
+        let mut latencies = Vec::new();
+        let mut presence = BTreeMap::new();
+        let mut other_frames = BTreeMap::new();
+        let mut drop_reasons = BTreeMap::new();
+        let mut last_delivery_us = 0;
+        for outcome in &outcomes {
+            let books = &outcome.receiver;
+            deliveries.delivered += books.delivered;
+            deliveries.duplicated += books.duplicated;
+            deliveries.out_of_order += books.out_of_order;
+            deliveries.misrouted += books.misrouted;
+            deliveries.foreign += books.foreign;
+            latencies.extend_from_slice(&books.latencies_us);
+            last_delivery_us = last_delivery_us.max(books.last_delivery_us);
+            for (event, n) in &books.presence {
+                *presence.entry(event.clone()).or_default() += n;
+            }
+            for (kind, n) in &books.other {
+                *other_frames.entry(kind.clone()).or_default() += n;
+            }
+            if let Some(reason) = &outcome.dropped {
+                *drop_reasons.entry(reason.clone()).or_default() += 1;
+            }
+        }
+        let delivering_s = last_delivery_us.saturating_sub(course.send_started_us) as f64 / 1e6;
+        deliveries.per_second = rate(deliveries.delivered, delivering_s);
+        messages.send_seconds = round3(course.send_seconds);
+        messages.sent_per_second = rate(messages.sent, course.send_seconds);
+        let connections_dropped = drop_reasons.values().sum();
+
+        let connect = ConnectReport {
+            attempted: plan.clients,
+            connected: setup.connected,
+            failures: setup.connect_failures,
+            seconds: round3(setup.connect_seconds),
+            per_second: rate(setup.connected, setup.connect_seconds),
+            rooms_created: setup.rooms_created,
+            room_failures: setup.room_failures,
+            joined: setup.joined,
+            join_failures: setup.join_failures,
+            settle_seconds: setup.settle_seconds.map(round3),
+        };
+
+        let mut report = Report {
+            run: header.run,
+            url: header.url,
+            started_unix_ms: header.started_unix_ms,
+            plan,
+            connect,
+            messages,
+            deliveries,
+            latency_ms: LatencyReport {
+                send_to_receive: Percentiles::of(latencies),
+                send_to_ack: Percentiles::of(ack_latencies),
+            },
+            presence,
+            other_frames,
+            connections_dropped,
+            drop_reasons,
+            gateway_memory,
+            drained: course.drained,
+            interrupted: course.interrupted,
+            passed: false,
+            failures: Vec::new(),
+            warnings: Vec::new(),
+        };
+        report.judge(course.missing_books);
+        report
+    }
+
+    /// Sorts what went wrong into failures and warnings.
+    fn judge(&mut self, missing_books: u64) {
+        let (m, d, c) = (&self.messages, &self.deliveries, &self.connect);
+        let mut failures = Vec::new();
+        let mut warnings = Vec::new();
+        if d.lost > 0 {
+            failures.push(format!(
+                "{} deliveries lost: {} acknowledged messages missed at least one member",
+                d.lost, d.lost_messages
+            ));
+        }
+        if d.duplicated > 0 {
+            failures.push(format!("{} deliveries duplicated", d.duplicated));
+        }
+        if m.unanswered > 0 {
+            failures.push(format!("{} sends got neither an ack nor an error", m.unanswered));
+        }
+        let connect_failed: u64 = c.failures.values().sum();
+        if connect_failed > 0 {
+            failures.push(format!("{connect_failed} connections failed: {}", tally(&c.failures)));
+        }
+        let room_failed: u64 = c.room_failures.values().sum();
+        if room_failed > 0 {
+            failures.push(format!("{room_failed} rooms not created: {}", tally(&c.room_failures)));
+        }
+        let join_failed: u64 = c.join_failures.values().sum();
+        if join_failed > 0 {
+            failures.push(format!("{join_failed} joins failed: {}", tally(&c.join_failures)));
+        }
+        if self.connections_dropped > 0 {
+            failures.push(format!(
+                "{} connections dropped during the run: {}",
+                self.connections_dropped,
+                tally(&self.drop_reasons)
+            ));
+        }
+        if d.misrouted > 0 {
+            failures.push(format!(
+                "{} deliveries to a client outside the room or to the sender",
+                d.misrouted
+            ));
+        }
+        if d.delivered_refused > 0 {
+            failures.push(format!("{} deliveries of refused sends", d.delivered_refused));
+        }
+        if missing_books > 0 {
+            failures.push(format!("{missing_books} clients did not hand in their books"));
+        }
+        if m.acknowledged == 0 {
+            failures.push("no message was acknowledged: nothing to account for".to_owned());
+        }
+        if let Some(memory) = &self.gateway_memory {
+            if memory.vanished {
+                failures.push(format!("the gateway (pid {}) was gone at some sample", memory.pid));
+            }
+        }
+        if m.refused > 0 {
+            warnings.push(format!("{} sends refused: {}", m.refused, tally(&m.refused_by_code)));
+        }
+        if d.out_of_order > 0 {
+            warnings.push(format!(
+                "{} deliveries out of order (per sender and receiver)",
+                d.out_of_order
+            ));
+        }
+        if m.skipped_slots > 0 {
+            warnings.push(format!(
+                "{} paced slots skipped: senders had {} sends awaiting an answer (the gateway did not keep up)",
+                m.skipped_slots, self.plan.window
+            ));
+        }
+        if m.late_answers > 0 {
+            warnings.push(format!(
+                "{} answers came after the {} s reply timeout",
+                m.late_answers, self.plan.reply_timeout_s
+            ));
+        }
+        if let (Some(asked), false) = (self.plan.rate, self.plan.burst) {
+            let share = m.senders_active as f64 / self.plan.senders as f64;
+            if m.sent_per_second < 0.9 * asked * share {
+                warnings.push(format!("sent {:.1} msgs/s of the {asked} asked", m.sent_per_second));
+            }
+        }
+        if d.delivered_unanswered > 0 {
+            warnings.push(format!(
+                "{} deliveries of sends that got no answer",
+                d.delivered_unanswered
+            ));
+        }
+        if !self.drained {
+            warnings.push(format!(
+                "the {} s drain ended before every answer and delivery arrived",
+                self.plan.drain_s
+            ));
+        }
+        if c.settle_seconds.is_none() {
+            warnings.push("presence frames were still arriving when sending started (--settle)".to_owned());
+        }
+        if self.interrupted {
+            warnings.push("interrupted (Ctrl-C): sending stopped early".to_owned());
+        }
+        self.passed = failures.is_empty();
+        self.failures = failures;
+        self.warnings = warnings;
+    }
+
+    /// The report for people.
+    pub fn summary(&self) -> String {
+        let (p, c, m, d) = (&self.plan, &self.connect, &self.messages, &self.deliveries);
+        let mut out = String::new();
+        let pace = match p.rate {
+            Some(rate) if !p.burst => format!("{rate} msgs/s"),
+            _ => "a burst".to_owned(),
+        };
+        let length = match (p.duration_s, p.messages) {
+            (Some(seconds), _) => format!("for {seconds} s"),
+            (None, Some(messages)) => format!("{messages} messages"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "roomcast-load run {} against {}: {} clients in {} rooms, {} senders, {pace} {length}{}",
+            self.run,
+            self.url,
+            p.clients,
+            p.rooms,
+            p.senders,
+            if p.shared_user { " (one user)" } else { "" }
+        );
+        let _ = writeln!(
+            out,
+            "connect   {}/{} in {:.1} s ({:.1}/s), failures: {}; rooms created {}/{}; joined {}; presence settled {}",
+            c.connected,
+            c.attempted,
+            c.seconds,
+            c.per_second,
+            tally(&c.failures),
+            c.rooms_created,
+            p.rooms,
+            c.joined,
+            c.settle_seconds
+                .map_or("not within --settle".to_owned(), |seconds| format!("in {seconds:.1} s"))
+        );
+        let _ = writeln!(
+            out,
+            "send      {} sent by {} senders in {:.1} s ({:.1}/s): {} acknowledged, {} refused{}, {} unanswered, {} late, {} slots skipped",
+            m.sent,
+            m.senders_active,
+            m.send_seconds,
+            m.sent_per_second,
+            m.acknowledged,
+            m.refused,
+            if m.refused > 0 { format!(" ({})", tally(&m.refused_by_code)) } else { String::new() },
+            m.unanswered,
+            m.late_answers,
+            m.skipped_slots
+        );
+        let _ = writeln!(
+            out,
+            "deliver   {} of {} expected, {:.1}/s: {} lost ({} messages), {} duplicated, {} out of order, {} misrouted",
+            d.expected - d.lost,
+            d.expected,
+            d.per_second,
+            d.lost,
+            d.lost_messages,
+            d.duplicated,
+            d.out_of_order,
+            d.misrouted
+        );
+        for example in &d.lost_examples {
+            let _ = writeln!(out, "          lost: {example}");
+        }
+        let (r, a) = (&self.latency_ms.send_to_receive, &self.latency_ms.send_to_ack);
+        let _ = writeln!(
+            out,
+            "latency   send→receive p50 {} / p90 {} / p99 {} / max {} ms; send→ack p50 {} / p99 {} / max {} ms",
+            r.p50, r.p90, r.p99, r.max, a.p50, a.p99, a.max
+        );
+        let presence: u64 = self.presence.values().sum();
+        let _ = writeln!(
+            out,
+            "frames    presence {presence} ({}); other: {}",
+            tally(&self.presence),
+            tally(&self.other_frames)
+        );
+        if let Some(memory) = &self.gateway_memory {
+            let mb = |kb: Option<u64>| kb.map_or("?".to_owned(), |kb| format!("{:.1}", kb as f64 / 1024.0));
+            let per_connection = match (memory.before_kb, memory.joined_kb) {
+                (Some(before), Some(joined)) if c.connected > 0 => format!(
+                    " (+{:.1} KB per connection after joining)",
+                    joined.saturating_sub(before) as f64 / c.connected as f64
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                out,
+                "gateway   RSS MB: before {}, joined {}{per_connection}, min {}, max {}, last {} ({} samples)",
+                mb(memory.before_kb),
+                mb(memory.joined_kb),
+                mb(memory.min_kb),
+                mb(memory.max_kb),
+                mb(memory.last_kb),
+                memory.samples
+            );
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning   {warning}");
+        }
+        for failure in &self.failures {
+            let _ = writeln!(out, "FAILURE   {failure}");
+        }
+        let _ = writeln!(out, "result    {}", if self.passed { "passed" } else { "FAILED" });
+        out
+    }
+}
+
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        (count as f64 / seconds * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+fn tally(counts: &BTreeMap<String, u64>) -> String {
+    if counts.is_empty() {
+        return "none".to_owned();
+    }
+    counts
+        .iter()
+        .map(|(what, n)| format!("{what} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{ReceiverLedger, SenderLedger, Stamp};
+    use std::time::Instant;
+
+    fn plan(clients: usize, rooms: usize, senders: usize) -> Plan {
+        Plan {
+            clients,
+            rooms,
+            senders,
+            rate: Some(10.0),
+            burst: false,
+            duration_s: Some(1.0),
+            messages: None,
+            window: 100,
+            text_bytes: 0,
+            shared_user: false,
+            reply_timeout_s: 30.0,
+            drain_s: 30.0,
+        }
+    }
+
+    fn outcome(index: usize, sender: Option<SenderLedger>, receiver: ReceiverLedger) -> Outcome {
+        Outcome {
+            index,
+            sender,
+            receiver,
+            dropped: None,
+        }
+    }
+
+    #[test]
+    fn every_message_is_accounted_for_each_member_of_its_room() {
+        // Room 0: clients 0 (sender) and 2; room 1: clients 1 (sender) and 3.
+        let now = Instant::now();
+        let mut zero = SenderLedger::default();
+        for seq in 0..3 {
+            zero.record_send(seq, now);
+        }
+        let _ = zero.record_ack(0, now);
+        let _ = zero.record_ack(1, now);
+        let _ = zero.record_refusal("unavailable"); // seq 2
+        let mut one = SenderLedger::default();
+        one.record_send(0, now);
+        one.record_send(1, now);
+        let _ = one.record_ack(1, now); // seq 0 unanswered
+        let stamp = |sender, seq| Stamp {
+            sender,
+            seq,
+            sent_us: 0,
+        };
+        let mut two = ReceiverLedger::default();
+        two.record(stamp(0, 0), 1000); // seq 1 lost
+        let mut three = ReceiverLedger::default();
+        three.record(stamp(1, 1), 2000);
+        three.record(stamp(1, 1), 2000);
+        let setup = Setup {
+            connected: 4,
+            joined: 4,
+            rooms_created: 2,
+            connect_seconds: 1.0,
+            members: vec![vec![0, 2], vec![1, 3]],
+            ..Setup::default()
+        };
+        let report = Report::build(
+            Header {
+                run: "r".to_owned(),
+                url: "ws://x".to_owned(),
+                started_unix_ms: 0,
+            },
+            plan(4, 2, 2),
+            setup,
+            Course {
+                send_seconds: 1.0,
+                drained: true,
+                ..Course::default()
+            },
+            vec![
+                outcome(0, Some(zero), ReceiverLedger::default()),
+                outcome(1, Some(one), ReceiverLedger::default()),
+                outcome(2, None, two),
+                outcome(3, None, three),
+            ],
+            None,
+        );
+        let (m, d) = (&report.messages, &report.deliveries);
+        assert_eq!((m.sent, m.acknowledged, m.refused, m.unanswered), (5, 3, 1, 1));
+        assert_eq!(
+            (d.expected, d.delivered, d.lost, d.lost_messages, d.duplicated),
+            (3, 2, 1, 1, 1)
+        );
+        assert_eq!(
+            d.lost_examples,
+            vec!["sender 0 seq 1: missed by 1 of 1, e.g. client 2".to_owned()]
+        );
+        assert!(!report.passed);
+        assert_eq!(report.failures.len(), 3, "{:?}", report.failures);
+        assert_eq!(report.latency_ms.send_to_receive.max, 2.0);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank_in_milliseconds() {
+        let p = Percentiles::of((1..=100).map(|ms| ms * 1000).collect());
+        assert_eq!((p.count, p.p50, p.p90, p.p99, p.max), (100, 50.0, 90.0, 99.0, 100.0));
+    }
+}
