@@ -273,7 +273,7 @@ impl Client {
             }
             let (interval, window, wait) = (schedule.interval, schedule.window, schedule.wait_for_window);
             let ledger = self.sender.get_or_insert_with(SenderLedger::default);
-            if ledger.window.len() >= window {
+            if ledger.awaiting() >= window {
                 if wait {
                     self.blocked = true;
                     return;
@@ -335,7 +335,7 @@ impl Client {
         let (Some(ledger), Some(schedule)) = (self.sender.as_ref(), self.schedule.as_ref()) else {
             return;
         };
-        if self.blocked && ledger.window.len() < schedule.window {
+        if self.blocked && ledger.awaiting() < schedule.window {
             self.blocked = false;
             let now = Instant::now();
             self.next_slot = self.next_slot.map(|slot| slot.max(now));

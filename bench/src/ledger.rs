@@ -75,7 +75,7 @@ pub struct SenderLedger {
     pub late_replies: u64,
     /// Paced slots skipped because the window was full.
     pub skipped: u64,
-    /// Sends awaiting an answer, oldest first.
+    /// Sends awaiting an answer within the reply timeout, oldest first.
     pub window: VecDeque<(u64, Instant)>,
     /// Sends whose answer is past the reply timeout.
     pub overdue: BTreeMap<u64, Instant>,
@@ -90,7 +90,7 @@ pub enum Answer {
 }
 
 impl SenderLedger {
-    #[cfg(test)]
+    /// Sends awaiting an answer, overdue or not.
     pub fn awaiting(&self) -> usize {
         self.window.len() + self.overdue.len()
     }

@@ -61,8 +61,9 @@ pub struct Options {
     #[arg(long, overrides_with = "duration")]
     pub messages: Option<u64>,
 
-    /// Most sends one sender has awaiting their answer. A paced slot that finds the window
-    /// full is skipped (and counted); in --burst and --messages runs the sender waits.
+    /// Most sends one sender has awaiting their answer (overdue ones too). A paced slot that
+    /// finds the window full is skipped (and counted); in --burst and --messages runs the
+    /// sender waits, and the sending stops if no answer came for --reply-timeout.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub window: u64,
 
@@ -91,8 +92,8 @@ pub struct Options {
     #[arg(long, value_parser = parse_duration, default_value = "60s")]
     pub settle: Duration,
 
-    /// A send unanswered this long leaves the sender's window (its answer still counts as
-    /// late if it comes before the end).
+    /// An answer that comes later than this after its send counts as late; sending stops
+    /// if no send was answered for this long while some awaited an answer.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub reply_timeout: Duration,
 
@@ -117,8 +118,8 @@ pub struct Options {
     #[arg(long)]
     pub json: Option<PathBuf>,
 
-    /// Exit 0 whatever the report says (by default a loss, a duplicate, an unanswered send
-    /// or a failed connection exits 1).
+    /// Exit 0 whatever the report says (by default a loss, a duplicate, an unanswered send,
+    /// a failed or dropped connection, or an interrupted run exits 1).
     #[arg(long)]
     pub report_only: bool,
 

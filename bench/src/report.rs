@@ -57,6 +57,8 @@ pub struct Course {
     /// Everything expected arrived before the drain period ended.
     pub drained: bool,
     pub interrupted: bool,
+    /// Sending stopped because no send was answered for the reply timeout.
+    pub stalled: bool,
     /// Clients whose books never came back.
     pub missing_books: u64,
 }
@@ -174,6 +176,7 @@ pub struct Report {
     pub gateway_memory: Option<MemoryReport>,
     pub drained: bool,
     pub interrupted: bool,
+    pub stalled: bool,
     pub passed: bool,
     /// What fails the run: loss, duplicates, silence, failed or dropped connections.
     pub failures: Vec<String>,
@@ -330,6 +333,7 @@ impl Report {
             gateway_memory,
             drained: course.drained,
             interrupted: course.interrupted,
+            stalled: course.stalled,
             passed: false,
             failures: Vec::new(),
             warnings: Vec::new(),
@@ -436,8 +440,14 @@ impl Report {
         if c.settle_seconds.is_none() {
             warnings.push("presence frames were still arriving when sending started (--settle)".to_owned());
         }
+        if self.stalled {
+            warnings.push(format!(
+                "sending stopped early: no send was answered for {} s",
+                self.plan.reply_timeout_s
+            ));
+        }
         if self.interrupted {
-            warnings.push("interrupted (Ctrl-C): sending stopped early".to_owned());
+            failures.push("interrupted (Ctrl-C): sending stopped early, the run is incomplete".to_owned());
         }
         self.passed = failures.is_empty();
         self.failures = failures;

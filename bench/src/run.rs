@@ -176,12 +176,19 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     }
     let sending_deadline = until.map(|until| until + interval + Duration::from_secs(5));
     let mut interrupted = false;
+    let mut stalled = false;
+    let answers = || Counters::get(&counters.acked) + Counters::get(&counters.refused);
+    let (mut answered, mut answered_at) = (answers(), Instant::now());
     loop {
         if Counters::get(&counters.senders_done) >= senders.len() as u64 {
             break;
         }
+        if answers() != answered || Counters::get(&counters.awaiting) == 0 {
+            (answered, answered_at) = (answers(), Instant::now());
+        }
+        stalled = answered_at.elapsed() >= options.reply_timeout;
         let overdue = sending_deadline.is_some_and(|deadline| Instant::now() >= deadline);
-        if *interrupt.borrow() || overdue {
+        if *interrupt.borrow() || overdue || stalled {
             interrupted = *interrupt.borrow();
             for &sender in &senders {
                 if let Some(handle) = &handles[sender] {
@@ -265,6 +272,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         send_seconds,
         drained,
         interrupted,
+        stalled,
         missing_books,
     };
     let header = Header {
@@ -346,7 +354,12 @@ async fn connect(options: &Options, run: &str, index: usize, http: Option<&reqwe
             _ => format!("name={nick}"),
         };
         let url = with_query(&options.url, &query);
-        tokio_tungstenite::connect_async_with_config(url, None, true)
+        // tungstenite's default 128 KB read buffer per connection would make 10,000
+        // clients take over a gigabyte; the gateway's frames are small.
+        let config = tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(0);
+        tokio_tungstenite::connect_async_with_config(url, Some(config), true)
             .await
             .map(|(socket, _)| socket)
             .map_err(describe)
