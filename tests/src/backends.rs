@@ -64,6 +64,17 @@ impl Backends {
         }
     }
 
+    /// The same history and log, with `store` for the connections, rooms and members: to
+    /// reach the same table through a fault proxy.
+    pub fn with_store(&self, store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            history: self.history.clone(),
+            publisher: self.publisher.clone(),
+            log: self.log.clone(),
+        }
+    }
+
     /// Everything published so far, in publish order. A sentinel record is appended and
     /// read up to, so "nothing else was published" can be asserted without waiting; the
     /// sentinels of earlier calls are left out.

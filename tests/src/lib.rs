@@ -7,6 +7,7 @@
 pub mod backends;
 pub mod connections;
 pub mod events;
+pub mod fault_proxy;
 pub mod moto;
 pub mod process;
 pub mod tansu;

@@ -48,6 +48,27 @@ pub fn client() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// A client of `endpoint` (moto behind a fault proxy) with the timeouts and retries the
+/// functions have in AWS by default (3 attempts of 3 s, 10 s per operation).
+pub fn client_as_deployed(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "roomcast-tests"))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// The address of [`endpoint`], for a proxy in front of it.
+pub fn addr() -> std::net::SocketAddr {
+    let authority = endpoint().trim_start_matches("http://").trim_end_matches('/');
+    std::net::ToSocketAddrs::to_socket_addrs(authority)
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("{} is not host:port", endpoint()))
+}
+
 /// How many transactions a test may run at once on one table. moto copies the whole table
 /// at the start of every transaction and fails with HTTP 500 ("dictionary changed size
 /// during iteration") when another request writes to it meanwhile, so against moto they

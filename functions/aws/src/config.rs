@@ -10,6 +10,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::config::AuthMode;
 use roomcast_core::fan_out::FanOutConfig;
+use roomcast_core::quota::Bucket;
 use roomcast_core::{Config, Limits, RoomName};
 
 use crate::dynamo::DynamoStore;
@@ -80,6 +81,43 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// A rate (a decimal number); 0 turns the limit off.
+    fn rate(&self, name: &'static str, default: f64) -> Result<f64, ConfigError> {
+        let Some(value) = self.get(name) else {
+            return Ok(default);
+        };
+        match value.trim().parse::<f64>() {
+            Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+            Ok(_) => Err(ConfigError::Invalid {
+                name,
+                value,
+                reason: "must be a number of at least 0 (0: no limit)".into(),
+            }),
+            Err(error) => Err(ConfigError::Invalid {
+                name,
+                value,
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// A token bucket from `<rate name>` (tokens per `unit`, 0: no limit) and `<burst name>`.
+    fn bucket(
+        &self,
+        rate_name: &'static str,
+        burst_name: &'static str,
+        unit: Duration,
+        default: Option<Bucket>,
+    ) -> Result<Option<Bucket>, ConfigError> {
+        if self.get(rate_name).is_none() && self.get(burst_name).is_none() {
+            return Ok(default);
+        }
+        let default_rate = default.map_or(0.0, |bucket| unit.as_secs_f64() / bucket.every.as_secs_f64());
+        let rate = self.rate(rate_name, default_rate)?;
+        let burst = self.number(burst_name, default.map_or(1, |bucket| bucket.burst))?;
+        Ok(Bucket::per_second(rate / unit.as_secs_f64(), burst))
+    }
+
     fn millis(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(self.number(name, default.as_millis() as u64)?))
     }
@@ -110,6 +148,20 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             text_bytes: self.number("ROOMCAST_MAX_TEXT_BYTES", defaults.limits.text_bytes)?,
             frame_bytes: self.number("ROOMCAST_MAX_FRAME_BYTES", defaults.limits.frame_bytes)?,
             client_msg_id_chars: defaults.limits.client_msg_id_chars,
+            messages: self.bucket(
+                "ROOMCAST_MESSAGES_PER_SECOND",
+                "ROOMCAST_MESSAGE_BURST",
+                Duration::from_secs(1),
+                defaults.limits.messages,
+            )?,
+            room_creations: self.bucket(
+                "ROOMCAST_ROOMS_CREATED_PER_HOUR",
+                "ROOMCAST_ROOM_CREATION_BURST",
+                Duration::from_secs(3600),
+                defaults.limits.room_creations,
+            )?,
+            rooms_per_user: self.number("ROOMCAST_ROOMS_PER_USER", defaults.limits.rooms_per_user)?,
+            max_rooms: self.number("ROOMCAST_MAX_ROOMS", defaults.limits.max_rooms)?,
         };
         let broadcast_room = self.broadcast_room(&limits)?;
         let ttl_secs = self.number("ROOMCAST_CONNECTION_TTL_SECS", defaults.connection_ttl.as_secs())?;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::quota::Bucket;
+
 /// Input limits. Defaults follow the protocol documentation in the README.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -16,6 +18,16 @@ pub struct Limits {
     pub frame_bytes: usize,
     /// Longest `clientMsgId`, which we echo back and so must bound.
     pub client_msg_id_chars: usize,
+    /// The messages (`send`, `dm`, `edit`) of one connection, or of one user over HTTP;
+    /// `None`: unlimited.
+    pub messages: Option<Bucket>,
+    /// The rooms one user creates; `None`: unlimited.
+    pub room_creations: Option<Bucket>,
+    /// Most rooms one user is a member of at once.
+    pub rooms_per_user: usize,
+    /// Most rooms in the catalog: `rooms` lists them all in one frame, which must stay
+    /// under API Gateway's 128 KB.
+    pub max_rooms: usize,
 }
 
 impl Default for Limits {
@@ -26,6 +38,14 @@ impl Default for Limits {
             text_bytes: 4096,
             frame_bytes: 32 * 1024,
             client_msg_id_chars: 64,
+            // A person types a few messages a second at most; a paste of lines, or a client
+            // flushing what it queued while offline, is a burst.
+            messages: Bucket::per_second(10.0, 50),
+            // Ten rooms at once, then one every six minutes.
+            room_creations: Bucket::per_second(1.0 / 360.0, 10),
+            rooms_per_user: 100,
+            // 1,000 names of up to 64 characters as `{"name":"..."}`: under 80 KB.
+            max_rooms: 1_000,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod model;
 pub mod ports;
 pub mod presence;
 pub mod protocol;
+pub mod quota;
 pub mod record;
 pub mod session;
 
@@ -26,5 +27,5 @@ pub use config::{Config, Limits};
 pub use envelope::{Envelope, Target};
 pub use error::{ClientError, ErrorCode};
 pub use model::{Caller, ConnectionId, MessageId, Nick, RoomName, User, UserId};
-pub use ports::{Audience, Connections, History, Notifier, Publisher, Rooms, Store};
+pub use ports::{Audience, Connections, History, Notifier, Publisher, Quotas, Rooms, Store};
 pub use protocol::ServerFrame;

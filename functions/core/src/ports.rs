@@ -9,6 +9,7 @@ use std::error::Error as StdError;
 use async_trait::async_trait;
 
 use crate::envelope::Envelope;
+use crate::quota::{Bucket, BucketKey};
 use crate::history::{Conversation, Cursor, MessageEdit, Page, StoredMessage};
 use crate::model::{
     Arrival, Connection, ConnectionId, Departure, Member, MessageId, Nick, OnlineUser, Room, RoomName, User, UserId,
@@ -24,6 +25,9 @@ pub enum StoreError {
     NickTaken,
     #[error("room already exists")]
     RoomExists,
+    /// The room catalog holds as many rooms as it may.
+    #[error("the room catalog is full")]
+    CatalogFull,
     #[error("store unavailable")]
     Unavailable(#[source] BoxError),
 }
@@ -43,7 +47,9 @@ pub trait Connections: Send + Sync {
     /// audience of every room the user is a member of (rooms follow the user).
     ///
     /// `first` says whether the user had no other live connection: only one of two
-    /// connections arriving at once may see `first`.
+    /// connections arriving at once may see `first`. A call that fails leaves nothing of
+    /// the connection behind when the store answers again in time (a `$connect` refused
+    /// with 500 gets no `$disconnect`, and a claim left behind would refuse its nickname).
     async fn add_connection(&self, connection: &Connection) -> Result<Arrival, StoreError>;
 
     /// The connection (one GetItem); `None` if it is not (or no longer) registered.
@@ -66,8 +72,9 @@ pub trait Connections: Send + Sync {
 /// the user's connections, present and future, are in the room.
 #[async_trait]
 pub trait Rooms: Send + Sync {
-    /// Adds a room to the catalog; `RoomExists` if the name is taken.
-    async fn create_room(&self, room: &Room) -> Result<(), StoreError>;
+    /// Adds a room to the catalog; `RoomExists` if the name is taken, `CatalogFull` if the
+    /// catalog already holds `max_rooms` rooms (the `rooms` answer lists them all).
+    async fn create_room(&self, room: &Room, max_rooms: usize) -> Result<(), StoreError>;
 
     async fn room(&self, name: &RoomName) -> Result<Option<Room>, StoreError>;
 
@@ -107,11 +114,19 @@ pub trait Audience: Send + Sync {
     async fn user_audience(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError>;
 }
 
+/// Rate limits kept where every function instance sees them (see [`crate::quota`]).
+#[async_trait]
+pub trait Quotas: Send + Sync {
+    /// Takes one token from the bucket `key` at `now_ms` (milliseconds since the epoch):
+    /// `false`, and nothing taken, when it holds none.
+    async fn take_token(&self, key: &BucketKey, bucket: &Bucket, now_ms: i64) -> Result<bool, StoreError>;
+}
+
 /// All the state ports, as one adapter (the DynamoDB table, the in-memory store) offers
 /// them. Code that needs only one port asks for that one.
-pub trait Store: Connections + Rooms + Audience {}
+pub trait Store: Connections + Rooms + Audience + Quotas {}
 
-impl<T: Connections + Rooms + Audience + ?Sized> Store for T {}
+impl<T: Connections + Rooms + Audience + Quotas + ?Sized> Store for T {}
 
 /// Kept messages: kafka-archive writes them, in log order; `history`, `edit`, `delete` and
 /// replies read them. Every write is one conditional write and every read one GetItem or

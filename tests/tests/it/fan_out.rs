@@ -12,7 +12,8 @@ use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
 use roomcast_core::memory::LogRecord;
 use roomcast_core::model::{Arrival, Connection, Departure, Member, Nick, OnlineUser, Room, User};
 use roomcast_core::ports::StoreError;
-use roomcast_core::{Audience, ConnectionId, Connections, Envelope, RoomName, Rooms, Store, Target, UserId};
+use roomcast_core::quota::{Bucket, BucketKey};
+use roomcast_core::{Audience, ConnectionId, Connections, Envelope, Quotas, RoomName, Rooms, Store, Target, UserId};
 use roomcast_tests::backends::Backends;
 use roomcast_tests::connections::{Behaviour, ConnectionsServer};
 use roomcast_tests::{each_backend, events};
@@ -427,8 +428,8 @@ impl Connections for Instrumented {
 
 #[async_trait]
 impl Rooms for Instrumented {
-    async fn create_room(&self, room: &Room) -> Result<(), StoreError> {
-        self.inner.create_room(room).await
+    async fn create_room(&self, room: &Room, max_rooms: usize) -> Result<(), StoreError> {
+        self.inner.create_room(room, max_rooms).await
     }
     async fn room(&self, name: &RoomName) -> Result<Option<Room>, StoreError> {
         self.inner.room(name).await
@@ -450,6 +451,13 @@ impl Rooms for Instrumented {
     }
     async fn rooms_of(&self, user: &UserId) -> Result<Vec<RoomName>, StoreError> {
         self.inner.rooms_of(user).await
+    }
+}
+
+#[async_trait]
+impl Quotas for Instrumented {
+    async fn take_token(&self, key: &BucketKey, bucket: &Bucket, now_ms: i64) -> Result<bool, StoreError> {
+        self.inner.take_token(key, bucket, now_ms).await
     }
 }
 

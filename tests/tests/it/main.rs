@@ -5,6 +5,7 @@ mod archive_source;
 mod auth;
 mod browser;
 mod deploy;
+mod faults;
 mod fan_out;
 mod gateway;
 mod handlers;

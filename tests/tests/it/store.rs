@@ -8,6 +8,7 @@ use roomcast_core::model::{
     Arrival, Connection, ConnectionId, Departure, Member, Nick, OnlineUser, Room, RoomName, User, UserId,
 };
 use roomcast_core::ports::StoreError;
+use roomcast_core::quota::{Bucket, BucketKey};
 use roomcast_core::Store;
 
 /// Defines each listed contract test once per backend. `concurrent` tests also get how
@@ -78,6 +79,8 @@ contract!(
         rooms_of_is_sorted_and_skips_rooms_left,
         the_broadcast_audience_lists_each_connection_once,
         the_room_catalog_is_sorted_and_names_are_unique,
+        the_room_catalog_holds_at_most_its_limit,
+        a_token_bucket_gives_its_burst_then_refills_with_time,
     ],
     concurrent: [
         two_connections_arriving_at_once_make_one_first,
@@ -670,9 +673,9 @@ async fn the_room_catalog_is_sorted_and_names_are_unique(store: &dyn Store) {
         created_at_ms: at,
     };
     for (name, at) in [("zeta", 1), ("alpha", 2), ("mid.dle", 3)] {
-        store.create_room(&make(name, "u1", at)).await.unwrap();
+        store.create_room(&make(name, "u1", at), 100).await.unwrap();
     }
-    let again = store.create_room(&make("alpha", "u2", 9)).await;
+    let again = store.create_room(&make("alpha", "u2", 9), 100).await;
     assert!(matches!(again, Err(StoreError::RoomExists)), "{again:?}");
 
     let names: Vec<RoomName> = store.rooms().await.unwrap().into_iter().map(|r| r.name).collect();
@@ -925,4 +928,53 @@ mod dynamodb_table {
         }
         assert_eq!(store.user_audience(&uid("u1")).await.unwrap(), ids(&["c2"]));
     }
+}
+
+async fn the_room_catalog_holds_at_most_its_limit(store: &dyn Store) {
+    let make = |name: &str| Room {
+        name: room(name),
+        created_by: uid("u1"),
+        created_at_ms: 1,
+    };
+    for name in ["one", "two", "three"] {
+        store.create_room(&make(name), 3).await.unwrap();
+    }
+    let fourth = store.create_room(&make("four"), 3).await;
+    assert!(matches!(fourth, Err(StoreError::CatalogFull)), "{fourth:?}");
+    let again = store.create_room(&make("two"), 3).await;
+    assert!(matches!(again, Err(StoreError::RoomExists)), "a taken name is still taken: {again:?}");
+    assert_eq!(store.room(&room("four")).await.unwrap(), None, "nothing written");
+    assert_eq!(store.rooms().await.unwrap().len(), 3);
+    // A higher limit lets the catalog grow again.
+    store.create_room(&make("four"), 4).await.unwrap();
+}
+
+async fn a_token_bucket_gives_its_burst_then_refills_with_time(store: &dyn Store) {
+    let bucket = Bucket::per_second(10.0, 3).expect("a bucket");
+    let key = BucketKey::messages(&roomcast_core::Caller {
+        user: user_named("u1", "ann"),
+        roles: Vec::new(),
+        connection: Some(ConnectionId::new(format!("c-{}", ulid::Ulid::new()))),
+        expires_at: None,
+    });
+    let other = BucketKey::room_creations(&roomcast_core::Caller {
+        user: user_named("u1", "ann"),
+        roles: Vec::new(),
+        connection: None,
+        expires_at: None,
+    });
+    let now = 1_000_000;
+    for token in 0..3 {
+        assert!(store.take_token(&key, &bucket, now).await.unwrap(), "token {token} of the burst");
+    }
+    assert!(!store.take_token(&key, &bucket, now).await.unwrap(), "the burst is spent");
+    assert!(!store.take_token(&key, &bucket, now + 50).await.unwrap(), "nothing refilled yet");
+    assert!(store.take_token(&other, &bucket, now).await.unwrap(), "another bucket is apart");
+    assert!(store.take_token(&key, &bucket, now + 100).await.unwrap(), "one token after 100 ms");
+    assert!(!store.take_token(&key, &bucket, now + 100).await.unwrap(), "and only one");
+    // A full second later the whole burst is back, and no more.
+    for token in 0..3 {
+        assert!(store.take_token(&key, &bucket, now + 1_100).await.unwrap(), "token {token} refilled");
+    }
+    assert!(!store.take_token(&key, &bucket, now + 1_100).await.unwrap());
 }

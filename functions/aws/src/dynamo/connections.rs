@@ -187,23 +187,25 @@ impl Connections for DynamoStore {
     /// of the user's `#CONNS` (ADD, returning the old set: `first` is decided atomically),
     /// one consistent Query of the user's rooms, and one conditional UpdateItem per room
     /// (16 at once). Entries past their expiry cost one more write per item they are in.
-    /// If a step after the claim fails, the connection is removed again before the error
-    /// is returned.
+    /// If a step fails, the connection is removed again before the error is returned: a
+    /// write whose answer timed out may have landed all the same, and a claim left behind
+    /// would refuse the nickname (409) to every retry until the claim expired.
     async fn add_connection(&self, connection: &Connection) -> Result<Arrival, StoreError> {
-        self.claim_nick_and_register(connection).await?;
-        match self.arrive(connection).await {
-            Ok(arrival) => Ok(arrival),
-            Err(error) => {
-                if let Err(undo) = self.remove_connection(&connection.id).await {
-                    tracing::warn!(
-                        connection_id = %connection.id,
-                        error = ?undo,
-                        "could not undo a connection registered half-way; its TTL will end it"
-                    );
-                }
-                Err(error)
+        let added = match self.claim_nick_and_register(connection).await {
+            Ok(()) => self.arrive(connection).await,
+            Err(StoreError::NickTaken) => return Err(StoreError::NickTaken),
+            Err(error) => Err(error),
+        };
+        if added.is_err() {
+            if let Err(undo) = self.remove_connection(&connection.id).await {
+                tracing::warn!(
+                    connection_id = %connection.id,
+                    error = &undo as &dyn std::error::Error,
+                    "could not undo a connection registered half-way; its TTL will end it"
+                );
             }
         }
+        added
     }
 
     /// One consistent GetItem of the `#META`.

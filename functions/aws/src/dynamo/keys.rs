@@ -9,6 +9,8 @@
 //! | `ROOM#<r>` | `#META` | the room in the catalog | `CATALOG` / `ROOM#<r>` |
 //! | `ROOM#<r>` | `USER#<u>` | the membership: nick, the member's live connections (`conns`) | `INROOM#<shard of u>` / `USER#<u>#ROOM#<r>` |
 //! | `NICK#<n>` | `#NICK` | the nickname claim: user, `connections` holding it, TTL | – |
+//! | `CATALOG` | `#COUNT` | how many rooms the catalog holds (`roomCount`) | – |
+//! | `QUOTA#<bucket>` | `#BUCKET` | a rate limit's token bucket: `fullAt`, TTL | – |
 //! | `HIST#ROOM#<r>` | `MSG#<id>` | a room's message: `id`, `from`, `text`, `ts`, `replyTo`, `editedAt`, `editId`, `deleted`, TTL | – |
 //! | `HIST#DM#<bytes of a>#<a>#<b>` | `MSG#<id>` | a direct message between users `a` ≤ `b`: the same, and `to` | – |
 //!
@@ -69,6 +71,11 @@ pub mod attr {
     /// The id of the latest edit applied: an edit applies only over an older one.
     pub const EDIT_ID: &str = "editId";
     pub const DELETED: &str = "deleted";
+
+    /// On the catalog's `#COUNT`: how many rooms were created.
+    pub const ROOM_COUNT: &str = "roomCount";
+    /// On a token bucket: when it is full again, in milliseconds since the epoch.
+    pub const FULL_AT: &str = "fullAt";
 }
 
 /// The one global secondary index.
@@ -80,8 +87,12 @@ pub const META: &str = "#META";
 pub const CONNS: &str = "#CONNS";
 /// Sort key of a nickname claim.
 pub const NICK_SK: &str = "#NICK";
-/// `gsi1pk` of every catalog item.
+/// `gsi1pk` of every catalog item; `pk` of the catalog's room count.
 pub const CATALOG: &str = "CATALOG";
+/// Sort key of the catalog's room count.
+pub const COUNT: &str = "#COUNT";
+/// Sort key of a token bucket.
+pub const BUCKET: &str = "#BUCKET";
 
 /// The prefix of every room key: a user's memberships sort by room name under it.
 pub const ROOM_PREFIX: &str = "ROOM#";
@@ -117,6 +128,11 @@ pub fn audience_shard(shard: u32) -> String {
 /// `gsi1sk` of a membership, unique per (user, room): room names cannot hold `#`.
 pub fn audience_entry(user: &UserId, room: &RoomName) -> String {
     format!("{USER_PREFIX}{user}#{ROOM_PREFIX}{room}")
+}
+
+/// `pk` of a token bucket.
+pub fn bucket(key: &roomcast_core::quota::BucketKey) -> String {
+    format!("QUOTA#{key}")
 }
 
 /// `pk` of a nickname claim.

@@ -12,7 +12,7 @@
 //!
 //! Modules: [`keys`] (layout), `item` (items to and from domain values), `table` (the
 //! client calls everything is built from), `retry` (the one backoff loop), `store` (the
-//! type), `connections`, `rooms`, `audience`, `history` (one port each), `nicks` (nickname
+//! type), `connections`, `rooms`, `audience`, `history`, `quotas` (one port each), `nicks` (nickname
 //! claims), `schema` (the table definition).
 
 mod audience;
@@ -21,6 +21,7 @@ mod history;
 mod item;
 pub mod keys;
 mod nicks;
+mod quotas;
 mod retry;
 mod rooms;
 mod schema;

@@ -88,16 +88,35 @@ impl DynamoStore {
 
 #[async_trait]
 impl Rooms for DynamoStore {
-    /// One conditional PutItem.
-    async fn create_room(&self, room: &Room) -> Result<(), StoreError> {
-        let put = self
+    /// One transaction of two writes: the catalog item, on condition that the name is free,
+    /// and the catalog's room count, on condition that it is under `max_rooms`. (A table
+    /// from before the count starts it at 0.)
+    async fn create_room(&self, room: &Room, max_rooms: usize) -> Result<(), StoreError> {
+        let max = i64::try_from(max_rooms).unwrap_or(i64::MAX);
+        let put = self.table.transact_put(item::room_meta(room), |put| {
+            put.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", attr::PK)
+        })?;
+        let count = self
             .table
-            .put(item::room_meta(room))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PK);
-        match unless_condition_failed(put.send().await)? {
-            Some(_) => Ok(()),
-            None => Err(StoreError::RoomExists),
+            .transact_update(item::key(keys::CATALOG.to_owned(), keys::COUNT), |update| {
+                update
+                    .update_expression("ADD #n :one")
+                    .condition_expression("attribute_not_exists(#n) OR #n < :max")
+                    .expression_attribute_names("#n", attr::ROOM_COUNT)
+                    .expression_attribute_values(":one", item::n(1))
+                    .expression_attribute_values(":max", item::n(max))
+            })?;
+        let cancelled = match self.table.transact("create_room", vec![put, count]).await? {
+            Ok(()) => return Ok(()),
+            Err(cancelled) => cancelled,
+        };
+        match cancelled.condition_failed(0, 2) {
+            Some(true) => Err(StoreError::RoomExists),
+            Some(false) => Err(StoreError::CatalogFull),
+            // No reasons given: the room tells which condition failed.
+            None if self.room(&room.name).await?.is_some() => Err(StoreError::RoomExists),
+            None => Err(StoreError::CatalogFull),
         }
     }
 

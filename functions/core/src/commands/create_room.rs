@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::error::{ClientError, ErrorCode};
 use crate::model::{Room, RoomName};
 use crate::protocol::ServerFrame;
+use crate::quota::BucketKey;
 
 #[derive(Debug)]
 pub struct CreateRoom {
@@ -28,7 +29,13 @@ impl CreateRoom {
             created_by: ctx.caller.user.user_id.clone(),
             created_at_ms: ctx.now_ms,
         };
-        ctx.store.create_room(&room).await?;
+        ctx.take_token(
+            BucketKey::room_creations(ctx.caller),
+            ctx.config.limits.room_creations,
+            "new rooms",
+        )
+        .await?;
+        ctx.store.create_room(&room, ctx.config.limits.max_rooms).await?;
         Ok(ServerFrame::RoomCreated { room: room.name })
     }
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{publish, room_field, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
-use crate::error::ClientError;
+use crate::error::{ClientError, ErrorCode};
 use crate::model::{MessageId, RoomName};
 use crate::presence;
 use crate::protocol::{PresenceEvent, ServerFrame};
@@ -32,6 +32,14 @@ impl Join {
             )));
         }
         let user = &ctx.caller.user;
+        let max = ctx.config.limits.rooms_per_user;
+        let mine = ctx.store.rooms_of(&user.user_id).await?;
+        if mine.len() >= max && !mine.contains(&room) {
+            return Err(ClientError::new(
+                ErrorCode::Conflict,
+                format!("you are in {} rooms, the most one user may be in; leave one first", mine.len()),
+            ));
+        }
         if ctx.store.join(&room, user, ctx.caller.expires_at).await? {
             let presence = presence::envelope(
                 ctx.config,

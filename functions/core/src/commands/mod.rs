@@ -39,6 +39,7 @@ use crate::error::{ClientError, ErrorCode};
 use crate::model::{Caller, ConnectionId, MessageId, RoomName, UserId};
 use crate::ports::{History as HistoryPort, PublishError, Publisher, Store, StoreError};
 use crate::protocol::ServerFrame;
+use crate::quota::{Bucket, BucketKey};
 
 /// Every route key (`action`) of protocol v1 that this version serves. API Gateway gets a
 /// route for each; anything else reaches `$default` and is answered `unknown_action`.
@@ -76,6 +77,25 @@ impl Context<'_> {
     /// The caller's connection, which the frames it causes skip (it learns from its reply).
     fn except(&self) -> Option<ConnectionId> {
         self.caller.connection.clone()
+    }
+
+    /// Takes a token of the caller's bucket `key`, answering `rate_limited` (having changed
+    /// nothing) when none is left. `None`: no limit.
+    async fn take_token(&self, key: BucketKey, bucket: Option<Bucket>, what: &str) -> Result<(), ClientError> {
+        let Some(bucket) = bucket else {
+            return Ok(());
+        };
+        if self.store.take_token(&key, &bucket, self.now_ms).await? {
+            return Ok(());
+        }
+        Err(ClientError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "too many {what}: at most {} at once, then one every {} ms; wait and try again",
+                bucket.burst,
+                bucket.every.as_millis()
+            ),
+        ))
     }
 
     /// The room must be one the caller is a member of.
@@ -182,6 +202,12 @@ impl Command {
     }
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
+        // Whatever a message turns out to be, it costs a token: a flood of refused ones
+        // costs the store as much as accepted ones.
+        if let Command::Send(_) | Command::Dm(_) | Command::Edit(_) = self {
+            ctx.take_token(BucketKey::messages(ctx.caller), ctx.config.limits.messages, "messages")
+                .await?;
+        }
         match self {
             Command::Join(cmd) => cmd.apply(ctx).await,
             Command::Leave(cmd) => cmd.apply(ctx).await,
@@ -349,6 +375,10 @@ impl From<StoreError> for ClientError {
         match error {
             StoreError::NickTaken => ClientError::new(ErrorCode::Conflict, "nickname is taken"),
             StoreError::RoomExists => ClientError::new(ErrorCode::Conflict, "room already exists"),
+            StoreError::CatalogFull => ClientError::new(
+                ErrorCode::Conflict,
+                "the room catalog is full: join one of the rooms `rooms` lists",
+            ),
             StoreError::Unavailable(_) => {
                 tracing::error!(error = &error as &dyn std::error::Error, "store failed");
                 ClientError::unavailable("the store")

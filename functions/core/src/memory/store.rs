@@ -1,5 +1,5 @@
-//! The in-memory store: the [`Connections`], [`Rooms`] and [`Audience`] ports with the same
-//! rules as the DynamoDB adapter, held under one lock.
+//! The in-memory store: the [`Connections`], [`Rooms`], [`Audience`] and [`Quotas`] ports
+//! with the same rules as the DynamoDB adapter, held under one lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -10,7 +10,11 @@ use crate::clock::now_secs;
 use crate::model::{
     Arrival, Connection, ConnectionId, Departure, Member, Nick, OnlineUser, Room, RoomName, User, UserId,
 };
-use crate::ports::{Audience, Connections, Rooms, StoreError};
+use crate::ports::{Audience, Connections, Quotas, Rooms, StoreError};
+use crate::quota::{Bucket, BucketKey};
+
+/// Above this many buckets, the full ones are forgotten.
+const BUCKETS_KEPT: usize = 10_000;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -25,6 +29,8 @@ struct State {
     rooms: BTreeMap<RoomName, Room>,
     members: HashMap<RoomName, BTreeMap<UserId, Membership>>,
     rooms_of: HashMap<UserId, BTreeSet<RoomName>>,
+    /// Each token bucket's `full_at`, and when it can be forgotten.
+    buckets: HashMap<BucketKey, (i64, i64)>,
 }
 
 /// A user with connections: its latest nickname and each connection's expiry.
@@ -227,10 +233,13 @@ impl Connections for MemoryStore {
 
 #[async_trait]
 impl Rooms for MemoryStore {
-    async fn create_room(&self, room: &Room) -> Result<(), StoreError> {
+    async fn create_room(&self, room: &Room, max_rooms: usize) -> Result<(), StoreError> {
         let mut state = self.state();
         if state.rooms.contains_key(&room.name) {
             return Err(StoreError::RoomExists);
+        }
+        if state.rooms.len() >= max_rooms {
+            return Err(StoreError::CatalogFull);
         }
         state.rooms.insert(room.name.clone(), room.clone());
         Ok(())
@@ -328,5 +337,23 @@ impl Audience for MemoryStore {
 
     async fn user_audience(&self, user: &UserId) -> Result<Vec<ConnectionId>, StoreError> {
         Ok(self.state().live_connections(user, now_secs()))
+    }
+}
+
+#[async_trait]
+impl Quotas for MemoryStore {
+    async fn take_token(&self, key: &BucketKey, bucket: &Bucket, now_ms: i64) -> Result<bool, StoreError> {
+        let mut state = self.state();
+        if state.buckets.len() >= BUCKETS_KEPT {
+            state.buckets.retain(|_, (_, forget_at)| *forget_at > now_ms);
+        }
+        let full_at = state.buckets.get(key).map(|(full_at, _)| *full_at);
+        let Some(full_at) = bucket.take(full_at, now_ms) else {
+            return Ok(false);
+        };
+        state
+            .buckets
+            .insert(key.clone(), (full_at, bucket.forget_after(full_at)));
+        Ok(true)
     }
 }
