@@ -64,6 +64,9 @@ async fn main() -> anyhow::Result<()> {
     }
 
     roomcast_aws::telemetry::init_local();
+    // Listening before the gateway starts: a stop asked for while it starts up then waits
+    // until it can shut down cleanly, instead of killing it half-started.
+    let mut stop = StopSignals::listen()?;
     let mut settings = cli.settings;
     settings.auth = auth;
     let env = Env::from_process();
@@ -98,10 +101,55 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    tokio::signal::ctrl_c().await?;
-    tracing::info!(open = running.live_connections(), "shutting down");
+    let signal = stop.received().await?;
+    tracing::info!(signal, open = running.live_connections(), "shutting down");
     running.shutdown().await;
     Ok(())
+}
+
+/// What stops the gateway cleanly (connections closed so each runs `$disconnect`, the
+/// consumer groups left): Ctrl-C, and on Unix SIGTERM too — what Docker, systemd,
+/// Kubernetes and test harnesses send. Without a handler SIGTERM would end the process on
+/// the spot, leaving its connections in the store and its consumer group members to time out.
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Takes over SIGINT and SIGTERM from now on. Must be called within a tokio runtime.
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Waits for a stop signal; returns its name.
+    async fn received(&mut self) -> anyhow::Result<&'static str> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => Ok("SIGINT"),
+                _ = self.terminate.recv() => Ok("SIGTERM"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+            Ok("Ctrl-C")
+        }
+    }
 }
 
 /// A token for `args`, signed with the configured HS256 secret and made for the
