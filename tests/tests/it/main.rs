@@ -17,6 +17,7 @@ mod no_scan;
 mod openapi;
 mod page;
 mod publisher;
+mod quotas;
 mod signed_in;
 mod source;
 mod store;
