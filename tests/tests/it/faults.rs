@@ -37,7 +37,10 @@ async fn a_connect_whose_writes_timed_out_leaves_its_nickname_free() {
     proxy.set(Fault::None);
 
     let reply = lambdas.frame(&first, r#"{"action":"whoami"}"#).await;
-    assert_eq!(reply["code"], "forbidden", "the refused connection is not registered: {reply}");
+    assert_eq!(
+        reply["code"], "forbidden",
+        "the refused connection is not registered: {reply}"
+    );
     let second = lambdas.connect("zoe").await;
     let me = lambdas.ok(&second, r#"{"action":"whoami"}"#, "whoami").await;
     assert_eq!(me["nick"], json!("zoe"), "{me}");

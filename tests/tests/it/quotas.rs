@@ -32,9 +32,7 @@ async fn a_flooding_connection_is_rate_limited_and_stays_connected(backends: Bac
     let alice = lambdas.connect("alice").await;
     let bob = lambdas.connect("bob").await;
     lambdas.room(&alice, "flood").await;
-    lambdas
-        .ok(&bob, r#"{"action":"join","room":"flood"}"#, "joined")
-        .await;
+    lambdas.ok(&bob, r#"{"action":"join","room":"flood"}"#, "joined").await;
     let before = lambdas.backends.envelopes().await.len();
 
     for n in 0..3 {
@@ -47,7 +45,10 @@ async fn a_flooding_connection_is_rate_limited_and_stays_connected(backends: Bac
         "{refused}"
     );
     assert!(
-        refused["message"].as_str().unwrap().contains("at most 3 at once, then one every 4000 ms"),
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 3 at once, then one every 4000 ms"),
         "the error says the limit: {refused}"
     );
     // dm and edit draw from the same bucket; other actions do not.
@@ -106,7 +107,11 @@ async fn a_user_creates_rooms_at_a_bounded_rate_into_a_bounded_catalog(backends:
         .iter()
         .map(|room| room["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["admin", "a1", "a2", "b1"], "the broadcast room and three: {rooms}");
+    assert_eq!(
+        names,
+        ["admin", "a1", "a2", "b1"],
+        "the broadcast room and three: {rooms}"
+    );
 }
 
 async fn a_user_is_a_member_of_a_bounded_number_of_rooms(backends: Backends) {
@@ -116,7 +121,11 @@ async fn a_user_is_a_member_of_a_bounded_number_of_rooms(backends: Backends) {
     let alice = lambdas.connect("alice").await;
     for room in ["r1", "r2", "r3"] {
         lambdas
-            .ok(&alice, &json!({"action": "createRoom", "room": room}).to_string(), "roomCreated")
+            .ok(
+                &alice,
+                &json!({"action": "createRoom", "room": room}).to_string(),
+                "roomCreated",
+            )
             .await;
     }
     lambdas.ok(&alice, &join("r1"), "joined").await;
@@ -128,12 +137,13 @@ async fn a_user_is_a_member_of_a_bounded_number_of_rooms(backends: Backends) {
         (Some("conflict"), Some("join")),
         "{refused}"
     );
-    assert!(refused["message"].as_str().unwrap().contains("leave one first"), "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("leave one first"),
+        "{refused}"
+    );
     let mine = lambdas.ok(&alice, r#"{"action":"whoami"}"#, "whoami").await;
     assert_eq!(mine["rooms"], json!(["r1", "r2"]), "{mine}");
 
-    lambdas
-        .ok(&alice, r#"{"action":"leave","room":"r1"}"#, "left")
-        .await;
+    lambdas.ok(&alice, r#"{"action":"leave","room":"r1"}"#, "left").await;
     lambdas.ok(&alice, &join("r3"), "joined").await;
 }
