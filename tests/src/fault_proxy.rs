@@ -56,11 +56,7 @@ impl FaultProxy {
                 tokio::spawn(relay(client, upstream, fault));
             }
         });
-        FaultProxy {
-            addr,
-            fault,
-            accepting,
-        }
+        FaultProxy { addr, fault, accepting }
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -9,11 +9,11 @@ use std::error::Error as StdError;
 use async_trait::async_trait;
 
 use crate::envelope::Envelope;
-use crate::quota::{Bucket, BucketKey};
 use crate::history::{Conversation, Cursor, MessageEdit, Page, StoredMessage};
 use crate::model::{
     Arrival, Connection, ConnectionId, Departure, Member, MessageId, Nick, OnlineUser, Room, RoomName, User, UserId,
 };
+use crate::quota::{Bucket, BucketKey};
 
 /// The error of an adapter, kept whole (SDK error and all) as the source.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;

@@ -942,7 +942,10 @@ async fn the_room_catalog_holds_at_most_its_limit(store: &dyn Store) {
     let fourth = store.create_room(&make("four"), 3).await;
     assert!(matches!(fourth, Err(StoreError::CatalogFull)), "{fourth:?}");
     let again = store.create_room(&make("two"), 3).await;
-    assert!(matches!(again, Err(StoreError::RoomExists)), "a taken name is still taken: {again:?}");
+    assert!(
+        matches!(again, Err(StoreError::RoomExists)),
+        "a taken name is still taken: {again:?}"
+    );
     assert_eq!(store.room(&room("four")).await.unwrap(), None, "nothing written");
     assert_eq!(store.rooms().await.unwrap().len(), 3);
     // A higher limit lets the catalog grow again.
@@ -965,16 +968,37 @@ async fn a_token_bucket_gives_its_burst_then_refills_with_time(store: &dyn Store
     });
     let now = 1_000_000;
     for token in 0..3 {
-        assert!(store.take_token(&key, &bucket, now).await.unwrap(), "token {token} of the burst");
+        assert!(
+            store.take_token(&key, &bucket, now).await.unwrap(),
+            "token {token} of the burst"
+        );
     }
-    assert!(!store.take_token(&key, &bucket, now).await.unwrap(), "the burst is spent");
-    assert!(!store.take_token(&key, &bucket, now + 50).await.unwrap(), "nothing refilled yet");
-    assert!(store.take_token(&other, &bucket, now).await.unwrap(), "another bucket is apart");
-    assert!(store.take_token(&key, &bucket, now + 100).await.unwrap(), "one token after 100 ms");
-    assert!(!store.take_token(&key, &bucket, now + 100).await.unwrap(), "and only one");
+    assert!(
+        !store.take_token(&key, &bucket, now).await.unwrap(),
+        "the burst is spent"
+    );
+    assert!(
+        !store.take_token(&key, &bucket, now + 50).await.unwrap(),
+        "nothing refilled yet"
+    );
+    assert!(
+        store.take_token(&other, &bucket, now).await.unwrap(),
+        "another bucket is apart"
+    );
+    assert!(
+        store.take_token(&key, &bucket, now + 100).await.unwrap(),
+        "one token after 100 ms"
+    );
+    assert!(
+        !store.take_token(&key, &bucket, now + 100).await.unwrap(),
+        "and only one"
+    );
     // A full second later the whole burst is back, and no more.
     for token in 0..3 {
-        assert!(store.take_token(&key, &bucket, now + 1_100).await.unwrap(), "token {token} refilled");
+        assert!(
+            store.take_token(&key, &bucket, now + 1_100).await.unwrap(),
+            "token {token} refilled"
+        );
     }
     assert!(!store.take_token(&key, &bucket, now + 1_100).await.unwrap());
 }

@@ -37,7 +37,10 @@ impl Join {
         if mine.len() >= max && !mine.contains(&room) {
             return Err(ClientError::new(
                 ErrorCode::Conflict,
-                format!("you are in {} rooms, the most one user may be in; leave one first", mine.len()),
+                format!(
+                    "you are in {} rooms, the most one user may be in; leave one first",
+                    mine.len()
+                ),
             ));
         }
         if ctx.store.join(&room, user, ctx.caller.expires_at).await? {
