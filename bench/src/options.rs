@@ -97,9 +97,14 @@ pub struct Options {
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub reply_timeout: Duration,
 
-    /// Longest wait after the last send for answers and deliveries.
+    /// After the last send, how long to wait for answers and deliveries while none comes
+    /// (what has not come by then is unanswered or lost).
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub drain: Duration,
+
+    /// Longest wait after the last send however the answers and deliveries trickle in.
+    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    pub drain_max: Duration,
 
     /// How long to keep listening once everything expected has arrived (late duplicates).
     #[arg(long, value_parser = parse_duration, default_value = "2s")]

@@ -28,6 +28,7 @@ pub struct Plan {
     pub shared_user: bool,
     pub reply_timeout_s: f64,
     pub drain_s: f64,
+    pub drain_max_s: f64,
 }
 
 /// What happened before the messages: connections, rooms, joins.
@@ -54,6 +55,8 @@ pub struct Course {
     /// When sending started, µs on the run's clock.
     pub send_started_us: u64,
     pub send_seconds: f64,
+    /// From the end of the sending to the end of the drain.
+    pub drain_seconds: f64,
     /// Everything expected arrived before the drain period ended.
     pub drained: bool,
     pub interrupted: bool,
@@ -175,6 +178,7 @@ pub struct Report {
     pub drop_reasons: BTreeMap<String, u64>,
     pub gateway_memory: Option<MemoryReport>,
     pub drained: bool,
+    pub drain_seconds: f64,
     pub interrupted: bool,
     pub stalled: bool,
     pub passed: bool,
@@ -332,6 +336,7 @@ impl Report {
             drop_reasons,
             gateway_memory,
             drained: course.drained,
+            drain_seconds: round3(course.drain_seconds),
             interrupted: course.interrupted,
             stalled: course.stalled,
             passed: false,
@@ -433,8 +438,8 @@ impl Report {
         }
         if !self.drained {
             warnings.push(format!(
-                "the {} s drain ended before every answer and delivery arrived",
-                self.plan.drain_s
+                "the drain ended after {:.1} s (nothing for {} s, or --drain-max {} s) before every answer and delivery arrived",
+                self.drain_seconds, self.plan.drain_s, self.plan.drain_max_s
             ));
         }
         if c.settle_seconds.is_none() {
@@ -507,7 +512,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "deliver   {} of {} expected, {:.1}/s: {} lost ({} messages), {} duplicated, {} out of order, {} misrouted",
+            "deliver   {} of {} expected, {:.1}/s: {} lost ({} messages), {} duplicated, {} out of order, {} misrouted; drain {:.1} s",
             d.expected - d.lost,
             d.expected,
             d.per_second,
@@ -515,7 +520,8 @@ impl Report {
             d.lost_messages,
             d.duplicated,
             d.out_of_order,
-            d.misrouted
+            d.misrouted,
+            self.drain_seconds
         );
         for example in &d.lost_examples {
             let _ = writeln!(out, "          lost: {example}");
@@ -607,6 +613,7 @@ mod tests {
             shared_user: false,
             reply_timeout_s: 30.0,
             drain_s: 30.0,
+            drain_max_s: 600.0,
         }
     }
 

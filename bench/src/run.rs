@@ -209,9 +209,17 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     }
     .as_secs_f64();
 
-    // Drain: wait for every answer and every delivery owed, then linger for late duplicates.
+    // Drain: wait for every answer and every delivery owed while they keep coming, then
+    // linger for late duplicates.
     counters.set_phase(Phase::Draining);
-    let drain_deadline = Instant::now() + options.drain;
+    let drain_started = Instant::now();
+    let arrivals = || {
+        Counters::get(&counters.acked)
+            + Counters::get(&counters.refused)
+            + Counters::get(&counters.delivered)
+            + Counters::get(&counters.duplicated)
+    };
+    let (mut arrived, mut arrived_at) = (arrivals(), Instant::now());
     let mut complete_since: Option<Instant> = None;
     let drained = loop {
         let now = Instant::now();
@@ -225,11 +233,16 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         } else {
             complete_since = None;
         }
-        if now >= drain_deadline {
+        if arrivals() != arrived {
+            (arrived, arrived_at) = (arrivals(), now);
+        }
+        let idle = now.duration_since(arrived_at) >= options.drain;
+        if idle || now.duration_since(drain_started) >= options.drain_max {
             break complete;
         }
         sleep(Duration::from_millis(50)).await;
     };
+    let drain_seconds = drain_started.elapsed().as_secs_f64();
 
     // Collect the books.
     counters.set_phase(Phase::Closing);
@@ -266,10 +279,12 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         shared_user: options.shared_user(),
         reply_timeout_s: options.reply_timeout.as_secs_f64(),
         drain_s: options.drain.as_secs_f64(),
+        drain_max_s: options.drain_max.as_secs_f64(),
     };
     let course = Course {
         send_started_us,
         send_seconds,
+        drain_seconds,
         drained,
         interrupted,
         stalled,
