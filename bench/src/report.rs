@@ -452,7 +452,7 @@ impl Report {
             ));
         }
         if self.interrupted {
-            failures.push("interrupted (Ctrl-C): sending stopped early, the run is incomplete".to_owned());
+            failures.push("interrupted (Ctrl-C): the run is incomplete".to_owned());
         }
         self.passed = failures.is_empty();
         self.failures = failures;

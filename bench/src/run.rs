@@ -45,10 +45,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         counters: counters.clone(),
     });
 
-    let (interrupt_tx, mut interrupt) = watch::channel(false);
+    // How many times Ctrl-C was pressed: the first ends the sending, the next the drain.
+    let (interrupt_tx, mut interrupt) = watch::channel(0u32);
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = interrupt_tx.send(true);
+        while tokio::signal::ctrl_c().await.is_ok() {
+            interrupt_tx.send_modify(|presses| *presses += 1);
         }
     });
 
@@ -73,7 +74,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         let (options, run, http, interrupt) = (&options, run.as_str(), http.as_ref(), &interrupt);
         let mut connecting = stream::iter(0..options.clients)
             .map(|index| async move {
-                if *interrupt.borrow() {
+                if *interrupt.borrow() > 0 {
                     return (index, Err("interrupted".to_owned()));
                 }
                 (index, connect(options, run, index, http).await)
@@ -188,8 +189,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         }
         stalled = answered_at.elapsed() >= options.reply_timeout;
         let overdue = sending_deadline.is_some_and(|deadline| Instant::now() >= deadline);
-        if *interrupt.borrow() || overdue || stalled {
-            interrupted = *interrupt.borrow();
+        if *interrupt.borrow() > 0 || overdue || stalled {
+            interrupted = *interrupt.borrow() > 0;
             for &sender in &senders {
                 if let Some(handle) = &handles[sender] {
                     let _ = handle.commands.send(Command::StopSending).await;
@@ -221,6 +222,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     };
     let (mut arrived, mut arrived_at) = (arrivals(), Instant::now());
     let mut complete_since: Option<Instant> = None;
+    let presses = *interrupt.borrow();
     let drained = loop {
         let now = Instant::now();
         let complete = Counters::get(&counters.awaiting) == 0
@@ -237,6 +239,10 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             (arrived, arrived_at) = (arrivals(), now);
         }
         let idle = now.duration_since(arrived_at) >= options.drain;
+        if *interrupt.borrow() > presses {
+            interrupted = true;
+            break complete;
+        }
         if idle || now.duration_since(drain_started) >= options.drain_max {
             break complete;
         }
