@@ -427,7 +427,18 @@ fn signed_in_settings() -> Settings {
 /// later), and a `replyTo` that is not stored is `not_found` at once (instead of after
 /// waiting up to 5 s for the archive).
 async fn start(settings: Settings) -> Running {
-    let env = Env::new(|name: &str| (name == "ROOMCAST_ARCHIVE_LAG_MS").then(|| "1".to_owned()));
+    start_with(settings, &[]).await
+}
+
+/// [`start`] with more of the functions' environment.
+async fn start_with(settings: Settings, variables: &[(&str, &str)]) -> Running {
+    let env = Env::new(|name: &str| {
+        variables
+            .iter()
+            .find(|(variable, _)| *variable == name)
+            .map(|(_, value)| (*value).to_owned())
+            .or_else(|| (name == "ROOMCAST_ARCHIVE_LAG_MS").then(|| "1".to_owned()))
+    });
     let config = env.domain().expect("the configuration");
     assert_eq!(config.archive_lag, Duration::from_millis(1));
     roomcast_local::start(settings, config, env.fan_out().expect("fan-out defaults"))
@@ -916,6 +927,50 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
         }
     }
     drop(ws);
+    gateway.shutdown().await;
+
+    // Quotas, on a gateway with small ones: one message, one new room, one membership.
+    let gateway = start_with(
+        crate::gateway::settings(Mode::Embedded, &[]),
+        &[
+            ("ROOMCAST_MESSAGES_PER_SECOND", "0.001"),
+            ("ROOMCAST_MESSAGE_BURST", "1"),
+            ("ROOMCAST_ROOMS_CREATED_PER_HOUR", "1"),
+            ("ROOMCAST_ROOM_CREATION_BURST", "1"),
+            ("ROOMCAST_ROOMS_PER_USER", "1"),
+        ],
+    )
+    .await;
+    let api = Api {
+        origin: gateway.http_url(),
+        ..api
+    };
+    let frank = api.dev_token("frank", &[]).await;
+    let reply = api
+        .call(post, ROOMS, "", "", Bearer(&frank), Json(json!({"room": "frank1"})))
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let reply = api
+        .call(post, ROOMS, "", "", Bearer(&frank), Json(json!({"room": "frank2"})))
+        .await;
+    assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
+    let reply = api.call(put, MEMBERS, "frank1", "", Bearer(&frank), Empty).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let reply = api.call(put, MEMBERS, "general", "", Bearer(&frank), Empty).await;
+    assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    for expected in [(202, None), (429, Some("rate_limited"))] {
+        let reply = api
+            .call(
+                post,
+                MESSAGES,
+                "frank1",
+                "",
+                Bearer(&frank),
+                Json(json!({"text": "hi"})),
+            )
+            .await;
+        assert_eq!((reply.status, reply.code()), expected, "{reply:?}");
+    }
     gateway.shutdown().await;
 
     // With sign-in on (a key configured): tokens of that key; no dev tokens; only the
