@@ -10,6 +10,9 @@ use roomcast_tests::fault_proxy::{Fault, FaultProxy};
 use roomcast_tests::{events, moto, unique_name};
 use serde_json::json;
 
+use roomcast_core::{Envelope, Publisher, RoomName, Target};
+
+use crate::gateway::Client;
 use crate::lambda::Lambdas;
 
 /// Backends whose store reaches moto through `proxy`, with the SDK's timeouts and retries as
@@ -44,4 +47,83 @@ async fn a_connect_whose_writes_timed_out_leaves_its_nickname_free() {
     let second = lambdas.connect("zoe").await;
     let me = lambdas.ok(&second, r#"{"action":"whoami"}"#, "whoami").await;
     assert_eq!(me["nick"], json!("zoe"), "{me}");
+}
+
+/// A gateway on moto (through `proxy`) and tansu, with the settings of the other gateway
+/// tests; the topic, for a service's records.
+async fn gateway_behind(proxy: &FaultProxy) -> (roomcast_local::Running, String) {
+    let mut settings = crate::gateway::settings(crate::gateway::Mode::Real, &[]);
+    settings.dynamodb_endpoint = Some(proxy.url());
+    let topic = settings.topic.clone();
+    let env = roomcast_aws::config::Env::new(|_: &str| None);
+    let running = roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
+        .await
+        .expect("gateway starts");
+    (running, topic)
+}
+
+/// The handshake's HTTP status when the gateway refuses it.
+async fn refused_status(gateway: &roomcast_local::Running, name: &str) -> u16 {
+    let url = format!("{}/?name={name}", gateway.ws_url());
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        other => panic!("{name}: expected the handshake refused, got {other:?}"),
+    }
+}
+
+/// The store goes down and comes back: the handshake is refused with a 5xx, frames get
+/// `unavailable`, a record fan-out cannot look up waits in the log, and once the store is
+/// back it reaches every member exactly once, and chat goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_store_down_nothing_is_lost_and_nothing_doubled() {
+    roomcast_tests::init_tracing();
+    let proxy = FaultProxy::start(moto::addr()).await;
+    let (gateway, topic) = gateway_behind(&proxy).await;
+    let mut alice = Client::connect(&gateway, "alice").await;
+    let mut bob = Client::connect(&gateway, "bob").await;
+    alice.join("general").await;
+    bob.join("general").await;
+    alice
+        .ask_for(json!({"action": "send", "room": "general", "text": "before"}), "ack")
+        .await;
+    assert_eq!(bob.wait_for("message").await["text"], "before");
+
+    proxy.set(Fault::Down);
+    let status = refused_status(&gateway, "carol").await;
+    assert!((500..600).contains(&status), "carol's handshake: {status}");
+    let reply = alice
+        .ask(json!({"action": "send", "room": "general", "text": "lost?"}))
+        .await;
+    assert_eq!(
+        (reply["code"].as_str(), reply["action"].as_str()),
+        (Some("unavailable"), Some("send")),
+        "{reply}"
+    );
+    // A service's record while fan-out cannot look the room up.
+    let notice = Envelope {
+        v: roomcast_core::envelope::ENVELOPE_VERSION,
+        id: "notice-1".to_owned(),
+        target: Target::Room(RoomName::trusted("general")),
+        except: None,
+        max_audience: None,
+        frame: serde_json::value::to_raw_value(&json!({"type": "notice", "text": "maintenance"})).expect("a frame"),
+    };
+    roomcast_tests::tansu::publisher(&topic)
+        .publish(&notice)
+        .await
+        .expect("the log takes it");
+    // Long enough for fan-out to try the batch and fail it at least once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    proxy.set(Fault::None);
+    // The retried batch posts the notice once: the next frame after it is the next message.
+    assert_eq!(bob.next_non_presence().await["text"], "maintenance");
+    assert_eq!(alice.next_non_presence().await["text"], "maintenance");
+    let ack = alice
+        .ask(json!({"action": "send", "room": "general", "text": "after"}))
+        .await;
+    assert_eq!(ack["type"], "ack", "no second notice before the ack: {ack}");
+    let next = bob.next_non_presence().await;
+    assert_eq!(next["text"], "after", "no second notice: {next}");
+    gateway.shutdown().await;
 }

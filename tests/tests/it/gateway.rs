@@ -110,7 +110,7 @@ impl Client {
         }
     }
 
-    async fn send(&mut self, frame: Value) {
+    pub(crate) async fn send(&mut self, frame: Value) {
         self.send_text(frame.to_string()).await;
     }
 
@@ -119,7 +119,7 @@ impl Client {
     }
 
     /// The next text frame, as JSON.
-    async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         loop {
             let message = tokio::time::timeout(FRAME_WAIT, self.socket.next())
                 .await
@@ -135,7 +135,7 @@ impl Client {
     }
 
     /// The next frame that is not a presence event.
-    async fn next_non_presence(&mut self) -> Value {
+    pub(crate) async fn next_non_presence(&mut self) -> Value {
         loop {
             let frame = self.next().await;
             if frame["type"] != "presence" {
@@ -145,7 +145,7 @@ impl Client {
     }
 
     /// Sends `frame` and returns the reply, skipping pushed presence events.
-    async fn ask(&mut self, frame: Value) -> Value {
+    pub(crate) async fn ask(&mut self, frame: Value) -> Value {
         self.send(frame).await;
         self.next_non_presence().await
     }
