@@ -110,8 +110,6 @@ struct Incoming<'a> {
     action: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     event: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    message: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,8 +399,8 @@ impl Client {
                     Some("createRoom") if code == "conflict" => self.settle(Step::CreateRoom, Ok(())),
                     Some(action @ ("createRoom" | "join")) => {
                         let step = if action == "join" { Step::Join } else { Step::CreateRoom };
-                        let message = frame.message.as_deref().unwrap_or("");
-                        self.settle(step, Err(format!("{code}: {message}")));
+                        // The code alone, so that failures tally (messages name the room).
+                        self.settle(step, Err(code.to_owned()));
                     }
                     _ => *self.receiver.other.entry(format!("error {code}")).or_default() += 1,
                 }

@@ -113,15 +113,27 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
                 .find(|&i| handles[i].is_some())
         })
         .collect();
-    for (_, result) in ask_all(&handles, creators, Command::CreateRoom, &options, &counters, false).await {
+    let mut created = vec![false; options.rooms];
+    for (creator, result) in ask_all(&handles, creators, Command::CreateRoom, &options, &counters, false).await {
         match result {
-            Ok(()) => setup.rooms_created += 1,
+            Ok(()) => {
+                setup.rooms_created += 1;
+                created[creator % options.rooms] = true;
+            }
             Err(cause) => *setup.room_failures.entry(cause).or_default() += 1,
         }
     }
-    let connected: Vec<usize> = (0..options.clients).filter(|&i| handles[i].is_some()).collect();
+    // Members of a room that could not be made do not try to join it.
+    let (joiners, roomless): (Vec<usize>, Vec<usize>) = (0..options.clients)
+        .filter(|&i| handles[i].is_some())
+        .partition(|&i| created[i % options.rooms]);
+    if !roomless.is_empty() {
+        setup
+            .join_failures
+            .insert("room not created".to_owned(), roomless.len() as u64);
+    }
     setup.members = vec![Vec::new(); options.rooms];
-    for (index, result) in ask_all(&handles, connected, Command::Join, &options, &counters, true).await {
+    for (index, result) in ask_all(&handles, joiners, Command::Join, &options, &counters, true).await {
         match result {
             Ok(()) => {
                 setup.joined += 1;
