@@ -48,6 +48,32 @@ pub fn bootstrap() -> &'static str {
     })
 }
 
+/// A broker of its own behind a [`FaultProxy`](crate::fault_proxy::FaultProxy), for tests
+/// that take the broker away and bring it back with its records: the broker advertises the
+/// proxy's address, so every client connection goes through the proxy. Returns the proxy
+/// and the bootstrap address (the proxy's).
+pub async fn behind_proxy() -> (crate::fault_proxy::FaultProxy, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let advertised = listener.local_addr().expect("a bound listener");
+    let port = crate::process::free_port();
+    let args = [
+        "broker".to_owned(),
+        "--listener-url".to_owned(),
+        format!("tcp://127.0.0.1:{port}"),
+        "--advertised-listener-url".to_owned(),
+        format!("tcp://{advertised}"),
+        "--storage-engine".to_owned(),
+        "memory://tansu/".to_owned(),
+    ];
+    let program = tansu_program();
+    tokio::task::spawn_blocking(move || crate::process::spawn_server(&program, &args, port, INSTALL_HINT))
+        .await
+        .expect("tansu starts");
+    let upstream = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let proxy = crate::fault_proxy::FaultProxy::on(listener, upstream);
+    (proxy, advertised.to_string())
+}
+
 /// `tansu` from PATH, or from ~/.cargo/bin when that is not on PATH (a fresh install).
 fn tansu_program() -> String {
     let on_path = std::env::var_os("PATH")

@@ -5,6 +5,7 @@
 //! SCRAM or PLAIN with a password, or Amazon MSK's IAM access control (SASL/OAUTHBEARER
 //! with a SigV4-signed token, made by [`msk_iam_token`] whenever librdkafka asks).
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -12,7 +13,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext, OAuthToken};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use roomcast_core::envelope::Envelope;
 use roomcast_core::ports::{PublishError, Publisher};
@@ -158,7 +159,12 @@ pub enum KafkaError {
 /// Publishes envelopes to one topic. Build it once per cold start: it holds the broker
 /// connections and librdkafka's threads.
 pub struct KafkaPublisher {
-    producer: FutureProducer<KafkaContext>,
+    /// Replaced when it fails fatally (an idempotent producer fenced or out of sequence
+    /// stays failed for good): the next `publish` uses a new one.
+    producer: RwLock<Arc<FutureProducer<KafkaContext>>>,
+    /// What the producer was made from, to make another.
+    config: ClientConfig,
+    security: KafkaSecurity,
     topic: String,
     delivery_timeout: Duration,
 }
@@ -195,7 +201,7 @@ impl KafkaPublisher {
         let connect_ms = delivery_ms.clamp(1_000, 10_000);
         let mut config = ClientConfig::new();
         security.apply(&mut config);
-        let producer: FutureProducer<KafkaContext> = config
+        config
             .set("bootstrap.servers", &settings.bootstrap_servers)
             .set("client.id", "roomcast")
             // No duplicates or reordering within a partition when librdkafka retries after
@@ -214,14 +220,58 @@ impl KafkaPublisher {
             // The Java client's partitioner: another service producing with a Java client
             // puts the same room on the same partition, so the room's order holds across
             // producers. librdkafka's default (CRC32) would pick a different partition.
-            .set("partitioner", "murmur2_random")
+            .set("partitioner", "murmur2_random");
+        let producer = config
             .create_with_context(KafkaContext::new(security))
             .map_err(KafkaError::Client)?;
         Ok(Self {
-            producer,
+            producer: RwLock::new(Arc::new(producer)),
+            config,
+            security: security.clone(),
             topic: settings.topic.clone(),
             delivery_timeout: settings.delivery_timeout,
         })
+    }
+
+    fn producer(&self) -> Arc<FutureProducer<KafkaContext>> {
+        self.producer.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replaces `failed` with a new producer if it is broken for good: failed fatally, or
+    /// refused with `refusal`, an error of the idempotent producer's identity that no retry
+    /// of its own recovers from (seen after a broker outage: every later record was
+    /// refused `ProducerFenced`). Of many publishes that saw it fail, one replaces it.
+    fn replace_if_broken(&self, failed: &Arc<FutureProducer<KafkaContext>>, refusal: Option<RDKafkaErrorCode>) {
+        let broken_identity = matches!(
+            refusal,
+            Some(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::InvalidProducerIdMapping
+                    | RDKafkaErrorCode::UnknownProducerId
+                    | RDKafkaErrorCode::OutOfOrderSequenceNumber
+                    | RDKafkaErrorCode::Fatal
+            )
+        );
+        let reason = match failed.client().fatal_error() {
+            Some((code, reason)) => format!("{code:?}: {reason}"),
+            None if broken_identity => format!("{refusal:?}"),
+            None => return,
+        };
+        let mut current = self.producer.write().unwrap_or_else(PoisonError::into_inner);
+        if !Arc::ptr_eq(&current, failed) {
+            return;
+        }
+        match self.config.create_with_context(KafkaContext::new(&self.security)) {
+            Ok(fresh) => {
+                tracing::warn!(%reason, "the Kafka producer is broken for good; a new one takes its place");
+                *current = Arc::new(fresh);
+            }
+            Err(error) => tracing::error!(
+                error = &error as &dyn std::error::Error,
+                "the Kafka producer is broken for good and a new one could not be made"
+            ),
+        }
     }
 
     pub fn topic(&self) -> &str {
@@ -380,11 +430,17 @@ impl Publisher for KafkaPublisher {
         // If the report never comes, the record stays queued in librdkafka and may still
         // be delivered after the sender was told `unavailable`; receivers de-duplicate by
         // envelope id.
+        let producer = self.producer();
         let delivery = tokio::time::timeout(
             self.delivery_timeout + DELIVERY_MARGIN,
-            self.producer.send(record, Timeout::After(self.delivery_timeout)),
+            producer.send(record, Timeout::After(self.delivery_timeout)),
         )
         .await;
+        match &delivery {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => self.replace_if_broken(&producer, error.rdkafka_error_code()),
+            Err(_) => self.replace_if_broken(&producer, None),
+        }
         match delivery {
             Ok(Ok(delivery)) => {
                 tracing::debug!(

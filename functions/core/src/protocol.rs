@@ -148,6 +148,10 @@ pub enum ServerFrame {
         message: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         action: Option<String>,
+        /// The refused message's `clientMsgId`: a client with several messages in flight
+        /// learns which one to send again (API Gateway may answer them in any order).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<String>,
     },
 }
 
@@ -157,7 +161,16 @@ impl ServerFrame {
             code: error.code,
             message: error.message,
             action: action.map(str::to_owned),
+            client_msg_id: None,
         }
+    }
+
+    /// The error frame naming the refused message's `clientMsgId`; other frames unchanged.
+    pub fn for_message(mut self, id: Option<&str>) -> Self {
+        if let Self::Error { client_msg_id, .. } = &mut self {
+            *client_msg_id = id.map(str::to_owned);
+        }
+        self
     }
 
     pub fn to_json(&self) -> String {

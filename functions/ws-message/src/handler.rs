@@ -35,7 +35,10 @@ pub async fn handle(
             }
             Err(error) => ServerFrame::error(error, None),
         };
-        if let ServerFrame::Error { code, message, action } = &frame {
+        if let ServerFrame::Error {
+            code, message, action, ..
+        } = &frame
+        {
             tracing::info!(?code, %message, action = action.as_deref().unwrap_or("-"), "frame refused");
         }
         response(200, frame.to_json())

@@ -127,3 +127,81 @@ async fn with_the_store_down_nothing_is_lost_and_nothing_doubled() {
     assert_eq!(next["text"], "after", "no second notice: {next}");
     gateway.shutdown().await;
 }
+
+/// The broker goes away while a client sends: every `send` is answered (`ack` or
+/// `unavailable`), never met with silence; once the broker is back, every acknowledged
+/// message reaches the other member exactly once and in order, none that was refused, and
+/// fan-out goes on from its committed offsets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_down_every_send_is_answered_and_no_ack_is_lost() {
+    roomcast_tests::init_tracing();
+    let (proxy, bootstrap) = roomcast_tests::tansu::behind_proxy().await;
+    let mut settings = crate::gateway::settings(crate::gateway::Mode::Real, &[]);
+    settings.kafka_bootstrap = Some(bootstrap);
+    let env = roomcast_aws::config::Env::new(|_: &str| None);
+    let gateway = roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
+        .await
+        .expect("gateway starts");
+    let mut alice = Client::connect(&gateway, "alice").await;
+    let mut bob = Client::connect(&gateway, "bob").await;
+    alice.join("general").await;
+    bob.join("general").await;
+
+    let mut acked = Vec::new();
+    let mut refused = Vec::new();
+    let send = |text: String| {
+        let frame = json!({"action": "send", "room": "general", "text": text, "clientMsgId": text});
+        (text, frame)
+    };
+    let (text, frame) = send("before 1".to_owned());
+    assert_eq!(alice.ask(frame).await["type"], "ack");
+    acked.push(text);
+
+    proxy.set(Fault::Down);
+    // Three at once: each is answered within the delivery timeout (5 s), not after a retry
+    // of the others.
+    for n in 1..=3 {
+        alice.send(send(format!("during {n}")).1).await;
+    }
+    for _ in 1..=3 {
+        let reply = alice.next_non_presence().await;
+        let text = reply["clientMsgId"]
+            .as_str()
+            .expect("the reply names its message")
+            .to_owned();
+        match reply["type"].as_str() {
+            Some("ack") => acked.push(text),
+            Some("error") if reply["code"] == "unavailable" => refused.push(text),
+            _ => panic!("a send answered neither ack nor unavailable: {reply}"),
+        }
+    }
+    assert!(!refused.is_empty(), "with the broker down, some send was refused");
+
+    proxy.set(Fault::None);
+    // The producer reconnects with a backoff: a client sends again what was refused, as
+    // the page does, until the broker takes it.
+    for n in 1..=3 {
+        let (text, frame) = send(format!("after {n}"));
+        let mut tries = 0;
+        loop {
+            let reply = alice.ask(frame.clone()).await;
+            match reply["type"].as_str() {
+                Some("ack") => break,
+                Some("error") if reply["code"] == "unavailable" && tries < 60 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                _ => panic!("{text}: {reply}"),
+            }
+        }
+        acked.push(text);
+    }
+    let mut received = Vec::new();
+    while received.last() != acked.last() {
+        let frame = bob.next_non_presence().await;
+        assert_eq!(frame["type"], "message", "{frame}");
+        received.push(frame["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(received, acked, "every ack once, in order; refused: {refused:?}");
+    gateway.shutdown().await;
+}

@@ -201,6 +201,15 @@ impl Command {
         }
     }
 
+    /// The client's id for the message a `send` or `dm` carries.
+    pub fn client_msg_id(&self) -> Option<&str> {
+        match self {
+            Command::Send(cmd) => cmd.client_msg_id.as_deref(),
+            Command::Dm(cmd) => cmd.client_msg_id.as_deref(),
+            _ => None,
+        }
+    }
+
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         // Whatever a message turns out to be, it costs a token: a flood of refused ones
         // costs the store as much as accepted ones.
@@ -247,10 +256,12 @@ pub async fn handle_frame(frame: &Frame<'_>, body: &str) -> ServerFrame {
         Err(ParseError { action, error }) => return ServerFrame::error(error, action.as_deref()),
     };
     let action = command.action();
+    let client_msg_id = command.client_msg_id().map(str::to_owned);
+    let refused = |error| ServerFrame::error(error, Some(action)).for_message(client_msg_id.as_deref());
     let caller = match frame.store.connection(frame.connection_id).await {
         Ok(Some(connection)) => Caller::of(&connection),
-        Ok(None) => return ServerFrame::error(not_registered(), Some(action)),
-        Err(error) => return ServerFrame::error(error.into(), Some(action)),
+        Ok(None) => return refused(not_registered()),
+        Err(error) => return refused(error.into()),
     };
     let ctx = Context {
         store: frame.store,
@@ -260,10 +271,7 @@ pub async fn handle_frame(frame: &Frame<'_>, body: &str) -> ServerFrame {
         caller: &caller,
         now_ms: frame.now_ms,
     };
-    command
-        .apply(&ctx)
-        .await
-        .unwrap_or_else(|error| ServerFrame::error(error, Some(action)))
+    command.apply(&ctx).await.unwrap_or_else(refused)
 }
 
 /// Deserialises the fields of one action; serde's messages ("missing field `room`",
