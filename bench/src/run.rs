@@ -114,7 +114,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         })
         .collect();
     let mut created = vec![false; options.rooms];
-    for (creator, result) in ask_all(&handles, creators, Command::CreateRoom, &options, &counters, false).await {
+    for (creator, result) in ask_all(&handles, creators, Ask::CreateRoom, &options, &counters, &interrupt).await {
         match result {
             Ok(()) => {
                 setup.rooms_created += 1;
@@ -133,7 +133,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             .insert("room not created".to_owned(), roomless.len() as u64);
     }
     setup.members = vec![Vec::new(); options.rooms];
-    for (index, result) in ask_all(&handles, joiners, Command::Join, &options, &counters, true).await {
+    for (index, result) in ask_all(&handles, joiners, Ask::Join, &options, &counters, &interrupt).await {
         match result {
             Ok(()) => {
                 setup.joined += 1;
@@ -340,14 +340,22 @@ async fn settle(counters: &Counters, longest: Duration) -> Option<Duration> {
     }
 }
 
-/// Asks each client in `who` to do one setup step and waits for its answer, a few at once.
+/// A setup step.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ask {
+    CreateRoom,
+    Join,
+}
+
+/// Asks each client in `who` to do one setup step and waits for its answer, a few at
+/// once; after a Ctrl-C, asks no more.
 async fn ask_all(
     handles: &[Option<Handle>],
     who: Vec<usize>,
-    step: fn(oneshot::Sender<Result<(), String>>) -> Command,
+    step: Ask,
     options: &Options,
     counters: &Counters,
-    count_joins: bool,
+    interrupt: &watch::Receiver<u32>,
 ) -> Vec<(usize, Result<(), String>)> {
     let wait = options.setup_timeout;
     stream::iter(who)
@@ -357,8 +365,15 @@ async fn ask_all(
                 let Some(commands) = commands else {
                     return (index, Err("not connected".to_owned()));
                 };
+                if *interrupt.borrow() > 0 {
+                    return (index, Err("interrupted".to_owned()));
+                }
                 let (reply, answer) = oneshot::channel();
-                if commands.send(step(reply)).await.is_err() {
+                let command = match step {
+                    Ask::CreateRoom => Command::CreateRoom(reply),
+                    Ask::Join => Command::Join(reply),
+                };
+                if commands.send(command).await.is_err() {
                     return (index, Err("client gone".to_owned()));
                 }
                 let result = match timeout(wait, answer).await {
@@ -366,7 +381,7 @@ async fn ask_all(
                     Ok(Err(_)) => Err("client gone".to_owned()),
                     Err(_) => Err(format!("no answer within {} s", wait.as_secs_f64())),
                 };
-                if count_joins && result.is_ok() {
+                if step == Ask::Join && result.is_ok() {
                     Counters::one(&counters.joined);
                 }
                 (index, result)
