@@ -172,6 +172,9 @@ impl Envelope {
             _kind: String,
         }
         serde_json::from_str::<Typed>(envelope.frame.get()).map_err(|_| EnvelopeError::Frame)?;
+        // And a value clients can read, as `POST /api/publish` requires: the checks above
+        // skip what they ignore, so a number beyond f64 (`1e999`) got through.
+        serde_json::from_str::<serde_json::Value>(envelope.frame.get()).map_err(|_| EnvelopeError::Frame)?;
         Ok(envelope)
     }
 }
@@ -203,6 +206,16 @@ mod tests {
         let json = r#"{"v":1,"id":"m1","target":{"all":true},"frame":{"type":"caf\u00e9 \"n\"","text":"x"}}"#;
         let envelope = Envelope::decode(json.as_bytes()).expect("an escaped type is a string type");
         assert_eq!(envelope.frame.get(), r#"{"type":"caf\u00e9 \"n\"","text":"x"}"#);
+    }
+
+    /// Found by the `envelope` fuzz target: `1e999` is JSON grammar but no JSON value a
+    /// client (serde_json, or `POST /api/publish`) reads, so such a frame is not posted.
+    #[test]
+    fn a_frame_with_a_number_out_of_range_is_refused() {
+        let json = br#"{"v":1,"id":"x","target":{"all":true},"frame":{"type":"notice","ts":17.23e20551615}}"#;
+        assert!(matches!(Envelope::decode(json), Err(EnvelopeError::Frame)));
+        let fine = br#"{"v":1,"id":"x","target":{"all":true},"frame":{"type":"notice","ts":1.7e308}}"#;
+        assert!(Envelope::decode(fine).is_ok());
     }
 
     #[test]
