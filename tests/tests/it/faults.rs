@@ -1,6 +1,7 @@
 //! The promises under faults, on the real backends with a fault proxy in front of them: a
 //! write whose answer timed out, a store or a broker that goes down and comes back.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -203,5 +204,151 @@ async fn with_the_broker_down_every_send_is_answered_and_no_ack_is_lost() {
         received.push(frame["text"].as_str().unwrap().to_owned());
     }
     assert_eq!(received, acked, "every ack once, in order; refused: {refused:?}");
+    gateway.shutdown().await;
+}
+
+/// How many clients an abrupt-drop test kills: `default`, or `ROOMCAST_TEST_ABRUPT_DROPS`.
+fn abrupt_drops(default: usize) -> usize {
+    std::env::var("ROOMCAST_TEST_ABRUPT_DROPS")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Rooms the dropped clients are spread over: 50 each, under the presence cap, so the
+/// watcher hears every `left`.
+const DROP_ROOMS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_clients_dropped_at_once_are_forgotten_embedded() {
+    let gateway = crate::gateway::gateway(crate::gateway::Mode::Embedded).await;
+    clients_dropped_without_a_close_are_forgotten(gateway, abrupt_drops(1_000), 32).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_dropped_at_once_are_forgotten_on_moto_and_tansu() {
+    let gateway = crate::gateway::gateway(crate::gateway::Mode::Real).await;
+    // moto copies the whole table for every transaction and fails one when another request
+    // writes meanwhile: arrivals go one at a time, and 50 of them (1,000 take many minutes
+    // there; `ROOMCAST_TEST_ABRUPT_DROPS=1000` runs them).
+    let count = abrupt_drops(50);
+    clients_dropped_without_a_close_are_forgotten(gateway, count, moto::transactions_in_flight()).await;
+}
+
+/// A client of `name`, connecting again after a refusal with a 5xx (moto answers 500 now
+/// and then under a thousand arrivals; the first attempt leaves nothing behind).
+async fn connect_retrying(gateway: &roomcast_local::Running, name: &str) -> Client {
+    let mut tries = 0;
+    loop {
+        match Client::try_connect(gateway, name).await {
+            Ok(client) => return client,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if response.status().is_server_error() && tries < 3 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("{name}: {error}"),
+        }
+    }
+}
+
+/// Clients killed without a close frame (their sockets dropped) are gone from the store —
+/// connections, memberships, nicknames — and announced `left` exactly once each, through
+/// `$disconnect` or through the 410 that one fan-out pass over their rooms runs into.
+async fn clients_dropped_without_a_close_are_forgotten(gateway: roomcast_local::Running, count: usize, at_once: usize) {
+    use futures::StreamExt as _;
+    roomcast_tests::init_tracing();
+    let started = std::time::Instant::now();
+    let store = gateway.store();
+    let rooms: Vec<RoomName> = (0..DROP_ROOMS)
+        .map(|n| RoomName::trusted(format!("drop-{n}")))
+        .collect();
+    for room in &rooms {
+        let room = roomcast_core::model::Room {
+            name: room.clone(),
+            created_by: roomcast_core::UserId::new("test"),
+            created_at_ms: 0,
+        };
+        store.create_room(&room, usize::MAX).await.expect("a room");
+    }
+    let mut watcher = Client::connect(&gateway, "watcher").await;
+    for room in &rooms {
+        watcher.join(room.as_str()).await;
+    }
+
+    let clients: Vec<Client> = futures::stream::iter(0..count)
+        .map(|n| {
+            let gateway = &gateway;
+            let room = rooms[n % DROP_ROOMS].clone();
+            async move {
+                let mut client = connect_retrying(gateway, &format!("drop{n}")).await;
+                let join = json!({"action": "join", "room": room.as_str()});
+                // moto's 500s again: a join answered `unavailable` changed nothing.
+                for _ in 0..3 {
+                    let reply = client.ask(join.clone()).await;
+                    if reply["type"] == "joined" {
+                        return client;
+                    }
+                    assert_eq!(reply["code"], "unavailable", "{reply}");
+                }
+                client.join(room.as_str()).await;
+                client
+            }
+        })
+        .buffer_unordered(at_once.max(1))
+        .collect()
+        .await;
+    let connected = started.elapsed();
+    let mut joined = 0;
+    while joined < count {
+        let frame = watcher.next().await;
+        if frame["type"] == "presence" && frame["event"] == "joined" {
+            joined += 1;
+        }
+    }
+
+    let dropped = std::time::Instant::now();
+    drop(clients);
+    let mut left: BTreeMap<String, usize> = BTreeMap::new();
+    while left.len() < count {
+        let frame = watcher.next().await;
+        if frame["type"] == "presence" && frame["event"] == "left" {
+            *left
+                .entry(frame["user"]["nick"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let announced = dropped.elapsed();
+    // One fan-out pass over every room: any connection `$disconnect` missed is found gone.
+    for room in &rooms {
+        watcher
+            .ask_for(
+                json!({"action": "send", "room": room.as_str(), "text": "anyone?"}),
+                "ack",
+            )
+            .await;
+    }
+    // Whatever else the pass announces arrives before the answer to a last question.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rooms_of_watcher = watcher.ask_for(json!({"action": "whoami"}), "whoami").await;
+    assert_eq!(rooms_of_watcher["rooms"].as_array().map(Vec::len), Some(DROP_ROOMS));
+    let twice: Vec<_> = left.iter().filter(|(_, times)| **times > 1).collect();
+    assert!(twice.is_empty(), "announced more than once: {twice:?}");
+    assert_eq!(left.len(), count, "each dropped client announced `left`");
+
+    for room in &rooms {
+        let members = store.members(room).await.expect("members");
+        let nicks: Vec<&str> = members.iter().map(|member| member.user.nick.as_str()).collect();
+        assert_eq!(nicks, ["watcher"], "{room}: only the watcher is left");
+        assert_eq!(store.room_audience(room).await.expect("audience").len(), 1, "{room}");
+    }
+    for n in 0..count {
+        let nick = roomcast_core::Nick::trusted(format!("drop{n}"));
+        assert_eq!(store.nick_owner(&nick).await.expect("a claim"), None, "{nick} is free");
+    }
+    println!(
+        "abrupt drops: {count} clients connected and joined in {connected:.1?}; all announced left {announced:.1?} after the drop"
+    );
     gateway.shutdown().await;
 }

@@ -27,7 +27,7 @@ pub(crate) enum Mode {
     Real,
 }
 
-async fn gateway(mode: Mode) -> Running {
+pub(crate) async fn gateway(mode: Mode) -> Running {
     gateway_with(mode, &[]).await
 }
 
@@ -100,14 +100,19 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) async fn connect(gateway: &Running, name: &str) -> Client {
-        let url = format!("{}/?name={name}", gateway.ws_url());
-        let (socket, _) = tokio_tungstenite::connect_async(url)
+        Self::try_connect(gateway, name)
             .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        Client {
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// A client, or why the handshake failed.
+    pub(crate) async fn try_connect(gateway: &Running, name: &str) -> Result<Client, tungstenite::Error> {
+        let url = format!("{}/?name={name}", gateway.ws_url());
+        let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Client {
             socket,
             name: name.to_owned(),
-        }
+        })
     }
 
     pub(crate) async fn send(&mut self, frame: Value) {
