@@ -8,6 +8,7 @@ pub mod backends;
 pub mod connections;
 pub mod events;
 pub mod fault_proxy;
+pub mod gateway_process;
 pub mod moto;
 pub mod process;
 pub mod tansu;

@@ -18,6 +18,7 @@ mod openapi;
 mod page;
 mod publisher;
 mod quotas;
+mod shutdown;
 mod signed_in;
 mod source;
 mod store;
