@@ -15,12 +15,14 @@ use roomcast_core::memory::LogRecord;
 
 use crate::source::RecordSource;
 
-/// How long the group coordinator waits for a heartbeat before it gives this member's
-/// partitions to another one. A gateway that was killed (not stopped) still holds its
-/// partitions for this long, so a restarted one would wait as long for them: 10 s keeps
-/// that short while staying above the broker's minimum (`group.min.session.timeout.ms`,
-/// 6 s by default). librdkafka's default is 45 s.
-const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the group coordinator keeps this member's place after its last heartbeat. The
+/// members are static ([`instance_id`]): a restarted gateway takes its previous process's
+/// place without waiting for this, so it can be long, and should be: on tansu 0.6 a
+/// restarted member whose first heartbeat comes later than this after its predecessor's
+/// last one is dropped and must join again (about 6 s more without delivery). 45 s is
+/// librdkafka's default, well within brokers' bounds (`group.min.session.timeout.ms` 6 s,
+/// `group.max.session.timeout.ms` 30 min).
+const SESSION_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// A third of the session timeout, as Kafka recommends, so two heartbeats can be lost.
 const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
@@ -68,6 +70,7 @@ impl KafkaSource {
             // an event source mapping created with StartingPosition TRIM_HORIZON. A group
             // that has committed resumes after its last commit whatever this says.
             .set("auto.offset.reset", "earliest")
+            .set("group.instance.id", instance_id(group_id))
             .set("session.timeout.ms", millis(SESSION_TIMEOUT))
             .set("heartbeat.interval.ms", millis(HEARTBEAT_INTERVAL))
             .set("socket.connection.setup.timeout.ms", millis(CONNECT_TIMEOUT))
@@ -92,6 +95,27 @@ impl KafkaSource {
     pub fn group_id(&self) -> &str {
         &self.group_id
     }
+}
+
+/// The gateway's member name in `group_id` (`group.instance.id`: static membership,
+/// KIP-345), the same at every start, so a restarted gateway takes its previous process's
+/// place in the group, partitions and committed offsets and all.
+///
+/// With dynamic membership a restart after a crash or SIGKILL joined as a new member while
+/// the dead one still held the partitions: on Kafka that costs the session timeout and a
+/// rebalance; on tansu 0.6 the dead member was the group's leader, and once it timed out
+/// the group could settle with every partition assigned to nobody, so the restarted
+/// gateway delivered nothing (not within the 180 s a test waited) until the next
+/// rebalance. Static members also skip the leave on a clean stop; the restart takes the
+/// place the same way. On tansu each join of a static member takes about 6 s (it pauses
+/// for other static members), which is what a first start or a restart now takes before
+/// the first delivery.
+///
+/// A gateway is the only member of its groups, so a name per group is unique; a second
+/// gateway started by mistake on the same groups fences the first one out of them on
+/// Kafka (`FENCED_INSTANCE_ID`).
+fn instance_id(group_id: &str) -> String {
+    format!("roomcast-local/{group_id}")
 }
 
 fn millis(duration: Duration) -> String {
