@@ -123,10 +123,11 @@ impl SenderLedger {
     /// gateway answers one connection's frames in order (error frames carry no
     /// `clientMsgId`).
     pub fn record_refusal(&mut self, code: &str) -> Answer {
-        let (seq, late) = if let Some((seq, _)) = self.window.pop_front() {
-            (seq, false)
-        } else if let Some((seq, _)) = self.overdue.pop_first() {
+        // The oldest send awaiting an answer: overdue ones are older than the window's.
+        let (seq, late) = if let Some((seq, _)) = self.overdue.pop_first() {
             (seq, true)
+        } else if let Some((seq, _)) = self.window.pop_front() {
+            (seq, false)
         } else {
             return Answer::Unexpected;
         };
@@ -167,6 +168,8 @@ pub struct ReceiverLedger {
     /// First copies of this run's messages.
     pub delivered: u64,
     pub duplicated: u64,
+    /// The first few duplicates: sender, sequence, and when (µs on the run's clock).
+    pub duplicate_examples: Vec<(usize, u64, u64)>,
     /// First copies whose sequence is below one already received from the same sender.
     pub out_of_order: u64,
     /// This run's messages from a room this client is not in, or its own.
@@ -195,6 +198,9 @@ impl ReceiverLedger {
         let heard = self.heard.entry(stamp.sender).or_default();
         if !heard.seen.insert(stamp.seq) {
             self.duplicated += 1;
+            if self.duplicate_examples.len() < 10 {
+                self.duplicate_examples.push((stamp.sender, stamp.seq, now_us));
+            }
             return Delivery::Duplicate;
         }
         if heard.highest.is_some_and(|highest| stamp.seq < highest) {
@@ -272,5 +278,20 @@ mod tests {
         );
         assert!(matches!(books.record_ack(3, start), Answer::First { late: true }));
         assert_eq!((books.acks, books.late_replies, books.awaiting()), (2, 1, 1));
+    }
+
+    #[test]
+    fn a_refusal_answers_the_oldest_send_even_when_it_is_overdue() {
+        let start = Instant::now();
+        let mut books = SenderLedger::default();
+        books.record_send(0, start);
+        books.expire(start + Duration::from_secs(31), Duration::from_secs(30));
+        books.record_send(1, start + Duration::from_secs(31));
+        assert!(matches!(
+            books.record_refusal("unavailable"),
+            Answer::First { late: true }
+        ));
+        assert_eq!(books.refused, vec![(0, "unavailable".to_owned())]);
+        assert!(matches!(books.record_ack(1, start), Answer::First { late: false }));
     }
 }

@@ -120,6 +120,8 @@ pub struct DeliveryReport {
     /// `message` frames not of this run.
     pub foreign: u64,
     pub per_second: f64,
+    /// A few duplicates: sender, sequence, receiver, and when the copy came (s into the run).
+    pub duplicate_examples: Vec<String>,
     /// A few messages that missed members: sender, sequence, how many, a receiver.
     pub lost_examples: Vec<String>,
 }
@@ -284,6 +286,15 @@ impl Report {
             let books = &outcome.receiver;
             deliveries.delivered += books.delivered;
             deliveries.duplicated += books.duplicated;
+            for (sender, seq, at_us) in &books.duplicate_examples {
+                if deliveries.duplicate_examples.len() < 10 {
+                    deliveries.duplicate_examples.push(format!(
+                        "sender {sender} seq {seq} → client {} again at {:.1} s",
+                        outcome.index,
+                        *at_us as f64 / 1e6
+                    ));
+                }
+            }
             deliveries.out_of_order += books.out_of_order;
             deliveries.misrouted += books.misrouted;
             deliveries.foreign += books.foreign;
@@ -525,6 +536,9 @@ impl Report {
         );
         for example in &d.lost_examples {
             let _ = writeln!(out, "          lost: {example}");
+        }
+        for example in &d.duplicate_examples {
+            let _ = writeln!(out, "          duplicate: {example}");
         }
         let (r, a) = (&self.latency_ms.send_to_receive, &self.latency_ms.send_to_ack);
         let _ = writeln!(
