@@ -126,18 +126,9 @@ impl GatewayProcess {
         let log = std::env::var(LOG_ENV).ok().filter(|log| !log.is_empty());
         command.env("RUST_LOG", log.as_deref().unwrap_or("info"));
         command.envs(env.iter().copied());
-        #[cfg(target_os = "linux")]
-        unsafe {
-            // SAFETY: prctl is async-signal-safe and touches only the child. The gateway is
-            // killed if the thread that spawned it (a runtime worker of the test) dies, so
-            // none outlives an interrupted test run.
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        // Killed if the thread that spawned it (a runtime worker of the test) dies, so none
+        // outlives an interrupted test run.
+        crate::process::dies_with_its_thread(command.as_std_mut());
         let shown = format!("{command:?}");
         let mut child = command
             .spawn()

@@ -13,6 +13,24 @@ pub fn free_port() -> u16 {
         .expect("no free port on 127.0.0.1")
 }
 
+/// Has the kernel kill the child `command` starts when the thread that started it dies
+/// (`PR_SET_PDEATHSIG`), so that no server outlives the test process that needed it.
+pub fn dies_with_its_thread(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            // SAFETY: prctl is async-signal-safe and touches only the child.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 /// Starts `program` in the background for the rest of the test process and waits until
 /// `port` on 127.0.0.1 accepts connections.
 ///
@@ -32,17 +50,7 @@ pub fn spawn_server(program: &str, args: &[String], port: u16, install_hint: &st
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            #[cfg(target_os = "linux")]
-            unsafe {
-                use std::os::unix::process::CommandExt;
-                command.pre_exec(|| {
-                    // SAFETY: prctl is async-signal-safe and touches only this process.
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+            dies_with_its_thread(&mut command);
             let child: std::io::Result<Child> = command.spawn();
             let _ = sender.send(child.as_ref().map(Child::id).map_err(|e| e.to_string()));
             if let Ok(mut child) = child {
