@@ -108,7 +108,9 @@ impl Client {
     /// A client, or why the handshake failed.
     pub(crate) async fn try_connect(gateway: &Running, name: &str) -> Result<Client, tungstenite::Error> {
         let url = format!("{}/?name={name}", gateway.ws_url());
-        let (socket, _) = tokio_tungstenite::connect_async(url).await?;
+        let (socket, _) = tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: no handshake within {FRAME_WAIT:?}"))?;
         Ok(Client {
             socket,
             name: name.to_owned(),
