@@ -630,7 +630,7 @@ const CODES = {
   too_large: "it is too long",
   conflict: "it is already taken",
   rate_limited: "too many requests, slow down",
-  unavailable: "the service is unavailable right now and nothing was changed; try again",
+  unavailable: "the service is unavailable right now; try again",
   unauthorized: "your sign-in was refused",
   disconnected: "not connected",
   timeout: "the server did not answer",

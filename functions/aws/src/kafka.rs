@@ -427,9 +427,9 @@ impl Publisher for KafkaPublisher {
         let key = envelope.target.record_key();
         let value = envelope.to_json();
         let record = FutureRecord::to(&self.topic).key(&key).payload(&value);
-        // If the report never comes, the record stays queued in librdkafka and may still
-        // be delivered after the sender was told `unavailable`; receivers de-duplicate by
-        // envelope id.
+        // If the report never comes, the record stays queued in librdkafka and may still be
+        // delivered after the sender was told it may (`PublishError::Timeout`); receivers
+        // de-duplicate by envelope id.
         let producer = self.producer();
         let delivery = tokio::time::timeout(
             self.delivery_timeout + DELIVERY_MARGIN,
@@ -450,29 +450,11 @@ impl Publisher for KafkaPublisher {
                 );
                 Ok(())
             }
-            Ok(Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) => {
-                tracing::warn!(
-                    topic = %self.topic, key = %key, id = %envelope.id,
-                    timeout = ?self.delivery_timeout,
-                    "Kafka did not acknowledge the envelope in time"
-                );
+            // Logged where the failure is answered (once, with its cause), not here too.
+            Ok(Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) | Err(_) => {
                 Err(PublishError::Timeout)
             }
-            Ok(Err((error, _))) => {
-                tracing::warn!(
-                    topic = %self.topic, key = %key, id = %envelope.id, error = %error,
-                    "Kafka refused the envelope"
-                );
-                Err(PublishError::Refused(Box::new(error)))
-            }
-            Err(_elapsed) => {
-                tracing::warn!(
-                    topic = %self.topic, key = %key, id = %envelope.id,
-                    timeout = ?self.delivery_timeout,
-                    "no delivery report from librdkafka in time"
-                );
-                Err(PublishError::Timeout)
-            }
+            Ok(Err((error, _))) => Err(PublishError::Refused(Box::new(error))),
         }
     }
 }

@@ -307,7 +307,10 @@ async fn post_with_retry<N: Notifier + ?Sized>(
             Err(elapsed) => Err(NotifyError::Retryable(Box::new(elapsed))),
         };
         match result {
-            Err(NotifyError::Retryable(_)) if attempt < config.attempts => {
+            Err(NotifyError::Retryable(error)) if attempt < config.attempts => {
+                // Worth seeing: a post that got no answer may have been delivered, and its
+                // retry then shows the frame twice (clients de-duplicate by id).
+                tracing::warn!(error = &*error as &dyn std::error::Error, connection_id = %id, attempt, "post failed; retrying");
                 tokio::time::sleep(backoff(config.backoff, attempt)).await;
             }
             other => return other,

@@ -126,6 +126,9 @@ async fn bad_frames_get_error_frames_and_change_nothing(backends: Backends) {
 
     let long_text = "x".repeat(4097);
     let huge_frame = frame(json!({"action": "send", "room": "general", "text": "y".repeat(33 * 1024)}));
+    // A long unknown action comes back cut short, not whole.
+    let long_action = frame(json!({"action": "a".repeat(20_000)}));
+    let long_action_cut = format!("{}…", "a".repeat(64));
     let cases: Vec<(String, &str, Option<&str>)> = vec![
         ("not json".into(), "bad_request", None),
         ("[1,2]".into(), "bad_request", None),
@@ -133,6 +136,7 @@ async fn bad_frames_get_error_frames_and_change_nothing(backends: Backends) {
         (r#"{"room":"general"}"#.into(), "bad_request", None),
         (r#"{"action":5}"#.into(), "bad_request", None),
         (r#"{"action":"dance"}"#.into(), "unknown_action", Some("dance")),
+        (long_action, "unknown_action", Some(long_action_cut.as_str())),
         (r#"{"action":"join"}"#.into(), "bad_request", Some("join")),
         (
             r#"{"action":"join","room":"no such"}"#.into(),

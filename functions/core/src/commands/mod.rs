@@ -181,7 +181,9 @@ impl Command {
                 ),
             )),
         };
-        command.map_err(|error| fail(Some(&action), error))
+        // An unknown action is echoed cut short, as in its message: a frame of 32 KB would
+        // otherwise come back whole in the error's `action`.
+        command.map_err(|error| fail(Some(&truncate(&action, 64)), error))
     }
 
     pub fn action(&self) -> &'static str {
@@ -344,11 +346,23 @@ pub async fn publish_envelope(ctx: &Context<'_>, envelope: &Envelope) -> Result<
     publish(ctx.publisher, envelope).await
 }
 
-/// Publishes, turning a failure into the `unavailable` answer after logging its cause.
+/// Publishes, turning a failure into the `unavailable` answer after logging its cause (the
+/// one place it is logged).
 async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<(), ClientError> {
     publisher.publish(envelope).await.map_err(|error: PublishError| {
         tracing::error!(error = &error as &dyn std::error::Error, envelope = %envelope.id, "publish failed");
-        ClientError::unavailable("the message log")
+        match error {
+            // A record the log did not confirm in time may still be written (a Kafka
+            // producer's request can land after its answer was given up on), so the
+            // client must not be told that nothing happened: sending it again blindly
+            // could show it twice.
+            PublishError::Timeout => ClientError::new(
+                ErrorCode::Unavailable,
+                "the message log did not confirm this in time; it may still go through, \
+                 so look for it before trying again",
+            ),
+            PublishError::Refused(_) => ClientError::unavailable("the message log"),
+        }
     })
 }
 
