@@ -3,6 +3,7 @@
 
 use aws_lambda_events::kafka::KafkaEvent;
 use base64::Engine as _;
+#[cfg(feature = "lambda")]
 use lambda_runtime::Diagnostic;
 use roomcast_core::record::Record;
 
@@ -31,7 +32,9 @@ pub fn records(event: &KafkaEvent) -> Vec<Record> {
 }
 
 /// The Lambda error of a failed batch: `error_type`, and the message of `error` followed by
-/// those of its sources, since the runtime reports only this one string.
+/// those of its sources, since the runtime reports only this one string. Needs the
+/// `lambda` feature (the Lambda runtime).
+#[cfg(feature = "lambda")]
 pub fn batch_failed(error_type: &str, error: &dyn std::error::Error) -> Diagnostic {
     let mut message = error.to_string();
     let mut source = error.source();

@@ -2,11 +2,19 @@
 //! `@connections` [`Notifier`](roomcast_core::Notifier), the Kafka
 //! [`Publisher`](roomcast_core::Publisher), what the Kafka-triggered functions share, and
 //! the configuration every function reads from its environment.
+//!
+//! The adapters need the `adapters` feature (on by default); without it only the event
+//! helpers remain, which need neither the AWS SDK nor librdkafka.
 
 pub mod apigw;
+#[cfg(feature = "adapters")]
 pub mod config;
+#[cfg(feature = "adapters")]
 pub mod connections;
+#[cfg(feature = "adapters")]
 pub mod dynamo;
 pub mod event_source;
+#[cfg(feature = "adapters")]
 pub mod kafka;
+#[cfg(feature = "adapters")]
 pub mod telemetry;

@@ -4,8 +4,11 @@
 //! redelivery Lambda makes on failure cannot duplicate frames.
 
 use aws_lambda_events::kafka::KafkaEvent;
+#[cfg(feature = "lambda")]
 use lambda_runtime::Diagnostic;
-use roomcast_aws::event_source::{batch_failed, records};
+#[cfg(feature = "lambda")]
+use roomcast_aws::event_source::batch_failed;
+use roomcast_aws::event_source::records;
 use roomcast_core::fan_out::{fan_out, FanOutConfig, FanOutError, FanOutReport};
 use roomcast_core::{Notifier, Publisher, Store};
 
@@ -14,6 +17,8 @@ use roomcast_core::{Notifier, Publisher, Store};
 #[error("batch not delivered, to be retried")]
 pub struct BatchFailed(#[from] pub FanOutError);
 
+/// What the Lambda runtime reports (needs the `lambda` feature).
+#[cfg(feature = "lambda")]
 impl From<BatchFailed> for Diagnostic {
     fn from(error: BatchFailed) -> Self {
         batch_failed("BatchFailed", &error)

@@ -1,6 +1,9 @@
 //! The issuer's public keys (a JWKS document, as Cognito and any OIDC issuer publish them),
 //! cached by `kid`. A token naming an unknown `kid` makes it fetch the set again, but at
 //! most once per `jwks_min_refetch`, so that random `kid`s cannot make it hammer the issuer.
+//!
+//! The fetch needs the `jwks` feature (reqwest); without it no [`Jwks`] can be made, and
+//! a JWKS URL is refused when the authorizer is built.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -19,6 +22,7 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 pub enum JwksError {
     #[error("the JWKS request timed out")]
     Timeout,
+    #[cfg(feature = "jwks")]
     #[error("the JWKS request failed")]
     Request(#[source] reqwest::Error),
     #[error("the JWKS URL answered HTTP {0}")]
@@ -31,6 +35,7 @@ pub enum JwksError {
     RecentlyFailed(Duration),
 }
 
+#[cfg(feature = "jwks")]
 impl From<reqwest::Error> for JwksError {
     fn from(error: reqwest::Error) -> Self {
         if error.is_timeout() {
@@ -83,8 +88,7 @@ struct LastFetch {
 }
 
 pub(crate) struct Jwks {
-    url: reqwest::Url,
-    client: reqwest::Client,
+    http: Http,
     timeout: Duration,
     min_refetch: Duration,
     keys: RwLock<Arc<HashMap<String, CachedKey>>>,
@@ -92,7 +96,19 @@ pub(crate) struct Jwks {
     fetch: tokio::sync::Mutex<Option<LastFetch>>,
 }
 
+/// Where and with what the set is fetched.
+#[cfg(feature = "jwks")]
+struct Http {
+    url: reqwest::Url,
+    client: reqwest::Client,
+}
+
+/// Without the `jwks` feature there is no way to fetch, and so no [`Jwks`].
+#[cfg(not(feature = "jwks"))]
+enum Http {}
+
 impl Jwks {
+    #[cfg(feature = "jwks")]
     pub(crate) fn new(url: &str, timeout: Duration, min_refetch: Duration) -> Result<Self, SettingsError> {
         let url = crate::settings::check_jwks_url(url).map_err(|reason| SettingsError::BadJwksUrl {
             url: url.to_owned(),
@@ -106,12 +122,24 @@ impl Jwks {
             .build()
             .map_err(SettingsError::HttpClient)?;
         Ok(Jwks {
-            url,
-            client,
+            http: Http { url, client },
             timeout,
             min_refetch,
             keys: RwLock::new(Arc::new(HashMap::new())),
             fetch: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Refuses every URL, as the settings do: this build cannot fetch.
+    #[cfg(not(feature = "jwks"))]
+    pub(crate) fn new(url: &str, _timeout: Duration, _min_refetch: Duration) -> Result<Self, SettingsError> {
+        let reason = match crate::settings::check_jwks_url(url) {
+            Err(reason) => reason,
+            Ok(never) => match never {},
+        };
+        Err(SettingsError::BadJwksUrl {
+            url: url.to_owned(),
+            reason,
         })
     }
 
@@ -166,10 +194,17 @@ impl Jwks {
         parse_jwks(&body)
     }
 
+    #[cfg(not(feature = "jwks"))]
+    async fn fetch_body(&self) -> Result<Vec<u8>, JwksError> {
+        match self.http {}
+    }
+
+    #[cfg(feature = "jwks")]
     async fn fetch_body(&self) -> Result<Vec<u8>, JwksError> {
         let mut response = self
+            .http
             .client
-            .get(self.url.clone())
+            .get(self.http.url.clone())
             .header(http::header::ACCEPT, "application/json")
             .send()
             .await?;

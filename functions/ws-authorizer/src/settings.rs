@@ -108,6 +108,7 @@ pub enum SettingsError {
     UnresolvedSecretArn { arn: String },
     #[error("the JWKS URL {url:?} is invalid: {reason}")]
     BadJwksUrl { url: String, reason: String },
+    #[cfg(feature = "jwks")]
     #[error("the JWKS HTTP client could not be built")]
     HttpClient(#[source] reqwest::Error),
 }
@@ -274,6 +275,7 @@ fn number(
 }
 
 /// A JWKS URL must be https, except on the loopback interface (tests, local issuers).
+#[cfg(feature = "jwks")]
 pub(crate) fn check_jwks_url(url: &str) -> Result<reqwest::Url, String> {
     let parsed = reqwest::Url::parse(url).map_err(|error| error.to_string())?;
     let Some(host) = parsed.host_str() else {
@@ -288,4 +290,10 @@ pub(crate) fn check_jwks_url(url: &str) -> Result<reqwest::Url, String> {
         "http" => Err("must be https (plain http only on localhost)".into()),
         other => Err(format!("unsupported scheme {other}")),
     }
+}
+
+/// Built without the `jwks` feature: there is nothing to fetch a JWKS with.
+#[cfg(not(feature = "jwks"))]
+pub(crate) fn check_jwks_url(_url: &str) -> Result<std::convert::Infallible, String> {
+    Err("this build of ws-authorizer has no JWKS support (the `jwks` feature)".into())
 }
