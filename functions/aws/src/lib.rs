@@ -6,6 +6,7 @@
 pub mod apigw;
 pub mod config;
 pub mod connections;
+pub mod credentials;
 pub mod dynamo;
 pub mod event_source;
 pub mod kafka;
