@@ -9,7 +9,9 @@
 //!
 //! Prints, per (N records, M rooms): requests per batch and per message, by operation,
 //! for each function; and per `send`, what ws-message asked. Read and write units are
-//! estimated from the bytes counted (see [`Use::units`]); moto reports none.
+//! estimated from the bytes counted (see [`Use::units`]); moto reports none. Then what a
+//! million such messages cost at us-east-1 list prices ([`cost`]: the requests counted
+//! here, with a model of the functions' durations whose round trips are options).
 //!
 //! `cargo bench -p roomcast-tests --bench dynamo_requests [-- --records 1,10,100 --rooms
 //! 1,10,100 --members 4]`; `--short` (CI: `cargo test -p roomcast-tests --bench
@@ -51,6 +53,15 @@ struct Options {
     /// The CI run: 100 records over 1 and 10 rooms of 3 members.
     #[arg(long)]
     short: bool,
+    /// The cost model's round trip of one DynamoDB request inside AWS, in ms.
+    #[arg(long, default_value_t = 5.0)]
+    dynamodb_ms: f64,
+    /// The cost model's Kafka produce, acknowledged by all replicas, in ms.
+    #[arg(long, default_value_t = 10.0)]
+    kafka_ms: f64,
+    /// The cost model's `POST @connections/{id}`, in ms.
+    #[arg(long, default_value_t = 20.0)]
+    post_ms: f64,
     /// `cargo bench` passes it; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -234,6 +245,72 @@ fn show(what: &str, calls: usize, tally: &BTreeMap<String, Use>) -> (f64, f64, f
     (per(requests), reads / calls.max(1) as f64, writes / calls.max(1) as f64)
 }
 
+/// us-east-1 list prices (see the README's "Cost of a message" for the pages they come from).
+mod price {
+    /// API Gateway WebSocket: per message (each 32 KB), sent or received; first billion a month.
+    pub const WEBSOCKET_MESSAGE: f64 = 1.00 / 1e6;
+    /// Lambda, x86: per request, and per GB-second (first 6 billion GB-s a month).
+    pub const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+    pub const LAMBDA_GB_SECOND: f64 = 0.000_016_666_7;
+    /// DynamoDB on demand: per read request unit, per write request unit.
+    pub const RRU: f64 = 0.125 / 1e6;
+    pub const WRU: f64 = 0.625 / 1e6;
+}
+
+/// What one message costs, from the requests counted for `records` messages in one batch
+/// and a model of the functions' durations (each DynamoDB request, Kafka produce and post
+/// of `options`; ws-message makes its requests one after another; fan-out looks up its
+/// rooms one after another and posts 64 at a time, archive writes 16 at a time). Memory as
+/// in template.yaml: ws-message 256 MB, kafka-fanout 512 MB, kafka-archive 256 MB.
+struct Costed {
+    per_message: [(&'static str, f64); 4],
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cost(
+    options: &Options,
+    records: usize,
+    deliveries: usize,
+    sends: &BTreeMap<String, Use>,
+    fan_out: &BTreeMap<String, Use>,
+    archive: &BTreeMap<String, Use>,
+    fan_out_concurrency: usize,
+    archive_concurrency: usize,
+) -> Costed {
+    let n = records as f64;
+    let requests = |tally: &BTreeMap<String, Use>| tally.values().map(|used| used.requests).sum::<usize>() as f64;
+    let units = |tally: &BTreeMap<String, Use>| {
+        tally
+            .iter()
+            .map(|(operation, used)| used.units(operation))
+            .fold((0.0, 0.0), |(r, w), (rru, wru)| (r + rru, w + wru))
+    };
+    // API Gateway: the frame received, the reply (ack) sent back, each delivery's post.
+    let websocket = (2.0 * n + deliveries as f64) * price::WEBSOCKET_MESSAGE;
+    let send_ms = requests(sends) / n * options.dynamodb_ms + options.kafka_ms;
+    let posts = (deliveries as f64 / fan_out_concurrency as f64).ceil();
+    let fan_out_ms = requests(fan_out) * options.dynamodb_ms + posts * options.post_ms;
+    let archive_ms = (requests(archive) / archive_concurrency as f64).ceil() * options.dynamodb_ms;
+    let gb_seconds = n * 0.25 * send_ms / 1000.0 + 0.5 * fan_out_ms / 1000.0 + 0.25 * archive_ms / 1000.0;
+    let lambda = (n + 2.0) * price::LAMBDA_REQUEST + gb_seconds * price::LAMBDA_GB_SECOND;
+    let (mut rru, mut wru) = (0.0, 0.0);
+    for tally in [sends, fan_out, archive] {
+        let (r, w) = units(tally);
+        rru += r;
+        wru += w;
+    }
+    let dynamodb = rru * price::RRU + wru * price::WRU;
+    let million = 1e6 / n;
+    Costed {
+        per_message: [
+            ("API Gateway messages", websocket * million),
+            ("Lambda requests + GB-s", lambda * million),
+            ("DynamoDB RRU + WRU", dynamodb * million),
+            ("total", (websocket + lambda + dynamodb) * million),
+        ],
+    }
+}
+
 /// One room's members: connection ids.
 struct Room {
     name: String,
@@ -346,6 +423,28 @@ async fn main() {
             show("kafka-archive, per batch", 1, &archive);
             show("kafka-archive, per message", record_count, &archive);
             assert_eq!(report.delivered, deliveries, "{report:?}");
+            let costed = cost(
+                &options,
+                record_count,
+                deliveries,
+                &sends,
+                &fan_out,
+                &archive,
+                fan_out_config.concurrency,
+                archive_config.concurrency,
+            );
+            let parts: Vec<String> = costed
+                .per_message
+                .iter()
+                .map(|(what, dollars)| format!("{what} ${dollars:.2}"))
+                .collect();
+            let per_delivery = record_count as f64 / deliveries.max(1) as f64;
+            println!(
+                "  per million messages sent ({:.1} deliveries each): {}; per million deliveries: ${:.2}",
+                deliveries as f64 / record_count as f64,
+                parts.join(", "),
+                costed.per_message[3].1 * per_delivery
+            );
         }
     }
 }
