@@ -77,6 +77,8 @@ struct Use {
     consistent: usize,
     /// Items written (a transaction's actions, a batch's puts; 1 for a single write).
     writes: usize,
+    /// Answers other than 200 (a retried request is counted each time it was sent).
+    failed: usize,
 }
 
 impl Use {
@@ -186,6 +188,7 @@ async fn forward(
         entry.items += items;
         entry.consistent += usize::from(request_json["ConsistentRead"].as_bool() == Some(true));
         entry.writes += writes;
+        entry.failed += usize::from(status != StatusCode::OK);
     }
     (status, response_headers, answer).into_response()
 }
@@ -233,7 +236,12 @@ fn show(what: &str, calls: usize, tally: &BTreeMap<String, Use>) -> (f64, f64, f
         } else {
             String::new()
         };
-        parts.push(format!("{operation} {:.2}{items}", per(used.requests)));
+        let failed = if used.failed > 0 {
+            format!(" ({} failed)", used.failed)
+        } else {
+            String::new()
+        };
+        parts.push(format!("{operation} {:.2}{items}{failed}", per(used.requests)));
     }
     println!(
         "  {what:<34} {:>6.2} requests ({}); ~{:.2} RRU, ~{:.2} WRU",
@@ -327,7 +335,14 @@ async fn main() {
     }
     let tally = Tally::default();
     let proxy = start_proxy(tally.clone()).await;
-    let client = moto::client_as_deployed(&format!("http://{proxy}"));
+    // moto's timeouts (one Python process, slower as its tables grow), through the proxy.
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        moto::client()
+            .config()
+            .to_builder()
+            .endpoint_url(format!("http://{proxy}"))
+            .build(),
+    );
     let config = Config::default();
     let fan_out_config = FanOutConfig::default();
     let archive_config = ArchiveConfig::default();

@@ -460,3 +460,58 @@ async fn main() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variables of `logical_id`'s `Environment` in template.yaml, read as text: the
+    /// lines `          NAME: ...` of its block, which ends at the next resource.
+    fn template_variables(template: &str, logical_id: &str) -> Vec<String> {
+        let header = format!("  {logical_id}:");
+        let mut lines = template.lines().skip_while(|line| *line != header).skip(1);
+        assert!(
+            template.lines().any(|line| line == header),
+            "{logical_id} is not in template.yaml"
+        );
+        let mut names = Vec::new();
+        for line in lines.by_ref() {
+            let resource = line.starts_with("  ") && !line.starts_with("   ") && !line.trim().starts_with('#');
+            if resource {
+                break;
+            }
+            if let Some(name) = line.strip_prefix("          ").and_then(|rest| rest.split(':').next()) {
+                if name.starts_with("ROOMCAST_") {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names
+    }
+
+    /// The benchmark gives each function what the template gives it, less the variables
+    /// that a stack without a Kafka secret or JWT options leaves out (AWS::NoValue).
+    #[test]
+    fn each_function_gets_the_template_s_variables() {
+        let template = include_str!("../../../template.yaml");
+        let left_out = [
+            "ROOMCAST_KAFKA_USERNAME",
+            "ROOMCAST_KAFKA_PASSWORD",
+            "ROOMCAST_JWT_SECRET_ARN",
+            "ROOMCAST_JWT_ISSUER",
+            "ROOMCAST_JWT_AUDIENCE",
+            "ROOMCAST_JWT_NICK_CLAIM",
+            "ROOMCAST_JWT_ROLES_CLAIM",
+        ];
+        for function in FUNCTIONS {
+            let mut expected: Vec<String> = template_variables(template, function.logical_id)
+                .into_iter()
+                .filter(|name| !left_out.contains(&name.as_str()))
+                .collect();
+            let mut given: Vec<String> = function.variables.iter().map(|(name, _)| (*name).to_owned()).collect();
+            expected.sort();
+            given.sort();
+            assert_eq!(given, expected, "{}", function.logical_id);
+        }
+    }
+}
