@@ -56,6 +56,17 @@ struct Options {
     /// Also write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+
+    /// An extra variable for every bootstrap, NAME=VALUE (repeatable): for experiments,
+    /// e.g. SSL_CERT_FILE to see what reading the root certificates costs.
+    #[arg(long = "env", value_parser = parse_variable)]
+    extra: Vec<(String, String)>,
+}
+
+fn parse_variable(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("expected NAME=VALUE: {text}"))
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -418,6 +429,9 @@ async fn main() -> anyhow::Result<()> {
         address,
         &kafka,
     )?);
+    for subject in &mut subjects {
+        subject.environment.extend(options.extra.iter().cloned());
+    }
 
     let load_before = load_average();
     for _ in 0..options.runs {
