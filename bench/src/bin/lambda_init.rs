@@ -57,6 +57,17 @@ struct Options {
     #[arg(long)]
     json: Option<PathBuf>,
 
+    /// The file the template's `SSL_CERT_FILE` names on this host: provided.al2023's
+    /// `/etc/pki/tls/certs/ca-bundle.crt` where it exists, else this system's bundle
+    /// (Debian's by default), so that each bootstrap reads one bundle as it does in Lambda.
+    #[arg(long, default_value = "/etc/ssl/certs/ca-certificates.crt")]
+    host_cert_file: PathBuf,
+
+    /// Give no `SSL_CERT_FILE` (as template.yaml did before it set one): the SDK then reads
+    /// the bundle openssl-probe finds and every certificate directory's files.
+    #[arg(long)]
+    without_cert_file: bool,
+
     /// An extra variable for every bootstrap, NAME=VALUE (repeatable): for experiments,
     /// e.g. SSL_CERT_FILE to see what reading the root certificates costs.
     #[arg(long = "env", value_parser = parse_variable)]
@@ -91,12 +102,15 @@ struct Function {
     variables: &'static [(&'static str, &'static str)],
 }
 
+/// The root certificates' bundle that template.yaml's Globals give every function.
+const LAMBDA_CERT_FILE: &str = "/etc/pki/tls/certs/ca-bundle.crt";
+
 /// Where each function's Kafka producer is told the brokers are: `{kafka}` is replaced by
 /// a local port nothing listens on. The producers connect in the background, after init.
 const KAFKA: &str = "{kafka}";
 
 /// The template's variables, with the values a deployed stack would give them. Globals:
-/// `ROOMCAST_AUTH` and `RUST_LOG` for every function.
+/// `ROOMCAST_AUTH`, `RUST_LOG` and `SSL_CERT_FILE` for every function.
 const FUNCTIONS: &[Function] = &[
     Function {
         logical_id: "ConnectFunction",
@@ -367,6 +381,7 @@ fn subject(
     extra: &[(&str, &str)],
     address: SocketAddr,
     kafka: &str,
+    cert_file: &Path,
 ) -> anyhow::Result<Subject> {
     let bytes = std::fs::metadata(&path)
         .with_context(|| format!("no bootstrap for {name} at {}", path.display()))?
@@ -374,6 +389,7 @@ fn subject(
     let mut environment = lambda_environment(name, memory_mb, address);
     environment.push(("ROOMCAST_AUTH".into(), "required".into()));
     environment.push(("RUST_LOG".into(), "info".into()));
+    environment.push(("SSL_CERT_FILE".into(), cert_file.display().to_string()));
     for (variable, value) in extra {
         environment.push(((*variable).to_owned(), value.replace(KAFKA, kafka)));
     }
@@ -405,6 +421,11 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let address = listener.local_addr()?;
     let kafka = format!("127.0.0.1:{}", closed_port()?);
+    let cert_file = if Path::new(LAMBDA_CERT_FILE).exists() {
+        PathBuf::from(LAMBDA_CERT_FILE)
+    } else {
+        options.host_cert_file.clone()
+    };
 
     let mut subjects = Vec::new();
     for function in FUNCTIONS {
@@ -419,6 +440,7 @@ async fn main() -> anyhow::Result<()> {
             function.variables,
             address,
             &kafka,
+            &cert_file,
         )?);
     }
     subjects.push(subject(
@@ -428,8 +450,12 @@ async fn main() -> anyhow::Result<()> {
         &[],
         address,
         &kafka,
+        &cert_file,
     )?);
     for subject in &mut subjects {
+        if options.without_cert_file {
+            subject.environment.retain(|(name, _)| name != "SSL_CERT_FILE");
+        }
         subject.environment.extend(options.extra.iter().cloned());
     }
 
