@@ -13,6 +13,7 @@ use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::quota::Bucket;
 use roomcast_core::{Config, Limits, RoomName};
 
+use crate::credentials::EnvThenDefaultChain;
 use crate::dynamo::DynamoStore;
 use crate::kafka::{KafkaAuth, KafkaSecurity, KafkaSettings, SaslMechanism, DEFAULT_TOPIC};
 
@@ -314,9 +315,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 }
 
 /// The shared AWS configuration (region, credentials) with timeouts on every call: an
-/// SDK call without one can hang a Lambda until its own timeout.
+/// SDK call without one can hang a Lambda until its own timeout. For the Lambda functions:
+/// credentials from the environment Lambda sets, the rest of the default chain only if it
+/// has none ([`EnvThenDefaultChain`]: no STS client, and no parse of the root certificates
+/// for it, at cold start).
 pub async fn aws_sdk_config() -> SdkConfig {
-    sdk_config_loader().load().await
+    let region = crate::credentials::default_region().await;
+    sdk_config_loader()
+        .credentials_provider(EnvThenDefaultChain::new(region))
+        .load()
+        .await
 }
 
 /// The loader behind [`aws_sdk_config`], for callers that set region or credentials

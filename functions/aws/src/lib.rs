@@ -12,6 +12,8 @@ pub mod config;
 #[cfg(feature = "adapters")]
 pub mod connections;
 #[cfg(feature = "adapters")]
+pub mod credentials;
+#[cfg(feature = "adapters")]
 pub mod dynamo;
 pub mod event_source;
 #[cfg(feature = "adapters")]

@@ -47,6 +47,11 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("HttpApiFunction", "http-api"),
 ];
 
+/// Variables the functions are given that libraries read, not roomcast's code: the log
+/// filter (tracing-subscriber) and the root certificates' bundle (rustls-native-certs, for
+/// the AWS SDK's TLS).
+const LIBRARY_VARIABLES: &[&str] = &["RUST_LOG", "SSL_CERT_FILE"];
+
 /// The functions that produce to Kafka (presence, messages), each with the same producer
 /// settings, VPC placement and MSK permissions.
 const PRODUCERS: &[&str] = &[
@@ -618,10 +623,15 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
             Some("AuthMode"),
             "{name} needs ROOMCAST_AUTH"
         );
+        // provided.al2023's bundle (Amazon Linux's ca-certificates): the SDK reads it alone.
+        assert_eq!(
+            variables["SSL_CERT_FILE"], "/etc/pki/tls/certs/ca-bundle.crt",
+            "{name}: SSL_CERT_FILE"
+        );
         let source = sources_of(binary);
         for variable in variables.keys() {
             assert!(
-                variable == "RUST_LOG" || source.contains(&format!("\"{variable}\"")),
+                LIBRARY_VARIABLES.contains(&variable.as_str()) || source.contains(&format!("\"{variable}\"")),
                 "{name} is given {variable}, which no source of {binary} (nor of the workspace crates it uses) reads"
             );
         }
@@ -1021,7 +1031,13 @@ fn kafka_archive_may_write_the_history_and_nothing_else() {
         .expect("kafka-archive's environment");
     assert_eq!(
         variables.keys().map(String::as_str).collect::<BTreeSet<_>>(),
-        BTreeSet::from(["ROOMCAST_AUTH", "RUST_LOG", "ROOMCAST_TABLE", "ROOMCAST_HISTORY_DAYS"]),
+        BTreeSet::from([
+            "ROOMCAST_AUTH",
+            "RUST_LOG",
+            "SSL_CERT_FILE",
+            "ROOMCAST_TABLE",
+            "ROOMCAST_HISTORY_DAYS"
+        ]),
         "kafka-archive needs the table and the retention; no Kafka producer, no @connections"
     );
     assert_eq!(reference(&variables["ROOMCAST_TABLE"]), Some("Table"));
