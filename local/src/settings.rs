@@ -80,6 +80,12 @@ pub struct Settings {
     #[arg(long, env = "ROOMCAST_MAX_CONNECTION_SECS", default_value_t = 7200)]
     pub max_connection_secs: u64,
 
+    /// Milliseconds every `@connections` request waits before it is answered: the round
+    /// trip a function in AWS sees to API Gateway's management API (some 10-30 ms), so that
+    /// fan-out can be measured as in the cloud. 0: answer at once.
+    #[arg(long, env = "ROOMCAST_CONNECTIONS_DELAY_MS", default_value_t = 0)]
+    pub connections_delay_ms: u64,
+
     /// Rooms to create at start when missing, comma-separated.
     #[arg(long, env = "ROOMCAST_ROOMS", value_delimiter = ',', default_value = "general")]
     pub rooms: Vec<String>,
