@@ -35,10 +35,13 @@ struct Options {
 /// Longest wait for a client's WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A room's members: each connection's number and outbox.
+type Members = Vec<(u64, mpsc::UnboundedSender<Message>)>;
+
 #[derive(Default)]
 struct Rooms {
     created: Mutex<HashSet<String>>,
-    members: Mutex<HashMap<String, Vec<(u64, mpsc::UnboundedSender<Message>)>>>,
+    members: Mutex<HashMap<String, Members>>,
     next_connection: AtomicU64,
     next_message: AtomicU64,
 }
