@@ -95,12 +95,19 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
                 topic: settings.topic.clone(),
                 delivery_timeout: Duration::from_secs(5),
             })?;
+            let fetch_wait = Duration::from_millis(settings.kafka_fetch_wait_ms);
             let sources: Sources = (
-                Box::new(KafkaSource::new(bootstrap, &settings.topic, &settings.consumer_group)?),
+                Box::new(KafkaSource::new(
+                    bootstrap,
+                    &settings.topic,
+                    &settings.consumer_group,
+                    fetch_wait,
+                )?),
                 Box::new(KafkaSource::new(
                     bootstrap,
                     &settings.topic,
                     &settings.archive_consumer_group,
+                    fetch_wait,
                 )?),
             );
             (Arc::new(publisher), sources)

@@ -56,8 +56,13 @@ impl KafkaSource {
     /// background, so this succeeds while the brokers are unreachable; `next_batch` then
     /// returns empty batches (or an error, once librdkafka gives up on the brokers).
     ///
+    /// `fetch_wait` bounds how long the broker may hold a fetch while it has no records
+    /// (`fetch.wait.max.ms`): Kafka answers as soon as one arrives, but tansu 0.6 holds every
+    /// fetch for its whole wait (half of it past 250 ms), so with Kafka's default of 500 ms
+    /// each record waited 250-500 ms there before fan-out saw it.
+    ///
     /// Must be called within a tokio runtime: the consumer spawns a task on it.
-    pub fn new(bootstrap_servers: &str, topic: &str, group_id: &str) -> anyhow::Result<Self> {
+    pub fn new(bootstrap_servers: &str, topic: &str, group_id: &str, fetch_wait: Duration) -> anyhow::Result<Self> {
         let consumer: StreamConsumer = ClientConfig::new()
             .set("bootstrap.servers", bootstrap_servers)
             .set("group.id", group_id)
@@ -75,6 +80,7 @@ impl KafkaSource {
             .set("heartbeat.interval.ms", millis(HEARTBEAT_INTERVAL))
             .set("socket.connection.setup.timeout.ms", millis(CONNECT_TIMEOUT))
             .set("socket.timeout.ms", millis(SOCKET_TIMEOUT))
+            .set("fetch.wait.max.ms", millis(fetch_wait))
             .create()
             .with_context(|| format!("cannot create a Kafka consumer for {bootstrap_servers}"))?;
         consumer

@@ -45,6 +45,8 @@ pub struct Gateway {
     pub quotas: Quotas,
     pub functions: Arc<Functions>,
     pub registry: Registry,
+    /// How long every `@connections` request waits before its answer (`--connections-delay-ms`).
+    pub connections_delay: Duration,
 }
 
 /// A started gateway. Dropping it does not stop it; call [`Running::shutdown`].
@@ -114,6 +116,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         quotas: settings.quotas(),
         functions: functions.clone(),
         registry: Registry::default(),
+        connections_delay: Duration::from_millis(settings.connections_delay_ms),
     });
     let app = Router::new()
         .route("/", get(websocket::upgrade))

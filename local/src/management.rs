@@ -35,11 +35,19 @@ fn aws_error(status: StatusCode, kind: &'static str, message: &str) -> Response 
     (status, headers, Json(json!({ "message": message }))).into_response()
 }
 
+/// The round trip `--connections-delay-ms` asks for, before any answer.
+async fn round_trip(gateway: &Gateway) {
+    if !gateway.connections_delay.is_zero() {
+        tokio::time::sleep(gateway.connections_delay).await;
+    }
+}
+
 fn gone() -> Response {
     aws_error(StatusCode::GONE, "GoneException", "")
 }
 
 async fn send(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, body: Bytes) -> Response {
+    round_trip(&gateway).await;
     if body.len() > gateway.quotas.message_bytes {
         let message = format!(
             "data is {} bytes; the limit is {}",
@@ -67,6 +75,7 @@ async fn send(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, body:
 }
 
 async fn describe(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    round_trip(&gateway).await;
     let Some(live) = gateway.registry.get(&id) else {
         return gone();
     };
@@ -80,6 +89,7 @@ async fn describe(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -
 }
 
 async fn close(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    round_trip(&gateway).await;
     let Some(live) = gateway.registry.get(&id) else {
         return gone();
     };

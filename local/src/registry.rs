@@ -21,7 +21,7 @@ pub enum Outbound {
 pub const OUTBOX_FRAMES: usize = 1024;
 
 pub struct Live {
-    pub handshake: Handshake,
+    pub handshake: Arc<Handshake>,
     pub outbox: mpsc::Sender<Outbound>,
     pub last_active_ms: Arc<AtomicI64>,
 }

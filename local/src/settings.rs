@@ -60,6 +60,13 @@ pub struct Settings {
     #[arg(long, env = "ROOMCAST_BATCH_SIZE", default_value_t = 100)]
     pub batch_size: usize,
 
+    /// Longest time, in ms, a Kafka fetch may wait at the broker for records to arrive
+    /// (`fetch.wait.max.ms`; Kafka's default is 500). Kafka answers a waiting fetch as soon
+    /// as a record arrives, so a short wait only costs idle fetch requests; some brokers
+    /// (tansu 0.6) hold every fetch for its whole wait, which then adds to every delivery.
+    #[arg(long, env = "ROOMCAST_KAFKA_FETCH_WAIT_MS", default_value_t = 10)]
+    pub kafka_fetch_wait_ms: u64,
+
     /// Longest wait to fill a batch, in ms (AWS's default: 500).
     #[arg(long, env = "ROOMCAST_BATCH_WINDOW_MS", default_value_t = 500)]
     pub batch_window_ms: u64,
@@ -79,6 +86,12 @@ pub struct Settings {
     /// Seconds a connection may live (API Gateway: 2 hours).
     #[arg(long, env = "ROOMCAST_MAX_CONNECTION_SECS", default_value_t = 7200)]
     pub max_connection_secs: u64,
+
+    /// Milliseconds every `@connections` request waits before it is answered: the round
+    /// trip a function in AWS sees to API Gateway's management API (some 10-30 ms), so that
+    /// fan-out can be measured as in the cloud. 0: answer at once.
+    #[arg(long, env = "ROOMCAST_CONNECTIONS_DELAY_MS", default_value_t = 0)]
+    pub connections_delay_ms: u64,
 
     /// Rooms to create at start when missing, comma-separated.
     #[arg(long, env = "ROOMCAST_ROOMS", value_delimiter = ',', default_value = "general")]

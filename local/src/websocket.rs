@@ -24,6 +24,17 @@ use crate::events::{self, Handshake, Payload};
 use crate::registry::{Live, Outbound, OUTBOX_FRAMES};
 use crate::Gateway;
 
+/// tungstenite reads into a buffer of this size, zero-filling all of it before each read:
+/// its default of 128 KB made every idle connection hold 128 KB of resident memory. Client
+/// frames are small (a few hundred bytes); a larger one, up to the frame quota, grows the
+/// buffer for as long as it takes to read it.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Frames queued for a client are written out once this many bytes are waiting (or when
+/// the queue runs dry), so that a burst of deliveries takes a few writes rather than one
+/// each, while the write buffer a connection keeps stays small.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
 /// `GET /` (or `/{stage}`) with an upgrade: the `$connect` route decides. Without one, a
 /// browser asks for the chat page (`/`, `/app.js`, ...), which never invokes anything.
 pub async fn upgrade(
@@ -69,8 +80,16 @@ pub async fn upgrade(
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return (status, body_text(response.body)).into_response();
     }
+    // Only the authorizer and `$connect` see the handshake's headers and query string;
+    // the connection's later events do not carry them. Kept, the header values (slices of
+    // the HTTP connection's read buffer) would hold that whole buffer, some 16 KB, for as
+    // long as the connection lives.
+    handshake.headers = HeaderMap::new();
+    handshake.query = HashMap::new();
     let failed = (gateway.clone(), handshake.clone());
     upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_frame_size(gateway.quotas.frame_bytes)
         .max_message_size(gateway.quotas.message_bytes)
         .on_failed_upgrade(move |error| {
@@ -150,6 +169,7 @@ fn body_text(body: Option<Body>) -> String {
 /// One connection, from the open socket to `$disconnect`.
 async fn run(gateway: Arc<Gateway>, handshake: Handshake, socket: WebSocket) {
     let id = handshake.connection_id.clone();
+    let handshake = Arc::new(handshake);
     let (outbox, frames) = mpsc::channel(OUTBOX_FRAMES);
     let last_active_ms = Arc::new(AtomicI64::new(roomcast_core::clock::now_ms()));
     let live = Arc::new(Live {
@@ -190,9 +210,11 @@ async fn run(gateway: Arc<Gateway>, handshake: Handshake, socket: WebSocket) {
                 }
                 Ok(Some(Ok(message))) => {
                     last_active_ms.store(roomcast_core::clock::now_ms(), Ordering::Relaxed);
+                    // The handler's future is boxed: inline, its few KB would be part of this
+                    // task, and so of every idle connection, for the connection's whole life.
                     let reply = match &message {
-                        Message::Text(text) => Some(route(&gateway, &handshake, Payload::Text(text.as_str())).await),
-                        Message::Binary(bytes) => Some(route(&gateway, &handshake, Payload::Binary(bytes)).await),
+                        Message::Text(text) => Some(Box::pin(route(&gateway, &handshake, Payload::Text(text.as_str()))).await),
+                        Message::Binary(bytes) => Some(Box::pin(route(&gateway, &handshake, Payload::Binary(bytes))).await),
                         Message::Close(frame) => {
                             break frame.as_ref().map_or((1005, String::new()), |f| (f.code, f.reason.to_string()));
                         }
@@ -214,7 +236,7 @@ async fn run(gateway: Arc<Gateway>, handshake: Handshake, socket: WebSocket) {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
     tracing::info!(connection_id = %id, code, %reason, "connection closed");
     let event = events::disconnect(&gateway.api, &handshake, code, &reason);
-    gateway.functions.disconnect(&event).await;
+    Box::pin(gateway.functions.disconnect(&event)).await;
     gateway.registry.finished();
 }
 
@@ -226,27 +248,38 @@ async fn route(gateway: &Gateway, handshake: &Handshake, payload: Payload<'_>) -
     Some(body_text(response.body)).filter(|body| !body.is_empty())
 }
 
-/// Sends what the gateway queues for this connection; reports a server-side close.
+/// Sends what the gateway queues for this connection; reports a server-side close. Frames
+/// already queued go out together: each is handed to the socket without a flush, and the
+/// flush comes once the queue is empty.
 async fn write(
     mut sink: futures::stream::SplitSink<WebSocket, Message>,
     mut frames: mpsc::Receiver<Outbound>,
     closed: oneshot::Sender<(u16, String)>,
 ) {
-    while let Some(frame) = frames.recv().await {
-        let sent = match frame {
-            Outbound::Text(text) => sink.send(Message::Text(text.into())).await,
-            Outbound::Binary(bytes) => sink.send(Message::Binary(bytes.into())).await,
-            Outbound::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code,
-                    reason: reason.clone().into(),
-                };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                let _ = closed.send((code, reason));
+    while let Some(mut frame) = frames.recv().await {
+        loop {
+            let fed = match frame {
+                Outbound::Text(text) => sink.feed(Message::Text(text.into())).await,
+                Outbound::Binary(bytes) => sink.feed(Message::Binary(bytes.into())).await,
+                Outbound::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code,
+                        reason: reason.clone().into(),
+                    };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    let _ = closed.send((code, reason));
+                    return;
+                }
+            };
+            if fed.is_err() {
                 return;
             }
-        };
-        if sent.is_err() {
+            match frames.try_recv() {
+                Ok(next) => frame = next,
+                Err(_) => break,
+            }
+        }
+        if sink.flush().await.is_err() {
             return;
         }
     }

@@ -393,7 +393,7 @@ mod tests {
         let message = env(&[("ROOMCAST_AUTH", "maybe")]).domain().unwrap_err().to_string();
         assert!(message.contains("ROOMCAST_AUTH"), "{message}");
         assert_eq!(settings.kafka().unwrap().topic, "roomcast-events");
-        assert_eq!(settings.fan_out().unwrap().concurrency, 64);
+        assert_eq!(settings.fan_out().unwrap().concurrency, 200);
         assert_eq!(settings.kafka_security().unwrap(), KafkaSecurity::default());
     }
 

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
 use aws_sdk_apigatewaymanagement::error::SdkError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
@@ -17,11 +18,15 @@ pub struct ConnectionsNotifier {
 impl ConnectionsNotifier {
     /// `endpoint` is the stage URL, `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`
     /// in AWS or the local gateway's address. The SDK's own retries are off: fan-out retries
-    /// with its own backoff, and two layers of retries would multiply.
+    /// with its own backoff, and two layers of retries would multiply. So is its stalled
+    /// stream protection: a frame is a few hundred bytes sent in one write, which no
+    /// throughput check can judge, while the check set a timer for every post (fan-out's
+    /// post timeout bounds each post anyway).
     pub fn new(sdk: &SdkConfig, endpoint: &str) -> Self {
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
             .retry_config(RetryConfig::disabled())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .build();
         Self {
             client: aws_sdk_apigatewaymanagement::Client::from_conf(config),

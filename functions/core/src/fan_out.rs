@@ -31,7 +31,11 @@ pub use crate::record::Record;
 
 #[derive(Debug, Clone)]
 pub struct FanOutConfig {
-    /// Posts in flight at once.
+    /// Posts in flight at once. The default, 200, reaches a 10,000-member room in about a
+    /// second when a post takes 20 ms (API Gateway's usual round trip from Lambda): 200 / 20
+    /// ms is 10,000 posts/s, the account's default PostToConnection quota, so one
+    /// invocation can use all of it; invocations running at once share it, and the posts
+    /// it throttles (429) are retried with backoff.
     pub concurrency: usize,
     /// Tries per frame when a post is throttled or fails temporarily.
     pub attempts: u32,
@@ -48,7 +52,7 @@ pub struct FanOutConfig {
 impl Default for FanOutConfig {
     fn default() -> Self {
         Self {
-            concurrency: 64,
+            concurrency: 200,
             attempts: 4,
             backoff: Duration::from_millis(100),
             post_timeout: Duration::from_secs(5),

@@ -579,3 +579,66 @@ async fn idle_and_overlong_connections_are_closed_with_1001() {
         gateway.shutdown().await;
     }
 }
+
+/// A client frame much larger than the gateway's read buffer (up to the 32 KB frame quota)
+/// is read whole: a `send` of 30 KB of text is answered (`too_large`: over the text limit,
+/// not the frame quota), and the connection goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_near_the_frame_quota_is_read_whole() {
+    let gateway = gateway(Mode::Embedded).await;
+    let mut alice = Client::connect(&gateway, "alice").await;
+    alice.join("general").await;
+    let text = "y".repeat(30 * 1024);
+    let reply = alice
+        .ask(json!({"action": "send", "room": "general", "text": text}))
+        .await;
+    assert_eq!(reply["code"], "too_large", "{reply}");
+    assert_eq!(alice.ask(json!({"action": "ping"})).await["type"], "pong");
+    gateway.shutdown().await;
+}
+
+/// `--connections-delay-ms`: every `@connections` request is answered after the delay (a
+/// round trip as in AWS), and still works with the AWS SDK and fan-out alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_answer_after_the_configured_delay() {
+    let gateway = gateway_with(Mode::Embedded, &["--connections-delay-ms", "50"]).await;
+    let mut alice = Client::connect(&gateway, "alice").await;
+    let mut bob = Client::connect(&gateway, "bob").await;
+    alice.join("general").await;
+    bob.join("general").await;
+    let id = bob.connection_id().await;
+    let config = aws_sdk_apigatewaymanagement::Config::builder()
+        .behavior_version(aws_sdk_apigatewaymanagement::config::BehaviorVersion::latest())
+        .region(aws_sdk_apigatewaymanagement::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
+            "k", "s", None, None, "test",
+        ))
+        .endpoint_url(gateway.connections_endpoint())
+        .build();
+    let sdk = aws_sdk_apigatewaymanagement::Client::from_conf(config);
+    let started = std::time::Instant::now();
+    sdk.post_to_connection()
+        .connection_id(&id)
+        .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+            r#"{"type":"notice"}"#,
+        ))
+        .send()
+        .await
+        .expect("post to a live connection");
+    // A lower bound only: the answer cannot come before the delay, however loaded the machine.
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(bob.next_non_presence().await["type"], "notice");
+
+    alice
+        .ask_for(
+            json!({"action": "send", "room": "general", "text": "slow but sure"}),
+            "ack",
+        )
+        .await;
+    assert_eq!(bob.wait_for("message").await["text"], "slow but sure");
+    gateway.shutdown().await;
+}

@@ -24,6 +24,9 @@ const DELIVERY_DEADLINE: Duration = Duration::from_secs(60);
 /// The `idle` of each `next_batch` call: short, so loops notice their deadline.
 const IDLE: Duration = Duration::from_millis(300);
 
+/// The Kafka source's `fetch.wait.max.ms`, as the gateway's default.
+const FETCH_WAIT: Duration = Duration::from_millis(10);
+
 /// How long a source gets to show records it should not have (duplicates, redeliveries).
 const QUIET: Duration = Duration::from_secs(2);
 
@@ -93,7 +96,10 @@ impl Backend for Kafka {
     }
 
     fn source(&self) -> Box<dyn RecordSource> {
-        Box::new(KafkaSource::new(tansu::bootstrap(), &self.topic, &self.group).expect("cannot create a KafkaSource"))
+        Box::new(
+            KafkaSource::new(tansu::bootstrap(), &self.topic, &self.group, FETCH_WAIT)
+                .expect("cannot create a KafkaSource"),
+        )
     }
 }
 
@@ -430,7 +436,7 @@ async fn kafka_headers_reach_the_event_as_byte_arrays() {
         .await
         .expect("produced");
 
-    let mut source = KafkaSource::new(tansu::bootstrap(), &topic, &unique_name("group")).expect("source");
+    let mut source = KafkaSource::new(tansu::bootstrap(), &topic, &unique_name("group"), FETCH_WAIT).expect("source");
     let batch = next_batch(&mut source, 10, Duration::from_millis(100), Duration::from_secs(20)).await;
     assert_eq!(batch.len(), 1);
     let event = serde_json::to_value(roomcast_local::events::kafka_event(&batch, tansu::bootstrap())).unwrap();
