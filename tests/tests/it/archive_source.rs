@@ -62,6 +62,11 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
     for text in ["one", "two", "three"] {
         assert_eq!(bob.wait_for("message").await["text"], text);
     }
+    // The archive's mapping must be running first: its consumer group joins at start-up
+    // beside fan-out's, and on tansu a static member's first join takes seconds, past the
+    // 5 s an edit waits for its message (the archive lag). Until then an edit is refused
+    // `not_found` (seen in CI once fetches stopped waiting 500 ms).
+    history_until(&mut bob, "general", |messages| messages.len() == 3).await;
     // Right after their acks: these wait for the archive if it has not kept the message yet.
     alice
         .ask_for(

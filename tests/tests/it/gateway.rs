@@ -165,7 +165,7 @@ impl Client {
             if frame["type"] == kind {
                 return frame;
             }
-            assert_ne!(frame["type"], "error", "{}: waiting for {kind}", self.name);
+            assert_ne!(frame["type"], "error", "{}: waiting for {kind}, got {frame}", self.name);
         }
     }
 
