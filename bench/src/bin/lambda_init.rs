@@ -109,6 +109,16 @@ const LAMBDA_CERT_FILE: &str = "/etc/pki/tls/certs/ca-bundle.crt";
 /// a local port nothing listens on. The producers connect in the background, after init.
 const KAFKA: &str = "{kafka}";
 
+/// What template.yaml gives the two functions that run commands (ws-message, http-api).
+const COMMAND_VARIABLES: &[(&str, &str)] = &[
+    ("ROOMCAST_TABLE", "roomcast-Table-BENCH"),
+    ("ROOMCAST_KAFKA_BOOTSTRAP", KAFKA),
+    ("ROOMCAST_TOPIC", "roomcast-events"),
+    ("ROOMCAST_BROADCAST_ROOM", "admin"),
+    ("ROOMCAST_ARCHIVE_LAG_MS", "5000"),
+    ("ROOMCAST_KAFKA_AUTH", "none"),
+];
+
 /// The template's variables, with the values a deployed stack would give them. Globals:
 /// `ROOMCAST_AUTH`, `RUST_LOG` and `SSL_CERT_FILE` for every function.
 const FUNCTIONS: &[Function] = &[
@@ -139,27 +149,13 @@ const FUNCTIONS: &[Function] = &[
         logical_id: "MessageFunction",
         binary: "ws-message",
         memory_mb: 256,
-        variables: &[
-            ("ROOMCAST_TABLE", "roomcast-Table-BENCH"),
-            ("ROOMCAST_KAFKA_BOOTSTRAP", KAFKA),
-            ("ROOMCAST_TOPIC", "roomcast-events"),
-            ("ROOMCAST_BROADCAST_ROOM", "admin"),
-            ("ROOMCAST_ARCHIVE_LAG_MS", "5000"),
-            ("ROOMCAST_KAFKA_AUTH", "none"),
-        ],
+        variables: COMMAND_VARIABLES,
     },
     Function {
         logical_id: "HttpApiFunction",
         binary: "http-api",
         memory_mb: 256,
-        variables: &[
-            ("ROOMCAST_TABLE", "roomcast-Table-BENCH"),
-            ("ROOMCAST_KAFKA_BOOTSTRAP", KAFKA),
-            ("ROOMCAST_TOPIC", "roomcast-events"),
-            ("ROOMCAST_BROADCAST_ROOM", "admin"),
-            ("ROOMCAST_ARCHIVE_LAG_MS", "5000"),
-            ("ROOMCAST_KAFKA_AUTH", "none"),
-        ],
+        variables: COMMAND_VARIABLES,
     },
     Function {
         logical_id: "FanoutFunction",

@@ -366,9 +366,8 @@ async fn a_client_dropped_without_a_close_frame_is_cleaned_up(gateway: Running) 
     gateway.shutdown().await;
 }
 
-async fn connections_api_works_with_the_aws_sdk(gateway: Running) {
-    let mut alice = Client::connect(&gateway, "alice").await;
-    let id = alice.connection_id().await;
+/// The official SDK's management API client, pointed at the gateway's `@connections`.
+fn connections_sdk(gateway: &Running) -> aws_sdk_apigatewaymanagement::Client {
     let config = aws_sdk_apigatewaymanagement::Config::builder()
         .behavior_version(aws_sdk_apigatewaymanagement::config::BehaviorVersion::latest())
         .region(aws_sdk_apigatewaymanagement::config::Region::new("us-east-1"))
@@ -377,7 +376,13 @@ async fn connections_api_works_with_the_aws_sdk(gateway: Running) {
         ))
         .endpoint_url(gateway.connections_endpoint())
         .build();
-    let sdk = aws_sdk_apigatewaymanagement::Client::from_conf(config);
+    aws_sdk_apigatewaymanagement::Client::from_conf(config)
+}
+
+async fn connections_api_works_with_the_aws_sdk(gateway: Running) {
+    let mut alice = Client::connect(&gateway, "alice").await;
+    let id = alice.connection_id().await;
+    let sdk = connections_sdk(&gateway);
 
     sdk.post_to_connection()
         .connection_id(&id)
@@ -607,15 +612,7 @@ async fn connections_answer_after_the_configured_delay() {
     alice.join("general").await;
     bob.join("general").await;
     let id = bob.connection_id().await;
-    let config = aws_sdk_apigatewaymanagement::Config::builder()
-        .behavior_version(aws_sdk_apigatewaymanagement::config::BehaviorVersion::latest())
-        .region(aws_sdk_apigatewaymanagement::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
-            "k", "s", None, None, "test",
-        ))
-        .endpoint_url(gateway.connections_endpoint())
-        .build();
-    let sdk = aws_sdk_apigatewaymanagement::Client::from_conf(config);
+    let sdk = connections_sdk(&gateway);
     let started = std::time::Instant::now();
     sdk.post_to_connection()
         .connection_id(&id)
