@@ -363,6 +363,7 @@ impl Client {
                 let event = frame.event.as_deref().unwrap_or("?");
                 *self.receiver.presence.entry(event.to_owned()).or_default() += 1;
                 Counters::one(&self.counters().presence);
+                Counters::at_least(&self.counters().last_presence_us, self.context.clock_us());
             }
             "ack" => {
                 let seq = frame.client_msg_id.as_deref().and_then(|id| id.parse::<u64>().ok());

@@ -65,6 +65,8 @@ pub struct Counters {
     pub duplicated: AtomicU64,
     pub misrouted: AtomicU64,
     pub presence: AtomicU64,
+    /// When the last presence frame came, µs on the run's clock (0: none yet).
+    pub last_presence_us: AtomicU64,
     pub senders_done: AtomicU64,
     pub dropped: AtomicU64,
     /// The gateway's resident memory, KB (0: not sampled).
@@ -91,6 +93,11 @@ impl Counters {
     pub fn less(counter: &AtomicU64) {
         // Never below zero, whatever order the updates come in.
         let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// Raises `counter` to `value` if it is lower.
+    pub fn at_least(counter: &AtomicU64, value: u64) {
+        counter.fetch_max(value, Ordering::Relaxed);
     }
 
     pub fn get(counter: &AtomicU64) -> u64 {

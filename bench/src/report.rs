@@ -42,8 +42,13 @@ pub struct Setup {
     pub room_failures: BTreeMap<String, u64>,
     pub joined: u64,
     pub join_failures: BTreeMap<String, u64>,
+    /// From the first join asked to the last one answered.
+    pub join_seconds: f64,
     /// How long the joins' presence frames took to stop; none if they had not within --settle.
     pub settle_seconds: Option<f64>,
+    /// From the first join asked to the last presence frame received (to the last join
+    /// answered if no presence frame came); none if the frames had not stopped within --settle.
+    pub presence_seconds: Option<f64>,
     /// The clients that joined each room, by room.
     #[serde(skip)]
     pub members: Vec<Vec<usize>>,
@@ -77,7 +82,9 @@ pub struct ConnectReport {
     pub room_failures: BTreeMap<String, u64>,
     pub joined: u64,
     pub join_failures: BTreeMap<String, u64>,
+    pub join_seconds: f64,
     pub settle_seconds: Option<f64>,
+    pub presence_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -326,7 +333,9 @@ impl Report {
             room_failures: setup.room_failures,
             joined: setup.joined,
             join_failures: setup.join_failures,
+            join_seconds: round3(setup.join_seconds),
             settle_seconds: setup.settle_seconds.map(round3),
+            presence_seconds: setup.presence_seconds.map(round3),
         };
 
         let mut report = Report {
@@ -495,7 +504,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "connect   {}/{} in {:.1} s ({:.1}/s), failures: {}; rooms created {}/{}; joined {}; presence settled {}",
+            "connect   {}/{} in {:.1} s ({:.1}/s), failures: {}; rooms created {}/{}; joined {} in {:.2} s; presence settled {}",
             c.connected,
             c.attempted,
             c.seconds,
@@ -504,8 +513,9 @@ impl Report {
             c.rooms_created,
             p.rooms,
             c.joined,
-            c.settle_seconds
-                .map_or("not within --settle".to_owned(), |seconds| format!("in {seconds:.1} s"))
+            c.join_seconds,
+            c.presence_seconds
+                .map_or("not within --settle".to_owned(), |seconds| format!("{seconds:.2} s after the first join"))
         );
         let _ = writeln!(
             out,

@@ -133,6 +133,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             .insert("room not created".to_owned(), roomless.len() as u64);
     }
     setup.members = vec![Vec::new(); options.rooms];
+    let joins_started_us = context.clock_us();
     for (index, result) in ask_all(&handles, joiners, Ask::Join, &options, &counters, &interrupt).await {
         match result {
             Ok(()) => {
@@ -145,10 +146,17 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     for members in &mut setup.members {
         members.sort_unstable();
     }
+    let joins_ended_us = context.clock_us();
+    setup.join_seconds = (joins_ended_us - joins_started_us) as f64 / 1e6;
     counters.set_phase(Phase::Settling);
     setup.settle_seconds = settle(&counters, options.settle)
         .await
         .map(|waited| waited.as_secs_f64());
+    // The figure of a join storm: how long until everyone had heard of everyone they will.
+    setup.presence_seconds = setup.settle_seconds.map(|_| {
+        let last_us = Counters::get(&counters.last_presence_us).max(joins_ended_us);
+        (last_us - joins_started_us) as f64 / 1e6
+    });
     let joined_kb = options.gateway_pid.and_then(rss_kb);
 
     // Send.
