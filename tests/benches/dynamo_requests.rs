@@ -18,15 +18,8 @@
 //! dynamo_requests -- --short`, in the dev profile) runs 100 records over 1 and 10 rooms.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
 use clap::Parser;
 use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_aws::dynamo::{ensure_table, DynamoStore};
@@ -35,6 +28,7 @@ use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::memory::{LogRecord, MemoryLog};
 use roomcast_core::Config;
 use roomcast_tests::connections::ConnectionsServer;
+use roomcast_tests::dynamo_requests::{self, Use};
 use roomcast_tests::{events, moto, unique_name};
 use serde_json::Value;
 
@@ -65,148 +59,6 @@ struct Options {
     /// `cargo bench` passes it; ignored.
     #[arg(long, hide = true)]
     bench: bool,
-}
-
-/// What one operation cost: requests, bytes each way and, for reads, items returned.
-#[derive(Debug, Default, Clone, Copy)]
-struct Use {
-    requests: usize,
-    request_bytes: usize,
-    response_bytes: usize,
-    items: usize,
-    consistent: usize,
-    /// Items written (a transaction's actions, a batch's puts; 1 for a single write).
-    writes: usize,
-    /// Answers other than 200 (a retried request is counted each time it was sent).
-    failed: usize,
-}
-
-impl Use {
-    /// Read and write capacity units, estimated: a read costs one unit per 4 KB returned
-    /// (half for an eventually consistent one), a write one per 1 KB written per item (a
-    /// transaction twice). The JSON bytes counted are an upper bound of DynamoDB's item
-    /// sizes (attribute names and values, without JSON's type tags and quotes), so these
-    /// are upper bounds too; a write is counted as at least one unit per item.
-    fn units(&self, operation: &str) -> (f64, f64) {
-        match operation {
-            "GetItem" | "Query" | "BatchGetItem" => {
-                let eventual = self.requests - self.consistent;
-                let per_request = (self.response_bytes as f64 / self.requests.max(1) as f64 / 4096.0).ceil();
-                (per_request * (self.consistent as f64 + eventual as f64 * 0.5), 0.0)
-            }
-            "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" => {
-                let per_item = (self.request_bytes as f64 / self.writes.max(1) as f64 / 1024.0)
-                    .ceil()
-                    .max(1.0);
-                (0.0, per_item * self.writes as f64)
-            }
-            "TransactWriteItems" => {
-                let per_item = (self.request_bytes as f64 / self.writes.max(1) as f64 / 1024.0)
-                    .ceil()
-                    .max(1.0);
-                (0.0, 2.0 * per_item * self.writes as f64)
-            }
-            _ => (0.0, 0.0),
-        }
-    }
-}
-
-/// DynamoDB requests by operation, as they went through the proxy.
-#[derive(Clone, Default)]
-struct Tally(Arc<Mutex<BTreeMap<String, Use>>>);
-
-impl Tally {
-    fn take(&self) -> BTreeMap<String, Use> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-struct Proxy {
-    tally: Tally,
-    client: reqwest::Client,
-    upstream: String,
-}
-
-/// Forwards one DynamoDB request to moto as it came (moto does not check signatures) and
-/// counts it once answered.
-async fn forward(
-    State(proxy): State<Arc<Proxy>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let operation = headers
-        .get("x-amz-target")
-        .and_then(|target| target.to_str().ok())
-        .and_then(|target| target.rsplit('.').next())
-        .unwrap_or("(none)")
-        .to_owned();
-    let request_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut request = proxy
-        .client
-        .request(
-            method,
-            format!("{}{}", proxy.upstream, uri.path_and_query().map_or("/", |p| p.as_str())),
-        )
-        .body(body.clone());
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    let (status, response_headers, answer) = match request.send().await {
-        Ok(response) => {
-            let status = response.status();
-            let headers = response.headers().clone();
-            (status, headers, response.bytes().await.unwrap_or_default())
-        }
-        Err(error) => {
-            return (StatusCode::BAD_GATEWAY, error.to_string()).into_response();
-        }
-    };
-    let answer_json: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
-    let items = match operation.as_str() {
-        "Query" => answer_json["Count"].as_u64().unwrap_or(0) as usize,
-        "GetItem" => usize::from(answer_json.get("Item").is_some()),
-        _ => 0,
-    };
-    let writes = match operation.as_str() {
-        "TransactWriteItems" => request_json["TransactItems"].as_array().map_or(0, Vec::len),
-        "BatchWriteItem" => request_json["RequestItems"].as_object().map_or(0, |tables| {
-            tables.values().filter_map(Value::as_array).map(Vec::len).sum()
-        }),
-        "PutItem" | "UpdateItem" | "DeleteItem" => 1,
-        _ => 0,
-    };
-    {
-        let mut tally = proxy.tally.0.lock().unwrap();
-        let entry = tally.entry(operation).or_default();
-        entry.requests += 1;
-        entry.request_bytes += body.len();
-        entry.response_bytes += answer.len();
-        entry.items += items;
-        entry.consistent += usize::from(request_json["ConsistentRead"].as_bool() == Some(true));
-        entry.writes += writes;
-        entry.failed += usize::from(status != StatusCode::OK);
-    }
-    (status, response_headers, answer).into_response()
-}
-
-async fn start_proxy(tally: Tally) -> SocketAddr {
-    let proxy = Arc::new(Proxy {
-        tally,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap(),
-        upstream: moto::endpoint().to_owned(),
-    });
-    let app = axum::Router::new().fallback(forward).with_state(proxy);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
 }
 
 fn body(response: &ApiGatewayProxyResponse) -> Value {
@@ -333,8 +185,7 @@ async fn main() {
         options.rooms = vec![1, 10];
         options.members = 3;
     }
-    let tally = Tally::default();
-    let proxy = start_proxy(tally.clone()).await;
+    let (proxy, tally) = dynamo_requests::start().await;
     // moto's timeouts (one Python process, slower as its tables grow), through the proxy.
     let client = aws_sdk_dynamodb::Client::from_conf(
         moto::client()

@@ -11,89 +11,15 @@
 //! `cargo bench -p roomcast-tests --bench polling [-- POLLS]` (default 50 idle polls)
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::http::Method;
 use clap::Parser;
 use roomcast_aws::config::Env;
 use roomcast_local::settings::Settings;
-use roomcast_tests::{moto, unique_name};
+use roomcast_tests::dynamo_requests::{self, Use};
+use roomcast_tests::unique_name;
 use serde_json::Value;
-
-/// DynamoDB requests by operation, as they went through the proxy.
-#[derive(Clone, Default)]
-struct Tally(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl Tally {
-    fn take(&self) -> BTreeMap<String, usize> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-struct Proxy {
-    tally: Tally,
-    client: reqwest::Client,
-    upstream: String,
-}
-
-/// Forwards one DynamoDB request to moto as it came (moto does not check signatures).
-async fn forward(
-    State(proxy): State<Arc<Proxy>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> impl IntoResponse {
-    let operation = headers
-        .get("x-amz-target")
-        .and_then(|target| target.to_str().ok())
-        .and_then(|target| target.rsplit('.').next())
-        .unwrap_or("(none)")
-        .to_owned();
-    *proxy.tally.0.lock().unwrap().entry(operation).or_default() += 1;
-    let mut request = proxy
-        .client
-        .request(
-            method,
-            format!("{}{}", proxy.upstream, uri.path_and_query().map_or("/", |p| p.as_str())),
-        )
-        .body(body);
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.bytes().await.unwrap_or_default();
-            (status, headers, body).into_response()
-        }
-        Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
-    }
-}
-
-async fn start_proxy(tally: Tally) -> SocketAddr {
-    let proxy = Arc::new(Proxy {
-        tally,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        upstream: moto::endpoint().to_owned(),
-    });
-    let app = axum::Router::new().fallback(forward).with_state(proxy);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
 
 struct Api {
     client: reqwest::Client,
@@ -117,11 +43,11 @@ impl Api {
     }
 }
 
-fn show(what: &str, calls: usize, tally: &BTreeMap<String, usize>) {
-    let total: usize = tally.values().sum();
+fn show(what: &str, calls: usize, tally: &BTreeMap<String, Use>) {
+    let total: usize = tally.values().map(|used| used.requests).sum();
     let by_operation: Vec<String> = tally
         .iter()
-        .map(|(operation, count)| format!("{operation} {:.2}", *count as f64 / calls as f64))
+        .map(|(operation, used)| format!("{operation} {:.2}", used.requests as f64 / calls as f64))
         .collect();
     println!(
         "{what:<38} {:>5.2} DynamoDB requests each ({})",
@@ -137,8 +63,7 @@ async fn main() {
         .find(|arg| !arg.starts_with('-'))
         .and_then(|arg| arg.parse().ok())
         .unwrap_or(50);
-    let tally = Tally::default();
-    let proxy = start_proxy(tally.clone()).await;
+    let (proxy, tally) = dynamo_requests::start().await;
     let settings = Settings::parse_from([
         "roomcast-local",
         "--listen",

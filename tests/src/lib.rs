@@ -6,6 +6,7 @@
 
 pub mod backends;
 pub mod connections;
+pub mod dynamo_requests;
 pub mod events;
 pub mod fault_proxy;
 pub mod gateway_process;

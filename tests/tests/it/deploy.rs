@@ -1232,6 +1232,38 @@ fn string_like_is_iams() {
 /// ws-message reads the history (`history`: a Query; `edit`, `delete`, a reply: a GetItem
 /// of the message) and may wait for the archive, `ROOMCAST_ARCHIVE_LAG_MS`, before
 /// producing: its timeout must cover both, under API Gateway's 29 s integration limit.
+/// kafka-fanout's memory (its CPU share, which signing a large room's posts needs) and its
+/// posts in flight are the deployer's to set, with the code's defaults.
+#[test]
+fn kafka_fanout_takes_its_memory_and_concurrency_from_parameters() {
+    let template = Template::load();
+    let properties = &template.get("FanoutFunction")["Properties"];
+    assert_eq!(reference(&properties["MemorySize"]), Some("FanoutMemorySize"));
+    assert_eq!(
+        reference(&properties["Environment"]["Variables"]["ROOMCAST_FANOUT_CONCURRENCY"]),
+        Some("FanoutConcurrency")
+    );
+    let parameter = |name: &str, field: &str| -> u64 {
+        let value = &template.document["Parameters"][name][field];
+        value
+            .as_u64()
+            .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
+            .unwrap_or_else(|| panic!("{name}.{field}: not a number: {value}"))
+    };
+    assert_eq!(
+        parameter("FanoutConcurrency", "Default"),
+        roomcast_core::fan_out::FanOutConfig::default().concurrency as u64,
+        "FanoutConcurrency's default is the code's"
+    );
+    assert!(
+        parameter("FanoutConcurrency", "MinValue") >= 1,
+        "ROOMCAST_FANOUT_CONCURRENCY must be at least 1"
+    );
+    // Lambda's own bounds for MemorySize: a value outside them fails the deploy, late.
+    assert!(parameter("FanoutMemorySize", "MinValue") >= 128);
+    assert!(parameter("FanoutMemorySize", "MaxValue") <= 10_240);
+}
+
 #[test]
 fn ws_message_reads_the_history_and_waits_for_the_archive_within_its_timeout() {
     let template = Template::load();
