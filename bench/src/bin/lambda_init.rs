@@ -171,6 +171,7 @@ const FUNCTIONS: &[Function] = &[
             ("ROOMCAST_KAFKA_BOOTSTRAP", KAFKA),
             ("ROOMCAST_TOPIC", "roomcast-events"),
             ("ROOMCAST_KAFKA_AUTH", "none"),
+            ("ROOMCAST_FANOUT_CONCURRENCY", "200"),
         ],
     },
     Function {
