@@ -42,17 +42,12 @@ impl Use {
                 let per_request = (self.response_bytes as f64 / self.requests.max(1) as f64 / 4096.0).ceil();
                 (per_request * (self.consistent as f64 + eventual as f64 * 0.5), 0.0)
             }
-            "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" => {
+            "PutItem" | "UpdateItem" | "DeleteItem" | "BatchWriteItem" | "TransactWriteItems" => {
                 let per_item = (self.request_bytes as f64 / self.writes.max(1) as f64 / 1024.0)
                     .ceil()
                     .max(1.0);
-                (0.0, per_item * self.writes as f64)
-            }
-            "TransactWriteItems" => {
-                let per_item = (self.request_bytes as f64 / self.writes.max(1) as f64 / 1024.0)
-                    .ceil()
-                    .max(1.0);
-                (0.0, 2.0 * per_item * self.writes as f64)
+                let transaction = if operation == "TransactWriteItems" { 2.0 } else { 1.0 };
+                (0.0, transaction * per_item * self.writes as f64)
             }
             _ => (0.0, 0.0),
         }

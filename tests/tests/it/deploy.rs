@@ -290,6 +290,14 @@ fn reference(value: &Value) -> Option<&str> {
     value.get("Ref").and_then(Value::as_str)
 }
 
+/// A number in the template, which YAML may have left as a string (`Default: "5000"`).
+fn number(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
+        .unwrap_or_else(|| panic!("not a number: {value}"))
+}
+
 /// The text of a `Fn::Sub` (its first form, or the string of its list form).
 fn sub(value: &Value) -> Option<&str> {
     match value.get("Fn::Sub")? {
@@ -1243,13 +1251,7 @@ fn kafka_fanout_takes_its_memory_and_concurrency_from_parameters() {
         reference(&properties["Environment"]["Variables"]["ROOMCAST_FANOUT_CONCURRENCY"]),
         Some("FanoutConcurrency")
     );
-    let parameter = |name: &str, field: &str| -> u64 {
-        let value = &template.document["Parameters"][name][field];
-        value
-            .as_u64()
-            .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
-            .unwrap_or_else(|| panic!("{name}.{field}: not a number: {value}"))
-    };
+    let parameter = |name: &str, field: &str| number(&template.document["Parameters"][name][field]);
     assert_eq!(
         parameter("FanoutConcurrency", "Default"),
         roomcast_core::fan_out::FanOutConfig::default().concurrency as u64,
@@ -1271,12 +1273,6 @@ fn ws_message_reads_the_history_and_waits_for_the_archive_within_its_timeout() {
     let variables = &properties["Environment"]["Variables"];
     assert_eq!(reference(&variables["ROOMCAST_ARCHIVE_LAG_MS"]), Some("ArchiveLagMs"));
     let lag = &template.document["Parameters"]["ArchiveLagMs"];
-    let number = |value: &Value| -> u64 {
-        value
-            .as_u64()
-            .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
-            .unwrap_or_else(|| panic!("not a number: {value}"))
-    };
     assert_eq!(
         u128::from(number(&lag["Default"])),
         roomcast_core::Config::default().archive_lag.as_millis(),
