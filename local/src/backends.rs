@@ -94,6 +94,8 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
                 bootstrap_servers: bootstrap.clone(),
                 topic: settings.topic.clone(),
                 delivery_timeout: Duration::from_secs(5),
+                // The trigger's consumers speak plaintext, so the producer does too.
+                security: Default::default(),
             })?;
             let fetch_wait = Duration::from_millis(settings.kafka_fetch_wait_ms);
             let sources: Sources = (

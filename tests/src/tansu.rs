@@ -105,6 +105,7 @@ pub fn publisher(topic: &str) -> KafkaPublisher {
         bootstrap_servers: bootstrap().to_owned(),
         topic: topic.to_owned(),
         delivery_timeout: DELIVERY_TIMEOUT,
+        security: Default::default(),
     })
     .expect("cannot create a Kafka producer")
 }

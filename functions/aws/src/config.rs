@@ -221,6 +221,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             )?,
             topic: self.get("ROOMCAST_TOPIC").unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
             delivery_timeout: self.millis("ROOMCAST_KAFKA_DELIVERY_TIMEOUT_MS", Duration::from_secs(5))?,
+            security: self.kafka_security()?,
         })
     }
 

@@ -402,6 +402,7 @@ async fn kafka_down_tells_the_sender_and_leaves_no_half_done_state() {
         bootstrap_servers: format!("127.0.0.1:{}", roomcast_tests::process::free_port()),
         topic: "roomcast-events".into(),
         delivery_timeout: Duration::from_millis(1500),
+        security: Default::default(),
     };
     let down = Lambdas {
         backends: lambdas.backends.with_publisher(Arc::new(

@@ -252,6 +252,7 @@ async fn kafka_publish_fails_instead_of_hanging_when_kafka_is_unreachable() {
         bootstrap_servers: format!("127.0.0.1:{}", roomcast_tests::process::free_port()),
         topic: "roomcast-events".to_owned(),
         delivery_timeout: Duration::from_millis(1_500),
+        security: Default::default(),
     })
     .expect("creating a producer does not need a broker");
     let envelope = chat_message("general", "anyone there?", &ConnectionId::new("conn-D="));
