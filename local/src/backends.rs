@@ -79,7 +79,11 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
     type Sources = (Box<dyn RecordSource>, Box<dyn RecordSource>);
     let (publisher, (fan_out_source, archive_source)): (Arc<dyn Publisher>, Sources) = match &settings.kafka_bootstrap {
         None => {
-            let log = Arc::new(MemoryLog::new(&settings.topic, partitions as usize, EMBEDDED_RETENTION));
+            // Offsets from the time in microseconds: see `MemoryLog::starting_at`.
+            let first_offset = roomcast_core::clock::now_ms().saturating_mul(1000);
+            let log = Arc::new(
+                MemoryLog::new(&settings.topic, partitions as usize, EMBEDDED_RETENTION).starting_at(first_offset),
+            );
             let sources: Sources = (
                 Box::new(MemorySource::new(log.clone())),
                 Box::new(MemorySource::new(log.clone())),

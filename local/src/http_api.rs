@@ -212,8 +212,10 @@ fn request_event(
     event.raw_query_string = Some(uri.query().unwrap_or_default().to_owned());
     event.query_string_parameters = uri.query().unwrap_or_default().parse::<QueryMap>().unwrap_or_default();
     event.headers = headers.clone();
-    if let Some((_, Some(room))) = Route::find(method.as_str(), uri.path()) {
-        event.path_parameters.insert("room".to_owned(), room.to_owned());
+    if let Some((_, parameters)) = Route::find(method.as_str(), uri.path()) {
+        for (name, value) in parameters.0 {
+            event.path_parameters.insert(name.to_owned(), value.to_owned());
+        }
     }
     if !body.is_empty() {
         match std::str::from_utf8(body) {

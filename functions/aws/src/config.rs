@@ -174,6 +174,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             presence_max_audience: self.number("ROOMCAST_PRESENCE_MAX_AUDIENCE", defaults.presence_max_audience)?,
             who_max_users: defaults.who_max_users,
             archive_lag: self.millis("ROOMCAST_ARCHIVE_LAG_MS", defaults.archive_lag)?,
+            log_epoch: self.log_epoch()?,
+        })
+    }
+
+    /// `ROOMCAST_LOG_EPOCH`: 0 to 255, 0 by default (see `Config::log_epoch`).
+    fn log_epoch(&self) -> Result<u8, ConfigError> {
+        let Some(value) = self.get("ROOMCAST_LOG_EPOCH") else {
+            return Ok(0);
+        };
+        value.trim().parse::<u8>().map_err(|error| ConfigError::Invalid {
+            name: "ROOMCAST_LOG_EPOCH",
+            value,
+            reason: format!("{error}: expected 0 to 255"),
         })
     }
 

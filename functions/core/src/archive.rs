@@ -3,15 +3,21 @@
 //!
 //! The rules, each for a reason:
 //! - `message` and `dm` frames are kept, `edited` and `deleted` applied to the kept
-//!   message; every other frame (presence, a service's own frames) is not history;
+//!   message; every other frame (presence, a service's own frames) is not history, and
+//!   neither is a chat frame without a [`Stamp`](crate::envelope::Stamp): only the chat
+//!   functions write history, never a service's push;
+//! - a message's id, and an edit's, is its record's log position ([`MessageId::at`]), as
+//!   fan-out and the sender's `ack` derive it;
+//! - each conversation's records are applied one after the other in log order, so that a
+//!   reader never sees a later message of a room before an earlier one (polling `after`
+//!   the last id it read then never skips one), and an edit finds its message; different
+//!   conversations are written at once;
 //! - a record that cannot be used (not an envelope, a chat frame of the wrong shape, a text
 //!   over the limit) is logged and skipped: retrying it would block its partition forever;
 //! - a write that fails fails the batch, so that it is delivered again. That is safe
 //!   because every write is idempotent: a message is kept only if absent, an edit applies
-//!   only over an older edit, a tombstone is final;
-//! - the messages of a batch are kept before its edits and deletes are applied. An edit
-//!   is published keyed as its message, so it comes after the message on the same
-//!   partition: in this batch or a later one, the message is always there first.
+//!   only over an older edit, a tombstone is final. Within a conversation the writes before
+//!   the failure were the earlier records, so the order holds on the retry too.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,7 +28,7 @@ use serde::Deserialize;
 use crate::config::Limits;
 use crate::envelope::{Envelope, Target};
 use crate::history::{Conversation, MessageEdit, StoredMessage};
-use crate::model::{MessageId, RoomName, User, UserId};
+use crate::model::{LogPosition, MessageId, RoomName, User, UserId};
 use crate::ports::{History, StoreError};
 use crate::protocol::ServerFrame;
 use crate::record::Record;
@@ -76,6 +82,15 @@ enum Change {
     Amend(Conversation, MessageId, Amendment),
 }
 
+impl Change {
+    fn conversation(&self) -> &Conversation {
+        match self {
+            Change::Keep(message) => &message.conversation,
+            Change::Amend(conversation, _, _) => conversation,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Amendment {
     Edit(MessageEdit),
@@ -94,22 +109,18 @@ pub async fn archive<H: History + ?Sized>(
     };
     records.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
 
-    let mut keeps = Vec::new();
-    let mut amendments: HashMap<(Conversation, MessageId), Vec<Amendment>> = HashMap::new();
+    // Each conversation's changes in log order; the conversations in order of appearance.
+    let mut conversations: HashMap<Conversation, Vec<Change>> = HashMap::new();
     let mut order = Vec::new();
     for record in &records {
         match change(record, config) {
-            Ok(Some(Change::Keep(message))) => keeps.push(message),
-            Ok(Some(Change::Amend(conversation, id, amendment))) => {
-                let key = (conversation, id);
-                amendments
-                    .entry(key.clone())
-                    .or_insert_with(|| {
-                        order.push(key);
-                        Vec::new()
-                    })
-                    .push(amendment);
-            }
+            Ok(Some(change)) => conversations
+                .entry(change.conversation().clone())
+                .or_insert_with_key(|conversation| {
+                    order.push(conversation.clone());
+                    Vec::new()
+                })
+                .push(change),
             Ok(None) => report.ignored += 1,
             Err(reason) => {
                 report.skipped += 1;
@@ -118,49 +129,44 @@ pub async fn archive<H: History + ?Sized>(
         }
     }
 
-    let concurrency = config.concurrency.max(1);
     // Streams over indices, not references: a closure over `&T` is higher-ranked, and the
     // compiler then cannot prove the whole future `Send` (rust-lang/rust#102211).
-    let keeps = &keeps;
-    report.kept = stream::iter(0..keeps.len())
-        .map(|index| history.keep(&keeps[index]))
-        .buffer_unordered(concurrency)
-        .try_fold(0, |kept, ()| async move { Ok(kept + 1) })
-        .await
-        .map_err(ArchiveError)?;
-
-    // One message's edits and deletes in log order; different messages at once.
-    let (order, amendments) = (&order, &amendments);
-    let outcomes: Vec<(usize, usize)> = stream::iter(0..order.len())
-        .map(|index| amend(history, &order[index], &amendments[&order[index]]))
-        .buffer_unordered(concurrency)
+    let (order, conversations) = (&order, &conversations);
+    let outcomes: Vec<ArchiveReport> = stream::iter(0..order.len())
+        .map(|index| apply(history, &conversations[&order[index]]))
+        .buffer_unordered(config.concurrency.max(1))
         .try_collect()
         .await
         .map_err(ArchiveError)?;
-    for (changed, unchanged) in outcomes {
-        report.changed += changed;
-        report.unchanged += unchanged;
+    for outcome in outcomes {
+        report.kept += outcome.kept;
+        report.changed += outcome.changed;
+        report.unchanged += outcome.unchanged;
     }
     tracing::info!(?report, "batch archived");
     Ok(report)
 }
 
-/// Applies one message's edits and deletes in order: (changed, unchanged).
-async fn amend<H: History + ?Sized>(
-    history: &H,
-    (conversation, id): &(Conversation, MessageId),
-    amendments: &[Amendment],
-) -> Result<(usize, usize), StoreError> {
-    let mut outcome = (0, 0);
-    for amendment in amendments {
-        let changed = match amendment {
-            Amendment::Edit(edit) => history.edit(conversation, id, edit).await?,
-            Amendment::Delete => history.delete(conversation, id).await?,
-        };
-        if changed {
-            outcome.0 += 1;
-        } else {
-            outcome.1 += 1;
+/// Applies one conversation's changes, one after the other in log order.
+async fn apply<H: History + ?Sized>(history: &H, changes: &[Change]) -> Result<ArchiveReport, StoreError> {
+    let mut outcome = ArchiveReport::default();
+    for change in changes {
+        match change {
+            Change::Keep(message) => {
+                history.keep(message).await?;
+                outcome.kept += 1;
+            }
+            Change::Amend(conversation, id, amendment) => {
+                let changed = match amendment {
+                    Amendment::Edit(edit) => history.edit(conversation, id, edit).await?,
+                    Amendment::Delete => history.delete(conversation, id).await?,
+                };
+                if changed {
+                    outcome.changed += 1;
+                } else {
+                    outcome.unchanged += 1;
+                }
+            }
         }
     }
     Ok(outcome)
@@ -185,8 +191,13 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
     if !HISTORY_FRAMES.contains(&kind.as_str()) {
         return Ok(None);
     }
+    // A chat frame that no chat function wrote (a service's push): not history.
+    let Some(stamp) = envelope.stamp else {
+        return Ok(None);
+    };
+    let position: LogPosition = record.position();
     let frame: ServerFrame =
-        serde_json::from_str(envelope.frame.get()).map_err(|error| format!("`{kind}` frame: {error}"))?;
+        serde_json::from_str(&envelope.frame_at(position)).map_err(|error| format!("`{kind}` frame: {error}"))?;
     let limits = &config.limits;
     // A message or a direct message is kept; the two differ only in their conversation
     // and recipient.
@@ -199,7 +210,7 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
             ts,
             reply_to,
         } => (
-            id,
+            id.ok_or("a message without an id")?,
             Conversation::Room(check_room(room, limits)?),
             from,
             None,
@@ -217,6 +228,7 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
         } => {
             check_user(&to)?;
             let conversation = Conversation::direct(from.user_id.clone(), to.user_id.clone());
+            let id = id.ok_or("a dm without an id")?;
             (id, conversation, from, Some(to), text, ts, reply_to)
         }
         ServerFrame::Edited {
@@ -228,8 +240,7 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
             by: _,
         } => {
             check_text(&text, limits)?;
-            let edit_id = MessageId::parse(&envelope.id)
-                .map_err(|_| format!("an edit's envelope id must be a message id, not `{}`", envelope.id))?;
+            let edit_id = stamp.id_at(position);
             let edit = MessageEdit {
                 text,
                 edited_at,
@@ -246,6 +257,16 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
     };
     check_user(&from)?;
     check_text(&text, limits)?;
+    // The record's key is its conversation's, so that its position orders it there.
+    let expected = match &conversation {
+        Conversation::Room(room) => Target::Room(room.clone()),
+        Conversation::Direct(a, b) => Target::direct(a.clone(), b.clone()),
+    };
+    if envelope.target != expected {
+        return Err(format!(
+            "a `{kind}` must be addressed to its conversation, {conversation}"
+        ));
+    }
     Ok(Some(Change::Keep(StoredMessage {
         id,
         conversation,
@@ -262,7 +283,7 @@ fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, Str
 }
 
 /// The conversation an `edited` or `deleted` frame is about: its room, or the direct
-/// conversation of the user it is addressed to and the `with` it names.
+/// conversation it is addressed to (fan-out tells each side the other as `with`).
 fn conversation_of(
     room: Option<RoomName>,
     with: Option<UserId>,
@@ -271,8 +292,8 @@ fn conversation_of(
 ) -> Result<Conversation, String> {
     match (room, with, target) {
         (Some(room), None, _) => Ok(Conversation::Room(check_room(room, limits)?)),
-        (None, Some(with), Target::User(user)) => Ok(Conversation::direct(user.clone(), with)),
-        _ => Err("names no conversation: needs `room`, or `with` and a user target".to_owned()),
+        (None, None, Target::Direct(a, b)) => Ok(Conversation::direct(a.clone(), b.clone())),
+        _ => Err("names no conversation: needs `room`, or a direct conversation's target".to_owned()),
     }
 }
 

@@ -97,6 +97,10 @@ pub struct Config {
     /// naming a message this recent that is not in the history yet waits for the archive
     /// this long (from the message's time) before the answer is `not_found`.
     pub archive_lag: Duration,
+    /// `ROOMCAST_LOG_EPOCH`: the first part of every message id made from a log position
+    /// (`MessageId::at`). Raise it when the topic is made anew (its offsets start again),
+    /// so that new ids still sort after the kept ones.
+    pub log_epoch: u8,
 }
 
 impl Config {
@@ -117,6 +121,7 @@ impl Default for Config {
             presence_max_audience: 100,
             who_max_users: 500,
             archive_lag: Duration::from_secs(5),
+            log_epoch: 0,
         }
     }
 }

@@ -12,7 +12,10 @@
 //!   offline); a throttled or failing one is retried with backoff and then given up for
 //!   this batch. Neither fails the batch, which would duplicate every frame to every other
 //!   recipient;
-//! - a frame with a `maxAudience` (presence) is dropped when its audience is larger.
+//! - a frame with a `maxAudience` (presence) is dropped when its audience is larger;
+//! - a chat record's `message` or `dm` gets the id its log position names, as the archive
+//!   and the sender's `ack` derive it (docs/protocol.md, "One order"); a direct
+//!   conversation's record reaches both users, each told the other as `with`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -101,14 +104,24 @@ enum Audience {
 }
 
 impl Audience {
-    fn of(target: &Target, domain: &Config) -> Self {
-        match target {
+    /// Whose connections get the record, each with the user the frame must name as
+    /// `with` (the other side of a direct conversation), if any.
+    fn of(target: &Target, domain: &Config) -> Vec<(Self, Option<UserId>)> {
+        let one = match target {
             Target::Room(room) if domain.is_broadcast(room.as_str()) => Audience::Everyone,
             Target::Room(room) => Audience::Room(room.clone()),
             Target::All => Audience::Everyone,
             Target::User(user) => Audience::User(user.clone()),
             Target::Connection(id) => Audience::Connection(id.clone()),
-        }
+            Target::Direct(a, b) if a == b => return vec![(Audience::User(a.clone()), Some(a.clone()))],
+            Target::Direct(a, b) => {
+                return vec![
+                    (Audience::User(a.clone()), Some(b.clone())),
+                    (Audience::User(b.clone()), Some(a.clone())),
+                ]
+            }
+        };
+        vec![(one, None)]
     }
 
     fn describe(&self) -> String {
@@ -150,12 +163,15 @@ where
     };
     records.sort_by(|a, b| (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset)));
 
+    // Each record's frame, as its receivers get it, and for whom.
     let mut envelopes = Vec::with_capacity(records.len());
     for record in &records {
         match Envelope::decode(&record.value) {
             Ok(envelope) => {
-                let audience = Audience::of(&envelope.target, &config.domain);
-                envelopes.push((envelope, audience));
+                let frame = envelope.frame_at(record.position()).into_owned();
+                for (audience, with) in Audience::of(&envelope.target, &config.domain) {
+                    envelopes.push((envelope.clone(), audience, for_side(&frame, with.as_ref())));
+                }
             }
             Err(error) => {
                 report.skipped += 1;
@@ -166,7 +182,7 @@ where
 
     let wanted: Vec<&Audience> = envelopes
         .iter()
-        .map(|(_, audience)| audience)
+        .map(|(_, audience, _)| audience)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -186,13 +202,12 @@ where
     // Each connection's frames, in record order. `order` keeps the posting order stable.
     let mut queues: HashMap<&ConnectionId, Vec<Arc<str>>> = HashMap::new();
     let mut order: Vec<&ConnectionId> = Vec::new();
-    for (envelope, audience) in &envelopes {
+    for (envelope, audience, frame) in &envelopes {
         let ids = &audiences[audience];
         if envelope.max_audience.is_some_and(|max| ids.len() > max) {
             report.quieted += 1;
             continue;
         }
-        let frame: Arc<str> = Arc::from(envelope.frame.get());
         for id in ids {
             if envelope.except.as_ref() == Some(id) {
                 continue;
@@ -220,6 +235,18 @@ where
     }
     tracing::info!(?report, "batch fanned out");
     Ok(report)
+}
+
+/// The frame for one side of a direct conversation: an `edited` or `deleted` names the
+/// other user as `with`; anything else, and any frame of a room, goes as it is.
+fn for_side(frame: &str, with: Option<&UserId>) -> Arc<str> {
+    match with {
+        Some(with) if frame.starts_with(r#"{"type":"edited","#) || frame.starts_with(r#"{"type":"deleted","#) => {
+            let with = serde_json::to_string(with.as_str()).expect("strings always serialise");
+            Arc::from(crate::envelope::with_field(frame, "with", &with))
+        }
+        _ => Arc::from(frame),
+    }
 }
 
 async fn look_up_with_retry<S: AudiencePort + ?Sized>(

@@ -94,6 +94,71 @@ pub struct Page {
     pub more: bool,
 }
 
+/// One direct conversation as a user's `conversations` list shows it: the other user and
+/// the latest message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// The other user (the user itself for notes to oneself).
+    pub with: User,
+    pub last: StoredMessage,
+}
+
+/// A page of a user's conversations, latest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationsPage {
+    pub conversations: Vec<ConversationSummary>,
+    /// More, older, conversations follow: ask again `before` the last one's message id.
+    pub more: bool,
+}
+
+/// The latest message of a conversation in a `conversations` answer: its text is absent
+/// once deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastMessage {
+    pub id: MessageId,
+    pub from: User,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub ts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub deleted: bool,
+}
+
+/// One entry of a `conversations` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationEntry {
+    pub with: User,
+    pub last: LastMessage,
+}
+
+impl From<ConversationSummary> for ConversationEntry {
+    fn from(summary: ConversationSummary) -> Self {
+        let last = summary.last;
+        Self {
+            with: summary.with,
+            last: LastMessage {
+                id: last.id,
+                from: last.from,
+                text: last.text.filter(|_| !last.deleted),
+                ts: last.ts,
+                edited_at: last.edited_at,
+                deleted: last.deleted,
+            },
+        }
+    }
+}
+
+impl StoredMessage {
+    /// For a direct message: the other user of the conversation as `user` sees it.
+    pub fn partner_of(&self, user: &UserId) -> Option<&User> {
+        let to = self.to.as_ref()?;
+        Some(if &self.from.user_id == user { to } else { &self.from })
+    }
+}
+
 /// One message of a `history` answer: a message, or what is left of a deleted one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md, "HTTP API") on the very commands of the WebSocket protocol:
+//! The HTTP API (docs/protocol.md, "HTTP API") on the very commands of the WebSocket protocol:
 //! each route becomes the client frame it stands for (path and query give `room`,
 //! `before`, …, the body the rest), so it is parsed, checked and applied exactly as over
 //! WebSocket; the answer is that command's server frame with an HTTP status. Framework-free:
@@ -85,7 +85,7 @@ impl Refused {
     }
 }
 
-/// One route of the HTTP API (DESIGN.md's table): the action it stands for and the status
+/// One route of the HTTP API (docs/protocol.md's table): the action it stands for and the status
 /// of its success. The SAM template, the local gateway and the OpenAPI document all follow
 /// this list, and tests hold them to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,48 @@ pub const ROUTES: &[Route] = &[
         status: 200,
     },
     Route {
+        method: "PATCH",
+        path: "/api/rooms/{room}/messages/{id}",
+        action: "edit",
+        status: 200,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/rooms/{room}/messages/{id}",
+        action: "delete",
+        status: 200,
+    },
+    Route {
+        method: "GET",
+        path: "/api/conversations",
+        action: "conversations",
+        status: 200,
+    },
+    Route {
+        method: "GET",
+        path: "/api/users/{userId}/messages",
+        action: "history",
+        status: 200,
+    },
+    Route {
+        method: "POST",
+        path: "/api/users/{userId}/messages",
+        action: "dm",
+        status: 202,
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/users/{userId}/messages/{id}",
+        action: "edit",
+        status: 200,
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/users/{userId}/messages/{id}",
+        action: "delete",
+        status: 200,
+    },
+    Route {
         method: "POST",
         path: "/api/publish",
         action: "publish",
@@ -153,33 +195,52 @@ pub const ROUTES: &[Route] = &[
 /// The API's OpenAPI document, served to anyone (no token).
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
+/// The parameters a route's path holds, each as it came (still percent-encoded).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathParameters<'p>(pub Vec<(&'static str, &'p str)>);
+
+impl<'p> PathParameters<'p> {
+    pub fn get(&self, name: &str) -> Option<&'p str> {
+        self.0.iter().find(|(key, _)| *key == name).map(|(_, value)| *value)
+    }
+}
+
 impl Route {
-    /// The route of `method` (case-sensitive, as API Gateway's route keys) and `path`, with the `{room}` segment as it came (still
-    /// percent-encoded); `None` for a request no route takes, which API Gateway answers
-    /// 404 itself.
-    pub fn find<'p>(method: &str, path: &'p str) -> Option<(&'static Route, Option<&'p str>)> {
+    /// The route of `method` (case-sensitive, as API Gateway's route keys) and `path`, with
+    /// its `{room}`, `{userId}` and `{id}` segments as they came (still percent-encoded);
+    /// `None` for a request no route takes, which API Gateway answers 404 itself.
+    pub fn find<'p>(method: &str, path: &'p str) -> Option<(&'static Route, PathParameters<'p>)> {
         let segments: Vec<&str> = path.split('/').collect();
         ROUTES.iter().filter(|route| route.method == method).find_map(|route| {
-            let pattern: Vec<&str> = route.path.split('/').collect();
+            let pattern: Vec<&'static str> = route.path.split('/').collect();
             if pattern.len() != segments.len() {
                 return None;
             }
-            let mut room = None;
+            let mut parameters = PathParameters::default();
             for (want, got) in pattern.iter().zip(&segments) {
-                match *want {
-                    "{room}" if !got.is_empty() => room = Some(*got),
-                    want if want == *got => {}
+                match want.strip_prefix('{').and_then(|name| name.strip_suffix('}')) {
+                    Some(name) if !got.is_empty() => parameters.0.push((name, *got)),
+                    None if want == got => {}
                     _ => return None,
                 }
             }
-            Some((route, room))
+            Some((route, parameters))
         })
+    }
+}
+
+/// The query parameters each action takes.
+fn query_fields(action: &str) -> &'static [&'static str] {
+    match action {
+        "history" => &["before", "after", "limit"],
+        "conversations" => &["before", "limit"],
+        _ => &[],
     }
 }
 
 /// Matches a request to its operation and parses it. Nothing is read or changed yet.
 pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refused> {
-    let Some((route, room)) = Route::find(request.method, request.path) else {
+    let Some((route, parameters)) = Route::find(request.method, request.path) else {
         return Err(Refused::new(
             ClientError::not_found(format!("no route {} {}", request.method, request.path)),
             None,
@@ -193,12 +254,12 @@ pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refuse
             .map_err(|error| Refused::new(error, Some(action)));
     }
     let mut frame = match route.method {
-        "POST" => json_body(request.body, config, action)?,
+        "POST" | "PATCH" => json_body(request.body, config, action)?,
         _ => Map::new(),
     };
     for (name, value) in &request.query {
-        // Only `history` takes query parameters; `limit` is a number there.
-        if action == "history" && matches!(name.as_str(), "before" | "after" | "limit") {
+        if query_fields(action).contains(&name.as_str()) {
+            // `limit` is a number; anything else is left a string for the check to refuse.
             let value = match name.as_str() {
                 "limit" => value
                     .parse::<i64>()
@@ -209,15 +270,22 @@ pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refuse
             frame.insert(name.clone(), value);
         }
     }
-    // The path names the room; a body cannot say otherwise.
-    if let Some(room) = room {
-        frame.insert("room".to_owned(), Value::from(percent_decoded(room)));
+    // The path names the room, the other user and the message; a body cannot say
+    // otherwise. The other user is the recipient of a `dm`, the `with` of the rest.
+    for (name, value) in &parameters.0 {
+        let field = match *name {
+            "userId" if action == "dm" => "toUser",
+            "userId" => "with",
+            name => name,
+        };
+        frame.insert(field.to_owned(), Value::from(percent_decoded(value)));
+    }
+    if action == "dm" {
+        frame.remove("to");
     }
     frame.insert("action".to_owned(), Value::from(action));
     let text = Value::Object(frame).to_string();
     match Command::parse(&text, config) {
-        // A poller reads on with `after`: it gets only what it can never miss.
-        Ok(Command::History(history)) => Ok(Operation::Command(Command::History(history.settled()), status)),
         Ok(command) => Ok(Operation::Command(command, status)),
         Err(ParseError { action, error }) => Err(Refused::new(error, action.as_deref())),
     }
@@ -322,6 +390,10 @@ impl Publish {
             Target::User(user) => {
                 crate::commands::parse_user_id("target.user", user.as_str().to_owned())?;
             }
+            Target::Direct(a, b) => {
+                crate::commands::parse_user_id("target.dm", a.as_str().to_owned())?;
+                crate::commands::parse_user_id("target.dm", b.as_str().to_owned())?;
+            }
             Target::Connection(id) if id.as_str().is_empty() || id.as_str().len() > MAX_CONNECTION_ID_BYTES => {
                 return Err(ClientError::bad_request(format!(
                     "target.connection must be 1 to {MAX_CONNECTION_ID_BYTES} bytes"
@@ -410,6 +482,23 @@ mod tests {
             Ok(("send", 202))
         );
         assert_eq!(operation("GET", "/api/rooms/general/who", None), Ok(("who", 200)));
+        let id = "1000000000000000000000000A";
+        let message = format!("/api/rooms/general/messages/{id}");
+        assert_eq!(operation("PATCH", &message, text), Ok(("edit", 200)));
+        assert_eq!(operation("DELETE", &message, None), Ok(("delete", 200)));
+        assert_eq!(operation("GET", "/api/conversations", None), Ok(("conversations", 200)));
+        assert_eq!(
+            operation("GET", "/api/users/u%3A1/messages", None),
+            Ok(("history", 200))
+        );
+        assert_eq!(operation("POST", "/api/users/u%3A1/messages", text), Ok(("dm", 202)));
+        let direct = format!("/api/users/u%3A1/messages/{id}");
+        assert_eq!(operation("PATCH", &direct, text), Ok(("edit", 200)));
+        assert_eq!(operation("DELETE", &direct, None), Ok(("delete", 200)));
+        // The path names the recipient: a body's `to` cannot add a second one.
+        let to = Some(r#"{"text":"hi","to":"mallory"}"#);
+        assert_eq!(operation("POST", "/api/users/u1/messages", to), Ok(("dm", 202)));
+        assert_eq!(operation("PATCH", "/api/rooms/general/messages/nope", text), Err(400));
         let publish = Some(r#"{"target":{"user":"u1"},"frame":{"type":"notice"}}"#);
         assert_eq!(operation("POST", "/api/publish", publish), Ok(("publish", 202)));
     }

@@ -121,10 +121,59 @@ impl UserId {
     }
 }
 
+/// Where a record sits in the event log: its partition and its offset there. One room's
+/// (or one direct conversation's) records share a partition, so their offsets are their
+/// order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LogPosition {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// The layout of a message id made from a log position (see [`MessageId::at`]), most
+/// significant bits first: 3 bits of format tag, 8 of epoch, 14 of partition, 56 of
+/// offset, 47 of milliseconds since the Unix epoch.
+mod layout {
+    pub const TS_BITS: u32 = 47;
+    pub const OFFSET_BITS: u32 = 56;
+    pub const PARTITION_BITS: u32 = 14;
+    pub const EPOCH_BITS: u32 = 8;
+    /// The top 3 bits: 0 is a ULID (ids made before ids came from the log), 1 a position.
+    pub const TAG_SHIFT: u32 = 125;
+    pub const POSITION_TAG: u128 = 1;
+    pub const EPOCH_SHIFT: u32 = TS_BITS + OFFSET_BITS + PARTITION_BITS;
+    pub const PARTITION_SHIFT: u32 = TS_BITS + OFFSET_BITS;
+    pub const OFFSET_SHIFT: u32 = TS_BITS;
+
+    pub const fn mask(bits: u32) -> u128 {
+        (1u128 << bits) - 1
+    }
+}
+
 impl MessageId {
-    /// A new time-ordered id, greater than every id this process generated before (ULIDs
-    /// made in the same millisecond are otherwise in random order), so that messages sent
-    /// through one process sort as they were sent.
+    /// The id of the chat record at `position` of the log, made at `ts` (milliseconds
+    /// since the epoch): fan-out, the archive and the sender's `ack` each derive it from
+    /// the record, so every reader sees one id and one order.
+    ///
+    /// Ids of one conversation sort as its records stand in the log: they share the epoch
+    /// and the partition, and the offset comes before the time. `epoch`
+    /// (`ROOMCAST_LOG_EPOCH`) is raised when the topic is made again (its offsets start
+    /// over): later ids then still sort after earlier ones. Every such id sorts after
+    /// every ULID, the ids of the history kept before. The layout is 128 bits written as a
+    /// ULID is, 26 characters of Crockford's base32 (see `docs/protocol.md`, "One order").
+    pub fn at(epoch: u8, position: LogPosition, ts: i64) -> Self {
+        use layout::*;
+        let bits = (POSITION_TAG << TAG_SHIFT)
+            | (u128::from(epoch) << EPOCH_SHIFT)
+            | ((position.partition.max(0) as u128 & mask(PARTITION_BITS)) << PARTITION_SHIFT)
+            | ((position.offset.max(0) as u128 & mask(OFFSET_BITS)) << OFFSET_SHIFT)
+            | (ts.max(0) as u128 & mask(TS_BITS));
+        Self(ulid::Ulid(bits).to_string())
+    }
+
+    /// A new time-ordered id (a ULID), greater than every id this process generated before
+    /// (ULIDs made in the same millisecond are otherwise in random order). Chat messages
+    /// take their ids from the log ([`MessageId::at`]); these name envelopes.
     pub fn generate() -> Self {
         static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
         let id = GENERATOR
@@ -136,21 +185,40 @@ impl MessageId {
         Self(id.to_string())
     }
 
-    /// The smallest id made at `ms` (milliseconds since the epoch): every id made earlier
-    /// is smaller.
-    pub fn earliest_at(ms: i64) -> Self {
-        Self(ulid::Ulid::from_parts(ms.max(0) as u64, 0).to_string())
+    fn bits(&self) -> u128 {
+        ulid::Ulid::from_string(&self.0).map_or(0, |id| id.0)
     }
 
     /// When the id was made, in milliseconds since the epoch.
     pub fn timestamp_ms(&self) -> i64 {
-        ulid::Ulid::from_string(&self.0).map_or(0, |id| id.timestamp_ms() as i64)
+        let bits = self.bits();
+        if bits >> layout::TAG_SHIFT == layout::POSITION_TAG {
+            (bits & layout::mask(layout::TS_BITS)) as i64
+        } else {
+            ulid::Ulid(bits).timestamp_ms() as i64
+        }
+    }
+
+    /// The log position the id was made from; `None` for a ULID.
+    pub fn position(&self) -> Option<(u8, LogPosition)> {
+        use layout::*;
+        let bits = self.bits();
+        (bits >> TAG_SHIFT == POSITION_TAG).then(|| {
+            (
+                ((bits >> EPOCH_SHIFT) & mask(EPOCH_BITS)) as u8,
+                LogPosition {
+                    partition: ((bits >> PARTITION_SHIFT) & mask(PARTITION_BITS)) as i32,
+                    offset: ((bits >> OFFSET_SHIFT) & mask(OFFSET_BITS)) as i64,
+                },
+            )
+        })
     }
 
     pub fn parse(value: &str) -> Result<Self, ClientError> {
-        // 26 base32 characters hold 130 bits: a ULID's first is `0` to `7`. The ulid crate
-        // would drop the excess bits and read another id.
-        if !value.starts_with(|first: char| ('0'..='7').contains(&first)) {
+        // 26 base32 characters hold 130 bits: the first is `0` to `7`. The ulid crate
+        // would drop the excess bits and read another id. `0` starts a ULID, `1` an id
+        // made from a log position; nothing makes the others.
+        if !value.starts_with(['0', '1']) {
             return Err(ClientError::bad_request(format!("`{value}` is not a message id")));
         }
         ulid::Ulid::from_string(value)
@@ -284,9 +352,40 @@ mod tests {
         assert!(first < second);
         assert_eq!(MessageId::parse(first.as_str()).unwrap(), first);
         assert!(MessageId::parse("not-a-ulid").is_err());
-        // The largest ULID, and one past 128 bits, which must not wrap to another id.
-        assert!(MessageId::parse("7ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_ok());
+        // One past 128 bits must not wrap to another id; tags 2 to 7 are made by nothing.
+        assert!(MessageId::parse("1ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_ok());
+        assert!(MessageId::parse("7ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_err());
         assert!(MessageId::parse("8ZZZZZZZZZZZZZZZZZZZZZZZZZ").is_err());
         assert!(MessageId::parse("ZZZZZZZZZZZZZZZZZZZZZZZZZZ").is_err());
+    }
+
+    #[test]
+    fn ids_from_the_log_sort_by_position_then_epoch_and_after_every_ulid() {
+        let at = |epoch, partition, offset, ts| MessageId::at(epoch, LogPosition { partition, offset }, ts);
+        let now = 1_795_397_090_866;
+        // Within a partition the offset decides, whatever the clocks of the senders said.
+        let earlier = at(0, 2, 41, now + 900);
+        let later = at(0, 2, 42, now);
+        assert!(earlier < later);
+        // A new epoch sorts after the old one, even from offset 0.
+        assert!(later < at(1, 2, 0, now));
+        // Every ULID, the ids kept before, sorts first.
+        assert!(MessageId::generate() < at(0, 0, 0, 0));
+        // Each part reads back, and the id parses as a client would send it.
+        let id = at(7, 2, 1_795_397_090_866_000, now);
+        assert_eq!(id.timestamp_ms(), now);
+        assert_eq!(
+            id.position(),
+            Some((
+                7,
+                LogPosition {
+                    partition: 2,
+                    offset: 1_795_397_090_866_000
+                }
+            ))
+        );
+        assert_eq!(MessageId::parse(id.as_str()).unwrap(), id);
+        assert_eq!(id.as_str().len(), 26);
+        assert_eq!(MessageId::generate().position(), None);
     }
 }

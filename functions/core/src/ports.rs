@@ -9,9 +9,10 @@ use std::error::Error as StdError;
 use async_trait::async_trait;
 
 use crate::envelope::Envelope;
-use crate::history::{Conversation, Cursor, MessageEdit, Page, StoredMessage};
+use crate::history::{Conversation, ConversationsPage, Cursor, MessageEdit, Page, StoredMessage};
 use crate::model::{
-    Arrival, Connection, ConnectionId, Departure, Member, MessageId, Nick, OnlineUser, Room, RoomName, User, UserId,
+    Arrival, Connection, ConnectionId, Departure, LogPosition, Member, MessageId, Nick, OnlineUser, Room, RoomName,
+    User, UserId,
 };
 use crate::quota::{Bucket, BucketKey};
 
@@ -66,6 +67,11 @@ pub trait Connections: Send + Sync {
 
     /// The user holding the nickname (one GetItem), if one of its connections is live.
     async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError>;
+
+    /// A signed-in user as last seen, online or not (one GetItem, or two when offline): the
+    /// nickname its latest connection had. `None` for a user never seen, or an anonymous
+    /// one that is gone (its user ends with its connection).
+    async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError>;
 }
 
 /// The room catalog and the memberships of users. A membership belongs to a user, so all
@@ -128,22 +134,36 @@ pub trait Store: Connections + Rooms + Audience + Quotas {}
 
 impl<T: Connections + Rooms + Audience + Quotas + ?Sized> Store for T {}
 
-/// Kept messages: kafka-archive writes them, in log order; `history`, `edit`, `delete` and
-/// replies read them. Every write is one conditional write and every read one GetItem or
-/// one Query, so redelivered records change nothing.
+/// Kept messages: kafka-archive writes them, in log order within each conversation;
+/// `history`, `conversations`, `edit`, `delete` and replies read them. Every write is one
+/// conditional write (for a direct message, plus one per user on that user's
+/// conversations list) and every read one GetItem or one Query, so redelivered records
+/// change nothing.
 #[async_trait]
 pub trait History: Send + Sync {
-    /// Keeps a message unless one with its id is there already (a redelivery, or the second
-    /// copy of a direct message): never overwrites an edit or a tombstone.
+    /// Keeps a message unless one with its id is there already (a redelivery): never
+    /// overwrites an edit or a tombstone. A direct message also becomes the latest of its
+    /// conversation on both users' lists, unless a later one is there already.
     async fn keep(&self, message: &StoredMessage) -> Result<(), StoreError>;
 
     /// Changes the text of a kept message. `Ok(false)`, and nothing changes, if there is no
-    /// such message, it is deleted, or it has an edit with a later `edit_id`.
+    /// such message, it is deleted, or it has an edit with a later `edit_id`. The
+    /// conversations lists follow when it is their latest message.
     async fn edit(&self, conversation: &Conversation, id: &MessageId, edit: &MessageEdit) -> Result<bool, StoreError>;
 
     /// Turns a kept message into a tombstone without its text. `Ok(false)` if there is no
-    /// such message or it was deleted already.
+    /// such message or it was deleted already. The conversations lists follow when it is
+    /// their latest message.
     async fn delete(&self, conversation: &Conversation, id: &MessageId) -> Result<bool, StoreError>;
+
+    /// The user's direct conversations, latest first, each with its latest message: up to
+    /// `limit` of them, older than the one whose latest message is `before` (one Query).
+    async fn conversations(
+        &self,
+        user: &UserId,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<ConversationsPage, StoreError>;
 
     /// One message, deleted or not (one strongly consistent GetItem).
     async fn message(&self, conversation: &Conversation, id: &MessageId) -> Result<Option<StoredMessage>, StoreError>;
@@ -165,7 +185,8 @@ pub enum PublishError {
 pub trait Publisher: Send + Sync {
     /// Returns once the log has durably accepted the record (the delivery report), so a
     /// Lambda can answer its client: a frozen Lambda would never deliver a queued record.
-    async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError>;
+    /// The position it returns names a chat record ([`crate::envelope::Stamp`]).
+    async fn publish(&self, envelope: &Envelope) -> Result<LogPosition, PublishError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClientError, ErrorCode};
-use crate::history::HistoryEntry;
+use crate::history::{ConversationEntry, HistoryEntry};
 use crate::model::{ConnectionId, MessageId, Nick, RoomName, User, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,9 +66,12 @@ pub enum ServerFrame {
         client_msg_id: Option<String>,
         ts: i64,
     },
+    /// A room's message. `id` is absent only in the record a chat function writes, whose
+    /// log position gives the id ([`crate::envelope::Stamp`]): every client gets it.
     Message {
         room: RoomName,
-        id: MessageId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<MessageId>,
         from: User,
         text: String,
         ts: i64,
@@ -77,7 +80,8 @@ pub enum ServerFrame {
     },
     /// A direct message, to the recipient's connections and the sender's other ones.
     Dm {
-        id: MessageId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<MessageId>,
         from: User,
         to: User,
         text: String,
@@ -118,6 +122,11 @@ pub enum ServerFrame {
     },
     Rooms {
         rooms: Vec<RoomInfo>,
+    },
+    /// The caller's direct conversations, latest first; `more` when older ones follow.
+    Conversations {
+        conversations: Vec<ConversationEntry>,
+        more: bool,
     },
     /// The HTTP API took a service's frame (`POST /api/publish`): `id` is its envelope's.
     Published {
@@ -192,7 +201,7 @@ mod tests {
         };
         let message = ServerFrame::Message {
             room: RoomName::trusted("general"),
-            id: MessageId::parse("01HZY3J5Q6V9W8X7Y6Z5A4B3C2").unwrap(),
+            id: Some(MessageId::parse("01HZY3J5Q6V9W8X7Y6Z5A4B3C2").unwrap()),
             from: user.clone(),
             text: "hi".into(),
             ts: 5,

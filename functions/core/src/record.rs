@@ -8,3 +8,13 @@ pub struct Record {
     pub offset: i64,
     pub value: Vec<u8>,
 }
+
+impl Record {
+    /// Where the record sits in the log, which names a chat record ([`crate::envelope::Stamp`]).
+    pub fn position(&self) -> crate::model::LogPosition {
+        crate::model::LogPosition {
+            partition: self.partition,
+            offset: self.offset,
+        }
+    }
+}

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use roomcast_core::clock::now_secs;
-use roomcast_core::model::{Arrival, Connection, ConnectionId, Departure, Nick, OnlineUser, UserId};
+use roomcast_core::model::{Arrival, Connection, ConnectionId, Departure, Nick, OnlineUser, User, UserId};
 use roomcast_core::ports::{Connections, StoreError};
 
 use super::item::{self, Entry, Item, Reader};
@@ -25,7 +25,33 @@ fn conns_key(user: &UserId) -> Item {
     item::key(keys::user(user), keys::CONNS)
 }
 
+/// How long a signed-in user's profile outlives its last connection: direct messages may
+/// wait for it that long (a year, and a month to come back).
+const PROFILE_SECS: i64 = 395 * 24 * 3600;
+
+fn profile_key(user: &UserId) -> Item {
+    item::key(keys::user(user), keys::PROFILE)
+}
+
 impl DynamoStore {
+    /// Records a signed-in user's latest nickname (one UpdateItem), for direct messages
+    /// sent while it is offline.
+    async fn remember(&self, user: &User, now: i64) -> Result<(), StoreError> {
+        self.table
+            .update(profile_key(&user.user_id))
+            .update_expression("SET #u = :u, #n = :n, #e = :e")
+            .expression_attribute_names("#u", attr::USER_ID)
+            .expression_attribute_names("#n", attr::NICK)
+            .expression_attribute_names("#e", attr::EXPIRES_AT)
+            .expression_attribute_values(":u", item::s(user.user_id.as_str()))
+            .expression_attribute_values(":n", item::s(user.nick.as_str()))
+            .expression_attribute_values(":e", item::n(now + PROFILE_SECS))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// The entries of the user's `#CONNS`, expired ones included (one consistent GetItem of
     /// the `conns` attribute).
     pub(super) async fn user_entries(&self, user: &UserId) -> Result<Vec<Entry>, StoreError> {
@@ -95,6 +121,10 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
+        }
+
+        if connection.authenticated {
+            self.remember(user, now).await?;
         }
 
         let rooms = self.user_rooms(&user.user_id, now).await?;
@@ -287,6 +317,25 @@ impl Connections for DynamoStore {
     /// connection owns nothing.
     async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError> {
         Ok(self.nick_claim(nick).await?.map(|claim| claim.user))
+    }
+
+    /// The online user (one GetItem), else the profile (one more GetItem) while its TTL
+    /// has not passed.
+    async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError> {
+        if let Some(online) = self.online_user(user).await? {
+            return Ok(Some(online.user));
+        }
+        let Some(found) = self.table.get(profile_key(user), &[]).await? else {
+            return Ok(None);
+        };
+        let r = Reader(&found);
+        if r.n(attr::EXPIRES_AT).map_err(corrupt)? < now_secs() {
+            return Ok(None);
+        }
+        Ok(Some(User {
+            user_id: user.clone(),
+            nick: Nick::trusted(r.s(attr::NICK).map_err(corrupt)?),
+        }))
     }
 }
 

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use roomcast_core::clock::now_secs;
-use roomcast_core::history::{Conversation, Cursor, MessageEdit, Page, StoredMessage};
+use roomcast_core::history::{Conversation, ConversationsPage, Cursor, MessageEdit, Page, StoredMessage};
 use roomcast_core::model::{MessageId, Nick, User, UserId};
 use roomcast_core::ports::{History, StoreError};
 
@@ -31,7 +31,7 @@ fn message_key(conversation: &Conversation, id: &MessageId) -> Item {
 }
 
 /// A user as the map `{userId, nick}` (a message's `from` and `to`).
-fn user_map(user: &User) -> AttributeValue {
+pub(super) fn user_map(user: &User) -> AttributeValue {
     AttributeValue::M(HashMap::from([
         (attr::USER_ID.to_owned(), item::s(user.user_id.as_str())),
         (attr::NICK.to_owned(), item::s(user.nick.as_str())),
@@ -65,7 +65,7 @@ fn message_item(message: &StoredMessage) -> Item {
 }
 
 /// A message item read back; `conversation` is the one whose partition it was read from.
-fn parse_message(item: &Item, conversation: &Conversation) -> Result<StoredMessage, CorruptItem> {
+pub(super) fn parse_message(item: &Item, conversation: &Conversation) -> Result<StoredMessage, CorruptItem> {
     let r = Reader(item);
     Ok(StoredMessage {
         id: message_id(&r, attr::ID)?.ok_or_else(|| r.corrupt(attr::ID, "is missing"))?,
@@ -90,7 +90,7 @@ fn message_id(r: &Reader<'_>, attribute: &'static str) -> Result<Option<MessageI
         .transpose()
 }
 
-fn user(r: &Reader<'_>, attribute: &'static str) -> Result<Option<User>, CorruptItem> {
+pub(super) fn user(r: &Reader<'_>, attribute: &'static str) -> Result<Option<User>, CorruptItem> {
     let Some(value) = r.0.get(attribute) else {
         return Ok(None);
     };
@@ -158,7 +158,7 @@ impl History for DynamoStore {
             .expression_attribute_names("#pk", attr::PK);
         // A failed condition is the message already kept: the answer is the same.
         unless_condition_failed(put.send().await)?;
-        Ok(())
+        self.note_latest(message).await
     }
 
     /// One UpdateItem setting the text, `editedAt` and `editId`, on condition that the
@@ -185,7 +185,11 @@ impl History for DynamoStore {
             .expression_attribute_values(":editId", item::s(edit.edit_id.as_str()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", item::n(now_secs()));
-        Ok(unless_condition_failed(update.send().await)?.is_some())
+        let changed = unless_condition_failed(update.send().await)?.is_some();
+        if changed {
+            self.follow_edit(conversation, id, edit).await?;
+        }
+        Ok(changed)
     }
 
     /// One UpdateItem marking the message deleted and removing its text, on condition that
@@ -204,7 +208,11 @@ impl History for DynamoStore {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", item::n(now_secs()));
-        Ok(unless_condition_failed(update.send().await)?.is_some())
+        let changed = unless_condition_failed(update.send().await)?.is_some();
+        if changed {
+            self.follow_delete(conversation, id).await?;
+        }
+        Ok(changed)
     }
 
     /// One strongly consistent GetItem; an expired item is `None`.
@@ -257,6 +265,15 @@ impl History for DynamoStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(corrupt)?;
         Ok(page_of(read, cursor, limit, query_cut, now))
+    }
+
+    async fn conversations(
+        &self,
+        user: &UserId,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<ConversationsPage, StoreError> {
+        self.conversation_list(user, before, limit).await
     }
 }
 

@@ -13,12 +13,19 @@
 //! | `QUOTA#<bucket>` | `#BUCKET` | a rate limit's token bucket: `fullAt`, TTL | – |
 //! | `HIST#ROOM#<r>` | `MSG#<id>` | a room's message: `id`, `from`, `text`, `ts`, `replyTo`, `editedAt`, `editId`, `deleted`, TTL | – |
 //! | `HIST#DM#<bytes of a>#<a>#<b>` | `MSG#<id>` | a direct message between users `a` ≤ `b`: the same, and `to` | – |
+//! | `CONVS#<u>` | `WITH#<v>` | user `u`'s conversation with `v`: `with`, and its latest message as a message item has it | `CONVS#<u>` / `<ms of the latest id, 16 digits>#<latest id>` |
+//! | `USER#<u>` | `#PROFILE` | a signed-in user as last seen: `nick` (a DM may wait for it while it is offline), TTL | – |
 //!
 //! A conversation's messages are one partition of their own, apart from the room's or the
 //! users' items: its Query needs no filter, and a busy room's history does not share a
 //! partition with its members. The partition holds nothing but `MSG#` items, so a Query
-//! bounded on one side by `MSG#<id>` stays among messages. Message ids are ULIDs, so the
-//! sort key orders them by time.
+//! bounded on one side by `MSG#<id>` stays among messages. Message ids come from the
+//! messages' log positions (`MessageId::at`), so the sort key orders a conversation's
+//! messages as the log does; ids kept before that (ULIDs) sort before them, by time.
+//!
+//! A user's conversations list is a partition of its own, one item per other user, and on
+//! `gsi1` sorted by the time of their latest message: `conversations` is one Query of the
+//! index, latest first.
 
 use roomcast_core::history::Conversation;
 use roomcast_core::model::{ConnectionId, MessageId, Nick, RoomName, UserId};
@@ -159,6 +166,25 @@ pub fn message(id: &MessageId) -> String {
     format!("{MESSAGE_PREFIX}{id}")
 }
 
+/// `pk` of a user's conversations list, and its `gsi1pk`.
+pub fn conversations_of(user: &UserId) -> String {
+    format!("CONVS#{user}")
+}
+
+/// `sk` of a user's conversation with `other` in its list.
+pub fn conversation_with(other: &UserId) -> String {
+    format!("WITH#{other}")
+}
+
+/// `gsi1sk` of a conversation in its user's list: by the time of its latest message, then
+/// that message's id; a `before` cursor is the same string for the id it names.
+pub fn latest_first(id: &MessageId) -> String {
+    format!("{:016}#{id}", id.timestamp_ms().max(0))
+}
+
+/// Sort key of a signed-in user's profile in its `USER#` partition.
+pub const PROFILE: &str = "#PROFILE";
+
 /// The audience shard of a user: all its memberships land in one shard, so the broadcast
 /// audience reads each user's connections from one partition. FNV-1a rather than `std`'s
 /// hasher, whose output may change between Rust releases.
@@ -191,7 +217,7 @@ mod tests {
         assert_eq!(x < y, room(&x) < room(&y));
         assert!(room(&x).starts_with(ROOM_PREFIX) && user(&a).starts_with(USER_PREFIX));
         // The fixed items of a partition never fall inside a prefix Query.
-        for fixed in [META, CONNS, NICK_SK] {
+        for fixed in [META, CONNS, NICK_SK, PROFILE] {
             assert!(!fixed.starts_with(ROOM_PREFIX) && !fixed.starts_with(USER_PREFIX));
             assert!(!fixed.starts_with(MESSAGE_PREFIX));
         }

@@ -12,11 +12,13 @@
 //!
 //! Modules: [`keys`] (layout), `item` (items to and from domain values), `table` (the
 //! client calls everything is built from), `retry` (the one backoff loop), `store` (the
-//! type), `connections`, `rooms`, `audience`, `history`, `quotas` (one port each), `nicks` (nickname
+//! type), `connections`, `rooms`, `audience`, `history`, `quotas` (one port each), `conversations`
+//! (the users' lists of direct conversations, kept with the history), `nicks` (nickname
 //! claims), `schema` (the table definition).
 
 mod audience;
 mod connections;
+mod conversations;
 mod history;
 mod item;
 pub mod keys;

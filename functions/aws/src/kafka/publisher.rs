@@ -10,6 +10,7 @@ use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use roomcast_core::envelope::Envelope;
+use roomcast_core::model::LogPosition;
 use roomcast_core::ports::{PublishError, Publisher};
 
 use super::{KafkaContext, KafkaError, KafkaSecurity, KafkaSettings, DELIVERY_MARGIN};
@@ -131,7 +132,7 @@ impl KafkaPublisher {
 
 #[async_trait]
 impl Publisher for KafkaPublisher {
-    async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
+    async fn publish(&self, envelope: &Envelope) -> Result<LogPosition, PublishError> {
         let key = envelope.target.record_key();
         let value = envelope.to_json();
         let record = FutureRecord::to(&self.topic).key(&key).payload(&value);
@@ -156,7 +157,10 @@ impl Publisher for KafkaPublisher {
                     partition = delivery.partition, offset = delivery.offset,
                     "envelope published"
                 );
-                Ok(())
+                Ok(LogPosition {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                })
             }
             // Logged where the failure is answered (once, with its cause), not here too.
             Ok(Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), _))) | Err(_) => {

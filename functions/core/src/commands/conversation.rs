@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{parse_user_id, Context};
 use crate::backoff::backoff;
+use crate::envelope::Target;
 use crate::error::ClientError;
 use crate::history::{Conversation, StoredMessage};
 use crate::model::{MessageId, RoomName, UserId};
@@ -64,6 +65,14 @@ impl ConversationRef {
             id,
             client_msg_id: None,
             ts,
+        }
+    }
+
+    /// The records of this conversation, as `caller` names it: one key, one order.
+    pub fn target(&self, caller: &UserId) -> Target {
+        match self {
+            Self::Room(room) => Target::Room(room.clone()),
+            Self::With(other) => Target::direct(caller.clone(), other.clone()),
         }
     }
 

@@ -47,13 +47,13 @@ impl Delete {
             )));
         }
         let (room, _) = self.conversation.fields();
-        let deleted = |with| ServerFrame::Deleted {
-            room: room.clone(),
-            with,
+        let deleted = ServerFrame::Deleted {
+            room,
+            with: None,
             id: self.id.clone(),
             by: ctx.caller.user.clone(),
         };
-        publish_about(ctx, &self.conversation, MessageId::generate(), deleted).await?;
+        publish_about(ctx, &self.conversation, &deleted).await?;
         Ok(self.conversation.ack(self.id, ctx.now_ms))
     }
 }

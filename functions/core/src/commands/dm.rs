@@ -1,7 +1,8 @@
-//! `dm` → a direct message to every connection of a user, named by nickname (`to`) or by
-//! user id (`toUser`), copied to the sender's other connections. Each side's records are
-//! keyed `user:<id>`, so every conversation reaches each of its users in order. A
-//! `replyTo` must name a message of the same conversation.
+//! `dm` → a direct message to a user named by nickname (`to`: whoever holds it now) or by
+//! user id (`toUser`: online or not). One record, keyed by the conversation (`dm:<a>:<b>`),
+//! reaches every connection of both users but the sending one, so the conversation has one
+//! order; kafka-archive keeps it, so a user who is offline reads it with `history` when
+//! it comes. A `replyTo` must name a message of the same conversation.
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -12,7 +13,7 @@ use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
 use crate::history::Conversation;
-use crate::model::{MessageId, Nick, OnlineUser, UserId};
+use crate::model::{MessageId, Nick, User, UserId};
 use crate::protocol::ServerFrame;
 
 /// Who a direct message is for.
@@ -76,37 +77,23 @@ impl Dm {
         let recipient = self.recipient(ctx).await?;
         let sender = &ctx.caller.user;
         if let Some(reply_to) = &self.reply_to {
-            let conversation = Conversation::direct(sender.user_id.clone(), recipient.user.user_id.clone());
+            let conversation = Conversation::direct(sender.user_id.clone(), recipient.user_id.clone());
             kept_message(ctx, &conversation, reply_to).await?;
         }
-        let id = MessageId::generate();
         let dm = ServerFrame::Dm {
-            id: id.clone(),
+            id: None,
             from: sender.clone(),
-            to: recipient.user.clone(),
+            to: recipient.clone(),
             text: self.text,
             ts: ctx.now_ms,
             reply_to: self.reply_to,
         };
-        let to_recipient = Envelope::new(
-            id.to_string(),
-            Target::User(recipient.user.user_id.clone()),
-            ctx.except(),
-            &dm,
-        );
-        if recipient.user.user_id == sender.user_id {
-            // A note to oneself: one record reaches all of one's other connections.
-            publish(ctx.publisher, &to_recipient).await?;
-        } else {
-            let copy = Envelope::new(id.to_string(), Target::User(sender.user_id.clone()), ctx.except(), &dm);
-            // Both, or the sender hears `unavailable`: then one side may have it already,
-            // and a retry sends it again under a new id.
-            let (sent, copied) = futures::join!(publish(ctx.publisher, &to_recipient), publish(ctx.publisher, &copy));
-            sent.and(copied)?;
-        }
+        let target = Target::direct(sender.user_id.clone(), recipient.user_id.clone());
+        let stamp = ctx.stamp();
+        let id = stamp.id_at(publish(ctx.publisher, &Envelope::stamped(target, ctx.except(), stamp, &dm)).await?);
         Ok(ServerFrame::Ack {
             room: None,
-            to: Some(recipient.user),
+            to: Some(recipient),
             with: None,
             id,
             client_msg_id: self.client_msg_id,
@@ -114,18 +101,25 @@ impl Dm {
         })
     }
 
-    /// The recipient, who must be online: a dm to nobody would be lost.
-    async fn recipient(&self, ctx: &Context<'_>) -> Result<OnlineUser, ClientError> {
-        let (user_id, named) = match &self.to {
+    /// The recipient: the user who holds the nickname now, or the user named by id, online
+    /// or not, as last seen (an anonymous user is gone with its connection, and a user never
+    /// seen has no name to show).
+    async fn recipient(&self, ctx: &Context<'_>) -> Result<User, ClientError> {
+        match &self.to {
             Recipient::Nick(nick) => match ctx.store.nick_owner(nick).await? {
-                Some(user_id) => (user_id, format!("`{nick}`")),
-                None => return Err(ClientError::not_found(format!("nobody called `{nick}` is online"))),
+                Some(user_id) => Ok(User {
+                    user_id,
+                    nick: nick.clone(),
+                }),
+                None => Err(ClientError::not_found(format!(
+                    "nobody called `{nick}` is online; name a user who is offline by `toUser`"
+                ))),
             },
-            Recipient::User(user_id) => (user_id.clone(), format!("user `{user_id}`")),
-        };
-        ctx.store
-            .online_user(&user_id)
-            .await?
-            .ok_or_else(|| ClientError::not_found(format!("{named} is not online")))
+            Recipient::User(user_id) => ctx.store.known_user(user_id).await?.ok_or_else(|| {
+                ClientError::not_found(format!(
+                    "no user `{user_id}` is known: a signed-in user who has connected once, or an anonymous one online"
+                ))
+            }),
+        }
     }
 }

@@ -46,15 +46,15 @@ impl Edit {
             return Err(ClientError::forbidden("only its author may edit a message"));
         }
         let (room, _) = self.conversation.fields();
-        let edited = |with| ServerFrame::Edited {
-            room: room.clone(),
-            with,
+        let edited = ServerFrame::Edited {
+            room,
+            with: None,
             id: self.id.clone(),
-            text: self.text.clone(),
+            text: self.text,
             edited_at: ctx.now_ms,
             by: ctx.caller.user.clone(),
         };
-        publish_about(ctx, &self.conversation, MessageId::generate(), edited).await?;
+        publish_about(ctx, &self.conversation, &edited).await?;
         Ok(self.conversation.ack(self.id, ctx.now_ms))
     }
 }

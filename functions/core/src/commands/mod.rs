@@ -2,6 +2,7 @@
 //! frame's fields) and `apply` (run it against the ports and answer with a server frame).
 
 mod conversation;
+mod conversations;
 mod create_room;
 mod delete;
 mod dm;
@@ -16,6 +17,7 @@ mod who;
 mod whoami;
 
 pub use conversation::ConversationRef;
+pub use conversations::Conversations;
 pub use create_room::CreateRoom;
 pub use delete::Delete;
 pub use dm::{Dm, Recipient};
@@ -33,10 +35,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::config::{Config, Limits};
-use crate::envelope::Envelope;
-use crate::envelope::Target;
+use crate::envelope::{Envelope, Stamp};
 use crate::error::{ClientError, ErrorCode};
-use crate::model::{Caller, ConnectionId, MessageId, RoomName, UserId};
+use crate::model::{Caller, ConnectionId, LogPosition, RoomName, UserId};
 use crate::ports::{History as HistoryPort, PublishError, Publisher, Store, StoreError};
 use crate::protocol::ServerFrame;
 use crate::quota::{Bucket, BucketKey};
@@ -51,6 +52,7 @@ pub const ACTIONS: &[&str] = &[
     "edit",
     "delete",
     "history",
+    "conversations",
     "rooms",
     "createRoom",
     "who",
@@ -77,6 +79,14 @@ impl Context<'_> {
     /// The caller's connection, which the frames it causes skip (it learns from its reply).
     fn except(&self) -> Option<ConnectionId> {
         self.caller.connection.clone()
+    }
+
+    /// The stamp of a chat record made now: its position will name it.
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            ts: self.now_ms,
+            epoch: self.config.log_epoch,
+        }
     }
 
     /// Takes a token of the caller's bucket `key`, answering `rate_limited` (having changed
@@ -116,6 +126,7 @@ pub enum Command {
     Edit(Edit),
     Delete(Delete),
     History(History),
+    Conversations(Conversations),
     Rooms(Rooms),
     CreateRoom(CreateRoom),
     Who(Who),
@@ -167,6 +178,7 @@ impl Command {
             "edit" => Edit::parse(fields, config).map(Command::Edit),
             "delete" => Delete::parse(fields, config).map(Command::Delete),
             "history" => History::parse(fields, config).map(Command::History),
+            "conversations" => Conversations::parse(fields, config).map(Command::Conversations),
             "rooms" => Ok(Command::Rooms(Rooms)),
             "createRoom" => CreateRoom::parse(fields, config).map(Command::CreateRoom),
             "who" => Who::parse(fields, config).map(Command::Who),
@@ -195,6 +207,7 @@ impl Command {
             Command::Edit(_) => "edit",
             Command::Delete(_) => "delete",
             Command::History(_) => "history",
+            Command::Conversations(_) => "conversations",
             Command::Rooms(_) => "rooms",
             Command::CreateRoom(_) => "createRoom",
             Command::Who(_) => "who",
@@ -227,6 +240,7 @@ impl Command {
             Command::Edit(cmd) => cmd.apply(ctx).await,
             Command::Delete(cmd) => cmd.apply(ctx).await,
             Command::History(cmd) => cmd.apply(ctx).await,
+            Command::Conversations(cmd) => cmd.apply(ctx).await,
             Command::Rooms(cmd) => cmd.apply(ctx).await,
             Command::CreateRoom(cmd) => cmd.apply(ctx).await,
             Command::Who(cmd) => cmd.apply(ctx).await,
@@ -343,12 +357,12 @@ fn not_registered() -> ClientError {
 /// Publishes an envelope for the caller of `ctx` (the HTTP API's `publish`), answering
 /// `unavailable` if the log did not take it.
 pub async fn publish_envelope(ctx: &Context<'_>, envelope: &Envelope) -> Result<(), ClientError> {
-    publish(ctx.publisher, envelope).await
+    publish(ctx.publisher, envelope).await.map(|_| ())
 }
 
 /// Publishes, turning a failure into the `unavailable` answer after logging its cause (the
-/// one place it is logged).
-async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<(), ClientError> {
+/// one place it is logged). The position names a chat record (see [`Stamp`]).
+async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<LogPosition, ClientError> {
     publisher.publish(envelope).await.map_err(|error: PublishError| {
         tracing::error!(error = &error as &dyn std::error::Error, envelope = %envelope.id, "publish failed");
         match error {
@@ -367,29 +381,22 @@ async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<(), C
 }
 
 /// Publishes a frame about a conversation's message (`edited`, `deleted`) where the
-/// message went and keyed as it was, so that each record follows its message on the same
-/// Kafka partition and kafka-archive always has the message before it: to the room, or to
-/// both users of a direct conversation, each told the other as `with`.
+/// message went and keyed as it was, so that the record follows its message in the
+/// conversation's one order and kafka-archive always has the message before it: to the
+/// room, or to both users of a direct conversation (fan-out tells each side the other as
+/// `with`).
 async fn publish_about(
     ctx: &Context<'_>,
     conversation: &ConversationRef,
-    id: MessageId,
-    frame: impl Fn(Option<UserId>) -> ServerFrame,
+    frame: &ServerFrame,
 ) -> Result<(), ClientError> {
-    let envelope = |target, with| Envelope::new(id.to_string(), target, ctx.except(), &frame(with));
-    match conversation {
-        ConversationRef::Room(room) => publish(ctx.publisher, &envelope(Target::Room(room.clone()), None)).await,
-        ConversationRef::With(other) => {
-            let me = &ctx.caller.user.user_id;
-            let to_other = envelope(Target::User(other.clone()), Some(me.clone()));
-            if other == me {
-                return publish(ctx.publisher, &to_other).await;
-            }
-            let to_me = envelope(Target::User(me.clone()), Some(other.clone()));
-            let (sent, copied) = futures::join!(publish(ctx.publisher, &to_other), publish(ctx.publisher, &to_me));
-            sent.and(copied)
-        }
-    }
+    let target = conversation.target(&ctx.caller.user.user_id);
+    publish(
+        ctx.publisher,
+        &Envelope::stamped(target, ctx.except(), ctx.stamp(), frame),
+    )
+    .await?;
+    Ok(())
 }
 
 impl From<StoreError> for ClientError {

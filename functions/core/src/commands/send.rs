@@ -66,17 +66,19 @@ impl Send {
         if let Some(reply_to) = &self.reply_to {
             kept_message(ctx, &Conversation::Room(self.room.clone()), reply_to).await?;
         }
-        let id = MessageId::generate();
         let message = ServerFrame::Message {
             room: self.room.clone(),
-            id: id.clone(),
+            id: None,
             from: member.user,
             text: self.text,
             ts: ctx.now_ms,
             reply_to: self.reply_to,
         };
-        let envelope = Envelope::new(id.to_string(), Target::Room(self.room.clone()), ctx.except(), &message);
-        publish(ctx.publisher, &envelope).await?;
+        // The record's position names the message: the `ack`, fan-out and the archive all
+        // derive its id from it, so the room has one order (docs/protocol.md, "One order").
+        let stamp = ctx.stamp();
+        let envelope = Envelope::stamped(Target::Room(self.room.clone()), ctx.except(), stamp, &message);
+        let id = stamp.id_at(publish(ctx.publisher, &envelope).await?);
         Ok(ServerFrame::Ack {
             room: Some(self.room),
             to: None,

@@ -9,24 +9,82 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::clock::now_secs;
-use crate::history::{Conversation, Cursor, MessageEdit, Page, StoredMessage};
-use crate::model::MessageId;
+use crate::history::{Conversation, ConversationSummary, ConversationsPage, Cursor, MessageEdit, Page, StoredMessage};
+use crate::model::{MessageId, UserId};
 use crate::ports::{History, StoreError};
 
 #[derive(Default)]
 pub struct MemoryHistory {
-    conversations: Mutex<HashMap<Conversation, BTreeMap<MessageId, StoredMessage>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    conversations: HashMap<Conversation, BTreeMap<MessageId, StoredMessage>>,
+    /// Each user's direct conversations: the other user's id → the latest message.
+    lists: HashMap<UserId, HashMap<UserId, ConversationSummary>>,
+}
+
+impl State {
+    /// Runs `change` on the list entry of `user` for the conversation with `partner`.
+    fn summary(&mut self, user: &UserId, partner: &UserId) -> Option<&mut ConversationSummary> {
+        self.lists.get_mut(user).and_then(|list| list.get_mut(partner))
+    }
+
+    /// The message became the latest of its conversation on both users' lists, unless a
+    /// later one is there.
+    fn note_latest(&mut self, message: &StoredMessage) {
+        for (user, partner) in sides(message) {
+            let Some(with) = message.partner_of(&user).cloned() else {
+                continue;
+            };
+            let list = self.lists.entry(user).or_default();
+            match list.get(&partner) {
+                Some(summary) if summary.last.id >= message.id => {}
+                _ => {
+                    list.insert(
+                        partner,
+                        ConversationSummary {
+                            with,
+                            last: message.clone(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The lists whose latest message is `message` follow its change.
+    fn follow(&mut self, message: &StoredMessage) {
+        for (user, partner) in sides(message) {
+            if let Some(summary) = self
+                .summary(&user, &partner)
+                .filter(|summary| summary.last.id == message.id)
+            {
+                summary.last = message.clone();
+            }
+        }
+    }
+}
+
+/// `(user, the other user)` for each side of a direct message; none for a room's.
+fn sides(message: &StoredMessage) -> Vec<(UserId, UserId)> {
+    match &message.to {
+        Some(to) if to.user_id != message.from.user_id => vec![
+            (message.from.user_id.clone(), to.user_id.clone()),
+            (to.user_id.clone(), message.from.user_id.clone()),
+        ],
+        Some(to) => vec![(to.user_id.clone(), to.user_id.clone())],
+        None => Vec::new(),
+    }
 }
 
 impl MemoryHistory {
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<Conversation, BTreeMap<MessageId, StoredMessage>>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         // A panic while holding the lock leaves the maps consistent (every change is one
         // insert or one field update), so a poisoned lock is still usable.
-        let mut conversations = self
-            .conversations
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut conversations)
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut state)
     }
 }
 
@@ -40,13 +98,21 @@ impl MemoryHistory {
         change: impl FnOnce(&mut StoredMessage) -> bool,
     ) -> bool {
         let now = now_secs();
-        self.with(|conversations| {
-            match conversations
+        self.with(|state| {
+            let changed = match state
+                .conversations
                 .get_mut(conversation)
                 .and_then(|messages| messages.get_mut(id))
             {
-                Some(message) if !message.deleted && live(message, now) => change(message),
-                _ => false,
+                Some(message) if !message.deleted && live(message, now) => change(message).then(|| message.clone()),
+                _ => None,
+            };
+            match changed {
+                Some(message) => {
+                    state.follow(&message);
+                    true
+                }
+                None => false,
             }
         })
     }
@@ -57,15 +123,29 @@ fn live(message: &StoredMessage, now: i64) -> bool {
     message.expires_at >= now
 }
 
+/// How conversations sort across users' lists: by the time of their latest message, then
+/// by its id (ids of different conversations come from different log partitions, so only
+/// their time compares).
+fn latest_first_key(message: &StoredMessage) -> (i64, &str) {
+    (message.id.timestamp_ms(), message.id.as_str())
+}
+
+fn before_key(id: &MessageId) -> (i64, &str) {
+    (id.timestamp_ms(), id.as_str())
+}
+
 #[async_trait]
 impl History for MemoryHistory {
     async fn keep(&self, message: &StoredMessage) -> Result<(), StoreError> {
-        self.with(|conversations| {
-            conversations
+        self.with(|state| {
+            let kept = state
+                .conversations
                 .entry(message.conversation.clone())
                 .or_default()
                 .entry(message.id.clone())
-                .or_insert_with(|| message.clone());
+                .or_insert_with(|| message.clone())
+                .clone();
+            state.note_latest(&kept);
         });
         Ok(())
     }
@@ -92,8 +172,9 @@ impl History for MemoryHistory {
 
     async fn message(&self, conversation: &Conversation, id: &MessageId) -> Result<Option<StoredMessage>, StoreError> {
         let now = now_secs();
-        Ok(self.with(|conversations| {
-            conversations
+        Ok(self.with(|state| {
+            state
+                .conversations
                 .get(conversation)
                 .and_then(|messages| messages.get(id))
                 .filter(|message| live(message, now))
@@ -103,8 +184,8 @@ impl History for MemoryHistory {
 
     async fn page(&self, conversation: &Conversation, cursor: &Cursor, limit: usize) -> Result<Page, StoreError> {
         let now = now_secs();
-        Ok(self.with(|conversations| {
-            let Some(messages) = conversations.get(conversation) else {
+        Ok(self.with(|state| {
+            let Some(messages) = state.conversations.get(conversation) else {
                 return Page {
                     messages: Vec::new(),
                     more: false,
@@ -129,6 +210,33 @@ impl History for MemoryHistory {
                 page.reverse();
             }
             Page { messages: page, more }
+        }))
+    }
+
+    async fn conversations(
+        &self,
+        user: &UserId,
+        before: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<ConversationsPage, StoreError> {
+        let now = now_secs();
+        Ok(self.with(|state| {
+            let mut listed: Vec<ConversationSummary> = state
+                .lists
+                .get(user)
+                .into_iter()
+                .flat_map(|list| list.values())
+                .filter(|summary| live(&summary.last, now))
+                .filter(|summary| before.is_none_or(|before| latest_first_key(&summary.last) < before_key(before)))
+                .cloned()
+                .collect();
+            listed.sort_by(|a, b| latest_first_key(&b.last).cmp(&latest_first_key(&a.last)));
+            let more = listed.len() > limit;
+            listed.truncate(limit);
+            ConversationsPage {
+                conversations: listed,
+                more,
+            }
         }))
     }
 }

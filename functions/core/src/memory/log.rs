@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::envelope::Envelope;
+use crate::model::LogPosition;
 use crate::ports::{PublishError, Publisher};
 
 /// One record of the log, shaped like a Kafka record.
@@ -50,6 +51,18 @@ impl MemoryLog {
             retention,
             appended: watch::Sender::new(0),
         }
+    }
+
+    /// The same log with every partition's first offset at `offset`. The embedded gateway
+    /// starts at the time in microseconds, so that a restarted gateway never hands out a
+    /// position (and so a message id) it gave before, when the history outlives it (a
+    /// DynamoDB history behind the embedded log).
+    pub fn starting_at(self, offset: i64) -> Self {
+        for partition in &self.partitions {
+            let mut partition = partition.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            partition.base_offset = partition.base_offset.max(offset);
+        }
+        self
     }
 
     pub fn topic(&self) -> &str {
@@ -121,12 +134,12 @@ impl MemoryLog {
 
 #[async_trait]
 impl Publisher for MemoryLog {
-    async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
-        self.append(
+    async fn publish(&self, envelope: &Envelope) -> Result<LogPosition, PublishError> {
+        let (partition, offset) = self.append(
             Some(envelope.target.record_key().as_bytes()),
             envelope.to_json().as_bytes(),
         );
-        Ok(())
+        Ok(LogPosition { partition, offset })
     }
 }
 

@@ -31,6 +31,8 @@ struct State {
     rooms_of: HashMap<UserId, BTreeSet<RoomName>>,
     /// Each token bucket's `full_at`, and when it can be forgotten.
     buckets: HashMap<BucketKey, (i64, i64)>,
+    /// The latest nickname of each signed-in user ever seen, online or not.
+    profiles: HashMap<UserId, Nick>,
 }
 
 /// A user with connections: its latest nickname and each connection's expiry.
@@ -151,6 +153,9 @@ impl Connections for MemoryStore {
             }
         }
         state.connections.insert(connection.id.clone(), connection.clone());
+        if connection.authenticated {
+            state.profiles.insert(user.user_id.clone(), user.nick.clone());
+        }
         let entry = state.users.entry(user.user_id.clone()).or_insert_with(|| UserState {
             nick: user.nick.clone(),
             connections: BTreeMap::new(),
@@ -228,6 +233,16 @@ impl Connections for MemoryStore {
             .get(nick)
             .filter(|claim| claim.expires_at >= now_secs() && !claim.connections.is_empty())
             .map(|claim| claim.user.clone()))
+    }
+
+    async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError> {
+        if let Some(online) = self.online_user(user).await? {
+            return Ok(Some(online.user));
+        }
+        Ok(self.state().profiles.get(user).map(|nick| User {
+            user_id: user.clone(),
+            nick: nick.clone(),
+        }))
     }
 }
 
