@@ -97,6 +97,24 @@ impl Backends {
     }
 
     /// Only the envelopes of what was published so far.
+    /// Each published record's envelope, with its frame as fan-out posts it: a chat
+    /// message with the id its log position names.
+    pub async fn frames(&self) -> Vec<(Envelope, serde_json::Value)> {
+        self.published()
+            .await
+            .iter()
+            .map(|record| {
+                let envelope = Envelope::decode(&record.value).expect("roomcast writes envelopes");
+                let position = roomcast_core::model::LogPosition {
+                    partition: record.partition,
+                    offset: record.offset,
+                };
+                let frame = serde_json::from_str(&envelope.frame_at(position)).expect("frames are JSON");
+                (envelope, frame)
+            })
+            .collect()
+    }
+
     pub async fn envelopes(&self) -> Vec<Envelope> {
         self.published()
             .await

@@ -358,6 +358,7 @@ async fn other_services_reach_a_user_or_a_connection_with_one_record(backends: B
             target,
             except: None,
             max_audience: None,
+            stamp: None,
             frame: notice(text),
         };
         lambdas.backends.publisher.publish(&envelope).await.unwrap();
@@ -423,6 +424,9 @@ impl Connections for Instrumented {
     }
     async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError> {
         self.inner.nick_owner(nick).await
+    }
+    async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError> {
+        self.inner.known_user(user).await
     }
 }
 

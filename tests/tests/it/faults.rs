@@ -107,6 +107,7 @@ async fn with_the_store_down_nothing_is_lost_and_nothing_doubled() {
         target: Target::Room(RoomName::trusted("general")),
         except: None,
         max_audience: None,
+        stamp: None,
         frame: serde_json::value::to_raw_value(&json!({"type": "notice", "text": "maintenance"})).expect("a frame"),
     };
     roomcast_tests::tansu::publisher(&topic)

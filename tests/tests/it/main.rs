@@ -4,6 +4,7 @@
 mod archive_source;
 mod auth;
 mod browser;
+mod conversations;
 mod deploy;
 mod fan_out;
 mod faults;

@@ -104,7 +104,7 @@ fn chat_message(room: &str, text: &str, sender: &ConnectionId) -> Envelope {
     let id = MessageId::generate();
     let frame = ServerFrame::Message {
         room: RoomName::trusted(room),
-        id: id.clone(),
+        id: Some(id.clone()),
         from: User {
             user_id: UserId::new("u-alice"),
             nick: Nick::trusted("alice"),
@@ -263,7 +263,7 @@ async fn kafka_publish_fails_instead_of_hanging_when_kafka_is_unreachable() {
         .expect("publish to an unreachable broker hung instead of failing");
     match outcome {
         Err(PublishError::Timeout | PublishError::Refused(_)) => {}
-        Ok(()) => panic!("publish to an unreachable broker reported success"),
+        Ok(_) => panic!("publish to an unreachable broker reported success"),
     }
 }
 

@@ -27,7 +27,7 @@ each_backend!(
         a_connection_found_gone_by_fan_out_announces_offline_once,
         who_lists_each_online_member_once_with_its_connections,
         a_dm_reaches_every_connection_of_the_recipient_and_the_senders_others,
-        a_dm_to_nobody_online_or_a_bad_dm_is_refused_and_sends_nothing,
+        a_dm_to_nobody_known_or_a_bad_dm_is_refused_and_sends_nothing,
         only_the_admin_role_sends_to_the_broadcast_room_when_auth_is_on,
         whoami_tells_the_user_its_roles_and_rooms,
         presence_is_quiet_in_rooms_larger_than_the_limit,
@@ -305,7 +305,7 @@ async fn a_dm_reaches_every_connection_of_the_recipient_and_the_senders_others(b
     let reply = json!({"action": "dm", "toUser": "u-alice", "text": "yes!", "replyTo": id}).to_string();
     lambdas.ok(&bob_phone, &reply, "ack").await;
 
-    // Each side's records are keyed by its user, so a conversation stays in order for both.
+    // One record per dm, keyed by the conversation: one order for both sides.
     let keys: Vec<String> = lambdas
         .backends
         .published()
@@ -313,13 +313,7 @@ async fn a_dm_reaches_every_connection_of_the_recipient_and_the_senders_others(b
         .iter()
         .map(|record| String::from_utf8(record.key.clone().unwrap()).unwrap())
         .collect();
-    let mut sorted = keys.clone();
-    sorted.sort();
-    assert_eq!(
-        sorted,
-        ["user:u-alice", "user:u-alice", "user:u-bob", "user:u-bob"],
-        "{keys:?}"
-    );
+    assert_eq!(keys, ["dm:u-alice:u-bob", "dm:u-alice:u-bob"], "{keys:?}");
 
     world.deliver().await;
     let dms = |connection: &str| -> Vec<String> {
@@ -347,19 +341,27 @@ async fn a_dm_reaches_every_connection_of_the_recipient_and_the_senders_others(b
     let answer = &world.received(&alice_laptop, &["dm"])[0];
     assert_eq!(answer["replyTo"], id.as_str());
     assert_eq!(answer["from"], json!({"userId": "u-bob", "nick": "bob"}));
+    // Every connection got the dm under the id its sender's ack gave.
+    assert_eq!(world.received(&bob_laptop, &["dm"])[0]["id"], id.as_str());
+    assert_eq!(world.received(&alice_phone, &["dm"])[0]["id"], id.as_str());
 }
 
-async fn a_dm_to_nobody_online_or_a_bad_dm_is_refused_and_sends_nothing(backends: Backends) {
+async fn a_dm_to_nobody_known_or_a_bad_dm_is_refused_and_sends_nothing(backends: Backends) {
     let lambdas = Lambdas::new(backends);
     let alice = lambdas.sign_in("u-alice", "alice", &[]).await;
     let carol = lambdas.sign_in("u-carol", "carol", &[]).await;
     assert_eq!(lambdas.disconnect(&carol).await, 200);
+    // An anonymous user is gone with its one connection.
+    let guest = lambdas.connect("guest").await;
+    let guest_id = lambdas.ok(&guest, r#"{"action":"whoami"}"#, "whoami").await["userId"].clone();
+    assert_eq!(lambdas.disconnect(&guest).await, 200);
     let big = "x".repeat(5000);
     for (frame, code) in [
         (json!({"action": "dm", "to": "nobody", "text": "hi"}), "not_found"),
+        // A nickname names whoever holds it now: nobody, while carol is away.
         (json!({"action": "dm", "to": "carol", "text": "hi"}), "not_found"),
-        (json!({"action": "dm", "toUser": "u-carol", "text": "hi"}), "not_found"),
         (json!({"action": "dm", "toUser": "u-nobody", "text": "hi"}), "not_found"),
+        (json!({"action": "dm", "toUser": guest_id, "text": "hi"}), "not_found"),
         (
             json!({"action": "dm", "to": "carol", "toUser": "u-carol", "text": "hi"}),
             "bad_request",
