@@ -1208,6 +1208,8 @@ fn history_keys() -> Vec<String> {
             UserId::new(a),
             UserId::new(b),
         )));
+        // Each user's list of direct conversations.
+        found.push(keys::conversations_of(&UserId::new(a)));
     }
     found
 }
