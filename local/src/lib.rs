@@ -63,9 +63,13 @@ pub struct Running {
     triggers: Vec<(KafkaFunction, JoinHandle<()>)>,
 }
 
-/// Opens the backends (creating table and topic when missing), binds the listener and
-/// starts serving WebSocket clients, `@connections` and the two Kafka triggers (kafka-fanout
-/// and kafka-archive, each on its own consumer group). `settings.auth` decides sign-in, for
+/// The longest wait at start for the consumer groups to get their partitions.
+const ASSIGNMENT_WAIT: Duration = Duration::from_secs(60);
+
+/// Opens the backends (creating table and topic when missing), binds the listener, starts
+/// the two Kafka triggers (kafka-fanout and kafka-archive, each on its own consumer group)
+/// and, once both have their partitions, serves WebSocket clients, the HTTP API and
+/// `@connections`. `settings.auth` decides sign-in, for
 /// the authorizer and the domain (`config.auth`) alike; the archive keeps messages for
 /// `settings.history_days` within `config.limits`.
 pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig) -> anyhow::Result<Running> {
@@ -125,14 +129,6 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         .merge(http_api::routes())
         .with_state(gateway.clone());
 
-    let (stop_accepting, mut accepting) = watch::channel(false);
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = accepting.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
     let (stop_triggers, triggers_stopped) = watch::channel(false);
     let batching = trigger::Batching {
         batch_size: settings.batch_size.max(1),
@@ -142,19 +138,45 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
             .clone()
             .unwrap_or_else(|| "embedded".to_owned()),
     };
+    let mut assigned = Vec::new();
     let triggers = sources
         .into_iter()
         .map(|(function, source)| {
+            let (ready, is_ready) = watch::channel(false);
+            assigned.push((function, is_ready));
             let mapping = trigger::run(
                 function,
                 source,
                 functions.clone(),
                 batching.clone(),
                 triggers_stopped.clone(),
+                ready,
             );
             (function, tokio::spawn(mapping))
         })
         .collect();
+    // Clients are served once both mappings have their partitions: a message sent before
+    // would wait, unseen, for the consumer groups to settle (on tansu about 6 s after a
+    // start), and the first message after `cargo run` would be late.
+    for (function, mut is_ready) in assigned {
+        let waited = tokio::time::timeout(ASSIGNMENT_WAIT, is_ready.wait_for(|ready| *ready)).await;
+        if !matches!(waited, Ok(Ok(_))) {
+            tracing::warn!(
+                function = function.name(),
+                waited = ?ASSIGNMENT_WAIT,
+                "its consumer group has no partitions yet; serving anyway (messages wait for it)"
+            );
+        }
+    }
+
+    let (stop_accepting, mut accepting) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = accepting.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
 
     Ok(Running {
         addr,
