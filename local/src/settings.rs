@@ -1,6 +1,6 @@
 //! The gateway's flags, each also readable from an environment variable (`--help` lists
 //! them). The protocol's own limits and sign-in come from the same variables the Lambda
-//! functions read (`ROOMCAST_MAX_TEXT_BYTES`, `ROOMCAST_AUTH`, ...; see the README).
+//! functions read (`ROOMCAST_MAX_TEXT_BYTES`, `ROOMCAST_AUTH`, ...; see docs/configuration.md).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md, "HTTP API") on the very commands of the WebSocket protocol:
+//! The HTTP API (docs/protocol.md, "HTTP API") on the very commands of the WebSocket protocol:
 //! each route becomes the client frame it stands for (path and query give `room`,
 //! `before`, …, the body the rest), so it is parsed, checked and applied exactly as over
 //! WebSocket; the answer is that command's server frame with an HTTP status. Framework-free:
@@ -85,7 +85,7 @@ impl Refused {
     }
 }
 
-/// One route of the HTTP API (DESIGN.md's table): the action it stands for and the status
+/// One route of the HTTP API (docs/protocol.md's table): the action it stands for and the status
 /// of its success. The SAM template, the local gateway and the OpenAPI document all follow
 /// this list, and tests hold them to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

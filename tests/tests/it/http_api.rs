@@ -971,7 +971,7 @@ async fn after_polling_under_concurrent_senders(gateway: Running, over_websocket
 }
 
 // Found while testing polling: the WebSocket side of the same promise ("paging either way
-// never skips nor repeats a message", DESIGN.md, client protocol v1).
+// gives every message exactly once", docs/protocol.md, "Message history").
 
 /// Ids are made (`MessageId::generate`) before the record is published, so two sends at
 /// once in one process can reach Kafka in the other order; and kafka-archive writes a
@@ -993,7 +993,7 @@ async fn websocket_history_after_polling_never_skips_under_concurrent_senders() 
 }
 
 /// Catching up after a reconnect (`history` with `after` the last id received, as
-/// DESIGN.md says) is safe only if a room's messages arrive in ascending id order. They do
+/// docs/protocol.md says) is safe only if a room's messages arrive in ascending id order. They do
 /// not always: with three senders at once, a member sometimes gets a message before one
 /// with a smaller id (the id was made first, its record published second), and a client
 /// that dropped between the two and catches up from the first never gets the second.
