@@ -17,7 +17,8 @@
 //! venv that `scripts/install-deps` makes: `/opt/roomcast-ci/sam-venv`, or the directory
 //! in `ROOMCAST_SAM_VENV`. `sam build` takes minutes from clean; it builds into
 //! `target/sam` so that it never holds the lock of the target directory the tests are
-//! built in. `ROOMCAST_SKIP_SAM_BUILD=1` skips that one test (and says so).
+//! built in. `ROOMCAST_SKIP_SAM_BUILD=1` marks that one test ignored (`tests/build.rs`), so
+//! the run's summary counts it as not run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -1702,17 +1703,94 @@ fn the_outputs_say_how_to_connect() {
 
 // --- sam build ------------------------------------------------------------------------------
 
+/// The target `sam build` builds for (cargo-lambda's default on x86_64).
+const LAMBDA_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Each crate the functions depend on, with the sets of features it is built with (a crate
+/// can be built twice: for build scripts and proc macros, and for the function).
+fn dependency_features(binary: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root().join("functions").join(binary))
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .args(["--target", LAMBDA_TARGET, "--format", "{p}|{f}"]);
+    let output = run(command);
+    assert!(
+        output.status.success(),
+        "cargo tree of {binary} failed:\n{}",
+        text(&output.stderr)
+    );
+    let mut crates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in text(&output.stdout).lines() {
+        let line = line.trim_end_matches(" (*)");
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        // The workspace's own crates are each function's own business.
+        if package.contains(" (/") {
+            continue;
+        }
+        crates
+            .entry(package.to_owned())
+            .or_default()
+            .insert(features.to_owned());
+    }
+    crates
+}
+
+/// `sam build` runs cargo once per function, in the function's directory, so each
+/// function's features are resolved apart. A crate two functions share but build with
+/// different features is compiled twice, and so is every crate above it: one function's
+/// extra feature of a TLS crate or of `syn` made ws-authorizer's build compile the AWS SDK,
+/// hyper and librdkafka again (61 units, minutes of CI). roomcast-aws's `lambda` feature
+/// asks for the union; this keeps it so.
+#[test]
+fn the_functions_share_one_dependency_tree() {
+    let trees: Vec<(&str, BTreeMap<String, BTreeSet<String>>)> = FUNCTIONS
+        .iter()
+        .map(|(_, binary)| (*binary, dependency_features(binary)))
+        .collect();
+    let mut split = Vec::new();
+    for (i, (first, first_tree)) in trees.iter().enumerate() {
+        for (second, second_tree) in &trees[i + 1..] {
+            for (package, features) in first_tree {
+                match second_tree.get(package) {
+                    Some(other) if other != features => {
+                        split.push(format!("{package}: {first} {features:?}, {second} {other:?}"))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(
+        split.is_empty(),
+        "crates built with other features for different functions (ask for the union in \
+         functions/aws/Cargo.toml's `lambda` feature):\n{}",
+        split.join("\n")
+    );
+}
+
 /// ELF, 64-bit, x86-64: what a Lambda on x86_64 runs.
 fn is_x86_64_elf(bytes: &[u8]) -> bool {
     bytes.len() > 20 && bytes[..4] == *b"\x7fELF" && bytes[4] == 2 && u16::from_le_bytes([bytes[18], bytes[19]]) == 0x3e
 }
 
 #[test]
+#[cfg_attr(
+    skip_sam_build,
+    ignore = "ROOMCAST_SKIP_SAM_BUILD=1: `sam build` is not checked (tests/build.rs)"
+)]
 fn sam_build_makes_a_bootstrap_for_every_function() {
-    if std::env::var_os("ROOMCAST_SKIP_SAM_BUILD").is_some_and(|value| value == "1") {
-        report("deploy: ROOMCAST_SKIP_SAM_BUILD=1, so `sam build` was NOT checked");
-        return;
-    }
     // Its own target directory: a sam build holds it for minutes, and must not hold (or
     // rebuild) the one the tests are built in.
     let target = root().join("target").join("sam");
