@@ -187,10 +187,17 @@ const FUNCTIONS: &[Function] = &[
         logical_id: "AuthorizerFunction",
         binary: "ws-authorizer",
         memory_mb: 256,
-        variables: &[(
-            "ROOMCAST_JWKS_URL",
-            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BENCH/.well-known/jwks.json",
-        )],
+        variables: &[
+            (
+                "ROOMCAST_JWKS_URL",
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BENCH/.well-known/jwks.json",
+            ),
+            // A JWKS needs its issuer: without one the authorizer refuses to start.
+            (
+                "ROOMCAST_JWT_ISSUER",
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BENCH",
+            ),
+        ],
     },
 ];
 
@@ -535,7 +542,6 @@ mod tests {
             "ROOMCAST_KAFKA_USERNAME",
             "ROOMCAST_KAFKA_PASSWORD",
             "ROOMCAST_JWT_SECRET_ARN",
-            "ROOMCAST_JWT_ISSUER",
             "ROOMCAST_JWT_AUDIENCE",
             "ROOMCAST_JWT_NICK_CLAIM",
             "ROOMCAST_JWT_ROLES_CLAIM",

@@ -13,6 +13,7 @@ mod history;
 mod history_store;
 mod http_api;
 mod lambda;
+mod local_surfaces;
 mod no_scan;
 mod openapi;
 mod page;
