@@ -100,6 +100,8 @@ const KAFKA_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:se
 /// and a key source, which the `Rules` demand with the default `AuthMode` (required).
 const BOOTSTRAP: (&str, &str) = ("KafkaBootstrapServers", "b-1.example:9096,b-2.example:9096");
 const JWKS_URL: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example/.well-known/jwks.json";
+/// The issuer of [`JWKS_URL`]'s tokens, which the `Rules` demand with it.
+const JWKS_ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example";
 const JWT_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:roomcast-jwt-AbCdEf";
 
 fn root() -> &'static Path {
@@ -223,12 +225,16 @@ impl Template {
         Self::with(&[("JwksUrl", JWKS_URL)])
     }
 
-    /// The transformed template with these parameter values (and [`BOOTSTRAP`]), made once
-    /// per distinct set.
+    /// The transformed template with these parameter values (and [`BOOTSTRAP`], and
+    /// [`JWKS_ISSUER`] with a `JwksUrl` unless `JwtIssuer` is given), made once per
+    /// distinct set.
     fn with(parameters: &[(&str, &str)]) -> &'static Self {
         type Cache = std::sync::Mutex<BTreeMap<Vec<String>, &'static Template>>;
         static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+        let given_name = |wanted: &str| parameters.iter().any(|(name, _)| *name == wanted);
+        let issuer = (given_name("JwksUrl") && !given_name("JwtIssuer")).then_some(("JwtIssuer", JWKS_ISSUER));
         let given: BTreeMap<String, String> = std::iter::once(BOOTSTRAP)
+            .chain(issuer)
             .chain(parameters.iter().copied())
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
@@ -1657,6 +1663,26 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
             );
         }
     }
+    // A JWKS without its issuer is refused too: the authorizer would not start.
+    let rule = &template.document["Rules"]["JwksNeedsIssuer"];
+    assert_eq!(
+        rule["RuleCondition"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "JwksUrl"}, ""]}]}),
+    );
+    for parameters in [
+        &[("JwksUrl", JWKS_URL), ("JwtIssuer", "")][..],
+        &[("AuthMode", "none"), ("JwksUrl", JWKS_URL), ("JwtIssuer", "")][..],
+    ] {
+        let failures = Template::with(parameters).stack().rule_failures();
+        assert_eq!(failures.len(), 1, "{parameters:?}: {failures:?}");
+        assert!(
+            failures[0].starts_with("JwksNeedsIssuer:") && failures[0].contains("JwtIssuer"),
+            "{failures:?}"
+        );
+    }
+    let with_issuer = Template::with(&[("JwksUrl", JWKS_URL), ("JwtIssuer", JWKS_ISSUER)]).stack();
+    assert!(with_issuer.rule_failures().is_empty(), "{:?}", with_issuer.rule_failures());
+
     // The rule that was already there still holds: MSK needs the VPC.
     let msk = Template::with(&[
         ("JwksUrl", JWKS_URL),
@@ -1672,6 +1698,23 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
             .any(|failure| failure.starts_with("MskNeedsVpc:")),
         "MSK without subnets must be refused"
     );
+}
+
+/// Where a parameter exposes a secret, its description says so: `LogLevel=trace` logs raw
+/// events, tokens included (the Lambda runtime logs each event's body at trace), and the
+/// SCRAM password of `KafkaSecretArn` reaches the producers as environment variables.
+#[test]
+fn the_parameters_say_where_secrets_show() {
+    let parameters = &Template::load().document["Parameters"];
+    for (parameter, words) in [
+        ("LogLevel", &["Never trace in production", "raw event", "tokens included"][..]),
+        ("KafkaSecretArn", &["environment variables", "lambda:GetFunctionConfiguration"][..]),
+    ] {
+        let description = parameters[parameter]["Description"].as_str().unwrap_or_default();
+        for words in words {
+            assert!(description.contains(words), "{parameter}: {words:?} missing from {description:?}");
+        }
+    }
 }
 
 /// How to connect, for the stack's mode.
