@@ -16,7 +16,7 @@ mod support;
 use support::*;
 
 /// A lookup of environment variables from `pairs`.
-fn environment(pairs: &[(&'static str, String)]) -> impl Fn(&str) -> Option<String> + '_ {
+fn environment<'a>(pairs: &'a [(&'static str, String)]) -> impl Fn(&str) -> Option<String> + 'a {
     move |name| {
         pairs
             .iter()

@@ -1681,7 +1681,11 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
         );
     }
     let with_issuer = Template::with(&[("JwksUrl", JWKS_URL), ("JwtIssuer", JWKS_ISSUER)]).stack();
-    assert!(with_issuer.rule_failures().is_empty(), "{:?}", with_issuer.rule_failures());
+    assert!(
+        with_issuer.rule_failures().is_empty(),
+        "{:?}",
+        with_issuer.rule_failures()
+    );
 
     // The rule that was already there still holds: MSK needs the VPC.
     let msk = Template::with(&[
@@ -1707,12 +1711,21 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
 fn the_parameters_say_where_secrets_show() {
     let parameters = &Template::load().document["Parameters"];
     for (parameter, words) in [
-        ("LogLevel", &["Never trace in production", "raw event", "tokens included"][..]),
-        ("KafkaSecretArn", &["environment variables", "lambda:GetFunctionConfiguration"][..]),
+        (
+            "LogLevel",
+            &["Never trace in production", "raw event", "tokens included"][..],
+        ),
+        (
+            "KafkaSecretArn",
+            &["environment variables", "lambda:GetFunctionConfiguration"][..],
+        ),
     ] {
         let description = parameters[parameter]["Description"].as_str().unwrap_or_default();
         for words in words {
-            assert!(description.contains(words), "{parameter}: {words:?} missing from {description:?}");
+            assert!(
+                description.contains(words),
+                "{parameter}: {words:?} missing from {description:?}"
+            );
         }
     }
 }

@@ -122,15 +122,15 @@ async fn foreign_host_headers_are_refused_on_every_surface() {
     gateway.shutdown().await;
 }
 
+/// `POST /api/dev/token` for an admin token, as a client on this machine asks for it.
+async fn signed(gateway: &Running) -> (u16, String) {
+    let host = format!("127.0.0.1:{}", gateway.addr().port());
+    let body = Some(json!({"nick": "mallory", "roles": ["admin"]}));
+    ask(gateway, "POST", "/api/dev/token", &host, body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_tokens_are_signed_beyond_loopback_only_when_asked_for() {
-    let signed = |gateway: &Running| {
-        let gateway_host = format!("127.0.0.1:{}", gateway.addr().port());
-        async move {
-            let body = Some(json!({"nick": "mallory", "roles": ["admin"]}));
-            ask(gateway, "POST", "/api/dev/token", &gateway_host, body).await
-        }
-    };
     let exposed = gateway(&["--listen", "0.0.0.0:0"]).await;
     assert!(!exposed.offers_dev_tokens());
     let (status, body) = signed(&exposed).await;
