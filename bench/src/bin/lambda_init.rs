@@ -539,8 +539,7 @@ mod tests {
     fn each_function_gets_the_template_s_variables() {
         let template = include_str!("../../../template.yaml");
         let left_out = [
-            "ROOMCAST_KAFKA_USERNAME",
-            "ROOMCAST_KAFKA_PASSWORD",
+            "ROOMCAST_KAFKA_SECRET_ARN",
             "ROOMCAST_JWT_SECRET_ARN",
             "ROOMCAST_JWT_AUDIENCE",
             "ROOMCAST_JWT_NICK_CLAIM",

@@ -686,11 +686,7 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
             Some("KafkaTopic"),
             "{producer}"
         );
-        for variable in [
-            "ROOMCAST_KAFKA_AUTH",
-            "ROOMCAST_KAFKA_USERNAME",
-            "ROOMCAST_KAFKA_PASSWORD",
-        ] {
+        for variable in ["ROOMCAST_KAFKA_AUTH", "ROOMCAST_KAFKA_SECRET_ARN"] {
             assert_eq!(
                 variables[variable], message["Environment"]["Variables"][variable],
                 "{producer}'s {variable} must be ws-message's"
@@ -822,14 +818,17 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
             groups[0]
         );
     }
-    let consumer_roles: BTreeSet<&str> = CONSUMERS
+    let secret_readers: BTreeSet<&str> = CONSUMERS
         .iter()
-        .map(|consumer| arn_of(&template.get(consumer.function)["Properties"]["Role"]).expect("a role"))
+        .map(|consumer| consumer.function)
+        .chain(PRODUCERS.iter().copied())
+        .map(|function| arn_of(&template.get(function)["Properties"]["Role"]).expect("a role"))
         .collect();
     assert_eq!(
         policy_roles(template.get("SelfManagedKafkaSecretPolicy")),
-        consumer_roles,
-        "SelfManagedKafkaSecretPolicy belongs to the consumers' roles, whose mappings read the secret"
+        secret_readers,
+        "SelfManagedKafkaSecretPolicy belongs to the consumers' roles, whose mappings read the secret, \
+         and the producers', which read it at cold start"
     );
 
     // By default the two groups differ; a Rule refuses a stack where they would not.
@@ -1704,29 +1703,47 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
     );
 }
 
-/// Where a parameter exposes a secret, its description says so: `LogLevel=trace` logs raw
-/// events, tokens included (the Lambda runtime logs each event's body at trace), and the
-/// SCRAM password of `KafkaSecretArn` reaches the producers as environment variables.
+/// `LogLevel`'s description warns that `trace` logs raw events, tokens included (the
+/// Lambda runtime logs each event's body at trace).
 #[test]
-fn the_parameters_say_where_secrets_show() {
-    let parameters = &Template::load().document["Parameters"];
-    for (parameter, words) in [
-        (
-            "LogLevel",
-            &["Never trace in production", "raw event", "tokens included"][..],
-        ),
-        (
-            "KafkaSecretArn",
-            &["environment variables", "lambda:GetFunctionConfiguration"][..],
-        ),
-    ] {
-        let description = parameters[parameter]["Description"].as_str().unwrap_or_default();
-        for words in words {
-            assert!(
-                description.contains(words),
-                "{parameter}: {words:?} missing from {description:?}"
-            );
-        }
+fn the_log_level_says_that_trace_logs_tokens() {
+    let description = Template::load().document["Parameters"]["LogLevel"]["Description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for words in ["Never trace in production", "raw event", "tokens included"] {
+        assert!(description.contains(words), "{words:?} missing from {description:?}");
+    }
+}
+
+/// With SCRAM, the producers get the secret's ARN, never its user name or password (which
+/// `lambda:GetFunctionConfiguration` would show), and may read that secret.
+#[test]
+fn the_producers_read_the_kafka_secret_at_cold_start() {
+    let (_, template) = &kafka_setups()[1];
+    let stack = template.stack();
+    for producer in PRODUCERS {
+        let function = stack.get(producer).unwrap_or_else(|| panic!("{producer}"));
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(variables["ROOMCAST_KAFKA_AUTH"], "scram-sha-512", "{producer}");
+        assert_eq!(
+            reference(&variables["ROOMCAST_KAFKA_SECRET_ARN"]),
+            Some("KafkaSecretArn"),
+            "{producer}"
+        );
+        let shown = variables.to_string();
+        assert!(
+            !shown.contains("resolve:secretsmanager") && !shown.contains("PASSWORD"),
+            "{producer}: {shown}"
+        );
+        let role = arn_of(&function["Properties"]["Role"]).expect("a role");
+        assert!(
+            granted_to(&stack.resources, role).iter().any(|statement| {
+                actions_of(statement).contains(&"secretsmanager:GetSecretValue".to_owned())
+                    && reference(&statement["Resource"]) == Some("KafkaSecretArn")
+            }),
+            "{producer}'s role {role} must read the Kafka secret"
+        );
     }
 }
 

@@ -12,6 +12,7 @@ mod handlers;
 mod history;
 mod history_store;
 mod http_api;
+mod kafka_secret;
 mod lambda;
 mod local_surfaces;
 mod no_scan;
