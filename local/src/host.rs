@@ -52,7 +52,7 @@ impl AllowedHosts {
             return true;
         }
         let name = normalized(name);
-        self.names.iter().any(|allowed| *allowed == name)
+        self.names.contains(&name)
     }
 }
 
