@@ -101,6 +101,8 @@ const KAFKA_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:se
 /// and a key source, which the `Rules` demand with the default `AuthMode` (required).
 const BOOTSTRAP: (&str, &str) = ("KafkaBootstrapServers", "b-1.example:9096,b-2.example:9096");
 const JWKS_URL: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example/.well-known/jwks.json";
+/// The issuer of [`JWKS_URL`]'s tokens, which the `Rules` demand with it.
+const JWKS_ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example";
 const JWT_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:roomcast-jwt-AbCdEf";
 
 fn root() -> &'static Path {
@@ -224,12 +226,16 @@ impl Template {
         Self::with(&[("JwksUrl", JWKS_URL)])
     }
 
-    /// The transformed template with these parameter values (and [`BOOTSTRAP`]), made once
-    /// per distinct set.
+    /// The transformed template with these parameter values (and [`BOOTSTRAP`], and
+    /// [`JWKS_ISSUER`] with a `JwksUrl` unless `JwtIssuer` is given), made once per
+    /// distinct set.
     fn with(parameters: &[(&str, &str)]) -> &'static Self {
         type Cache = std::sync::Mutex<BTreeMap<Vec<String>, &'static Template>>;
         static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+        let given_name = |wanted: &str| parameters.iter().any(|(name, _)| *name == wanted);
+        let issuer = (given_name("JwksUrl") && !given_name("JwtIssuer")).then_some(("JwtIssuer", JWKS_ISSUER));
         let given: BTreeMap<String, String> = std::iter::once(BOOTSTRAP)
+            .chain(issuer)
             .chain(parameters.iter().copied())
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
@@ -681,11 +687,7 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
             Some("KafkaTopic"),
             "{producer}"
         );
-        for variable in [
-            "ROOMCAST_KAFKA_AUTH",
-            "ROOMCAST_KAFKA_USERNAME",
-            "ROOMCAST_KAFKA_PASSWORD",
-        ] {
+        for variable in ["ROOMCAST_KAFKA_AUTH", "ROOMCAST_KAFKA_SECRET_ARN"] {
             assert_eq!(
                 variables[variable], message["Environment"]["Variables"][variable],
                 "{producer}'s {variable} must be ws-message's"
@@ -817,14 +819,17 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
             groups[0]
         );
     }
-    let consumer_roles: BTreeSet<&str> = CONSUMERS
+    let secret_readers: BTreeSet<&str> = CONSUMERS
         .iter()
-        .map(|consumer| arn_of(&template.get(consumer.function)["Properties"]["Role"]).expect("a role"))
+        .map(|consumer| consumer.function)
+        .chain(PRODUCERS.iter().copied())
+        .map(|function| arn_of(&template.get(function)["Properties"]["Role"]).expect("a role"))
         .collect();
     assert_eq!(
         policy_roles(template.get("SelfManagedKafkaSecretPolicy")),
-        consumer_roles,
-        "SelfManagedKafkaSecretPolicy belongs to the consumers' roles, whose mappings read the secret"
+        secret_readers,
+        "SelfManagedKafkaSecretPolicy belongs to the consumers' roles, whose mappings read the secret, \
+         and the producers', which read it at cold start"
     );
 
     // By default the two groups differ; a Rule refuses a stack where they would not.
@@ -1658,6 +1663,30 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
             );
         }
     }
+    // A JWKS without its issuer is refused too: the authorizer would not start.
+    let rule = &template.document["Rules"]["JwksNeedsIssuer"];
+    assert_eq!(
+        rule["RuleCondition"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "JwksUrl"}, ""]}]}),
+    );
+    for parameters in [
+        &[("JwksUrl", JWKS_URL), ("JwtIssuer", "")][..],
+        &[("AuthMode", "none"), ("JwksUrl", JWKS_URL), ("JwtIssuer", "")][..],
+    ] {
+        let failures = Template::with(parameters).stack().rule_failures();
+        assert_eq!(failures.len(), 1, "{parameters:?}: {failures:?}");
+        assert!(
+            failures[0].starts_with("JwksNeedsIssuer:") && failures[0].contains("JwtIssuer"),
+            "{failures:?}"
+        );
+    }
+    let with_issuer = Template::with(&[("JwksUrl", JWKS_URL), ("JwtIssuer", JWKS_ISSUER)]).stack();
+    assert!(
+        with_issuer.rule_failures().is_empty(),
+        "{:?}",
+        with_issuer.rule_failures()
+    );
+
     // The rule that was already there still holds: MSK needs the VPC.
     let msk = Template::with(&[
         ("JwksUrl", JWKS_URL),
@@ -1673,6 +1702,50 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
             .any(|failure| failure.starts_with("MskNeedsVpc:")),
         "MSK without subnets must be refused"
     );
+}
+
+/// `LogLevel`'s description warns that `trace` logs raw events, tokens included (the
+/// Lambda runtime logs each event's body at trace).
+#[test]
+fn the_log_level_says_that_trace_logs_tokens() {
+    let description = Template::load().document["Parameters"]["LogLevel"]["Description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for words in ["Never trace in production", "raw event", "tokens included"] {
+        assert!(description.contains(words), "{words:?} missing from {description:?}");
+    }
+}
+
+/// With SCRAM, the producers get the secret's ARN, never its user name or password (which
+/// `lambda:GetFunctionConfiguration` would show), and may read that secret.
+#[test]
+fn the_producers_read_the_kafka_secret_at_cold_start() {
+    let (_, template) = &kafka_setups()[1];
+    let stack = template.stack();
+    for producer in PRODUCERS {
+        let function = stack.get(producer).unwrap_or_else(|| panic!("{producer}"));
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(variables["ROOMCAST_KAFKA_AUTH"], "scram-sha-512", "{producer}");
+        assert_eq!(
+            reference(&variables["ROOMCAST_KAFKA_SECRET_ARN"]),
+            Some("KafkaSecretArn"),
+            "{producer}"
+        );
+        let shown = variables.to_string();
+        assert!(
+            !shown.contains("resolve:secretsmanager") && !shown.contains("PASSWORD"),
+            "{producer}: {shown}"
+        );
+        let role = arn_of(&function["Properties"]["Role"]).expect("a role");
+        assert!(
+            granted_to(&stack.resources, role).iter().any(|statement| {
+                actions_of(statement).contains(&"secretsmanager:GetSecretValue".to_owned())
+                    && reference(&statement["Resource"]) == Some("KafkaSecretArn")
+            }),
+            "{producer}'s role {role} must read the Kafka secret"
+        );
+    }
 }
 
 /// How to connect, for the stack's mode.
