@@ -1,6 +1,7 @@
 //! One test binary for every integration test, so the AWS SDK and librdkafka are linked
 //! once and moto and tansu are started once per run.
 
+mod abuse;
 mod archive_source;
 mod auth;
 mod browser;
@@ -13,6 +14,7 @@ mod history;
 mod history_store;
 mod http_api;
 mod lambda;
+mod nicknames;
 mod no_scan;
 mod openapi;
 mod page;
