@@ -423,6 +423,30 @@ mod tests {
     }
 
     #[test]
+    fn every_bucket_is_read_from_its_variables() {
+        let domain = env(&[
+            ("ROOMCAST_READS_PER_SECOND", "2"),
+            ("ROOMCAST_READ_BURST", "5"),
+            ("ROOMCAST_MEMBERSHIPS_PER_SECOND", "0"),
+            ("ROOMCAST_ANONYMOUS_ROOMS_CREATED_PER_HOUR", "60"),
+            ("ROOMCAST_CONNECTIONS_PER_MINUTE", "30"),
+            ("ROOMCAST_CONNECTION_BURST", "3"),
+        ])
+        .domain()
+        .unwrap();
+        assert_eq!(domain.limits.reads, Bucket::per_second(2.0, 5));
+        assert_eq!(domain.limits.memberships, None, "0: no limit");
+        assert_eq!(
+            domain.limits.anonymous_room_creations,
+            Bucket::per_second(60.0 / 3600.0, 20),
+            "the burst's default stays"
+        );
+        assert_eq!(domain.limits.arrivals, Bucket::per_second(0.5, 3));
+        let defaults = env(&[]).domain().unwrap().limits;
+        assert_eq!(defaults, Limits::default());
+    }
+
+    #[test]
     fn kafka_security_follows_the_documentation() {
         let msk = env(&[("ROOMCAST_KAFKA_AUTH", "msk-iam"), ("AWS_REGION", "eu-west-1")])
             .kafka_security()
