@@ -95,6 +95,7 @@ describe("the chat page, signed in with tokens", { concurrency: false }, () => {
       async () => assert.match(await page.getByRole("status").textContent(), /Connected as alice/),
       "alice is back on her own server",
     );
+    assert.deepEqual(leaks, [], "nothing went to the other server");
     assert.equal(asked.length, 1, "the user was asked");
     assert.match(asked[0], new RegExp(`another server: ${ws}`));
     assert.equal(new URL(page.url()).search, "", "the link's servers are forgotten");
