@@ -53,8 +53,10 @@ impl Default for Limits {
             // flushing what it queued while offline, is a burst.
             messages: Bucket::per_second(10.0, 50),
             // A page loads its rooms, who is online and a page of history for each room it
-            // shows; a poller reads once a second or so, catching up page by page.
-            reads: Bucket::per_second(20.0, 100),
+            // shows; a poller reads once a second or so, and pages on at once while there is
+            // more (the tests' pollers read every 50 ms, and a page per message as messages
+            // settle).
+            reads: Bucket::per_second(25.0, 250),
             // Joining the rooms one had after a restart is a burst; a loop is not.
             memberships: Bucket::per_second(1.0, 30),
             // Ten rooms at once, then one every six minutes.
