@@ -1065,7 +1065,9 @@ function start() {
   form.mode.value = saved.settings?.mode ?? "websocket";
   form.ws.value = urls.wsUrl;
   form.api.value = urls.apiUrl;
-  if (!urls.wsUrl || !urls.apiUrl) $("server").open = true;
+  // A link that names the servers shows them: a token typed here goes there.
+  const named = new URLSearchParams(location.search);
+  if (!urls.wsUrl || !urls.apiUrl || named.has("ws") || named.has("api")) $("server").open = true;
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
