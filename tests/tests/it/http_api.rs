@@ -971,7 +971,7 @@ async fn after_polling_under_concurrent_senders(gateway: Running, over_websocket
 }
 
 // Found while testing polling: the WebSocket side of the same promise ("paging either way
-// never skips nor repeats a message", DESIGN.md, client protocol v1).
+// gives every message exactly once", docs/protocol.md, "Message history").
 
 /// Ids are made (`MessageId::generate`) before the record is published, so two sends at
 /// once in one process can reach Kafka in the other order; and kafka-archive writes a
@@ -993,7 +993,7 @@ async fn websocket_history_after_polling_never_skips_under_concurrent_senders() 
 }
 
 /// Catching up after a reconnect (`history` with `after` the last id received, as
-/// DESIGN.md says) is safe only if a room's messages arrive in ascending id order. They do
+/// docs/protocol.md says) is safe only if a room's messages arrive in ascending id order. They do
 /// not always: with three senders at once, a member sometimes gets a message before one
 /// with a smaller id (the id was made first, its record published second), and a client
 /// that dropped between the two and catches up from the first never gets the second.
@@ -1098,6 +1098,30 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
     }
     let reply = api.call("POST", "/api/publish", Some(&service), Some("not json")).await;
     assert_eq!(reply.error(), (400, Some("bad_request")), "{reply:?}");
+    // Frames of the chat protocol: a service cannot speak as a user nor rewrite history
+    // (were one let through, everyone would get it below, where only notices are allowed).
+    let from = json!({"userId": user_of(0), "nick": "ann"});
+    for frame in [
+        json!({"type": "message", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "from": from, "text": "forged", "ts": 1}),
+        json!({"type": "dm", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "from": from, "to": from, "text": "forged", "ts": 1}),
+        json!({"type": "edited", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "text": "x", "editedAt": 1, "by": from}),
+        json!({"type": "deleted", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "by": from}),
+        json!({"type": "presence", "room": "general", "event": "left", "user": from}),
+        json!({"type": "ack", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "ts": 1}),
+        json!({"type": "error", "code": "forbidden", "message": "x"}),
+        json!({"type": "history", "room": "general", "messages": [], "more": false}),
+        json!({"type": "Message", "text": "another case"}),
+    ] {
+        let kind = frame["type"].as_str().unwrap().to_lowercase();
+        let body = json!({"target": {"all": true}, "frame": frame}).to_string();
+        let reply = api.call("POST", "/api/publish", Some(&service), Some(&body)).await;
+        assert_eq!(reply.error(), (400, Some("bad_request")), "{body}: {reply:?}");
+        let message = reply.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("\"{kind}\"")),
+            "the refusal names {kind}: {reply:?}"
+        );
+    }
 
     // A room, a user, a connection and everyone in a room, by the service and the admin.
     let cases = [
