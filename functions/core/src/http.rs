@@ -596,6 +596,7 @@ mod tests {
             roles: vec!["admin".into()],
             connection: None,
             expires_at: None,
+            source_ip: None,
         };
         let ctx = Context {
             store: &store,
