@@ -13,6 +13,7 @@ mod handlers;
 mod history;
 mod history_store;
 mod http_api;
+mod http_conversations;
 mod lambda;
 mod no_scan;
 mod openapi;
