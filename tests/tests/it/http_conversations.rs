@@ -437,3 +437,26 @@ async fn bad_input_gets_its_status_and_changes_nothing(gateway: Running) {
     assert_eq!(partners, [&user("u-bob")], "{list}");
     gateway.shutdown().await;
 }
+
+/// A user who only ever uses the HTTP API (the page in polling mode) never has a
+/// connection for `$connect` to register, so the store never knows them: a dm to them by
+/// id is refused (404 "no user `u-bob` is known"), and so is a note to themselves.
+/// DESIGN.md wants a user who is offline to get dms, and the page to list conversations and
+/// dms in polling mode too. (Once it passes, it belongs in the `each_backend!` list.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open: only a WebSocket connection makes a signed-in user known (Store::known_user)"]
+async fn a_user_who_only_polls_can_be_sent_a_dm() {
+    let gateway = signed_in_gateway(Mode::Embedded).await;
+    let api = HttpApi::new(gateway.http_url());
+    let alice = signed_token("u-alice", "alice", &[]);
+    let bob = signed_token("u-bob", "bob", &[]);
+    // Bob polls his conversations, as the page does, and has never connected.
+    let list = api.call("GET", "/api/conversations", Some(&bob), None).await;
+    assert_eq!(list.status, 200, "{list:?}");
+    let sent = id_of(&dm(&api, &alice, "u-bob", json!({"text": "are you there?"})).await);
+    api.get_until(&bob, &messages_with("u-alice"), |page| {
+        ids(page).contains(&sent.as_str())
+    })
+    .await;
+    gateway.shutdown().await;
+}

@@ -1467,6 +1467,41 @@ async fn a_message_id_past_128_bits_is_refused() {
     gateway.shutdown().await;
 }
 
+/// The path names the conversation and the message, and a body cannot say otherwise
+/// (`EditRequest`: other fields are ignored). But `http::route` keeps a body's `with` beside
+/// the path's `room` (and a body's `room` beside the path's `userId`), so the edit is
+/// refused, 400 "name exactly one of `room` or `with`", where the same body without the
+/// field is taken. (It drops a dm body's `to` for this very reason.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open: http::route keeps a body's `room` or `with` beside the path's"]
+async fn an_edit_body_cannot_name_another_conversation() {
+    let doc = Document::load();
+    let seen = Mutex::new(BTreeSet::new());
+    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    let text = Body::Json(json!({"text": "hi"}));
+    let sent = api
+        .call("POST", MESSAGES, "general", "", Auth::Bearer(&token), text)
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let id = sent.body["id"].as_str().unwrap().to_owned();
+    api.history_until(&token, "general", |page| entry(page, &id).is_some())
+        .await;
+    let in_room = [("room", "general"), ("id", id.as_str())];
+    let body = Body::Json(json!({"text": "edited", "with": "dev-bob"}));
+    let reply = api
+        .call_at("PATCH", ROOM_MESSAGE, &in_room, "", Auth::Bearer(&token), body)
+        .await;
+    assert_eq!(reply.status, 200, "the path's room, not the body's `with`: {reply:?}");
+    // Named in the conversation with bob, it is not found there, whatever the body's `room`.
+    let with_bob = [("userId", "dev-bob"), ("id", id.as_str())];
+    let body = Body::Json(json!({"text": "edited", "room": "general"}));
+    let reply = api
+        .call_at("PATCH", USER_MESSAGE, &with_bob, "", Auth::Bearer(&token), body)
+        .await;
+    assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+    gateway.shutdown().await;
+}
+
 /// No HTTP route can name a room `.` or `..`: URL paths drop such segments (reqwest, curl
 /// and browsers before sending; lambda_http's URI even when the raw path has them, so the
 /// local gateway answered `404 not_found` "no route PUT /api/rooms/members/me"). So room
