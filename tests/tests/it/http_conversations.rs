@@ -268,6 +268,9 @@ async fn a_dm_to_an_offline_user_is_read_listed_edited_and_deleted_over_http(gat
     gateway.shutdown().await;
 }
 
+/// A request and how it is refused: method, path, body, and `(status, code)`.
+type Refused = (&'static str, String, Option<String>, (u16, &'static str));
+
 async fn bad_input_gets_its_status_and_changes_nothing(gateway: Running) {
     let api = HttpApi::new(gateway.http_url());
     let alice = signed_token("u-alice", "alice", &[]);
@@ -296,7 +299,7 @@ async fn bad_input_gets_its_status_and_changes_nothing(gateway: Running) {
     .to_string();
     let long_user = "u".repeat(257);
     let text = |text: &str| Some(json!({ "text": text }).to_string());
-    let cases: Vec<(&str, String, Option<String>, (u16, &str))> = vec![
+    let cases: Vec<Refused> = vec![
         // Someone else's message.
         (
             "PATCH",

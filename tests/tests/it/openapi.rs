@@ -24,10 +24,9 @@ use roomcast_core::http::{OPENAPI_PATH, ROUTES};
 use roomcast_local::http_api::DEV_TOKEN_PATH;
 use roomcast_local::settings::Settings;
 use roomcast_local::Running;
+use roomcast_tests::http_client::path_segment;
 use serde_json::{json, Value};
 use ws_authorizer::NewToken;
-
-use roomcast_tests::http_client::path_segment;
 
 use crate::gateway::{Client, Mode};
 use crate::http_api::{signed_in_auth, signed_token};
