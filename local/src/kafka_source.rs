@@ -204,6 +204,12 @@ impl RecordSource for KafkaSource {
         Ok(batch)
     }
 
+    fn assigned(&self) -> bool {
+        self.consumer
+            .assignment()
+            .is_ok_and(|assignment| assignment.count() > 0)
+    }
+
     async fn commit(&mut self, batch: &[LogRecord]) -> anyhow::Result<()> {
         let offsets = offsets_to_commit(batch);
         if offsets.is_empty() {

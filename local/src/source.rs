@@ -21,6 +21,13 @@ pub trait RecordSource: Send {
 
     /// What to print at start-up, e.g. `kafka 127.0.0.1:9092 topic roomcast-events group roomcast-fanout`.
     fn describe(&self) -> String;
+
+    /// Whether records can flow: a consumer group member has been given its partitions
+    /// (until then a record published waits for the group to settle, seconds on tansu).
+    /// The embedded log is always ready.
+    fn assigned(&self) -> bool {
+        true
+    }
 }
 
 /// Reads the embedded log from its start, one position per partition.

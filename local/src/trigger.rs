@@ -82,18 +82,24 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One event source mapping: reads `source` and invokes `function` with each batch until
-/// `stop` turns true.
+/// `stop` turns true. `ready` turns true once the source has its partitions (reading is
+/// what makes a Kafka consumer join its group).
 pub async fn run(
     function: KafkaFunction,
     mut source: Box<dyn RecordSource>,
     functions: Arc<Functions>,
     batching: Batching,
     mut stop: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
 ) {
     let name = function.name();
     tracing::debug!(function = name, source = %source.describe(), "event source mapping started");
     let mut failures = 0u32;
     while !*stop.borrow() {
+        if !*ready.borrow() && source.assigned() {
+            tracing::debug!(function = name, "event source mapping assigned");
+            ready.send_replace(true);
+        }
         let batch = match source.next_batch(batching.batch_size, batching.window, IDLE_POLL).await {
             Ok(batch) => batch,
             Err(error) => {

@@ -66,7 +66,9 @@ async fn a_dm_to_a_user_who_is_offline_is_kept_and_read_when_they_come(backends:
     assert_eq!(messages[0]["id"], ack["id"]);
     assert_eq!(messages[0]["text"], "are you there?");
     assert_eq!(messages[0]["from"], json!({"userId": "u-alice", "nick": "alice"}));
-    let list = lambdas.ok(&carol, r#"{"action":"conversations"}"#, "conversations").await;
+    let list = lambdas
+        .ok(&carol, r#"{"action":"conversations"}"#, "conversations")
+        .await;
     assert_eq!(
         listed(&list),
         (vec![("alice".to_owned(), Some("are you there?".to_owned()))], false)
@@ -137,7 +139,10 @@ async fn conversations_list_the_partner_and_the_last_message_after_edits_and_del
     assert_eq!(
         listed(&after_changes),
         (
-            vec![("carol".to_owned(), None), ("bob".to_owned(), Some("two, edited".to_owned()))],
+            vec![
+                ("carol".to_owned(), None),
+                ("bob".to_owned(), Some("two, edited".to_owned()))
+            ],
             false
         )
     );
@@ -152,7 +157,10 @@ async fn conversations_list_the_partner_and_the_last_message_after_edits_and_del
     let bad = lambdas
         .frame(&alice, r#"{"action":"conversations","before":"nope"}"#)
         .await;
-    assert_eq!((bad["code"].as_str(), bad["action"].as_str()), (Some("bad_request"), Some("conversations")));
+    assert_eq!(
+        (bad["code"].as_str(), bad["action"].as_str()),
+        (Some("bad_request"), Some("conversations"))
+    );
     let bad = lambdas.frame(&alice, r#"{"action":"conversations","limit":0}"#).await;
     assert_eq!(bad["code"], "bad_request");
 }

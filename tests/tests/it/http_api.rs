@@ -30,8 +30,8 @@ use crate::gateway::Mode;
 /// Longest wait for one HTTP answer or one WebSocket frame: generous for a loaded CI
 /// machine, never hit when things work.
 const WAIT: Duration = Duration::from_secs(20);
-/// Longest wait for a sent message to show in an HTTP history page: HTTP pages hold only
-/// messages older than the archive lag (5 s by default), plus the archive's own delay.
+/// Longest wait for a sent message to show in an HTTP history page: the archive's delay
+/// (its batching window and, on tansu, its consumer group's first join).
 const HISTORY_WAIT: Duration = Duration::from_secs(45);
 /// Between two polls of a history page that had nothing new.
 const POLL_PAUSE: Duration = Duration::from_millis(50);
@@ -46,6 +46,9 @@ each_backend!(
         refused_requests_get_their_status_and_change_nothing,
         http_messages_reach_websocket_members_and_polling_reads_theirs,
         polling_after_never_skips_nor_repeats_under_concurrent_senders,
+        websocket_history_after_polling_never_skips_under_concurrent_senders,
+        room_messages_arrive_live_in_ascending_id_order,
+        one_order_for_members_history_catch_up_and_pollers,
         publish_reaches_exactly_its_target_and_needs_a_role,
     ]
 );
@@ -815,6 +818,18 @@ enum Reader {
 }
 
 impl Reader {
+    /// The ids of every message after `after`, page by page.
+    async fn all_after(&mut self, after: &str) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        loop {
+            let page = self.page(Some(all.last().map_or(after, String::as_str)), 100).await;
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
+    }
+
     /// The ids of the page of `limit` messages after `after`, or the latest page.
     async fn page(&mut self, after: Option<&str>, limit: usize) -> Vec<String> {
         match self {
@@ -970,71 +985,121 @@ async fn after_polling_under_concurrent_senders(gateway: Running, over_websocket
     }
 }
 
-// Found while testing polling: the WebSocket side of the same promise ("paging either way
-// never skips nor repeats a message", DESIGN.md, client protocol v1).
+// The WebSocket side of the same promise ("paging either way never skips nor repeats a
+// message", docs/protocol.md), and the one order every reader shares.
 
-/// Ids are made (`MessageId::generate`) before the record is published, so two sends at
-/// once in one process can reach Kafka in the other order; and kafka-archive writes a
-/// batch's messages concurrently. A `history` page over WebSocket holds whatever is
-/// archived, so a poller can be given a message before one with a smaller id that is
-/// archived a moment later, and `after` then never returns that one. (HTTP pages hold only
-/// settled messages and do not skip: the test above.) Each round fails by chance (about
-/// one round in three on moto + tansu); eight rounds show it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: the WebSocket `history` action's `after` pages skip messages under concurrent senders (not settled as HTTP pages are)"]
-async fn websocket_history_after_polling_never_skips_under_concurrent_senders() {
-    roomcast_tests::init_tracing();
-    for round in 1..=8 {
-        let gateway = gateway(Mode::Real).await;
-        if let Err(failure) = after_polling_under_concurrent_senders(gateway, true).await {
-            panic!("round {round}: {failure}");
-        }
+/// Found while testing polling, when ids were made before publishing: a WebSocket
+/// `history` page holds whatever is archived, so `after` skipped a message archived a
+/// moment after one with a greater id. Ids now come from the log and each conversation is
+/// archived in log order (docs/protocol.md, "One order").
+async fn websocket_history_after_polling_never_skips_under_concurrent_senders(gateway: Running) {
+    if let Err(failure) = after_polling_under_concurrent_senders(gateway, true).await {
+        panic!("{failure}");
     }
 }
 
-/// Catching up after a reconnect (`history` with `after` the last id received, as
-/// DESIGN.md says) is safe only if a room's messages arrive in ascending id order. They do
-/// not always: with three senders at once, a member sometimes gets a message before one
-/// with a smaller id (the id was made first, its record published second), and a client
-/// that dropped between the two and catches up from the first never gets the second.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a room's messages can arrive live out of id order (ids made before publishing), so catching up with `after` the last id received can skip one"]
-async fn room_messages_arrive_live_in_ascending_id_order() {
-    roomcast_tests::init_tracing();
-    for round in 1..=10 {
-        let gateway = gateway(Mode::Embedded).await;
-        let api = Api::new(&gateway);
-        let mut member = Ws::named(&gateway, "member").await;
-        member.join("general").await;
-        let mut senders = Vec::new();
-        for nick in ["hs1", "hs2", "hs3"] {
-            let token = api.dev_token(nick, &[]).await;
-            api.call("PUT", "/api/rooms/general/members/me", Some(&token), None)
-                .await;
-            let api = api.clone();
-            senders.push(tokio::spawn(async move {
-                for n in 0..PER_SENDER {
-                    api.send_message(&token, "general", &format!("{nick} {n}")).await;
-                }
-            }));
-        }
-        for sender in senders {
-            sender.await.expect("a sender");
-        }
-        let mut live = Vec::new();
-        while live.len() < 3 * PER_SENDER {
-            let frame = member.next().await;
-            if frame["type"] == "message" {
-                live.push(frame["id"].as_str().expect("an id").to_owned());
+/// Three senders at once: a member receives the room's messages in ascending id order,
+/// so catching up with `after` the last id received never skips one.
+async fn room_messages_arrive_live_in_ascending_id_order(gateway: Running) {
+    let api = Api::new(&gateway);
+    let mut member = Ws::named(&gateway, "member").await;
+    member.join("general").await;
+    let mut senders = Vec::new();
+    for nick in ["hs1", "hs2", "hs3"] {
+        let token = api.dev_token(nick, &[]).await;
+        api.call("PUT", "/api/rooms/general/members/me", Some(&token), None)
+            .await;
+        let api = api.clone();
+        senders.push(tokio::spawn(async move {
+            for n in 0..PER_SENDER {
+                api.send_message(&token, "general", &format!("{nick} {n}")).await;
             }
-        }
-        gateway.shutdown().await;
-        let inverted: Vec<_> = live.windows(2).filter(|pair| pair[0] > pair[1]).collect();
-        assert!(
-            inverted.is_empty(),
-            "round {round}: received live before a smaller id (after= the first skips the second): {inverted:?}"
-        );
+        }));
     }
+    for sender in senders {
+        sender.await.expect("a sender");
+    }
+    let live = live_ids(&mut member, 3 * PER_SENDER).await;
+    gateway.shutdown().await;
+    let inverted: Vec<_> = live.windows(2).filter(|pair| pair[0] > pair[1]).collect();
+    assert!(
+        inverted.is_empty(),
+        "received live before a smaller id (after= the first skips the second): {inverted:?}"
+    );
+}
+
+/// The ids of the next `count` `message` frames, in the order they came.
+async fn live_ids(member: &mut Ws, count: usize) -> Vec<String> {
+    let mut live = Vec::new();
+    while live.len() < count {
+        let frame = member.next().await;
+        if frame["type"] == "message" {
+            live.push(frame["id"].as_str().expect("an id").to_owned());
+        }
+    }
+    live
+}
+
+/// docs/protocol.md, "One order": three connections send to one room at full speed while
+/// a member and an HTTP poller read. The member's live order is the history's order;
+/// catching up `after` any id it saw gives exactly what followed that id live; the poller
+/// sees every message once, in that order.
+async fn one_order_for_members_history_catch_up_and_pollers(gateway: Running) {
+    let api = Api::new(&gateway);
+    let reader = api.dev_token("reader", &[]).await;
+    api.call("PUT", "/api/rooms/general/members/me", Some(&reader), None)
+        .await;
+    let anchor = api.send_message(&reader, "general", "anchor").await;
+    let anchor = anchor["id"].as_str().unwrap().to_owned();
+    api.history_until(&reader, "/api/rooms/general/messages?limit=1", |page| {
+        page.iter().any(|message| message["id"] == anchor.as_str())
+    })
+    .await;
+
+    let mut member = Ws::named(&gateway, "member").await;
+    member.join("general").await;
+    let (tell, told) = tokio::sync::watch::channel(None);
+    let poller = tokio::spawn(poll(Reader::Http(api.clone(), reader.clone()), 7, anchor.clone(), told));
+
+    let mut senders = Vec::new();
+    for nick in ["ws1", "ws2", "ws3"] {
+        let mut ws = Ws::named(&gateway, nick).await;
+        ws.join("general").await;
+        senders.push(tokio::spawn(async move {
+            for n in 0..PER_SENDER {
+                let send = json!({"action": "send", "room": "general", "text": format!("{nick} {n}")});
+                ws.ask(send, "ack").await;
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.expect("a sender");
+    }
+    let total = 3 * PER_SENDER;
+    // The anchor may come live too: fan-out looks the room up when the record arrives,
+    // which on a broker still assigning partitions can be after the member joined.
+    let mut live = Vec::new();
+    while live.len() < total {
+        live.extend(live_ids(&mut member, 1).await.into_iter().filter(|id| *id != anchor));
+    }
+    tell.send(Some(total)).expect("the poller listens");
+    let polled = poller.await.expect("the poller");
+    assert_eq!(polled, live, "the poller sees every message once, in the live order");
+
+    // The history, read on from the anchor, is the live order; and from any id seen live,
+    // `after` gives exactly what followed it.
+    let mut reading = Reader::Http(api.clone(), reader.clone());
+    assert_eq!(
+        reading.all_after(&anchor).await,
+        live,
+        "the history's order is the live order"
+    );
+    for (index, id) in live.iter().enumerate() {
+        let after = reading.page(Some(id), 100).await;
+        let followed = &live[index + 1..];
+        assert_eq!(after, followed[..followed.len().min(100)], "catching up after {id}");
+    }
+    gateway.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1098,6 +1163,30 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
     }
     let reply = api.call("POST", "/api/publish", Some(&service), Some("not json")).await;
     assert_eq!(reply.error(), (400, Some("bad_request")), "{reply:?}");
+    // Frames of the chat protocol: a service cannot speak as a user nor rewrite history
+    // (were one let through, everyone would get it below, where only notices are allowed).
+    let from = json!({"userId": user_of(0), "nick": "ann"});
+    for frame in [
+        json!({"type": "message", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "from": from, "text": "forged", "ts": 1}),
+        json!({"type": "dm", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "from": from, "to": from, "text": "forged", "ts": 1}),
+        json!({"type": "edited", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "text": "x", "editedAt": 1, "by": from}),
+        json!({"type": "deleted", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "by": from}),
+        json!({"type": "presence", "room": "general", "event": "left", "user": from}),
+        json!({"type": "ack", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "ts": 1}),
+        json!({"type": "error", "code": "forbidden", "message": "x"}),
+        json!({"type": "history", "room": "general", "messages": [], "more": false}),
+        json!({"type": "Message", "text": "another case"}),
+    ] {
+        let kind = frame["type"].as_str().unwrap().to_lowercase();
+        let body = json!({"target": {"all": true}, "frame": frame}).to_string();
+        let reply = api.call("POST", "/api/publish", Some(&service), Some(&body)).await;
+        assert_eq!(reply.error(), (400, Some("bad_request")), "{body}: {reply:?}");
+        let message = reply.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("\"{kind}\"")),
+            "the refusal names {kind}: {reply:?}"
+        );
+    }
 
     // A room, a user, a connection and everyone in a room, by the service and the admin.
     let cases = [
