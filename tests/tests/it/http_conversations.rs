@@ -8,7 +8,7 @@
 //! change what both sides read and list; bad input gets its status and changes nothing.
 
 use roomcast_aws::config::Env;
-use roomcast_core::model::{LogPosition, MessageId};
+use roomcast_core::model::MessageId;
 use roomcast_local::Running;
 use roomcast_tests::each_backend;
 use roomcast_tests::http_client::{path_segment, HttpApi};
@@ -287,16 +287,11 @@ async fn bad_input_gets_its_status_and_changes_nothing(gateway: Running) {
         .await;
     assert_eq!(ids(&before), [mine.as_str(), his.as_str()]);
 
-    // A well-formed id that names no message (a position no log reaches, long ago).
-    let unknown = MessageId::at(
-        0,
-        LogPosition {
-            partition: 0,
-            offset: 1 << 40,
-        },
-        1_000_000_000_000,
-    )
-    .to_string();
+    // A well-formed id that names no message: the position of `mine`, which the archive
+    // has passed, with another time.
+    let mine_id = MessageId::parse(&mine).expect("a message id");
+    let (epoch, position) = mine_id.position().expect("an id made from a log position");
+    let unknown = MessageId::at(epoch, position, mine_id.timestamp_ms() - 1).to_string();
     let long_user = "u".repeat(257);
     let text = |text: &str| Some(json!({ "text": text }).to_string());
     let cases: Vec<Refused> = vec![
