@@ -28,6 +28,7 @@ use std::time::Instant;
 use roomcast_core::commands::ACTIONS;
 use serde_json::Value;
 
+mod abuse_bounds;
 mod chat_page;
 mod http_api;
 mod stack;

@@ -979,7 +979,8 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     drop(ws);
     gateway.shutdown().await;
 
-    // Quotas, on a gateway with small ones: one message, one new room, one membership.
+    // Quotas, on a gateway with small ones: one message, one new room, one membership, two
+    // joins or leaves, one read.
     let gateway = start_with(
         crate::gateway::settings(Mode::Embedded, &[]),
         &[
@@ -988,6 +989,10 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
             ("ROOMCAST_ROOMS_CREATED_PER_HOUR", "1"),
             ("ROOMCAST_ROOM_CREATION_BURST", "1"),
             ("ROOMCAST_ROOMS_PER_USER", "1"),
+            ("ROOMCAST_MEMBERSHIPS_PER_SECOND", "0.001"),
+            ("ROOMCAST_MEMBERSHIP_BURST", "2"),
+            ("ROOMCAST_READS_PER_SECOND", "0.001"),
+            ("ROOMCAST_READ_BURST", "1"),
         ],
     )
     .await;
@@ -1023,17 +1028,28 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
         assert_eq!((reply.status, reply.code()), expected, "{reply:?}");
         sent = sent.or(reply.body["id"].as_str().map(str::to_owned));
     }
-    // Edits and dms take from the same bucket as sends.
+    // Dms, edits and deletes take from the same bucket as sends.
     let sent = sent.expect("the first message was taken");
-    for (method, template, parameters) in [
-        ("PATCH", ROOM_MESSAGE, &[("room", "frank1"), ("id", sent.as_str())][..]),
-        ("POST", USER_MESSAGES, &[("userId", "dev-alice")]),
-        ("PATCH", USER_MESSAGE, &[("userId", "dev-alice"), ("id", sent.as_str())]),
-    ] {
-        let body = Json(json!({"text": "hi"}));
+    for (method, template, parameters) in message_writes("frank1", "dev-alice", &sent) {
         let reply = api
-            .call_at(method, template, parameters, "", Bearer(&frank), body)
+            .call_at(method, template, &parameters, "", Bearer(&frank), text_body(method))
             .await;
+        assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
+    }
+    // Frank's two joins are spent; every read draws from one bucket.
+    for method in [put, delete] {
+        let reply = api.call(method, MEMBERS, "frank1", "", Bearer(&frank), Empty).await;
+        assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
+    }
+    let gina = api.dev_token("gina", &[]).await;
+    let reply = api.call(get, ROOMS, "", "", Bearer(&gina), Empty).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    for (path, room) in [(ROOMS, ""), (MESSAGES, "frank1"), (WHO, "frank1")] {
+        let reply = api.call(get, path, room, "", Bearer(&gina), Empty).await;
+        assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
+    }
+    for (path, parameters) in [(CONVERSATIONS, &[][..]), (USER_MESSAGES, &[("userId", "dev-frank")])] {
+        let reply = api.call_at(get, path, parameters, "", Bearer(&gina), Empty).await;
         assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
     }
     gateway.shutdown().await;
@@ -1098,6 +1114,30 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     .expect("signing works");
     let reply = api.call(get, ROOMS, "", "", Bearer(&stranger), Empty).await;
     assert_eq!((reply.status, reply.code()), (401, Some("unauthorized")), "{reply:?}");
+    // Another user's token cannot show itself under the nickname of someone online.
+    let _zoe = Client::connect(&gateway, "zoe").await;
+    let borrowed = signed_token("u-not-zoe", "zoe", &[]);
+    let reply = api
+        .call(
+            post,
+            MESSAGES,
+            "general",
+            "",
+            Bearer(&borrowed),
+            Json(json!({"text": "zoe here"})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    let reply = api.call(delete, MEMBERS, "general", "", Bearer(&borrowed), Empty).await;
+    assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    // Nor as the author of a dm, an edit or a delete (refused before the id is looked at).
+    let any_id = roomcast_core::MessageId::generate().to_string();
+    for (method, template, parameters) in message_writes("general", "u-dana", &any_id) {
+        let reply = api
+            .call_at(method, template, &parameters, "", Bearer(&borrowed), text_body(method))
+            .await;
+        assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    }
     gateway.shutdown().await;
 
     // Every status the document declares was answered by some request above.
@@ -1114,6 +1154,29 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
         }
     }
     assert!(missing.is_empty(), "declared but never answered: {missing:?}");
+}
+
+/// A route's method, path template and parameters.
+type Write<'a> = (&'static str, &'static str, Vec<(&'static str, &'a str)>);
+
+/// The routes that write or change a message, each with its parameters: a dm to `user`, and
+/// an edit and a delete of `id` in `room` and in the conversation with `user`.
+fn message_writes<'a>(room: &'a str, user: &'a str, id: &'a str) -> [Write<'a>; 5] {
+    [
+        ("POST", USER_MESSAGES, vec![("userId", user)]),
+        ("PATCH", ROOM_MESSAGE, vec![("room", room), ("id", id)]),
+        ("DELETE", ROOM_MESSAGE, vec![("room", room), ("id", id)]),
+        ("PATCH", USER_MESSAGE, vec![("userId", user), ("id", id)]),
+        ("DELETE", USER_MESSAGE, vec![("userId", user), ("id", id)]),
+    ]
+}
+
+/// A valid body for `method` on [`message_writes`]'s routes: a text, or none to delete.
+fn text_body(method: &str) -> Body {
+    match method {
+        "DELETE" => Body::Empty,
+        _ => Body::Json(json!({"text": "hi"})),
+    }
 }
 
 /// Messages of the room that [`edit_delete_and_direct_cases`] edits, deletes or is refused.

@@ -85,6 +85,10 @@ impl ConversationRef {
     }
 }
 
+/// How far ahead of the request's time a message id may be dated: the clocks of the
+/// functions that make ids and of API Gateway, which times requests, differ a little.
+const MAX_CLOCK_SKEW_MS: i64 = 2_000;
+
 /// The first pause between two looks at the history while waiting for the archive.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
@@ -105,6 +109,13 @@ pub async fn kept_message(
     id: &MessageId,
 ) -> Result<StoredMessage, ClientError> {
     let history: &dyn History = ctx.history;
+    // No message is dated in the future: an id that is cannot be on its way, and waiting
+    // for it would hold a function for the whole lag.
+    if id.timestamp_ms() > ctx.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(ClientError::not_found(format!(
+            "there is no message `{id}` in {conversation}: its id is dated in the future"
+        )));
+    }
     let lag = ctx.config.archive_lag;
     let position = id.position();
     let wait = match position {
