@@ -23,6 +23,7 @@ each_backend!(
     [
         a_dm_to_an_offline_user_is_read_listed_edited_and_deleted_over_http,
         bad_input_gets_its_status_and_changes_nothing,
+        a_user_who_only_polls_can_be_sent_a_dm,
     ]
 );
 
@@ -434,14 +435,9 @@ async fn bad_input_gets_its_status_and_changes_nothing(gateway: Running) {
 }
 
 /// A user who only ever uses the HTTP API (the page in polling mode) never has a
-/// connection for `$connect` to register, so the store never knows them: a dm to them by
-/// id is refused (404 "no user `u-bob` is known"), and so is a note to themselves.
-/// DESIGN.md wants a user who is offline to get dms, and the page to list conversations and
-/// dms in polling mode too. (Once it passes, it belongs in the `each_backend!` list.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: only a WebSocket connection makes a signed-in user known (Store::known_user)"]
-async fn a_user_who_only_polls_can_be_sent_a_dm() {
-    let gateway = signed_in_gateway(Mode::Embedded).await;
+/// connection for `$connect` to register: looking for its conversations (or joining,
+/// sending) makes it known, so it can be sent a dm by id like a user who connected once.
+async fn a_user_who_only_polls_can_be_sent_a_dm(gateway: Running) {
     let api = HttpApi::new(gateway.http_url());
     let alice = signed_token("u-alice", "alice", &[]);
     let bob = signed_token("u-bob", "bob", &[]);

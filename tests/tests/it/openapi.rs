@@ -1582,12 +1582,10 @@ async fn a_message_id_past_128_bits_is_refused() {
 }
 
 /// The path names the conversation and the message, and a body cannot say otherwise
-/// (`EditRequest`: other fields are ignored). But `http::route` keeps a body's `with` beside
-/// the path's `room` (and a body's `room` beside the path's `userId`), so the edit is
-/// refused, 400 "name exactly one of `room` or `with`", where the same body without the
-/// field is taken. (It drops a dm body's `to` for this very reason.)
+/// (`EditRequest`: other fields are ignored): a body's `with` beside the path's `room`, or
+/// its `room` beside the path's `userId`, is dropped as a dm body's `to` is, so the edit is
+/// the path's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: http::route keeps a body's `room` or `with` beside the path's"]
 async fn an_edit_body_cannot_name_another_conversation() {
     let doc = Document::load();
     let seen = Mutex::new(BTreeSet::new());
