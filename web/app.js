@@ -39,6 +39,7 @@ const state = {
   pollFailures: 0,
   connectFailures: 0,
   syncing: false,
+  directListed: false, // the list of direct conversations was read since connect()
   systemSeq: 0,
 };
 
@@ -184,6 +185,7 @@ async function connect(settings) {
   disconnect({ keepSettings: true });
   state.settings = settings;
   state.connectFailures = 0;
+  state.directListed = false;
   clearAlert();
   saveSession(true);
   if (settings.mode === "polling") {
@@ -339,16 +341,19 @@ async function resync(memberOf = null) {
 
 /// Reads the list of direct conversations. The ones the page follows (read before, or
 /// shown) are caught up or polled with the rest; one only listed whose last message is
-/// new since the last look counts as unread (one message at least) until opened.
+/// new since the page first read the list counts as unread (one message at least) until
+/// opened.
 async function refreshDirect() {
   try {
     const changed = await refreshConversations(request, {
       ensure: ensureDm,
       onNewer: (conversation, last, { first }) => {
         const followed = conversation.loaded || state.current === conversation.key;
-        if (!followed && !first && last.from?.userId !== state.me?.userId) conversation.unread += 1;
+        const isNew = !first || state.directListed;
+        if (!followed && isNew && last.from?.userId !== state.me?.userId) conversation.unread += 1;
       },
     });
+    state.directListed = true;
     if (changed) {
       renderConversations();
       saveSession();
