@@ -20,6 +20,8 @@ const WHO_EVERY_POLLS = 5;
 /// API Gateway closes a connection idle for 10 minutes.
 const KEEPALIVE_MS = 4 * 60 * 1000;
 const PAGE_SIZE = 50;
+/// The smallest message id: `history after` it reads a conversation from its start.
+const FIRST_ID = "0".repeat(26);
 const CATCH_UP_PAGE_SIZE = 100;
 const NICK = /^[A-Za-z0-9_.-]{1,32}$/;
 
@@ -65,6 +67,8 @@ function newConversation(fields) {
     lastId: null,
     newestId: null, // the newest message id the page holds, acks included
     preview: null, // a direct conversation's last message, for the list (conversations.js)
+    gapFrom: null, // where the last catch-up's reading ended, until a live message confirms it
+    closingGap: false,
     openedAt: Date.now(),
     unread: 0,
     passive: false, // a room we hear from without being a member (the broadcast room)
@@ -378,22 +382,61 @@ async function catchUpAll() {
 }
 
 /// Fills a conversation in: its latest page when nothing of it is shown yet, then every
-/// message after the newest one read before (the pages in between, if more came).
+/// message after the newest one read before (the pages in between, if more came). The
+/// first live message afterwards confirms that nothing fell between the two (closeGap).
 async function catchUp(conversation) {
   let after = conversation.lastId;
+  let read = after; // the newest id the pages held
+  const note = (page) => {
+    const last = page.messages.at(-1)?.id;
+    if (last && (!read || last > read)) read = last;
+  };
   if (!conversation.loaded) {
     const page = await request({ action: "history", ...target(conversation), limit: PAGE_SIZE });
     conversation.loaded = true;
     conversation.moreOlder = page.more;
     merge(conversation, page.messages);
+    note(page);
     renderOlderButton();
   }
-  if (after === null) return;
-  for (;;) {
-    const page = await request({ action: "history", ...target(conversation), after, limit: CATCH_UP_PAGE_SIZE });
-    merge(conversation, page.messages);
-    if (!page.more || page.messages.length === 0) return;
-    after = page.messages[page.messages.length - 1].id;
+  if (after !== null) {
+    for (;;) {
+      const page = await request({ action: "history", ...target(conversation), after, limit: CATCH_UP_PAGE_SIZE });
+      merge(conversation, page.messages);
+      note(page);
+      if (!page.more || page.messages.length === 0) break;
+      after = page.messages[page.messages.length - 1].id;
+    }
+  }
+  conversation.gapFrom = read ?? FIRST_ID;
+}
+
+/// A message sent out just before this connection joined (or connected) can reach the
+/// history just after catch-up read it: then it came neither live nor in the pages. The
+/// first live message after catch-up settles it: once the history holds that message it
+/// holds every one before it (the archive writes in the log's order), so reading `after`
+/// the catch-up's end up to it fills any such gap. Until the archive has it, the next live
+/// message asks again.
+async function closeGap(conversation, liveId) {
+  if (!conversation.gapFrom || conversation.closingGap) return;
+  conversation.closingGap = true;
+  try {
+    for (;;) {
+      const after = conversation.gapFrom;
+      const page = await request({ action: "history", ...target(conversation), after, limit: CATCH_UP_PAGE_SIZE });
+      merge(conversation, page.messages, { live: true });
+      const last = page.messages.at(-1)?.id;
+      if (last) conversation.gapFrom = last;
+      if (last && last >= liveId) {
+        conversation.gapFrom = null;
+        return;
+      }
+      if (!page.more || !last) return;
+    }
+  } catch {
+    // The next live message asks again.
+  } finally {
+    conversation.closingGap = false;
   }
 }
 
@@ -493,12 +536,17 @@ function refreshWhoSoon() {
 /// made by the user's other connections.
 function onFrame(frame) {
   switch (frame.type) {
-    case "message":
-      merge(state.conversations.get(roomKey(frame.room)) ?? ensureRoom(frame.room, true), [frame], { live: true });
+    case "message": {
+      const conversation = state.conversations.get(roomKey(frame.room)) ?? ensureRoom(frame.room, true);
+      merge(conversation, [frame], { live: true });
+      closeGap(conversation, frame.id);
       break;
+    }
     case "dm": {
       const other = frame.from.userId === state.me?.userId ? frame.to : frame.from;
-      merge(ensureDm(other), [frame], { live: true });
+      const conversation = ensureDm(other);
+      merge(conversation, [frame], { live: true });
+      closeGap(conversation, frame.id);
       break;
     }
     case "edited": {
