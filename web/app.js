@@ -381,32 +381,35 @@ async function catchUpAll() {
   }
 }
 
-/// Fills a conversation in: its latest page when nothing of it is shown yet, then every
-/// message after the newest one read before (the pages in between, if more came). The
-/// first live message afterwards confirms that nothing fell between the two (closeGap).
+/// Fills a conversation in: every message after the newest one read before (the pages in
+/// between, if more came); and, when none of it is shown yet (a new or reloaded page), the
+/// page of messages before those, or the latest page. The first live message afterwards
+/// confirms that nothing fell between the history and live delivery (closeGap).
 async function catchUp(conversation) {
   let after = conversation.lastId;
   let read = after; // the newest id the pages held
-  const note = (page) => {
-    const last = page.messages.at(-1)?.id;
-    if (last && (!read || last > read)) read = last;
-  };
-  if (!conversation.loaded) {
-    const page = await request({ action: "history", ...target(conversation), limit: PAGE_SIZE });
-    conversation.loaded = true;
-    conversation.moreOlder = page.more;
-    merge(conversation, page.messages);
-    note(page);
-    renderOlderButton();
-  }
+  let firstNew = null; // the oldest message read after `after`
   if (after !== null) {
     for (;;) {
       const page = await request({ action: "history", ...target(conversation), after, limit: CATCH_UP_PAGE_SIZE });
       merge(conversation, page.messages);
-      note(page);
-      if (!page.more || page.messages.length === 0) break;
-      after = page.messages[page.messages.length - 1].id;
+      if (page.messages.length === 0) break;
+      firstNew ??= page.messages[0].id;
+      read = page.messages[page.messages.length - 1].id;
+      if (!page.more) break;
+      after = read;
     }
+  }
+  if (!conversation.loaded) {
+    const frame = { action: "history", ...target(conversation), limit: PAGE_SIZE };
+    if (firstNew) frame.before = firstNew;
+    const page = await request(frame);
+    conversation.loaded = true;
+    conversation.moreOlder = page.more;
+    merge(conversation, page.messages);
+    renderOlderButton();
+    const last = page.messages.at(-1)?.id;
+    if (last && (!read || last > read)) read = last;
   }
   conversation.gapFrom = read ?? FIRST_ID;
 }
