@@ -16,7 +16,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
     ("/style.css", CSS, include_str!("../../web/style.css")),
     ("/app.js", JAVASCRIPT, include_str!("../../web/app.js")),
     ("/transport.js", JAVASCRIPT, include_str!("../../web/transport.js")),
-    ("/conversations.js", JAVASCRIPT, include_str!("../../web/conversations.js")),
+    (
+        "/conversations.js",
+        JAVASCRIPT,
+        include_str!("../../web/conversations.js"),
+    ),
 ];
 
 /// The page's scripts and styles are its own files; it connects to the WebSocket and HTTP

@@ -2,9 +2,9 @@
 //! playwright-core (both installed by `scripts/install-deps`) against the gateway serving
 //! the page at `/`. The scenarios are in `web/tests/`: `chat.test.mjs` (anonymous over the
 //! WebSocket and polling with a dev token, as after `cargo run`) on the embedded backends
-//! and on moto + tansu, `signed-in.test.mjs` (tokens) and `conversations.test.mjs` (direct
-//! conversations, tokens) with sign-in on. Their screenshots go to
-//! `target/tmp/screenshots/<run>/`.
+//! and on moto + tansu, `signed-in.test.mjs` (tokens) with sign-in on, and
+//! `conversations.test.mjs` (direct conversations, tokens) with sign-in on both backends.
+//! Their screenshots go to `target/tmp/screenshots/<run>/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -117,13 +117,24 @@ async fn the_chat_page_signs_in_with_tokens() {
     run_scenarios(gateway, "signed-in.test.mjs", "signed-in", &tokens).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_chat_page_lists_direct_conversations_over_the_websocket_and_polling() {
-    let gateway = gateway(Mode::Embedded, Some(signed_in_auth())).await;
+/// `conversations.test.mjs` on `mode`'s backends, with sign-in on: alice, bob and carol
+/// each have a token, so a message can wait for one of them.
+async fn run_conversations(mode: Mode, run: &str) {
+    let gateway = gateway(mode, Some(signed_in_auth())).await;
     let tokens = [
         ("ROOMCAST_TOKEN_ALICE", signed_token("u-alice", "alice", &[])),
         ("ROOMCAST_TOKEN_BOB", signed_token("u-bob", "bob", &[])),
         ("ROOMCAST_TOKEN_CAROL", signed_token("u-carol", "carol", &[])),
     ];
-    run_scenarios(gateway, "conversations.test.mjs", "conversations", &tokens).await;
+    run_scenarios(gateway, "conversations.test.mjs", run, &tokens).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_lists_direct_conversations_on_the_embedded_backends() {
+    run_conversations(Mode::Embedded, "conversations-embedded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_lists_direct_conversations_on_moto_and_tansu() {
+    run_conversations(Mode::Real, "conversations-real").await;
 }

@@ -23,7 +23,11 @@ const PAGE: &[(&str, &str, &str)] = &[
     ("/style.css", "style.css", "text/css; charset=utf-8"),
     ("/app.js", "app.js", "text/javascript; charset=utf-8"),
     ("/transport.js", "transport.js", "text/javascript; charset=utf-8"),
-    ("/conversations.js", "conversations.js", "text/javascript; charset=utf-8"),
+    (
+        "/conversations.js",
+        "conversations.js",
+        "text/javascript; charset=utf-8",
+    ),
 ];
 
 async fn gateway() -> Running {
