@@ -12,6 +12,7 @@ import {
   tokenClaims,
 } from "./transport.js";
 import { notePreview, previewDeleted, previewEdited, refreshConversations, renderDirectList } from "./conversations.js";
+import { PAGE_SIZE, historyReader, target } from "./history.js";
 
 const SESSION_KEY = "roomcast.session";
 const POLL_MS = 1000;
@@ -19,13 +20,17 @@ const POLL_MS = 1000;
 const WHO_EVERY_POLLS = 5;
 /// API Gateway closes a connection idle for 10 minutes.
 const KEEPALIVE_MS = 4 * 60 * 1000;
-const PAGE_SIZE = 50;
-/// The smallest message id: `history after` it reads a conversation from its start.
-const FIRST_ID = "0".repeat(26);
-const CATCH_UP_PAGE_SIZE = 100;
 const NICK = /^[A-Za-z0-9_.-]{1,32}$/;
 
 const $ = (id) => document.getElementById(id);
+
+// Reading the history in each conversation's order (history.js); `request`, `merge` and
+// `renderOlderButton` are below.
+const {
+  catchUp,
+  closeGap,
+  poll: pollConversation,
+} = historyReader({ request, merge, onLoaded: () => renderOlderButton() });
 
 const state = {
   settings: null, // {nick, token, mode, wsUrl, apiUrl}
@@ -100,11 +105,6 @@ function ensureDm(user) {
     saveSession();
   }
   return conversation;
-}
-
-/// The frame fields that name a conversation: `{room}` or `{with}`.
-function target(conversation) {
-  return conversation.kind === "room" ? { room: conversation.room } : { with: conversation.with };
 }
 
 function conversationOf(frame) {
@@ -379,93 +379,6 @@ async function catchUpAll() {
       showError(error);
     }
   }
-}
-
-/// Fills a conversation in: every message after the newest one read before (the pages in
-/// between, if more came); and, when none of it is shown yet (a new or reloaded page), the
-/// page of messages before those, or the latest page. The first live message afterwards
-/// confirms that nothing fell between the history and live delivery (closeGap).
-async function catchUp(conversation) {
-  let after = conversation.lastId;
-  let read = after; // the newest id the pages held
-  let firstNew = null; // the oldest message read after `after`
-  if (after !== null) {
-    for (;;) {
-      const page = await request({ action: "history", ...target(conversation), after, limit: CATCH_UP_PAGE_SIZE });
-      merge(conversation, page.messages);
-      if (page.messages.length === 0) break;
-      firstNew ??= page.messages[0].id;
-      read = page.messages[page.messages.length - 1].id;
-      if (!page.more) break;
-      after = read;
-    }
-  }
-  if (!conversation.loaded) {
-    const frame = { action: "history", ...target(conversation), limit: PAGE_SIZE };
-    if (firstNew) frame.before = firstNew;
-    const page = await request(frame);
-    conversation.loaded = true;
-    conversation.moreOlder = page.more;
-    merge(conversation, page.messages);
-    renderOlderButton();
-    const last = page.messages.at(-1)?.id;
-    if (last && (!read || last > read)) read = last;
-  }
-  conversation.gapFrom = read ?? FIRST_ID;
-}
-
-/// A message sent out just before this connection joined (or connected) can reach the
-/// history just after catch-up read it: then it came neither live nor in the pages. The
-/// first live message after catch-up settles it: once the history holds that message it
-/// holds every one before it (the archive writes in the log's order), so reading `after`
-/// the catch-up's end up to it fills any such gap. Until the archive has it, the next live
-/// message asks again.
-async function closeGap(conversation, liveId) {
-  if (!conversation.gapFrom || conversation.closingGap) return;
-  conversation.closingGap = true;
-  try {
-    for (;;) {
-      const after = conversation.gapFrom;
-      const page = await request({ action: "history", ...target(conversation), after, limit: CATCH_UP_PAGE_SIZE });
-      merge(conversation, page.messages, { live: true });
-      const last = page.messages.at(-1)?.id;
-      if (last) conversation.gapFrom = last;
-      if (last && last >= liveId) {
-        conversation.gapFrom = null;
-        return;
-      }
-      if (!page.more || !last) return;
-    }
-  } catch {
-    // The next live message asks again.
-  } finally {
-    conversation.closingGap = false;
-  }
-}
-
-/// One poll of a room or direct conversation: its latest page, which holds what came since
-/// the last poll and also brings edits and deletes of the recent messages; when more came
-/// than the page holds, the pages `after` the newest message read before fill the gap.
-async function pollConversation(conversation) {
-  const wasLoaded = conversation.loaded;
-  const after = conversation.lastId;
-  const page = await request({ action: "history", ...target(conversation), limit: PAGE_SIZE });
-  if (!conversation.loaded) {
-    conversation.loaded = true;
-    conversation.moreOlder = page.more;
-    renderOlderButton();
-  }
-  const first = page.messages[0];
-  if (after && first && first.id > after && page.more) {
-    let from = after;
-    for (;;) {
-      const gap = await request({ action: "history", ...target(conversation), after: from, limit: CATCH_UP_PAGE_SIZE });
-      merge(conversation, gap.messages, { live: true });
-      if (!gap.more || gap.messages.length === 0) break;
-      from = gap.messages[gap.messages.length - 1].id;
-    }
-  }
-  merge(conversation, page.messages, { live: wasLoaded });
 }
 
 function schedulePoll(delay) {
@@ -882,8 +795,8 @@ function renderOlderButton() {
   $("older").hidden = !conversation || !conversation.moreOlder;
 }
 
-/// Puts one entry of the shown conversation in place (by its key, which sorts by time),
-/// or updates it where it is.
+/// Puts one entry of the shown conversation in place (by its key, which sorts in the
+/// conversation's order), or updates it where it is.
 function renderEntry(entry) {
   const log = $("log");
   const element = entryElement(entry);

@@ -21,6 +21,7 @@ pub const FILES: &[(&str, &str, &str)] = &[
         JAVASCRIPT,
         include_str!("../../web/conversations.js"),
     ),
+    ("/history.js", JAVASCRIPT, include_str!("../../web/history.js")),
 ];
 
 /// The page's scripts and styles are its own files; it connects to the WebSocket and HTTP

@@ -28,6 +28,7 @@ const PAGE: &[(&str, &str, &str)] = &[
         "conversations.js",
         "text/javascript; charset=utf-8",
     ),
+    ("/history.js", "history.js", "text/javascript; charset=utf-8"),
 ];
 
 async fn gateway() -> Running {
@@ -112,7 +113,13 @@ async fn everything_the_page_loads_is_served() {
     for (_, file, _) in PAGE {
         loaded.extend(references(&String::from_utf8(web_file(file)).unwrap()));
     }
-    for expected in ["/style.css", "/app.js", "/transport.js", "/conversations.js"] {
+    for expected in [
+        "/style.css",
+        "/app.js",
+        "/transport.js",
+        "/conversations.js",
+        "/history.js",
+    ] {
         assert!(loaded.contains(expected), "the page loads {expected}: {loaded:?}");
     }
     for path in &loaded {
