@@ -17,6 +17,7 @@ use roomcast_core::archive::{ArchiveConfig, ArchiveReport};
 use roomcast_core::clock::now_ms;
 use roomcast_core::history::{Conversation, Cursor};
 use roomcast_core::memory::LogRecord;
+use roomcast_core::envelope::Stamp;
 use roomcast_core::{Envelope, History, MessageId, Nick, RoomName, ServerFrame, Target, User, UserId};
 use roomcast_tests::{events, moto};
 
@@ -59,7 +60,13 @@ fn records(count: usize) -> (Vec<LogRecord>, Expected) {
         let ts = now_ms();
         // Something earlier in this room, not deleted: the target of an edit or delete.
         let earlier = sent[r].iter().rev().skip(2).find(|id| !deleted.contains(id)).cloned();
-        let (envelope_id, frame) = match earlier {
+        // Each record's id is its position (docs/protocol.md, "One order").
+        let position = roomcast_core::model::LogPosition {
+            partition: r as i32,
+            offset: offsets[r],
+        };
+        let stamp = Stamp { ts, epoch: 0 };
+        let frame = match earlier {
             Some(id) if n % 50 == 49 => {
                 expected.deletes += 1;
                 deleted.push(id.clone());
@@ -69,7 +76,7 @@ fn records(count: usize) -> (Vec<LogRecord>, Expected) {
                     id,
                     by: author,
                 };
-                (MessageId::generate(), frame)
+                frame
             }
             Some(id) if n % 10 == 9 => {
                 expected.edits += 1;
@@ -81,26 +88,25 @@ fn records(count: usize) -> (Vec<LogRecord>, Expected) {
                     edited_at: ts,
                     by: author,
                 };
-                // An edit's envelope id is its edit id: time-ordered, a message id.
-                (MessageId::generate(), frame)
+                frame
             }
             _ => {
-                let id = MessageId::generate();
+                let id = stamp.id_at(position);
                 expected.messages += 1;
                 *expected.per_room.entry(room.clone()).or_default() += 1;
                 sent[r].push(id.clone());
                 let frame = ServerFrame::Message {
                     room: room.clone(),
-                    id: id.clone(),
+                    id: None,
                     from: author,
                     text: format!("message {n}: {}", "lorem ipsum ".repeat(n % 8)),
                     ts,
                     reply_to: None,
                 };
-                (id, frame)
+                frame
             }
         };
-        let envelope = Envelope::new(envelope_id.to_string(), Target::Room(room.clone()), None, &frame);
+        let envelope = Envelope::stamped(Target::Room(room.clone()), None, stamp, &frame);
         records.push(LogRecord {
             topic: TOPIC.into(),
             partition: r as i32,

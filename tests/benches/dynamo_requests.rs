@@ -105,7 +105,7 @@ fn show(what: &str, calls: usize, tally: &BTreeMap<String, Use>) -> (f64, f64, f
     (per(requests), reads / calls.max(1) as f64, writes / calls.max(1) as f64)
 }
 
-/// us-east-1 list prices (see the README's "Cost of a message" for the pages they come from).
+/// us-east-1 list prices (see docs/performance.md, "Cost of a message" for the pages they come from).
 mod price {
     /// API Gateway WebSocket: per message (each 32 KB), sent or received; first billion a month.
     pub const WEBSOCKET_MESSAGE: f64 = 1.00 / 1e6;

@@ -227,6 +227,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     /// The Kafka producer: bootstrap servers, topic, and how long to wait for a delivery report.
     pub fn kafka(&self) -> Result<KafkaSettings, ConfigError> {
+        self.kafka_signed_in(None)
+    }
+
+    /// [`Env::kafka`] with the SASL user name and password given, when they are, rather
+    /// than read from `ROOMCAST_KAFKA_USERNAME` and `ROOMCAST_KAFKA_PASSWORD`: the ones of
+    /// the secret [`Env::kafka_secret_arn`] names ([`crate::secrets::kafka_settings`]).
+    pub fn kafka_signed_in(&self, credentials: Option<(String, String)>) -> Result<KafkaSettings, ConfigError> {
         Ok(KafkaSettings {
             bootstrap_servers: self.required(
                 "ROOMCAST_KAFKA_BOOTSTRAP",
@@ -234,8 +241,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             )?,
             topic: self.get("ROOMCAST_TOPIC").unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
             delivery_timeout: self.millis("ROOMCAST_KAFKA_DELIVERY_TIMEOUT_MS", Duration::from_secs(5))?,
-            security: self.kafka_security()?,
+            security: self.kafka_security_with(credentials)?,
         })
+    }
+
+    /// `ROOMCAST_KAFKA_SECRET_ARN`: a Secrets Manager secret `{"username", "password"}`
+    /// holding the SASL sign-in, read at cold start instead of the two variables.
+    pub fn kafka_secret_arn(&self) -> Option<String> {
+        self.get("ROOMCAST_KAFKA_SECRET_ARN").map(|arn| arn.trim().to_owned())
     }
 
     /// How the producer signs in to Kafka. `ROOMCAST_KAFKA_AUTH`: `none` (the default),
@@ -244,12 +257,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// `ROOMCAST_KAFKA_USERNAME` and `ROOMCAST_KAFKA_PASSWORD`. `ROOMCAST_KAFKA_TLS`
     /// (`true`/`false`) defaults to TLS with any sign-in and plaintext without one.
     pub fn kafka_security(&self) -> Result<KafkaSecurity, ConfigError> {
+        self.kafka_security_with(None)
+    }
+
+    fn kafka_security_with(&self, credentials: Option<(String, String)>) -> Result<KafkaSecurity, ConfigError> {
         let name = self.get("ROOMCAST_KAFKA_AUTH").unwrap_or_else(|| "none".to_owned());
         let password = |mechanism| -> Result<KafkaAuth, ConfigError> {
+            let (username, password) = match credentials.clone() {
+                Some(given) => given,
+                None => (
+                    self.required("ROOMCAST_KAFKA_USERNAME", "the Kafka SASL user name")?,
+                    self.required("ROOMCAST_KAFKA_PASSWORD", "the Kafka SASL password")?,
+                ),
+            };
             Ok(KafkaAuth::Password {
                 mechanism,
-                username: self.required("ROOMCAST_KAFKA_USERNAME", "the Kafka SASL user name")?,
-                password: self.required("ROOMCAST_KAFKA_PASSWORD", "the Kafka SASL password")?,
+                username,
+                password,
             })
         };
         let auth = match name.trim().to_ascii_lowercase().as_str() {

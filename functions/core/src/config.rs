@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::quota::Bucket;
 
-/// Input limits. Defaults follow the protocol documentation in the README.
+/// Input limits. Defaults follow the protocol documentation, docs/protocol.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Longest room name, in characters of `[A-Za-z0-9_.-]`.

@@ -1163,6 +1163,30 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
     }
     let reply = api.call("POST", "/api/publish", Some(&service), Some("not json")).await;
     assert_eq!(reply.error(), (400, Some("bad_request")), "{reply:?}");
+    // Frames of the chat protocol: a service cannot speak as a user nor rewrite history
+    // (were one let through, everyone would get it below, where only notices are allowed).
+    let from = json!({"userId": user_of(0), "nick": "ann"});
+    for frame in [
+        json!({"type": "message", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "from": from, "text": "forged", "ts": 1}),
+        json!({"type": "dm", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "from": from, "to": from, "text": "forged", "ts": 1}),
+        json!({"type": "edited", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "text": "x", "editedAt": 1, "by": from}),
+        json!({"type": "deleted", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "by": from}),
+        json!({"type": "presence", "room": "general", "event": "left", "user": from}),
+        json!({"type": "ack", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "ts": 1}),
+        json!({"type": "error", "code": "forbidden", "message": "x"}),
+        json!({"type": "history", "room": "general", "messages": [], "more": false}),
+        json!({"type": "Message", "text": "another case"}),
+    ] {
+        let kind = frame["type"].as_str().unwrap().to_lowercase();
+        let body = json!({"target": {"all": true}, "frame": frame}).to_string();
+        let reply = api.call("POST", "/api/publish", Some(&service), Some(&body)).await;
+        assert_eq!(reply.error(), (400, Some("bad_request")), "{body}: {reply:?}");
+        let message = reply.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("\"{kind}\"")),
+            "the refusal names {kind}: {reply:?}"
+        );
+    }
 
     // A room, a user, a connection and everyone in a room, by the service and the admin.
     let cases = [

@@ -1,0 +1,213 @@
+//! How long after its `ack` a poller of the HTTP API can read a message: a sender posts
+//! messages over HTTP at a steady pace while a poller reads the room on with
+//! `GET /api/rooms/{room}/messages?after=<the last id it got>` every poll interval. For
+//! each message, the time from its 202 to the poll that first returned it. The local
+//! gateway runs with AWS's default batching window (500 ms) unless told otherwise, on the
+//! embedded backends, or on moto + tansu with `--real`. A poll returns a message as soon
+//! as kafka-archive holds it: there is no settle delay (docs/protocol.md, "One order").
+//!
+//! `cargo bench -p roomcast-tests --bench poll_latency -- [--real] [--messages N]
+//! [--interval-ms MS] [--send-every-ms MS] [--batch-window-ms MS]`
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use roomcast_aws::config::Env;
+use roomcast_local::settings::Settings;
+use roomcast_tests::{moto, tansu, unique_name};
+use serde_json::Value;
+
+#[derive(Parser)]
+struct Options {
+    /// moto + tansu instead of the embedded backends.
+    #[arg(long)]
+    real: bool,
+    /// Messages sent.
+    #[arg(long, default_value_t = 40)]
+    messages: usize,
+    /// Between two polls.
+    #[arg(long, default_value_t = 250)]
+    interval_ms: u64,
+    /// Between two sends.
+    #[arg(long, default_value_t = 200)]
+    send_every_ms: u64,
+    /// The emulated Kafka trigger's batching window (AWS's default: 500 ms).
+    #[arg(long, default_value_t = 500)]
+    batch_window_ms: u64,
+    /// `cargo bench` passes `--bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+#[derive(Clone)]
+struct Api {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_owned());
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn token(&self, nick: &str) -> String {
+        let body = format!(r#"{{"nick":"{nick}"}}"#);
+        let (status, answer) = self
+            .call(reqwest::Method::POST, "/api/dev/token", "", Some(&body))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer["token"].as_str().expect("a token").to_owned()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let options = Options::parse();
+    let mut args: Vec<String> = ["roomcast-local", "--listen", "127.0.0.1:0", "--rooms", "polled"]
+        .map(str::to_owned)
+        .to_vec();
+    args.extend(["--batch-window-ms".to_owned(), options.batch_window_ms.to_string()]);
+    if options.real {
+        args.extend([
+            "--dynamodb-endpoint".to_owned(),
+            moto::endpoint().to_owned(),
+            "--table".to_owned(),
+            unique_name("poll-latency"),
+            "--kafka-bootstrap".to_owned(),
+            tansu::bootstrap().to_owned(),
+            "--topic".to_owned(),
+            unique_name("events"),
+            "--consumer-group".to_owned(),
+            unique_name("fanout"),
+            "--archive-consumer-group".to_owned(),
+            unique_name("archive"),
+        ]);
+    }
+    let env = Env::new(|_: &str| None);
+    let gateway = roomcast_local::start(
+        Settings::parse_from(args),
+        env.domain().unwrap(),
+        env.fan_out().unwrap(),
+    )
+    .await
+    .expect("gateway starts");
+    let api = Api {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        base: gateway.http_url(),
+    };
+    let (sender, poller) = (api.token("sender").await, api.token("poller").await);
+    for token in [&sender, &poller] {
+        let (status, answer) = api
+            .call(reqwest::Method::PUT, "/api/rooms/polled/members/me", token, None)
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let messages = "/api/rooms/polled/messages";
+    let interval = Duration::from_millis(options.interval_ms);
+
+    // The poller: reads on `after` the last id it got, one poll per interval, and notes
+    // when each id first came.
+    let (done, mut stop) = tokio::sync::watch::channel(false);
+    let polling = {
+        let (api, poller) = (api.clone(), poller.clone());
+        tokio::spawn(async move {
+            let mut seen: HashMap<String, Instant> = HashMap::new();
+            let mut last: Option<String> = None;
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stop.changed() => return seen,
+                }
+                let path = match &last {
+                    Some(last) => format!("{messages}?after={last}&limit=100"),
+                    None => format!("{messages}?limit=100"),
+                };
+                let (status, page) = api.call(reqwest::Method::GET, &path, &poller, None).await;
+                assert_eq!(status, 200, "{page}");
+                let now = Instant::now();
+                for message in page["messages"].as_array().unwrap() {
+                    let id = message["id"].as_str().unwrap().to_owned();
+                    seen.entry(id.clone()).or_insert(now);
+                    last = Some(id);
+                }
+            }
+        })
+    };
+
+    let mut acked: Vec<(String, Instant)> = Vec::new();
+    let mut pace = tokio::time::interval(Duration::from_millis(options.send_every_ms));
+    for n in 0..options.messages {
+        pace.tick().await;
+        let body = format!(r#"{{"text":"message {n}"}}"#);
+        let (status, ack) = api.call(reqwest::Method::POST, messages, &sender, Some(&body)).await;
+        assert_eq!(status, 202, "{ack}");
+        acked.push((ack["id"].as_str().unwrap().to_owned(), Instant::now()));
+    }
+    // Until the poller has them all, or 60 s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, page) = api
+            .call(reqwest::Method::GET, &format!("{messages}?limit=1"), &poller, None)
+            .await;
+        assert_eq!(status, 200);
+        let newest = page["messages"][0]["id"].as_str().map(str::to_owned);
+        if newest.as_deref() == acked.last().map(|(id, _)| id.as_str()) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(interval).await;
+    }
+    tokio::time::sleep(interval * 2).await;
+    done.send_replace(true);
+    let seen = polling.await.expect("the poller");
+
+    let mut delays: Vec<Duration> = acked
+        .iter()
+        .filter_map(|(id, at)| seen.get(id).map(|seen| seen.saturating_duration_since(*at)))
+        .collect();
+    let missed = acked.len() - delays.len();
+    delays.sort();
+    let ms = |duration: Duration| duration.as_secs_f64() * 1000.0;
+    println!(
+        "poll latency ({}, batching window {} ms, a poll every {} ms, a send every {} ms): {} messages, {} never seen",
+        if options.real { "moto + tansu" } else { "embedded" },
+        options.batch_window_ms,
+        options.interval_ms,
+        options.send_every_ms,
+        acked.len(),
+        missed
+    );
+    if !delays.is_empty() {
+        println!(
+            "ack → first poll that returned it: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            ms(percentile(&delays, 0.5)),
+            ms(percentile(&delays, 0.9)),
+            ms(percentile(&delays, 0.99)),
+            ms(*delays.last().unwrap())
+        );
+    }
+    gateway.shutdown().await;
+    if missed > 0 {
+        std::process::exit(1);
+    }
+}
