@@ -86,7 +86,14 @@ export async function refreshConversations(request, { ensure, onNewer }) {
 /// nickname, how many messages came unseen, and the last message.
 export function renderDirectList(list, conversations, { current, me, onOpen }) {
   list.replaceChildren();
-  for (const conversation of latestFirst(conversations)) {
+  const direct = latestFirst(conversations);
+  if (direct.length === 0) {
+    const none = document.createElement("li");
+    none.className = "help";
+    none.textContent = "None yet: Message someone online.";
+    list.append(none);
+  }
+  for (const conversation of direct) {
     const item = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
