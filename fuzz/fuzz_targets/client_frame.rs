@@ -123,6 +123,7 @@ impl Backends {
             publisher: &self.log,
             config,
             connection_id,
+            source_ip: None,
             now_ms: now,
         }
     }

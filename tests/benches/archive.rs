@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use roomcast_core::archive::{ArchiveConfig, ArchiveReport};
 use roomcast_core::clock::now_ms;
+use roomcast_core::envelope::Stamp;
 use roomcast_core::history::{Conversation, Cursor};
 use roomcast_core::memory::LogRecord;
-use roomcast_core::envelope::Stamp;
 use roomcast_core::{Envelope, History, MessageId, Nick, RoomName, ServerFrame, Target, User, UserId};
 use roomcast_tests::{events, moto};
 

@@ -194,7 +194,10 @@ async fn main() {
             .endpoint_url(format!("http://{proxy}"))
             .build(),
     );
-    let config = Config::default();
+    // Every room is made by an anonymous connection from the fixtures' one address: more
+    // than one address may make (`--rooms 100`).
+    let mut config = Config::default();
+    config.limits.anonymous_room_creations = None;
     let fan_out_config = FanOutConfig::default();
     let archive_config = ArchiveConfig::default();
     let server = ConnectionsServer::start().await;

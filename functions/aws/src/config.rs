@@ -155,11 +155,35 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 Duration::from_secs(1),
                 defaults.limits.messages,
             )?,
+            reads: self.bucket(
+                "ROOMCAST_READS_PER_SECOND",
+                "ROOMCAST_READ_BURST",
+                Duration::from_secs(1),
+                defaults.limits.reads,
+            )?,
+            memberships: self.bucket(
+                "ROOMCAST_MEMBERSHIPS_PER_SECOND",
+                "ROOMCAST_MEMBERSHIP_BURST",
+                Duration::from_secs(1),
+                defaults.limits.memberships,
+            )?,
             room_creations: self.bucket(
                 "ROOMCAST_ROOMS_CREATED_PER_HOUR",
                 "ROOMCAST_ROOM_CREATION_BURST",
                 Duration::from_secs(3600),
                 defaults.limits.room_creations,
+            )?,
+            anonymous_room_creations: self.bucket(
+                "ROOMCAST_ANONYMOUS_ROOMS_CREATED_PER_HOUR",
+                "ROOMCAST_ANONYMOUS_ROOM_CREATION_BURST",
+                Duration::from_secs(3600),
+                defaults.limits.anonymous_room_creations,
+            )?,
+            arrivals: self.bucket(
+                "ROOMCAST_CONNECTIONS_PER_MINUTE",
+                "ROOMCAST_CONNECTION_BURST",
+                Duration::from_secs(60),
+                defaults.limits.arrivals,
             )?,
             rooms_per_user: self.number("ROOMCAST_ROOMS_PER_USER", defaults.limits.rooms_per_user)?,
             max_rooms: self.number("ROOMCAST_MAX_ROOMS", defaults.limits.max_rooms)?,
@@ -433,6 +457,30 @@ mod tests {
         assert_eq!(settings.kafka().unwrap().topic, "roomcast-events");
         assert_eq!(settings.fan_out().unwrap().concurrency, 200);
         assert_eq!(settings.kafka_security().unwrap(), KafkaSecurity::default());
+    }
+
+    #[test]
+    fn every_bucket_is_read_from_its_variables() {
+        let domain = env(&[
+            ("ROOMCAST_READS_PER_SECOND", "2"),
+            ("ROOMCAST_READ_BURST", "5"),
+            ("ROOMCAST_MEMBERSHIPS_PER_SECOND", "0"),
+            ("ROOMCAST_ANONYMOUS_ROOMS_CREATED_PER_HOUR", "60"),
+            ("ROOMCAST_CONNECTIONS_PER_MINUTE", "30"),
+            ("ROOMCAST_CONNECTION_BURST", "3"),
+        ])
+        .domain()
+        .unwrap();
+        assert_eq!(domain.limits.reads, Bucket::per_second(2.0, 5));
+        assert_eq!(domain.limits.memberships, None, "0: no limit");
+        assert_eq!(
+            domain.limits.anonymous_room_creations,
+            Bucket::per_second(60.0 / 3600.0, 20),
+            "the burst's default stays"
+        );
+        assert_eq!(domain.limits.arrivals, Bucket::per_second(0.5, 3));
+        let defaults = env(&[]).domain().unwrap().limits;
+        assert_eq!(defaults, Limits::default());
     }
 
     #[test]

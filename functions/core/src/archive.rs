@@ -112,8 +112,22 @@ pub async fn archive<H: History + ?Sized>(
     // Each conversation's changes in log order; the conversations in order of appearance.
     let mut conversations: HashMap<Conversation, Vec<Change>> = HashMap::new();
     let mut order = Vec::new();
+    // The offset after the last chat record of each (epoch, partition).
+    let mut marks: HashMap<(u8, i32), i64> = HashMap::new();
     for record in &records {
-        match change(record, config) {
+        let envelope = match Envelope::decode(&record.value) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                report.skipped += 1;
+                tracing::warn!(reason = %error, topic = %record.topic, partition = record.partition, offset = record.offset, "skipping record");
+                continue;
+            }
+        };
+        if let Some(stamp) = &envelope.stamp {
+            let next = marks.entry((stamp.epoch, record.partition)).or_default();
+            *next = (*next).max(record.offset + 1);
+        }
+        match change(record, &envelope, config) {
             Ok(Some(change)) => conversations
                 .entry(change.conversation().clone())
                 .or_insert_with_key(|conversation| {
@@ -142,6 +156,14 @@ pub async fn archive<H: History + ?Sized>(
         report.kept += outcome.kept;
         report.changed += outcome.changed;
         report.unchanged += outcome.unchanged;
+    }
+    // Then how far each partition is archived, for `edit`, `delete` and replies that name a
+    // message not kept yet: they wait for the archive only while it has not passed it.
+    for ((epoch, partition), next) in marks {
+        history
+            .mark_archived(epoch, partition, next)
+            .await
+            .map_err(ArchiveError)?;
     }
     tracing::info!(?report, "batch archived");
     Ok(report)
@@ -177,8 +199,7 @@ const HISTORY_FRAMES: &[&str] = &["message", "dm", "edited", "deleted"];
 
 /// What a record asks of the history: `None` if it is not history, `Err` (why) if it is
 /// unusable.
-fn change(record: &Record, config: &ArchiveConfig) -> Result<Option<Change>, String> {
-    let envelope = Envelope::decode(&record.value).map_err(|error| error.to_string())?;
+fn change(record: &Record, envelope: &Envelope, config: &ArchiveConfig) -> Result<Option<Change>, String> {
     // Owned: a `type` with a JSON escape cannot be borrowed (and is no history frame).
     #[derive(Deserialize)]
     struct Typed {

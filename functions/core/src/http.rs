@@ -315,6 +315,23 @@ pub async fn handle(ctx: &Context<'_>, request: &Request<'_>) -> Response {
     }
 }
 
+/// Nicknames are one user's at a time across WebSocket and HTTP: an HTTP caller, whose
+/// nickname comes from its token, may not show itself under a nickname that another user's
+/// connection holds (one GetItem). WebSocket callers hold theirs from the handshake on.
+pub(crate) async fn require_own_nick(ctx: &Context<'_>) -> Result<(), ClientError> {
+    let user = &ctx.caller.user;
+    match ctx.store.nick_owner(&user.nick).await? {
+        Some(owner) if owner != user.user_id => Err(ClientError::new(
+            ErrorCode::Conflict,
+            format!(
+                "nickname `{}` is taken by another user who is online; use a token with another nickname",
+                user.nick
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The body as a JSON object, within the frame limit.
 fn json_body(body: Option<&str>, config: &Config, action: &str) -> Result<Map<String, Value>, Refused> {
     let body = body.unwrap_or_default();
@@ -620,6 +637,7 @@ mod tests {
             roles: roles.iter().map(|role| (*role).to_owned()).collect(),
             connection: None,
             expires_at: None,
+            source_ip: None,
         };
         let body = r#"{"target":{"user":"u1"},"frame":{"type":"notice","text":"hello"}}"#;
         for (roles, status) in [
@@ -667,6 +685,7 @@ mod tests {
             roles: vec!["admin".into()],
             connection: None,
             expires_at: None,
+            source_ip: None,
         };
         let ctx = Context {
             store: &store,

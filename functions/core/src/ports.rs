@@ -156,6 +156,15 @@ pub trait History: Send + Sync {
     /// their latest message.
     async fn delete(&self, conversation: &Conversation, id: &MessageId) -> Result<bool, StoreError>;
 
+    /// Where the archive is in partition `partition` of the log (epoch `epoch`, see
+    /// `MessageId::at`): every chat record before this offset has been applied (one
+    /// GetItem). `None` before its first batch there.
+    async fn archived_until(&self, epoch: u8, partition: i32) -> Result<Option<i64>, StoreError>;
+
+    /// Records that every chat record of the partition before `next` has been applied;
+    /// never moves it back (a redelivered batch changes nothing).
+    async fn mark_archived(&self, epoch: u8, partition: i32, next: i64) -> Result<(), StoreError>;
+
     /// The user's direct conversations, latest first, each with its latest message: up to
     /// `limit` of them, older than the one whose latest message is `before` (one Query).
     async fn conversations(

@@ -103,14 +103,23 @@ async fn the_authorizers_user_runs_the_command() {
     let (status, ack) = backends.call(send).await;
     assert_eq!((status, &ack["type"]), (202, &json!("ack")));
     // The message went to the log, from alice, for the room.
+    // Its id is its place in the log, as the ack says (docs/protocol.md, "One order").
     let published = backends.log.read(0, 0, 100);
-    let message = published
+    let (message, position) = published
         .iter()
-        .map(|record| serde_json::from_slice::<Value>(&record.value).unwrap())
-        .find(|envelope| envelope["frame"]["type"] == "message")
+        .map(|record| {
+            let envelope = roomcast_core::Envelope::decode(&record.value).unwrap();
+            let position = roomcast_core::model::LogPosition {
+                partition: record.partition,
+                offset: record.offset,
+            };
+            (envelope, position)
+        })
+        .find(|(envelope, _)| envelope.frame.get().starts_with(r#"{"type":"message""#))
         .expect("the message was published");
-    assert_eq!(message["frame"]["from"], json!({"userId": "u-alice", "nick": "alice"}));
-    assert_eq!(message["frame"]["id"], ack["id"]);
+    let frame: Value = serde_json::from_str(&message.frame_at(position)).unwrap();
+    assert_eq!(frame["from"], json!({"userId": "u-alice", "nick": "alice"}));
+    assert_eq!(frame["id"], ack["id"]);
 }
 
 #[tokio::test]

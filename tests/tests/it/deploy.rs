@@ -28,6 +28,7 @@ use std::time::Instant;
 use roomcast_core::commands::ACTIONS;
 use serde_json::Value;
 
+mod abuse_bounds;
 mod chat_page;
 mod http_api;
 mod stack;
@@ -1217,6 +1218,9 @@ fn history_keys() -> Vec<String> {
         // Each user's list of direct conversations.
         found.push(keys::conversations_of(&UserId::new(a)));
     }
+    // How far each partition is archived.
+    found.push(keys::archived(0, 0));
+    found.push(keys::archived(255, 2));
     found
 }
 

@@ -26,6 +26,7 @@ each_backend!(
         a_batch_archived_twice_keeps_each_message_once_and_its_edit,
         edit_and_delete_follow_authorship_and_the_admin_role,
         an_edit_right_after_the_ack_waits_for_the_archive,
+        an_archive_behind_means_try_again_and_a_missing_id_is_not_found_at_once,
         replies_must_name_a_message_of_the_same_conversation,
         a_direct_conversation_has_the_same_history_from_both_sides,
         a_record_the_archive_cannot_use_is_skipped_and_the_rest_kept,
@@ -321,6 +322,47 @@ async fn an_edit_right_after_the_ack_waits_for_the_archive(backends: Backends) {
     assert_eq!(texts(&history), expected);
 }
 
+/// An edit of a message the archive has not reached is never told the message does not
+/// exist: it waits for the archive, and if the archive is further behind than that wait,
+/// it is told to try again. An id the archive has passed without keeping a message is
+/// `not_found` at once, however long the wait for a lagging archive may be.
+async fn an_archive_behind_means_try_again_and_a_missing_id_is_not_found_at_once(backends: Backends) {
+    let mut lambdas = signed_in(backends).await;
+    lambdas.config.archive_lag = Duration::from_millis(300);
+    let alice = lambdas.sign_in("u-alice", "alice", &[]).await;
+    lambdas.room(&alice, "general").await;
+    let ack = lambdas.ok(&alice, &send("general", "draft"), "ack").await;
+    let edit = json!({"action": "edit", "room": "general", "id": ack["id"], "text": "final"}).to_string();
+    // The archive has not run: behind by more than the wait.
+    let behind = lambdas.frame(&alice, &edit).await;
+    assert_eq!(
+        (behind["code"].as_str(), behind["action"].as_str()),
+        (Some("unavailable"), Some("edit")),
+        "{behind}"
+    );
+    lambdas.archive().await;
+    lambdas.ok(&alice, &edit, "ack").await;
+
+    // A long wait for the archive does not hold up an id it has passed: the message's
+    // position with another time is no message.
+    lambdas.config.archive_lag = Duration::from_secs(600);
+    let (epoch, position) = roomcast_core::MessageId::parse(ack["id"].as_str().unwrap())
+        .unwrap()
+        .position()
+        .expect("an id from the log");
+    let other = roomcast_core::MessageId::at(epoch, position, ack["ts"].as_i64().unwrap() - 1);
+    let missing = json!({"action": "edit", "room": "general", "id": other, "text": "x"}).to_string();
+    let answer = tokio::time::timeout(Duration::from_secs(60), lambdas.frame(&alice, &missing))
+        .await
+        .expect("answered without waiting for the archive");
+    assert_eq!(answer["code"], "not_found", "{answer}");
+    lambdas.archive().await;
+    let history = lambdas
+        .ok(&alice, r#"{"action":"history","room":"general"}"#, "history")
+        .await;
+    assert_eq!(texts(&history), ["final"]);
+}
+
 async fn replies_must_name_a_message_of_the_same_conversation(backends: Backends) {
     let lambdas = signed_in(backends).await;
     let alice = lambdas.sign_in("u-alice", "alice", &[]).await;
@@ -559,6 +601,12 @@ impl roomcast_core::History for Unreachable {
         Err(StoreError::unavailable("connection refused"))
     }
     async fn page(&self, _: &Conversation, _: &Cursor, _: usize) -> Result<Page, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn archived_until(&self, _: u8, _: i32) -> Result<Option<i64>, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn mark_archived(&self, _: u8, _: i32, _: i64) -> Result<(), StoreError> {
         Err(StoreError::unavailable("connection refused"))
     }
     async fn conversations(

@@ -76,7 +76,7 @@ pub(crate) fn signed_in_auth() -> ws_authorizer::Settings {
 
 /// A gateway with sign-in `optional` and an HS256 secret: the HTTP API's tokens are
 /// signed with that secret, and no dev token is offered.
-async fn signed_in_gateway(mode: Mode) -> Running {
+pub(crate) async fn signed_in_gateway(mode: Mode) -> Running {
     let mut settings = crate::gateway::settings(mode, &[]);
     settings.auth = signed_in_auth();
     start(settings).await
@@ -106,14 +106,14 @@ pub(crate) fn signed_token(user: &str, nick: &str, roles: &[&str]) -> String {
 
 /// An answer of the API: its status and its JSON body.
 #[derive(Debug, Clone)]
-struct Reply {
-    status: u16,
-    body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
 }
 
 impl Reply {
     /// `(status, code)` of an error answer, for one assertion that shows both.
-    fn error(&self) -> (u16, Option<&str>) {
+    pub(crate) fn error(&self) -> (u16, Option<&str>) {
         assert_eq!(self.body["type"], "error", "not an error frame: {self:?}");
         (self.status, self.body["code"].as_str())
     }
@@ -121,14 +121,14 @@ impl Reply {
 
 /// The gateway's HTTP API, through one reqwest client (cloned into tasks).
 #[derive(Clone)]
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     /// `http://127.0.0.1:PORT`.
     origin: String,
 }
 
 impl Api {
-    fn new(gateway: &Running) -> Api {
+    pub(crate) fn new(gateway: &Running) -> Api {
         Api {
             http: reqwest::Client::builder()
                 .timeout(WAIT)
@@ -181,7 +181,7 @@ impl Api {
     }
 
     /// `method path` as `token`'s user (no `Authorization` header without one).
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Reply {
+    pub(crate) async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Reply {
         match token {
             Some(token) => {
                 let bearer = format!("Bearer {token}");
@@ -267,14 +267,14 @@ fn has_id(id: &Value) -> impl Fn(&[Value]) -> bool + '_ {
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-struct Ws {
+pub(crate) struct Ws {
     socket: Socket,
     name: String,
 }
 
 impl Ws {
     /// Connects with `query` (`?name=…` or `?token=…`).
-    async fn connect(gateway: &Running, query: &str, name: &str) -> Ws {
+    pub(crate) async fn connect(gateway: &Running, query: &str, name: &str) -> Ws {
         let url = format!("{}/{query}", gateway.ws_url());
         let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
@@ -315,7 +315,7 @@ impl Ws {
 
     /// Reads up to and including the first frame `wanted` accepts: the frames before it,
     /// and it.
-    async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
+    pub(crate) async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
         let mut before = Vec::new();
         loop {
             let frame = self.next().await;
@@ -327,7 +327,7 @@ impl Ws {
     }
 
     /// Sends `frame`; its reply of type `kind`, skipping frames pushed meanwhile.
-    async fn ask(&mut self, frame: Value, kind: &str) -> Value {
+    pub(crate) async fn ask(&mut self, frame: Value, kind: &str) -> Value {
         self.send(frame.clone()).await;
         let (_, reply) = self
             .until(|reply| reply["type"] == kind || reply["type"] == "error")
@@ -336,7 +336,7 @@ impl Ws {
         reply
     }
 
-    async fn join(&mut self, room: &str) {
+    pub(crate) async fn join(&mut self, room: &str) {
         self.ask(json!({"action": "join", "room": room}), "joined").await;
     }
 

@@ -97,6 +97,7 @@ each_backend!(
         a_published_envelope_comes_back_keyed_by_its_target,
         one_rooms_envelopes_come_back_in_publish_order,
         each_room_keeps_to_one_partition,
+        the_position_publish_returns_is_where_the_record_is,
     ]
 );
 
@@ -195,6 +196,44 @@ async fn one_rooms_envelopes_come_back_in_publish_order(backend: &dyn Backend) {
     );
     let received: Vec<String> = records.iter().map(|record| decode(record).id).collect();
     assert_eq!(received, sent, "the room's messages came back out of publish order");
+}
+
+/// The position a publish returns names a chat record (its message id, docs/protocol.md
+/// "One order"), so it must be where the record is, also when many go at once and the
+/// producer batches them.
+async fn the_position_publish_returns_is_where_the_record_is(backend: &dyn Backend) {
+    let envelopes: Vec<Envelope> = (0..40)
+        .map(|n| {
+            let room = format!("room-{}", n % 4);
+            Envelope::new(
+                format!("e{n}"),
+                Target::Room(RoomName::trusted(room)),
+                None,
+                &ServerFrame::Pong,
+            )
+        })
+        .collect();
+    let positions = futures::future::join_all(envelopes.iter().map(|envelope| backend.publisher().publish(envelope)))
+        .await
+        .into_iter()
+        .map(|position| position.expect("published"))
+        .collect::<Vec<_>>();
+    let records = backend.records(envelopes.len()).await;
+    let at: BTreeMap<String, (i32, i64)> = records
+        .iter()
+        .map(|record| {
+            let envelope = Envelope::decode(&record.value).expect("an envelope");
+            (envelope.id, (record.partition, record.offset))
+        })
+        .collect();
+    for (envelope, position) in envelopes.iter().zip(positions) {
+        assert_eq!(
+            at[&envelope.id],
+            (position.partition, position.offset),
+            "{}: where the log has it, and where publish said",
+            envelope.id
+        );
+    }
 }
 
 async fn each_room_keeps_to_one_partition(backend: &dyn Backend) {

@@ -952,12 +952,14 @@ async fn a_token_bucket_gives_its_burst_then_refills_with_time(store: &dyn Store
         roles: Vec::new(),
         connection: Some(ConnectionId::new(format!("c-{}", ulid::Ulid::new()))),
         expires_at: None,
+        source_ip: None,
     });
     let other = BucketKey::room_creations(&roomcast_core::Caller {
         user: user_named("u1", "ann"),
         roles: Vec::new(),
         connection: None,
         expires_at: None,
+        source_ip: None,
     });
     let now = 1_000_000;
     for token in 0..3 {

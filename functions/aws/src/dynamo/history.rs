@@ -26,6 +26,9 @@ use super::keys::{self, attr};
 use super::store::DynamoStore;
 use super::table::{corrupt, unavailable, unless_condition_failed};
 
+/// On an archive mark: the offset after the last chat record applied.
+const NEXT: &str = "next";
+
 fn message_key(conversation: &Conversation, id: &MessageId) -> Item {
     item::key(keys::conversation(conversation), keys::message(id))
 }
@@ -265,6 +268,28 @@ impl History for DynamoStore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(corrupt)?;
         Ok(page_of(read, cursor, limit, query_cut, now))
+    }
+
+    /// One strongly consistent GetItem of the mark.
+    async fn archived_until(&self, epoch: u8, partition: i32) -> Result<Option<i64>, StoreError> {
+        let key = item::key(keys::archived(epoch, partition), keys::ARCHIVED);
+        let Some(found) = self.table.get(key, &[NEXT]).await? else {
+            return Ok(None);
+        };
+        Reader(&found).n(NEXT).map(Some).map_err(corrupt)
+    }
+
+    /// One UpdateItem that only ever raises the mark.
+    async fn mark_archived(&self, epoch: u8, partition: i32, next: i64) -> Result<(), StoreError> {
+        let update = self
+            .table
+            .update(item::key(keys::archived(epoch, partition), keys::ARCHIVED))
+            .update_expression("SET #next = :next")
+            .condition_expression("attribute_not_exists(#next) OR #next < :next")
+            .expression_attribute_names("#next", NEXT)
+            .expression_attribute_values(":next", item::n(next));
+        unless_condition_failed(update.send().await)?;
+        Ok(())
     }
 
     async fn conversations(

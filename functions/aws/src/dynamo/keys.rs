@@ -14,6 +14,7 @@
 //! | `HIST#ROOM#<r>` | `MSG#<id>` | a room's message: `id`, `from`, `text`, `ts`, `replyTo`, `editedAt`, `editId`, `deleted`, TTL | – |
 //! | `HIST#DM#<bytes of a>#<a>#<b>` | `MSG#<id>` | a direct message between users `a` ≤ `b`: the same, and `to` | – |
 //! | `CONVS#<u>` | `WITH#<v>` | user `u`'s conversation with `v`: `with`, and its latest message as a message item has it | `CONVS#<u>` / `<ms of the latest id, 16 digits>#<latest id>` |
+//! | `LOG#<epoch>#<partition>` | `#ARCHIVED` | how far kafka-archive has applied the partition: `next`, the offset after its last chat record | – |
 //! | `USER#<u>` | `#PROFILE` | a signed-in user as last seen: `nick` (a DM may wait for it while it is offline), TTL | – |
 //!
 //! A conversation's messages are one partition of their own, apart from the room's or the
@@ -182,6 +183,14 @@ pub fn latest_first(id: &MessageId) -> String {
     format!("{:016}#{id}", id.timestamp_ms().max(0))
 }
 
+/// `pk` of how far the archive has applied a partition of the log (of one epoch).
+pub fn archived(epoch: u8, partition: i32) -> String {
+    format!("LOG#{epoch}#{partition}")
+}
+
+/// Sort key of an archive mark.
+pub const ARCHIVED: &str = "#ARCHIVED";
+
 /// Sort key of a signed-in user's profile in its `USER#` partition.
 pub const PROFILE: &str = "#PROFILE";
 
@@ -217,7 +226,7 @@ mod tests {
         assert_eq!(x < y, room(&x) < room(&y));
         assert!(room(&x).starts_with(ROOM_PREFIX) && user(&a).starts_with(USER_PREFIX));
         // The fixed items of a partition never fall inside a prefix Query.
-        for fixed in [META, CONNS, NICK_SK, PROFILE] {
+        for fixed in [META, CONNS, NICK_SK, PROFILE, ARCHIVED] {
             assert!(!fixed.starts_with(ROOM_PREFIX) && !fixed.starts_with(USER_PREFIX));
             assert!(!fixed.starts_with(MESSAGE_PREFIX));
         }

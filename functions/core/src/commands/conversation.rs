@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{parse_user_id, Context};
 use crate::backoff::backoff;
 use crate::envelope::Target;
-use crate::error::ClientError;
+use crate::error::{ClientError, ErrorCode};
 use crate::history::{Conversation, StoredMessage};
 use crate::model::{MessageId, RoomName, UserId};
 use crate::ports::History;
@@ -85,38 +85,80 @@ impl ConversationRef {
     }
 }
 
+/// How far ahead of the request's time a message id may be dated: the clocks of the
+/// functions that make ids and of API Gateway, which times requests, differ a little.
+const MAX_CLOCK_SKEW_MS: i64 = 2_000;
+
 /// The first pause between two looks at the history while waiting for the archive.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
 /// The kept message `id` of `conversation`, deleted or not.
 ///
-/// A message is acknowledged once Kafka has it; kafka-archive stores it a moment later.
-/// So an edit, a delete or a reply sent right after the `ack` may find it missing: then,
-/// if the id is recent enough to be on its way (younger than `config.archive_lag`), this
-/// looks again (with [`backoff`] from 10 ms) until it arrives or that time is up. An id
-/// older than that, or one the archive never gets, is `not_found`.
+/// A message is acknowledged once Kafka has it; kafka-archive stores it a moment later,
+/// or later still when it is behind. So an edit, a delete or a reply sent right after the
+/// `ack` may find it missing. Then, for an id made from a log position, this asks how far
+/// the archive has applied that partition: past the id, the message is not there to be
+/// found (`not_found` at once); not yet, it looks again (with [`backoff`] from 10 ms)
+/// until the message is kept or the archive passes it, for up to `config.archive_lag`
+/// from now: an archive behind by more gets `unavailable` (try again), never a false
+/// `not_found`. An id made before ids came from the log (a ULID) waits as long from its
+/// own time.
 pub async fn kept_message(
     ctx: &Context<'_>,
     conversation: &Conversation,
     id: &MessageId,
 ) -> Result<StoredMessage, ClientError> {
     let history: &dyn History = ctx.history;
-    let lag = i64::try_from(ctx.config.archive_lag.as_millis()).unwrap_or(i64::MAX);
-    // A forged id from the future waits no longer than a fresh one.
-    let age = (ctx.now_ms - id.timestamp_ms()).max(0);
-    let wait = Duration::from_millis(lag.saturating_sub(age).max(0) as u64);
+    // No message is dated in the future: an id that is cannot be on its way, and waiting
+    // for it would hold a function for the whole lag.
+    if id.timestamp_ms() > ctx.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(ClientError::not_found(format!(
+            "there is no message `{id}` in {conversation}: its id is dated in the future"
+        )));
+    }
+    let lag = ctx.config.archive_lag;
+    let position = id.position();
+    let wait = match position {
+        Some(_) => lag,
+        None => {
+            // A forged id from the future waits no longer than a fresh one.
+            let age = u64::try_from(ctx.now_ms - id.timestamp_ms()).unwrap_or(0);
+            lag.saturating_sub(Duration::from_millis(age))
+        }
+    };
     let deadline = tokio::time::Instant::now() + wait;
+    let missing = || ClientError::not_found(format!("there is no message `{id}` in {conversation}"));
     let mut attempt = 0;
     loop {
         attempt += 1;
+        // The mark first: if the archive had passed the id before the message was read,
+        // a message that is not there will never be (read the other way round, a message
+        // kept between the two reads would look missing).
+        let passed = match position {
+            Some((epoch, position)) => history
+                .archived_until(epoch, position.partition)
+                .await?
+                .is_some_and(|next| next > position.offset),
+            None => false,
+        };
         if let Some(message) = history.message(conversation, id).await? {
             return Ok(message);
         }
+        if passed {
+            return Err(missing());
+        }
         let now = tokio::time::Instant::now();
         if now >= deadline {
-            return Err(ClientError::not_found(format!(
-                "there is no message `{id}` in {conversation}"
-            )));
+            return Err(match position {
+                Some(_) => ClientError::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "the message history has not caught up with message `{id}` yet; nothing was changed, \
+                         try again in a moment"
+                    ),
+                ),
+                None => missing(),
+            });
         }
         tokio::time::sleep(backoff(FIRST_PAUSE, attempt).min(deadline - now)).await;
     }

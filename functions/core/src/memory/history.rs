@@ -23,6 +23,8 @@ struct State {
     conversations: HashMap<Conversation, BTreeMap<MessageId, StoredMessage>>,
     /// Each user's direct conversations: the other user's id → the latest message.
     lists: HashMap<UserId, HashMap<UserId, ConversationSummary>>,
+    /// How far the archive has applied each (epoch, partition) of the log.
+    archived: HashMap<(u8, i32), i64>,
 }
 
 impl State {
@@ -211,6 +213,18 @@ impl History for MemoryHistory {
             }
             Page { messages: page, more }
         }))
+    }
+
+    async fn archived_until(&self, epoch: u8, partition: i32) -> Result<Option<i64>, StoreError> {
+        Ok(self.with(|state| state.archived.get(&(epoch, partition)).copied()))
+    }
+
+    async fn mark_archived(&self, epoch: u8, partition: i32, next: i64) -> Result<(), StoreError> {
+        self.with(|state| {
+            let mark = state.archived.entry((epoch, partition)).or_insert(next);
+            *mark = (*mark).max(next);
+        });
+        Ok(())
     }
 
     async fn conversations(
