@@ -10,6 +10,7 @@ pub mod dynamo_requests;
 pub mod events;
 pub mod fault_proxy;
 pub mod gateway_process;
+pub mod http_client;
 pub mod moto;
 pub mod process;
 pub mod tansu;

@@ -280,8 +280,15 @@ pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refuse
         };
         frame.insert(field.to_owned(), Value::from(percent_decoded(value)));
     }
+    // The path names the one conversation: a body's other name for it goes.
     if action == "dm" {
         frame.remove("to");
+    }
+    if parameters.get("room").is_some() {
+        frame.remove("with");
+    }
+    if parameters.get("userId").is_some() {
+        frame.remove("room");
     }
     frame.insert("action".to_owned(), Value::from(action));
     let text = Value::Object(frame).to_string();

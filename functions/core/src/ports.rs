@@ -72,6 +72,12 @@ pub trait Connections: Send + Sync {
     /// nickname its latest connection had. `None` for a user never seen, or an anonymous
     /// one that is gone (its user ends with its connection).
     async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError>;
+
+    /// Records a signed-in user's nickname for [`Connections::known_user`] (one
+    /// UpdateItem): `add_connection` does it for every signed-in connection; the HTTP API
+    /// does it for a caller who joins or writes, so a user who only polls can be sent a
+    /// `dm` too. Idempotent.
+    async fn remember_user(&self, user: &User) -> Result<(), StoreError>;
 }
 
 /// The room catalog and the memberships of users. A membership belongs to a user, so all

@@ -428,6 +428,9 @@ impl Connections for Instrumented {
     async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError> {
         self.inner.known_user(user).await
     }
+    async fn remember_user(&self, user: &User) -> Result<(), StoreError> {
+        self.inner.remember_user(user).await
+    }
 }
 
 #[async_trait]

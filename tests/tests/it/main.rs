@@ -14,6 +14,7 @@ mod handlers;
 mod history;
 mod history_store;
 mod http_api;
+mod http_conversations;
 mod kafka_secret;
 mod lambda;
 mod local_surfaces;

@@ -24,6 +24,7 @@ use roomcast_core::http::{OPENAPI_PATH, ROUTES};
 use roomcast_local::http_api::DEV_TOKEN_PATH;
 use roomcast_local::settings::Settings;
 use roomcast_local::Running;
+use roomcast_tests::http_client::path_segment;
 use serde_json::{json, Value};
 use ws_authorizer::NewToken;
 
@@ -44,8 +45,9 @@ const SCHEMATHESIS_WAIT: Duration = Duration::from_secs(600);
 /// The document's media type, the only one the API speaks.
 const JSON: &str = "application/json";
 
-/// Declared statuses no request here can produce: 503 `unavailable` needs the store or the
-/// event log to fail, which the embedded backends never do.
+/// Declared statuses not every operation can produce here: 503 `unavailable` needs the store
+/// or the event log to fail, which the embedded backends never do, but for the routes that
+/// name a message the history has not caught up with (those are checked).
 const NOT_PRODUCED: &[u16] = &[503];
 
 /// The document as kept in the repository.
@@ -422,10 +424,9 @@ fn signed_in_settings() -> Settings {
     settings
 }
 
-/// Starts a gateway with the least archive lag (`ROOMCAST_ARCHIVE_LAG_MS=1`), so that an
-/// HTTP history page shows a message as soon as kafka-archive has stored it (instead of 5 s
-/// later), and a `replyTo` that is not stored is `not_found` at once (instead of after
-/// waiting up to 5 s for the archive).
+/// Starts a gateway with the least archive lag (`ROOMCAST_ARCHIVE_LAG_MS=1`), so that a
+/// `replyTo`, an edit or a delete naming a message that is not stored is `not_found` at once
+/// (instead of after waiting up to 5 s for the archive).
 async fn start(settings: Settings) -> Running {
     start_with(settings, &[]).await
 }
@@ -510,7 +511,26 @@ impl Api<'_> {
     /// `room` and `query` appended; the answer, checked: JSON, a status the operation
     /// declares, a body valid against that status' schema.
     async fn call(&self, method: &str, template: &str, room: &str, query: &str, auth: Auth<'_>, body: Body) -> Reply {
-        let path = format!("{}{query}", template.replace("{room}", room));
+        self.call_at(method, template, &[("room", room)], query, auth, body)
+            .await
+    }
+
+    /// [`Api::call`] with each `{name}` of `template` as `parameters` give it (encoded as
+    /// the path wants it).
+    async fn call_at(
+        &self,
+        method: &str,
+        template: &str,
+        parameters: &[(&str, &str)],
+        query: &str,
+        auth: Auth<'_>,
+        body: Body,
+    ) -> Reply {
+        let mut path = template.to_owned();
+        for (name, value) in parameters {
+            path = path.replace(&format!("{{{name}}}"), value);
+        }
+        let path = format!("{path}{query}");
         let reply = self.send(method, &path, auth, body).await;
         let declared = self.doc.statuses(method, template);
         assert!(
@@ -591,19 +611,33 @@ impl Api<'_> {
 
     /// The room's history page (as `token`), read until `done` holds for its messages.
     async fn history_until(&self, token: &str, room: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        self.page_until(token, MESSAGES, &[("room", room)], "messages", done)
+            .await
+    }
+
+    /// `GET template` with `parameters` (as `token`), read until `done` holds for the
+    /// list `field` of its answer; that list.
+    async fn page_until(
+        &self,
+        token: &str,
+        template: &str,
+        parameters: &[(&str, &str)],
+        field: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + HISTORY_WAIT;
         loop {
             let reply = self
-                .call("GET", MESSAGES, room, "", Auth::Bearer(token), Body::Empty)
+                .call_at("GET", template, parameters, "", Auth::Bearer(token), Body::Empty)
                 .await;
             assert_eq!(reply.status, 200, "{reply:?}");
-            let messages = reply.body["messages"].as_array().cloned().unwrap_or_default();
-            if done(&messages) {
-                return messages;
+            let items = reply.body[field].as_array().cloned().unwrap_or_default();
+            if done(&items) {
+                return items;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the history never showed what was expected: {messages:?}"
+                "GET {template} never showed what was expected: {items:?}"
             );
             tokio::time::sleep(POLL_PAUSE).await;
         }
@@ -615,6 +649,10 @@ const ROOMS: &str = "/api/rooms";
 const MEMBERS: &str = "/api/rooms/{room}/members/me";
 const MESSAGES: &str = "/api/rooms/{room}/messages";
 const WHO: &str = "/api/rooms/{room}/who";
+const ROOM_MESSAGE: &str = "/api/rooms/{room}/messages/{id}";
+const CONVERSATIONS: &str = "/api/conversations";
+const USER_MESSAGES: &str = "/api/users/{userId}/messages";
+const USER_MESSAGE: &str = "/api/users/{userId}/messages/{id}";
 const PUBLISH: &str = "/api/publish";
 
 /// The entry of `id` in a history page.
@@ -656,6 +694,8 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     // Every route refuses a request without a valid token: API Gateway's own answer without
     // the header, an error frame with a header that holds no valid bearer token.
     let forged = format!("{}.{}.c2lnbmF0dXJl", "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiJ4In0");
+    let some_id = roomcast_core::MessageId::generate().to_string();
+    let parameters = [("room", "general"), ("userId", "dev-bob"), ("id", some_id.as_str())];
     for route in ROUTES {
         for auth in [
             Nobody,
@@ -664,10 +704,10 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
             Header("Basic YWxpY2U6c2VjcmV0"),
         ] {
             let body = match route.method {
-                "POST" => Json(json!({"room": "general", "text": "hi"})),
+                "POST" | "PATCH" => Json(json!({"room": "general", "text": "hi"})),
                 _ => Empty,
             };
-            let reply = api.call(route.method, route.path, "general", "", auth, body).await;
+            let reply = api.call_at(route.method, route.path, &parameters, "", auth, body).await;
             assert_eq!(reply.status, 401, "{} {}: {reply:?}", route.method, route.path);
             match auth {
                 Nobody => assert_eq!(reply.body, json!({"message": "Unauthorized"})),
@@ -871,6 +911,16 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     let reply = api.call(get, WHO, "bad%20name", "", Bearer(&alice), Empty).await;
     assert_eq!(reply.status, 400, "{reply:?}");
 
+    // Edits and deletes over HTTP, direct messages and the caller's conversations.
+    let messages = RoomMessages {
+        room: &room,
+        own: &http_id,
+        reply: &reply_id,
+        others: &first,
+        deleted: &gone,
+    };
+    edit_delete_and_direct_cases(&api, &mut ws, &messages, &alice, &bob).await;
+
     // Publishing: every kind of target, and the refusals.
     for target in [
         json!({"room": room}),
@@ -963,6 +1013,7 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     assert_eq!(reply.status, 200, "{reply:?}");
     let reply = api.call(put, MEMBERS, "general", "", Bearer(&frank), Empty).await;
     assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    let mut sent = None;
     for expected in [(202, None), (429, Some("rate_limited"))] {
         let reply = api
             .call(
@@ -975,6 +1026,15 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
             )
             .await;
         assert_eq!((reply.status, reply.code()), expected, "{reply:?}");
+        sent = sent.or(reply.body["id"].as_str().map(str::to_owned));
+    }
+    // Dms, edits and deletes take from the same bucket as sends.
+    let sent = sent.expect("the first message was taken");
+    for (method, template, parameters) in message_writes("frank1", "dev-alice", &sent) {
+        let reply = api
+            .call_at(method, template, &parameters, "", Bearer(&frank), text_body(method))
+            .await;
+        assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
     }
     // Frank's two joins are spent; every read draws from one bucket.
     for method in [put, delete] {
@@ -986,6 +1046,10 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     assert_eq!(reply.status, 200, "{reply:?}");
     for (path, room) in [(ROOMS, ""), (MESSAGES, "frank1"), (WHO, "frank1")] {
         let reply = api.call(get, path, room, "", Bearer(&gina), Empty).await;
+        assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
+    }
+    for (path, parameters) in [(CONVERSATIONS, &[][..]), (USER_MESSAGES, &[("userId", "dev-frank")])] {
+        let reply = api.call_at(get, path, parameters, "", Bearer(&gina), Empty).await;
         assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
     }
     gateway.shutdown().await;
@@ -1015,6 +1079,34 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
         )
         .await;
     assert_eq!((reply.status, reply.code()), (403, Some("forbidden")), "{reply:?}");
+    // Another user's dm may not be edited or deleted by its recipient. Dana signs in over
+    // WebSocket, so that a dm can name her by her id.
+    let erin = signed_token("u-erin", "erin", &[]);
+    let dana_ws = Client::connect(&gateway, &format!("dana&token={dana}")).await;
+    let reply = api
+        .call_at(
+            post,
+            USER_MESSAGES,
+            &[("userId", "u-dana")],
+            "",
+            Bearer(&erin),
+            Json(json!({"text": "for dana"})),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let erins = reply.body["id"].as_str().unwrap().to_owned();
+    api.page_until(&dana, USER_MESSAGES, &[("userId", "u-erin")], "messages", |page| {
+        entry(page, &erins).is_some()
+    })
+    .await;
+    let parameters = [("userId", "u-erin"), ("id", erins.as_str())];
+    for (method, body) in [("PATCH", Json(json!({"text": "mine now"}))), ("DELETE", Empty)] {
+        let reply = api
+            .call_at(method, USER_MESSAGE, &parameters, "", Bearer(&dana), body)
+            .await;
+        assert_eq!((reply.status, reply.code()), (403, Some("forbidden")), "{reply:?}");
+    }
+    drop(dana_ws);
     let stranger = ws_authorizer::sign_hs256(
         b"another-secret-another-secret-another-secret",
         &NewToken::new("u-eve").nick("eve").matching(&signed_in_auth()),
@@ -1038,6 +1130,14 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
     let reply = api.call(delete, MEMBERS, "general", "", Bearer(&borrowed), Empty).await;
     assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    // Nor as the author of a dm, an edit or a delete (refused before the id is looked at).
+    let any_id = roomcast_core::MessageId::generate().to_string();
+    for (method, template, parameters) in message_writes("general", "u-dana", &any_id) {
+        let reply = api
+            .call_at(method, template, &parameters, "", Bearer(&borrowed), text_body(method))
+            .await;
+        assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    }
     gateway.shutdown().await;
 
     // Every status the document declares was answered by some request above.
@@ -1054,6 +1154,371 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
         }
     }
     assert!(missing.is_empty(), "declared but never answered: {missing:?}");
+}
+
+/// A route's method, path template and parameters.
+type Write<'a> = (&'static str, &'static str, Vec<(&'static str, &'a str)>);
+
+/// The routes that write or change a message, each with its parameters: a dm to `user`, and
+/// an edit and a delete of `id` in `room` and in the conversation with `user`.
+fn message_writes<'a>(room: &'a str, user: &'a str, id: &'a str) -> [Write<'a>; 5] {
+    [
+        ("POST", USER_MESSAGES, vec![("userId", user)]),
+        ("PATCH", ROOM_MESSAGE, vec![("room", room), ("id", id)]),
+        ("DELETE", ROOM_MESSAGE, vec![("room", room), ("id", id)]),
+        ("PATCH", USER_MESSAGE, vec![("userId", user), ("id", id)]),
+        ("DELETE", USER_MESSAGE, vec![("userId", user), ("id", id)]),
+    ]
+}
+
+/// A valid body for `method` on [`message_writes`]'s routes: a text, or none to delete.
+fn text_body(method: &str) -> Body {
+    match method {
+        "DELETE" => Body::Empty,
+        _ => Body::Json(json!({"text": "hi"})),
+    }
+}
+
+/// Messages of the room that [`edit_delete_and_direct_cases`] edits, deletes or is refused.
+struct RoomMessages<'a> {
+    room: &'a str,
+    /// Alice's, over HTTP.
+    own: &'a str,
+    /// Alice's reply to `others`.
+    reply: &'a str,
+    /// The WebSocket member's.
+    others: &'a str,
+    /// The WebSocket member's, deleted.
+    deleted: &'a str,
+}
+
+/// The success and every refusal of the edit and delete routes of a room, and of the
+/// direct message routes and `GET /api/conversations`, for `alice` (a member of the room)
+/// and `bob` (not one), with `ws` the room's WebSocket member (online, so a dm can name it
+/// by its id). 403 `forbidden` in a direct conversation needs a second user with an id: see
+/// the signed-in part of the test; 429 the part with small quotas.
+async fn edit_delete_and_direct_cases(
+    api: &Api<'_>,
+    ws: &mut Client,
+    messages: &RoomMessages<'_>,
+    alice: &str,
+    bob: &str,
+) {
+    use Auth::Bearer;
+    use Body::{Empty, Json, Text};
+    let (get, post, patch, delete) = ("GET", "POST", "PATCH", "DELETE");
+    let room = messages.room;
+    let unknown = roomcast_core::MessageId::generate().to_string();
+    let long_user = "u".repeat(257);
+
+    // A room's messages: alice edits her own, and deletes her reply (naming it in lower
+    // case); her edits of another's message, of a deleted one or as a non-member are
+    // refused.
+    let own = [("room", room), ("id", messages.own)];
+    let edit = || Json(json!({"text": "over HTTP, edited"}));
+    let reply = api.call_at(patch, ROOM_MESSAGE, &own, "", Bearer(alice), edit()).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        (&reply.body["room"], &reply.body["id"]),
+        (&json!(room), &json!(messages.own))
+    );
+    let reply_id = messages.reply.to_lowercase();
+    let reply = api
+        .call_at(
+            delete,
+            ROOM_MESSAGE,
+            &[("room", room), ("id", &reply_id)],
+            "",
+            Bearer(alice),
+            Empty,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    for body in [Text("not json".into()), Json(json!({})), Json(json!({"text": " "}))] {
+        let reply = api.call_at(patch, ROOM_MESSAGE, &own, "", Bearer(alice), body).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    for parameters in [
+        [("room", room), ("id", "nope")],
+        [("room", "bad%20name"), ("id", messages.own)],
+    ] {
+        let reply = api
+            .call_at(patch, ROOM_MESSAGE, &parameters, "", Bearer(alice), edit())
+            .await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+        let reply = api
+            .call_at(delete, ROOM_MESSAGE, &parameters, "", Bearer(alice), Empty)
+            .await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    for (token, id, code) in [(bob, messages.own, "not_member"), (alice, messages.others, "forbidden")] {
+        let parameters = [("room", room), ("id", id)];
+        let reply = api
+            .call_at(patch, ROOM_MESSAGE, &parameters, "", Bearer(token), edit())
+            .await;
+        assert_eq!((reply.status, reply.code()), (403, Some(code)), "{reply:?}");
+        let reply = api
+            .call_at(delete, ROOM_MESSAGE, &parameters, "", Bearer(token), Empty)
+            .await;
+        assert_eq!((reply.status, reply.code()), (403, Some(code)), "{reply:?}");
+    }
+    // An id of a position the archive has not reached (the last an id can name), as right
+    // after a message while the archive is behind: the history has not caught up with it, so nothing is done yet (503
+    // `unavailable`, to try again), in a room and in a direct conversation alike.
+    let ahead = roomcast_core::model::MessageId::at(
+        0,
+        roomcast_core::model::LogPosition {
+            partition: 0,
+            offset: (1 << 56) - 1,
+        },
+        roomcast_core::clock::now_ms(),
+    )
+    .to_string();
+    let at_ahead = [("room", room), ("id", ahead.as_str())];
+    let reply = api
+        .call_at(patch, ROOM_MESSAGE, &at_ahead, "", Bearer(alice), edit())
+        .await;
+    assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    let reply = api
+        .call_at(delete, ROOM_MESSAGE, &at_ahead, "", Bearer(alice), Empty)
+        .await;
+    assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    let reply = api
+        .call(
+            post,
+            MESSAGES,
+            room,
+            "",
+            Bearer(alice),
+            Json(json!({"text": "hi", "replyTo": ahead})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    for id in [messages.deleted, unknown.as_str()] {
+        let parameters = [("room", room), ("id", id)];
+        let reply = api
+            .call_at(patch, ROOM_MESSAGE, &parameters, "", Bearer(alice), edit())
+            .await;
+        assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+        let reply = api
+            .call_at(delete, ROOM_MESSAGE, &parameters, "", Bearer(alice), Empty)
+            .await;
+        assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+    }
+    for body in [
+        Json(json!({"text": "x".repeat(4097)})),
+        Json(json!({"text": "x", "padding": "x".repeat(40 * 1024)})),
+    ] {
+        let reply = api.call_at(patch, ROOM_MESSAGE, &own, "", Bearer(alice), body).await;
+        assert_eq!((reply.status, reply.code()), (413, Some("too_large")), "{reply:?}");
+    }
+    api.history_until(alice, room, |page| {
+        entry(page, messages.own).is_some_and(|m| m["text"] == "over HTTP, edited" && m["editedAt"].is_i64())
+            && entry(page, messages.reply).is_some_and(|m| m["deleted"] == true)
+    })
+    .await;
+
+    // A dm to the WebSocket member, by its user id: acknowledged, delivered, kept.
+    let whoami = ws.ask_for(json!({"action": "whoami"}), "whoami").await;
+    let member = whoami["userId"].as_str().expect("a user id").to_owned();
+    let with_member = path_segment(&member);
+    let to_member = [("userId", with_member.as_str())];
+    let sent = api
+        .call_at(
+            post,
+            USER_MESSAGES,
+            &to_member,
+            "",
+            Bearer(alice),
+            Json(json!({"text": "hello", "clientMsgId": "d1"})),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    assert_eq!(
+        (&sent.body["to"]["userId"], &sent.body["clientMsgId"]),
+        (&json!(member), &json!("d1"))
+    );
+    let dm_id = sent.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(ws.wait_for("dm").await["id"], dm_id.as_str());
+    for body in [
+        Text("not json".into()),
+        Json(json!({})),
+        Json(json!({"text": " "})),
+        Json(json!({"text": "hi", "replyTo": "not-an-id"})),
+        Json(json!({"text": "hi", "clientMsgId": ""})),
+    ] {
+        let reply = api
+            .call_at(post, USER_MESSAGES, &to_member, "", Bearer(alice), body)
+            .await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    let hi = || Json(json!({"text": "hi"}));
+    let reply = api
+        .call_at(post, USER_MESSAGES, &[("userId", &long_user)], "", Bearer(alice), hi())
+        .await;
+    assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    for (parameters, body) in [
+        ([("userId", "dev-nobody")], hi()),
+        (to_member, Json(json!({"text": "hi", "replyTo": unknown}))),
+    ] {
+        let reply = api
+            .call_at(post, USER_MESSAGES, &parameters, "", Bearer(alice), body)
+            .await;
+        assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+    }
+    for body in [
+        Json(json!({"text": "x".repeat(4097)})),
+        Json(json!({"text": "x", "padding": "x".repeat(40 * 1024)})),
+    ] {
+        let reply = api
+            .call_at(post, USER_MESSAGES, &to_member, "", Bearer(alice), body)
+            .await;
+        assert_eq!((reply.status, reply.code()), (413, Some("too_large")), "{reply:?}");
+    }
+
+    // Reading the conversation: paging with each cursor, and its refusals.
+    api.page_until(alice, USER_MESSAGES, &to_member, "messages", |page| {
+        entry(page, &dm_id).is_some()
+    })
+    .await;
+    for query in [
+        format!("?after={dm_id}&limit=1"),
+        format!("?before={dm_id}"),
+        "?limit=100".to_owned(),
+    ] {
+        let reply = api
+            .call_at(get, USER_MESSAGES, &to_member, &query, Bearer(alice), Empty)
+            .await;
+        assert_eq!(reply.status, 200, "{query}: {reply:?}");
+    }
+    for (parameters, query) in [
+        (to_member, "?limit=0".to_owned()),
+        (to_member, "?limit=101".to_owned()),
+        (to_member, "?after=nope".to_owned()),
+        (to_member, format!("?after={dm_id}&before={dm_id}")),
+        ([("userId", long_user.as_str())], String::new()),
+    ] {
+        let reply = api
+            .call_at(get, USER_MESSAGES, &parameters, &query, Bearer(alice), Empty)
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, Some("bad_request")),
+            "{query}: {reply:?}"
+        );
+    }
+
+    // Editing and deleting the dm, and the refusals.
+    let the_dm = [("userId", with_member.as_str()), ("id", dm_id.as_str())];
+    let reply = api
+        .call_at(patch, USER_MESSAGE, &the_dm, "", Bearer(alice), edit())
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        (&reply.body["with"], &reply.body["id"]),
+        (&json!(member), &json!(dm_id))
+    );
+    for body in [Text("not json".into()), Json(json!({"text": ""}))] {
+        let reply = api.call_at(patch, USER_MESSAGE, &the_dm, "", Bearer(alice), body).await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    for parameters in [
+        [("userId", with_member.as_str()), ("id", "nope")],
+        [("userId", long_user.as_str()), ("id", dm_id.as_str())],
+    ] {
+        let reply = api
+            .call_at(patch, USER_MESSAGE, &parameters, "", Bearer(alice), edit())
+            .await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+        let reply = api
+            .call_at(delete, USER_MESSAGE, &parameters, "", Bearer(alice), Empty)
+            .await;
+        assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    }
+    let reply = api
+        .call_at(
+            patch,
+            USER_MESSAGE,
+            &the_dm,
+            "",
+            Bearer(alice),
+            Json(json!({"text": "x".repeat(4097)})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (413, Some("too_large")), "{reply:?}");
+    // An id the history has not caught up with: 503, as in the room.
+    let at_ahead = [("userId", with_member.as_str()), ("id", ahead.as_str())];
+    for (method, body) in [(patch, edit()), (delete, Empty)] {
+        let reply = api
+            .call_at(method, USER_MESSAGE, &at_ahead, "", Bearer(alice), body)
+            .await;
+        assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    }
+    let reply = api
+        .call_at(
+            post,
+            USER_MESSAGES,
+            &to_member,
+            "",
+            Bearer(alice),
+            Json(json!({"text": "hi", "replyTo": ahead})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    // An unknown id, and the dm named in another conversation.
+    for parameters in [
+        [("userId", with_member.as_str()), ("id", unknown.as_str())],
+        [("userId", "dev-bob"), ("id", dm_id.as_str())],
+    ] {
+        let reply = api
+            .call_at(patch, USER_MESSAGE, &parameters, "", Bearer(alice), edit())
+            .await;
+        assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+        let reply = api
+            .call_at(delete, USER_MESSAGE, &parameters, "", Bearer(alice), Empty)
+            .await;
+        assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+    }
+    let reply = api
+        .call_at(delete, USER_MESSAGE, &the_dm, "", Bearer(alice), Empty)
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        (&reply.body["with"], &reply.body["id"]),
+        (&json!(member), &json!(dm_id))
+    );
+    api.page_until(alice, USER_MESSAGES, &to_member, "messages", |page| {
+        entry(page, &dm_id).is_some_and(|m| m["deleted"] == true)
+    })
+    .await;
+    for method in [patch, delete] {
+        let body = if method == patch { edit() } else { Empty };
+        let reply = api
+            .call_at(method, USER_MESSAGE, &the_dm, "", Bearer(alice), body)
+            .await;
+        assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
+    }
+
+    // The conversations: the member's, with the deleted dm last; pages, and refusals.
+    let listed = api
+        .page_until(alice, CONVERSATIONS, &[], "conversations", |list| {
+            list.iter()
+                .any(|c| c["with"]["userId"] == member.as_str() && c["last"]["deleted"] == true)
+        })
+        .await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    for query in ["?limit=1".to_owned(), format!("?before={dm_id}&limit=100")] {
+        let reply = api.call_at(get, CONVERSATIONS, &[], &query, Bearer(alice), Empty).await;
+        assert_eq!(reply.status, 200, "{query}: {reply:?}");
+    }
+    for query in ["?before=nope", "?limit=0", "?limit=101", "?limit=ten"] {
+        let reply = api.call_at(get, CONVERSATIONS, &[], query, Bearer(alice), Empty).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, Some("bad_request")),
+            "{query}: {reply:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1080,29 +1545,74 @@ async fn member_of_general<'d>(
     (gateway, api, token)
 }
 
-/// A message id is a ULID, 128 bits, so its first character is `0` to `7` (the
-/// document's `MessageIdInput`). ulid 1.2's `from_string` takes 26 base32 characters
-/// starting with `8` to `Z` as well, dropping the bits past 128: `after=ZZZ…Z` read after
-/// `7ZZ…Z` until `MessageId::parse` refused them.
+/// A message id is 128 bits written as a ULID is, so its first character is `0` to `7`;
+/// only `0` (a ULID) and `1` (a log position) are ever made (the document's
+/// `MessageIdInput`). ulid 1.2's `from_string` takes 26 base32 characters starting with
+/// `8` to `Z` as well, dropping the bits past 128: `after=ZZZ…Z` read after `7ZZ…Z` until
+/// `MessageId::parse` refused them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_id_past_128_bits_is_refused() {
     let doc = Document::load();
     let seen = Mutex::new(BTreeSet::new());
     let (gateway, api, token) = member_of_general(&doc, &seen).await;
-    let id = "8ZZZZZZZZZZZZZZZZZZZZZZZZZ";
-    let schema = json!({"$ref": "#/components/schemas/MessageIdInput"});
-    assert!(doc.invalid(&schema, &json!(id)).is_some(), "the document refuses {id}");
-    let reply = api
-        .call(
-            "GET",
-            MESSAGES,
-            "general",
-            &format!("?after={id}"),
-            Auth::Bearer(&token),
-            Body::Empty,
-        )
+    for id in [
+        "2ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        "7ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        "8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
+    ] {
+        let schema = json!({"$ref": "#/components/schemas/MessageIdInput"});
+        assert!(doc.invalid(&schema, &json!(id)).is_some(), "the document refuses {id}");
+        let reply = api
+            .call(
+                "GET",
+                MESSAGES,
+                "general",
+                &format!("?after={id}"),
+                Auth::Bearer(&token),
+                Body::Empty,
+            )
+            .await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, Some("bad_request")),
+            "{id}: {reply:?}"
+        );
+    }
+    gateway.shutdown().await;
+}
+
+/// The path names the conversation and the message, and a body cannot say otherwise
+/// (`EditRequest`: other fields are ignored). But `http::route` keeps a body's `with` beside
+/// the path's `room` (and a body's `room` beside the path's `userId`), so the edit is
+/// refused, 400 "name exactly one of `room` or `with`", where the same body without the
+/// field is taken. (It drops a dm body's `to` for this very reason.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "open: http::route keeps a body's `room` or `with` beside the path's"]
+async fn an_edit_body_cannot_name_another_conversation() {
+    let doc = Document::load();
+    let seen = Mutex::new(BTreeSet::new());
+    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    let text = Body::Json(json!({"text": "hi"}));
+    let sent = api
+        .call("POST", MESSAGES, "general", "", Auth::Bearer(&token), text)
         .await;
-    assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let id = sent.body["id"].as_str().unwrap().to_owned();
+    api.history_until(&token, "general", |page| entry(page, &id).is_some())
+        .await;
+    let in_room = [("room", "general"), ("id", id.as_str())];
+    let body = Body::Json(json!({"text": "edited", "with": "dev-bob"}));
+    let reply = api
+        .call_at("PATCH", ROOM_MESSAGE, &in_room, "", Auth::Bearer(&token), body)
+        .await;
+    assert_eq!(reply.status, 200, "the path's room, not the body's `with`: {reply:?}");
+    // Named in the conversation with bob, it is not found there, whatever the body's `room`.
+    let with_bob = [("userId", "dev-bob"), ("id", id.as_str())];
+    let body = Body::Json(json!({"text": "edited", "room": "general"}));
+    let reply = api
+        .call_at("PATCH", USER_MESSAGE, &with_bob, "", Auth::Bearer(&token), body)
+        .await;
+    assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
     gateway.shutdown().await;
 }
 
@@ -1237,6 +1747,19 @@ expected-statuses = ["400", "401", "403", "404", "409", "413"]
 [[operations]]
 include-operation-id = "roomHistory"
 checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-operation-id = "directHistory"
+checks.positive_data_acceptance.enabled = false
+
+# An edit, a delete or a reply names a message by id. For an id of a log position the
+# archive has not reached (as any id made up here may be: an offset past the end, or a
+# partition with nothing archived yet), the history cannot tell yet whether it will hold
+# that message: the answer is 503 `unavailable` ("try again in a moment") once
+# ROOMCAST_ARCHIVE_LAG_MS has passed, never a false `not_found`. The document declares it.
+[[operations]]
+include-operation-id = ["sendMessage", "sendDirectMessage", "editRoomMessage", "deleteRoomMessage", "editDirectMessage", "deleteDirectMessage"]
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
 "#;
 
 /// How many test cases schemathesis generates per operation and phase: about 1,800 requests

@@ -319,6 +319,10 @@ impl Connections for DynamoStore {
         Ok(self.nick_claim(nick).await?.map(|claim| claim.user))
     }
 
+    async fn remember_user(&self, user: &User) -> Result<(), StoreError> {
+        self.remember(user, now_secs()).await
+    }
+
     /// The online user (one GetItem), else the profile (one more GetItem) while its TTL
     /// has not passed.
     async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError> {

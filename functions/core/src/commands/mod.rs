@@ -263,9 +263,13 @@ impl Command {
         if let Some((key, bucket, what)) = quota {
             ctx.take_token(key, bucket, what).await?;
         }
-        // A caller with no connection (the HTTP API) holds no claim on its nickname.
+        // A caller with no connection (the HTTP API) holds no claim on its nickname, and
+        // becomes known (for a `dm` while it is away) by what it shows of itself.
         if ctx.caller.connection.is_none() && self.shows_caller() {
             crate::http::require_own_nick(ctx).await?;
+            if ctx.caller.expires_at.is_none() {
+                ctx.store.remember_user(&ctx.caller.user).await?;
+            }
         }
         match self {
             Command::Join(cmd) => cmd.apply(ctx).await,

@@ -235,6 +235,11 @@ impl Connections for MemoryStore {
             .map(|claim| claim.user.clone()))
     }
 
+    async fn remember_user(&self, user: &User) -> Result<(), StoreError> {
+        self.state().profiles.insert(user.user_id.clone(), user.nick.clone());
+        Ok(())
+    }
+
     async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError> {
         if let Some(online) = self.online_user(user).await? {
             return Ok(Some(online.user));
