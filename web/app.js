@@ -9,26 +9,28 @@ import {
   SocketTransport,
   backoffDelay,
   devToken,
-  earliestIdAt,
   tokenClaims,
 } from "./transport.js";
+import { notePreview, previewDeleted, previewEdited, refreshConversations, renderDirectList } from "./conversations.js";
+import { PAGE_SIZE, historyReader, target } from "./history.js";
 
 const SESSION_KEY = "roomcast.session";
-/// A message can reach the history this long after its ack (the server's archive lag, 5 s
-/// by default, plus a margin), and messages sent at the same instant can arrive out of id
-/// order: catching up therefore reads from this long before the newest message seen, and
-/// once more this long after a reconnect. Messages are kept by id, so nothing repeats.
-const SETTLE_MS = 6000;
 const POLL_MS = 1000;
 /// The polling mode refreshes who is online every this many polls.
 const WHO_EVERY_POLLS = 5;
 /// API Gateway closes a connection idle for 10 minutes.
 const KEEPALIVE_MS = 4 * 60 * 1000;
-const PAGE_SIZE = 50;
-const CATCH_UP_PAGE_SIZE = 100;
 const NICK = /^[A-Za-z0-9_.-]{1,32}$/;
 
 const $ = (id) => document.getElementById(id);
+
+// Reading the history in each conversation's order (history.js); `request`, `merge` and
+// `renderOlderButton` are below.
+const {
+  catchUp,
+  closeGap,
+  poll: pollConversation,
+} = historyReader({ request, merge, onLoaded: () => renderOlderButton() });
 
 const state = {
   settings: null, // {nick, token, mode, wsUrl, apiUrl}
@@ -39,11 +41,12 @@ const state = {
   conversations: new Map(), // key → conversation
   current: null, // key of the conversation shown
   composer: { replyTo: null, editing: null },
-  timers: { poll: null, keepalive: null, settle: null },
+  timers: { poll: null, keepalive: null },
   polls: 0,
   pollFailures: 0,
   connectFailures: 0,
   syncing: false,
+  directListed: false, // the list of direct conversations was read since connect()
   systemSeq: 0,
 };
 
@@ -63,9 +66,15 @@ function newConversation(fields) {
     messages: new Map(), // sort key → entry (messages, pending sends, presence lines)
     loaded: false, // the latest page was read
     moreOlder: false,
-    lastId: null, // the newest message id seen
-    lastTs: null, // and its time
-    lastPolledId: null, // the newest id the polling mode read from a settled page
+    // The newest message id read in the conversation's order (history pages, live frames):
+    // catching up `after` it gives exactly what followed. An ack does not move it, as
+    // messages before the acknowledged one may not have reached the page yet.
+    lastId: null,
+    newestId: null, // the newest message id the page holds, acks included
+    preview: null, // a direct conversation's last message, for the list (conversations.js)
+    gapFrom: null, // where the last catch-up's reading ended, until a live message confirms it
+    closingGap: false,
+    openedAt: Date.now(),
     unread: 0,
     passive: false, // a room we hear from without being a member (the broadcast room)
     ...fields,
@@ -98,11 +107,6 @@ function ensureDm(user) {
   return conversation;
 }
 
-/// The frame fields that name a conversation: `{room}` or `{with}`.
-function target(conversation) {
-  return conversation.kind === "room" ? { room: conversation.room } : { with: conversation.with };
-}
-
 function conversationOf(frame) {
   if (frame.room !== undefined) return state.conversations.get(roomKey(frame.room));
   if (frame.with !== undefined) return state.conversations.get(dmKey(frame.with));
@@ -110,8 +114,9 @@ function conversationOf(frame) {
 }
 
 /// Adds or updates messages (from the history, a live frame or an ack). `live` counts them
-/// as unread when their conversation is not shown.
-function merge(conversation, entries, { live = false } = {}) {
+/// as unread when their conversation is not shown; `ordered: false` (an ack) leaves the
+/// catch-up point where it is.
+function merge(conversation, entries, { live = false, ordered = true } = {}) {
   for (const entry of entries) {
     const known = conversation.messages.get(entry.id);
     let message;
@@ -131,10 +136,9 @@ function merge(conversation, entries, { live = false } = {}) {
       };
     }
     conversation.messages.set(entry.id, message);
-    if (!conversation.lastId || entry.id > conversation.lastId) {
-      conversation.lastId = entry.id;
-      if (entry.ts !== undefined) conversation.lastTs = entry.ts;
-    }
+    if (ordered && (!conversation.lastId || entry.id > conversation.lastId)) conversation.lastId = entry.id;
+    if (!conversation.newestId || entry.id > conversation.newestId) conversation.newestId = entry.id;
+    if (conversation.kind === "dm") notePreview(conversation, message);
     if (live && !known && state.current !== conversation.key && entry.from?.userId !== state.me?.userId) {
       conversation.unread += 1;
     }
@@ -147,6 +151,7 @@ function merge(conversation, entries, { live = false } = {}) {
 }
 
 function edit(conversation, id, text, editedAt) {
+  if (previewEdited(conversation, id, text)) renderConversations();
   const message = conversation.messages.get(id);
   if (!message) return;
   message.text = text;
@@ -155,16 +160,18 @@ function edit(conversation, id, text, editedAt) {
 }
 
 function remove(conversation, id) {
+  if (previewDeleted(conversation, id)) renderConversations();
   const message = conversation.messages.get(id);
   if (!message) return;
   message.deleted = true;
   if (state.current === conversation.key) renderEntry(message);
 }
 
-/// A line such as "bob joined", placed by the time it happened.
+/// A line such as "bob joined", placed after the newest message the page holds (its key
+/// sorts after that id and before every later one).
 function addSystemLine(conversation, text) {
   state.systemSeq += 1;
-  const key = `${earliestIdAt(Date.now()).slice(0, 10)}~${String(state.systemSeq).padStart(8, "0")}`;
+  const key = `${conversation.newestId ?? "0"}~${String(state.systemSeq).padStart(8, "0")}`;
   const line = { kind: "system", id: key, text };
   conversation.messages.set(key, line);
   if (state.current === conversation.key) renderEntry(line);
@@ -182,6 +189,7 @@ async function connect(settings) {
   disconnect({ keepSettings: true });
   state.settings = settings;
   state.connectFailures = 0;
+  state.directListed = false;
   clearAlert();
   saveSession(true);
   if (settings.mode === "polling") {
@@ -301,8 +309,9 @@ async function onSocketOpen() {
 }
 
 /// After (re)connecting: rejoins the rooms the connection is not in (an anonymous user's
-/// membership ends with its connection), then catches every conversation up, now and once
-/// more when late messages have settled.
+/// membership ends with its connection), reads the list of direct conversations, then
+/// catches every conversation up `after` the newest message it had read. `data-synced` on
+/// the status line counts the finished ones (for tests, and support).
 async function resync(memberOf = null) {
   state.syncing = true;
   try {
@@ -319,23 +328,50 @@ async function resync(memberOf = null) {
         }
       }
     }
+    await refreshDirect();
     if (!state.current || !state.conversations.has(state.current)) {
       const first = state.conversations.keys().next();
       selectConversation(first.done ? null : first.value);
     }
     if (state.settings.mode === "polling") return;
     await catchUpAll();
-    clearTimeout(state.timers.settle);
-    state.timers.settle = setTimeout(() => catchUpAll().catch(() => {}), SETTLE_MS);
     refreshWho();
   } finally {
     state.syncing = false;
+    const status = $("status");
+    status.dataset.synced = String(Number(status.dataset.synced ?? 0) + 1);
+  }
+}
+
+/// Reads the list of direct conversations. The ones the page follows (read before, or
+/// shown) are caught up or polled with the rest; one only listed whose last message is
+/// new since the page first read the list counts as unread (one message at least) until
+/// opened.
+async function refreshDirect() {
+  try {
+    const changed = await refreshConversations(request, {
+      ensure: ensureDm,
+      onNewer: (conversation, last, { first }) => {
+        const followed = conversation.loaded || state.current === conversation.key;
+        const isNew = !first || state.directListed;
+        if (!followed && isNew && last.from?.userId !== state.me?.userId) conversation.unread += 1;
+      },
+    });
+    state.directListed = true;
+    if (changed) {
+      renderConversations();
+      saveSession();
+    }
+  } catch (error) {
+    if (error.code !== "disconnected") showError(error);
   }
 }
 
 async function catchUpAll() {
   for (const conversation of [...state.conversations.values()]) {
     if (conversation.passive) continue;
+    // A direct conversation only listed is read when opened.
+    if (conversation.kind === "dm" && !conversation.loaded && state.current !== conversation.key) continue;
     try {
       await catchUp(conversation);
     } catch (error) {
@@ -345,60 +381,17 @@ async function catchUpAll() {
   }
 }
 
-/// Fills a conversation in: its latest page when nothing of it is shown yet, then every
-/// message from a little before the newest one seen (see SETTLE_MS).
-async function catchUp(conversation) {
-  const since = conversation.lastTs;
-  if (!conversation.loaded) {
-    const page = await request({ action: "history", ...target(conversation), limit: PAGE_SIZE });
-    conversation.loaded = true;
-    conversation.moreOlder = page.more;
-    merge(conversation, page.messages);
-    renderOlderButton();
-  }
-  if (since === null) return;
-  let after = earliestIdAt(since - SETTLE_MS);
-  for (;;) {
-    const page = await request({ action: "history", ...target(conversation), after, limit: CATCH_UP_PAGE_SIZE });
-    merge(conversation, page.messages);
-    if (!page.more || page.messages.length === 0) return;
-    after = page.messages[page.messages.length - 1].id;
-  }
-}
-
-/// One poll of a room: its latest settled page, which also brings edits and deletes of the
-/// recent messages; when more arrived since the last poll than the page holds, the pages
-/// in between (settled pages never skip a message).
-async function pollRoom(conversation) {
-  const page = await request({ action: "history", room: conversation.room, limit: PAGE_SIZE });
-  if (!conversation.loaded) {
-    conversation.loaded = true;
-    conversation.moreOlder = page.more;
-    renderOlderButton();
-  }
-  const first = page.messages[0];
-  if (conversation.lastPolledId && first && first.id > conversation.lastPolledId && page.more) {
-    let after = conversation.lastPolledId;
-    for (;;) {
-      const gap = await request({ action: "history", room: conversation.room, after, limit: CATCH_UP_PAGE_SIZE });
-      merge(conversation, gap.messages, { live: true });
-      if (!gap.more || gap.messages.length === 0) break;
-      after = gap.messages[gap.messages.length - 1].id;
-    }
-  }
-  merge(conversation, page.messages, { live: conversation.lastPolledId !== null });
-  const last = page.messages[page.messages.length - 1];
-  if (last && (!conversation.lastPolledId || last.id > conversation.lastPolledId)) conversation.lastPolledId = last.id;
-}
-
 function schedulePoll(delay) {
   clearTimeout(state.timers.poll);
   state.timers.poll = setTimeout(async () => {
     const transport = state.transport;
     try {
       for (const conversation of [...state.conversations.values()]) {
-        if (conversation.kind === "room") await pollRoom(conversation);
+        // Direct conversations only listed are followed through the list below.
+        const followed = conversation.kind === "room" || conversation.loaded || state.current === conversation.key;
+        if (followed) await pollConversation(conversation);
       }
+      await refreshDirect();
       if (state.polls % WHO_EVERY_POLLS === 0) await refreshWho();
       state.polls += 1;
       if (state.pollFailures > 0) {
@@ -459,12 +452,17 @@ function refreshWhoSoon() {
 /// made by the user's other connections.
 function onFrame(frame) {
   switch (frame.type) {
-    case "message":
-      merge(state.conversations.get(roomKey(frame.room)) ?? ensureRoom(frame.room, true), [frame], { live: true });
+    case "message": {
+      const conversation = state.conversations.get(roomKey(frame.room)) ?? ensureRoom(frame.room, true);
+      merge(conversation, [frame], { live: true });
+      closeGap(conversation, frame.id);
       break;
+    }
     case "dm": {
       const other = frame.from.userId === state.me?.userId ? frame.to : frame.from;
-      merge(ensureDm(other), [frame], { live: true });
+      const conversation = ensureDm(other);
+      merge(conversation, [frame], { live: true });
+      closeGap(conversation, frame.id);
       break;
     }
     case "edited": {
@@ -528,7 +526,7 @@ async function joinRoom(room) {
   }
   const conversation = ensureRoom(room);
   selectConversation(conversation.key);
-  if (state.settings.mode === "polling") await pollRoom(conversation);
+  if (state.settings.mode === "polling") await pollConversation(conversation);
   else await catchUp(conversation);
 }
 
@@ -573,7 +571,7 @@ async function submitMessage() {
     try {
       const ack = await request(frame);
       forget(conversation, pending.id);
-      merge(conversation, [{ id: ack.id, from: state.me, to: ack.to, text, ts: ack.ts, replyTo }]);
+      merge(conversation, [{ id: ack.id, from: state.me, to: ack.to, text, ts: ack.ts, replyTo }], { ordered: false });
     } catch (error) {
       forget(conversation, pending.id);
       throw error;
@@ -615,6 +613,7 @@ const ACTIONS = {
   leave: "leave the room",
   createRoom: "create the room",
   history: "load the messages",
+  conversations: "list your conversations",
   who: "list who is online",
   rooms: "list the rooms",
   whoami: "read who you are",
@@ -689,9 +688,15 @@ function selectConversation(key) {
 }
 
 function renderConversations() {
+  renderDirectList($("direct"), [...state.conversations.values()], {
+    current: state.current,
+    me: state.me,
+    onOpen: (conversation) => openConversation(conversation).catch(showError),
+  });
   const list = $("conversations");
   list.replaceChildren();
   for (const conversation of state.conversations.values()) {
+    if (conversation.kind !== "room") continue;
     const item = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
@@ -746,7 +751,7 @@ function renderPeople(who) {
       devices.textContent = ` · ${user.connections} connections`;
       item.append(devices);
     }
-    if (user.userId !== state.me?.userId && state.settings.mode === "websocket") {
+    if (user.userId !== state.me?.userId) {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "small";
@@ -758,13 +763,18 @@ function renderPeople(who) {
     list.append(item);
   }
   if (who.more) $("people-note").textContent = "More are online than listed.";
-  else if (state.settings.mode === "polling") $("people-note").textContent = "Direct messages need the WebSocket mode.";
 }
 
 async function openDm(user) {
-  const conversation = ensureDm(user);
+  await openConversation(ensureDm(user));
+}
+
+/// Shows a direct conversation, read from its history the first time.
+async function openConversation(conversation) {
   selectConversation(conversation.key);
-  await catchUp(conversation);
+  if (conversation.loaded) return;
+  if (state.settings.mode === "polling") await pollConversation(conversation);
+  else await catchUp(conversation);
 }
 
 function renderLog() {
@@ -785,8 +795,8 @@ function renderOlderButton() {
   $("older").hidden = !conversation || !conversation.moreOlder;
 }
 
-/// Puts one entry of the shown conversation in place (by its key, which sorts by time),
-/// or updates it where it is.
+/// Puts one entry of the shown conversation in place (by its key, which sorts in the
+/// conversation's order), or updates it where it is.
 function renderEntry(entry) {
   const log = $("log");
   const element = entryElement(entry);
@@ -875,11 +885,9 @@ function actions(entry, mine) {
     element.dataset.id = entry.id;
     bar.append(element);
   };
-  const websocket = state.settings?.mode === "websocket";
   button("Reply", "reply");
-  // The HTTP API has no edit or delete: they need the WebSocket mode.
-  if (mine && websocket) button("Edit", "edit");
-  if (websocket && (mine || state.me?.roles?.includes("admin"))) button("Delete", "delete");
+  if (mine) button("Edit", "edit");
+  if (mine || state.me?.roles?.includes("admin")) button("Delete", "delete");
   return bar;
 }
 
@@ -927,7 +935,6 @@ function saveSession(connected) {
       title: conversation.title,
       passive: conversation.passive,
       lastId: conversation.lastId,
-      lastTs: conversation.lastTs,
     })),
   };
   try {
@@ -958,7 +965,6 @@ function restoreConversations(saved) {
         title: entry.title,
         passive: entry.passive,
         lastId: entry.lastId ?? null,
-        lastTs: entry.lastTs ?? null,
       }),
     );
   }

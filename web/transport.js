@@ -53,6 +53,8 @@ function answers(frame) {
         reply.type === "history" && (frame.room ? reply.room === frame.room : reply.with === frame.with);
     case "rooms":
       return (reply) => reply.type === "rooms";
+    case "conversations":
+      return (reply) => reply.type === "conversations";
     case "createRoom":
       return (reply) => reply.type === "roomCreated" && reply.room === frame.room;
     case "who":
@@ -229,15 +231,20 @@ export class HttpTransport {
         if (frame.replyTo) body.replyTo = frame.replyTo;
         return this.call(frame, "POST", `/api/rooms/${room}/messages`, body);
       }
-      case "history": {
-        if (frame.room === undefined) break;
-        const query = new URLSearchParams();
-        for (const name of ["before", "after", "limit"]) {
-          if (frame[name] !== undefined) query.set(name, String(frame[name]));
-        }
-        const search = query.size ? `?${query}` : "";
-        return this.call(frame, "GET", `/api/rooms/${room}/messages${search}`);
+      case "history":
+        return this.call(frame, "GET", `${messages(frame)}${search(frame, ["before", "after", "limit"])}`);
+      case "dm": {
+        if (frame.toUser === undefined) break; // the HTTP API names the recipient by user id
+        const body = { text: frame.text, clientMsgId: frame.clientMsgId };
+        if (frame.replyTo) body.replyTo = frame.replyTo;
+        return this.call(frame, "POST", `/api/users/${encodeURIComponent(frame.toUser)}/messages`, body);
       }
+      case "edit":
+        return this.call(frame, "PATCH", `${messages(frame)}/${encodeURIComponent(frame.id)}`, { text: frame.text });
+      case "delete":
+        return this.call(frame, "DELETE", `${messages(frame)}/${encodeURIComponent(frame.id)}`);
+      case "conversations":
+        return this.call(frame, "GET", `/api/conversations${search(frame, ["before", "limit"])}`);
       default:
         break;
     }
@@ -280,6 +287,22 @@ export class HttpTransport {
   }
 }
 
+/// The messages of the room or direct conversation a frame names (`room` or `with`).
+function messages(frame) {
+  return frame.room !== undefined
+    ? `/api/rooms/${encodeURIComponent(frame.room)}/messages`
+    : `/api/users/${encodeURIComponent(frame.with)}/messages`;
+}
+
+/// The query string of the fields `names` that `frame` has ("" when none).
+function search(frame, names) {
+  const query = new URLSearchParams();
+  for (const name of names) {
+    if (frame[name] !== undefined) query.set(name, String(frame[name]));
+  }
+  return query.size ? `?${query}` : "";
+}
+
 /// A token from the local gateway's `POST /api/dev/token` (offered only when it has no
 /// identity provider configured): `{token, userId, nick, roles, expiresIn}`.
 export async function devToken(baseUrl, nick) {
@@ -304,20 +327,6 @@ export async function devToken(baseUrl, nick) {
     );
   }
   throw new RequestError((answer && answer.code) || "bad_request", (answer && answer.message) || `HTTP ${response.status}`, "signIn");
-}
-
-const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/// The smallest message id made at `ms`: ids are ULIDs, whose first ten characters are
-/// the time. `history after` it gives every message from that time on.
-export function earliestIdAt(ms) {
-  let time = Math.max(0, Math.floor(ms));
-  let prefix = "";
-  for (let i = 0; i < 10; i += 1) {
-    prefix = CROCKFORD[time % 32] + prefix;
-    time = Math.floor(time / 32);
-  }
-  return `${prefix}0000000000000000`;
 }
 
 /// The claims of a JWT, read without checking it (the server checks it): only to show who

@@ -16,6 +16,12 @@ pub const FILES: &[(&str, &str, &str)] = &[
     ("/style.css", CSS, include_str!("../../web/style.css")),
     ("/app.js", JAVASCRIPT, include_str!("../../web/app.js")),
     ("/transport.js", JAVASCRIPT, include_str!("../../web/transport.js")),
+    (
+        "/conversations.js",
+        JAVASCRIPT,
+        include_str!("../../web/conversations.js"),
+    ),
+    ("/history.js", JAVASCRIPT, include_str!("../../web/history.js")),
 ];
 
 /// The page's scripts and styles are its own files, and it connects to this gateway alone

@@ -25,8 +25,8 @@ const FLAGS = [
   "--disable-component-update",
   "--disable-sync",
 ];
-/// Longest wait for something to show: generous for a loaded CI machine (a polling client
-/// sees a message only once it settled, 5 s by default), never reached when things work.
+/// Longest wait for something to show: generous for a loaded CI machine, never reached
+/// when things work.
 export const WAIT_MS = 45000;
 
 let browser;

@@ -120,8 +120,11 @@ describe("the chat page", { concurrency: false }, () => {
     const all = [...before, ...during, ...afterwards];
     await seesInOrder(bob, all, "every message once, in order");
     assert.equal(await bob.locator("#conversation-title").textContent(), `#${room}`, "the reloaded page shows the room it showed");
-    // And still nothing twice once late catch-up has run (it re-reads a few seconds back).
-    await new Promise((resolve) => setTimeout(resolve, 7000));
+    // And still nothing twice once the reloaded page's catch-up has finished.
+    await eventually(
+      async () => assert.ok(Number(await bob.getByRole("status").getAttribute("data-synced")) >= 1),
+      "bob's page has caught up",
+    );
     const shown = await texts(bob);
     for (const text of all) assert.equal(shown.filter((t) => t === text).length, 1, `"${text}" once`);
     assert.deepEqual(

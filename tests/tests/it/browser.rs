@@ -2,8 +2,9 @@
 //! playwright-core (both installed by `scripts/install-deps`) against the gateway serving
 //! the page at `/`. The scenarios are in `web/tests/`: `chat.test.mjs` (anonymous over the
 //! WebSocket and polling with a dev token, as after `cargo run`) on the embedded backends
-//! and on moto + tansu, `signed-in.test.mjs` (tokens) with sign-in on. Their screenshots go
-//! to `target/tmp/screenshots/<run>/`.
+//! and on moto + tansu, `signed-in.test.mjs` (tokens) with sign-in on, and
+//! `conversations.test.mjs` (direct conversations, tokens) with sign-in on both backends.
+//! Their screenshots go to `target/tmp/screenshots/<run>/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,10 +32,10 @@ fn chromium() -> PathBuf {
 }
 
 /// The gateway the person after `cargo run` gets (or with sign-in `auth`), on `mode`'s
-/// backends, with the default archive lag (5 s): a polling user sees a message that much
-/// later, and an edit sent right after a message's ack waits that long for the archive. A
-/// shorter lag made the edit of a message just sent fail with `not_found` on moto + tansu
-/// under CI's load, where archiving took over a second.
+/// backends, with the default archive lag (5 s): an edit sent right after a message's ack
+/// waits up to that long for the archive. A shorter lag made the edit of a message just
+/// sent fail with `not_found` on moto + tansu under CI's load, where archiving took over a
+/// second.
 async fn gateway(mode: Mode, auth: Option<ws_authorizer::Settings>) -> Running {
     let mut settings = crate::gateway::settings(mode, &[]);
     if let Some(auth) = auth {
@@ -114,4 +115,26 @@ async fn the_chat_page_signs_in_with_tokens() {
         ("ROOMCAST_TOKEN_BOB", signed_token("u-bob", "bob", &[])),
     ];
     run_scenarios(gateway, "signed-in.test.mjs", "signed-in", &tokens).await;
+}
+
+/// `conversations.test.mjs` on `mode`'s backends, with sign-in on: alice, bob and carol
+/// each have a token, so a message can wait for one of them.
+async fn run_conversations(mode: Mode, run: &str) {
+    let gateway = gateway(mode, Some(signed_in_auth())).await;
+    let tokens = [
+        ("ROOMCAST_TOKEN_ALICE", signed_token("u-alice", "alice", &[])),
+        ("ROOMCAST_TOKEN_BOB", signed_token("u-bob", "bob", &[])),
+        ("ROOMCAST_TOKEN_CAROL", signed_token("u-carol", "carol", &[])),
+    ];
+    run_scenarios(gateway, "conversations.test.mjs", run, &tokens).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_lists_direct_conversations_on_the_embedded_backends() {
+    run_conversations(Mode::Embedded, "conversations-embedded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_lists_direct_conversations_on_moto_and_tansu() {
+    run_conversations(Mode::Real, "conversations-real").await;
 }

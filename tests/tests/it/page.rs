@@ -23,6 +23,12 @@ const PAGE: &[(&str, &str, &str)] = &[
     ("/style.css", "style.css", "text/css; charset=utf-8"),
     ("/app.js", "app.js", "text/javascript; charset=utf-8"),
     ("/transport.js", "transport.js", "text/javascript; charset=utf-8"),
+    (
+        "/conversations.js",
+        "conversations.js",
+        "text/javascript; charset=utf-8",
+    ),
+    ("/history.js", "history.js", "text/javascript; charset=utf-8"),
 ];
 
 async fn gateway() -> Running {
@@ -108,7 +114,13 @@ async fn everything_the_page_loads_is_served() {
     for (_, file, _) in PAGE {
         loaded.extend(references(&String::from_utf8(web_file(file)).unwrap()));
     }
-    for expected in ["/style.css", "/app.js", "/transport.js"] {
+    for expected in [
+        "/style.css",
+        "/app.js",
+        "/transport.js",
+        "/conversations.js",
+        "/history.js",
+    ] {
         assert!(loaded.contains(expected), "the page loads {expected}: {loaded:?}");
     }
     for path in &loaded {
