@@ -70,40 +70,37 @@ fn records(count: usize) -> (Vec<LogRecord>, Expected) {
             Some(id) if n % 50 == 49 => {
                 expected.deletes += 1;
                 deleted.push(id.clone());
-                let frame = ServerFrame::Deleted {
+                ServerFrame::Deleted {
                     room: Some(room.clone()),
                     with: None,
                     id,
                     by: author,
-                };
-                frame
+                }
             }
             Some(id) if n % 10 == 9 => {
                 expected.edits += 1;
-                let frame = ServerFrame::Edited {
+                ServerFrame::Edited {
                     room: Some(room.clone()),
                     with: None,
                     id,
                     text: format!("edited by record {n}"),
                     edited_at: ts,
                     by: author,
-                };
-                frame
+                }
             }
             _ => {
                 let id = stamp.id_at(position);
                 expected.messages += 1;
                 *expected.per_room.entry(room.clone()).or_default() += 1;
                 sent[r].push(id.clone());
-                let frame = ServerFrame::Message {
+                ServerFrame::Message {
                     room: room.clone(),
                     id: None,
                     from: author,
                     text: format!("message {n}: {}", "lorem ipsum ".repeat(n % 8)),
                     ts,
                     reply_to: None,
-                };
-                frame
+                }
             }
         };
         let envelope = Envelope::stamped(Target::Room(room.clone()), None, stamp, &frame);
