@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use roomcast_aws::config::Env;
 use roomcast_local::settings::Settings;
-use roomcast_tests::{moto, tansu, unique_name};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -84,20 +83,7 @@ async fn main() {
         .to_vec();
     args.extend(["--batch-window-ms".to_owned(), options.batch_window_ms.to_string()]);
     if options.real {
-        args.extend([
-            "--dynamodb-endpoint".to_owned(),
-            moto::endpoint().to_owned(),
-            "--table".to_owned(),
-            unique_name("poll-latency"),
-            "--kafka-bootstrap".to_owned(),
-            tansu::bootstrap().to_owned(),
-            "--topic".to_owned(),
-            unique_name("events"),
-            "--consumer-group".to_owned(),
-            unique_name("fanout"),
-            "--archive-consumer-group".to_owned(),
-            unique_name("archive"),
-        ]);
+        args.extend(roomcast_tests::real_backend_args());
     }
     let env = Env::new(|_: &str| None);
     let gateway = roomcast_local::start(

@@ -23,6 +23,25 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// The local gateway's flags for the real backends: moto's DynamoDB with a fresh table,
+/// tansu with a fresh topic and fresh consumer groups for kafka-fanout and kafka-archive.
+pub fn real_backend_args() -> Vec<String> {
+    vec![
+        "--dynamodb-endpoint".to_owned(),
+        moto::endpoint().to_owned(),
+        "--table".to_owned(),
+        unique_name("roomcast"),
+        "--kafka-bootstrap".to_owned(),
+        tansu::bootstrap().to_owned(),
+        "--topic".to_owned(),
+        unique_name("events"),
+        "--consumer-group".to_owned(),
+        unique_name("fanout"),
+        "--archive-consumer-group".to_owned(),
+        unique_name("archive"),
+    ]
+}
+
 /// A name no other test in this run uses, for tables and topics.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase())

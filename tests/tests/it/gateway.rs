@@ -11,7 +11,7 @@ use roomcast_aws::config::Env;
 use roomcast_core::RoomName;
 use roomcast_local::settings::Settings;
 use roomcast_local::Running;
-use roomcast_tests::{each_backend, init_tracing, moto, tansu, unique_name};
+use roomcast_tests::{each_backend, init_tracing};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -56,20 +56,7 @@ pub(crate) fn settings(mode: Mode, extra: &[&str]) -> Settings {
     .map(str::to_owned)
     .to_vec();
     if let Mode::Real = mode {
-        args.extend([
-            "--dynamodb-endpoint".to_owned(),
-            moto::endpoint().to_owned(),
-            "--table".to_owned(),
-            unique_name("roomcast"),
-            "--kafka-bootstrap".to_owned(),
-            tansu::bootstrap().to_owned(),
-            "--topic".to_owned(),
-            unique_name("events"),
-            "--consumer-group".to_owned(),
-            unique_name("fanout"),
-            "--archive-consumer-group".to_owned(),
-            unique_name("archive"),
-        ]);
+        args.extend(roomcast_tests::real_backend_args());
     }
     args.extend(extra.iter().map(|arg| arg.to_string()));
     Settings::parse_from(args)
