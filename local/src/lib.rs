@@ -47,6 +47,8 @@ pub struct Gateway {
     pub registry: Registry,
     /// How long every `@connections` request waits before its answer (`--connections-delay-ms`).
     pub connections_delay: Duration,
+    /// The signature check of `@connections` requests (`--verify-signatures`).
+    pub signatures: Option<management::Signatures>,
 }
 
 /// A started gateway. Dropping it does not stop it; call [`Running::shutdown`].
@@ -95,6 +97,11 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
     };
 
     let endpoint = format!("http://{addr}/{}", settings.stage);
+    let notifier = ConnectionsNotifier::new(&sdk, &endpoint, fan_out.concurrency)?;
+    let signatures = match settings.verify_signatures {
+        true => Some(management::Signatures::new(&sdk).await?),
+        false => None,
+    };
     let functions = Arc::new(Functions {
         store: opened.store,
         history: opened.history,
@@ -102,7 +109,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         config,
         fan_out,
         archive,
-        notifier: ConnectionsNotifier::new(&sdk, &endpoint),
+        notifier,
         authorizer,
         http_authorizer,
         dev_signer,
@@ -117,6 +124,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         functions: functions.clone(),
         registry: Registry::default(),
         connections_delay: Duration::from_millis(settings.connections_delay_ms),
+        signatures,
     });
     let app = Router::new()
         .route("/", get(websocket::upgrade))

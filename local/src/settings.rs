@@ -93,6 +93,13 @@ pub struct Settings {
     #[arg(long, env = "ROOMCAST_CONNECTIONS_DELAY_MS", default_value_t = 0)]
     pub connections_delay_ms: u64,
 
+    /// Check the SigV4 signature of every `@connections` request, as API Gateway does,
+    /// against the gateway's own AWS credentials (those its kafka-fanout signs with: the
+    /// environment's, else access key `local`, secret `local`), and answer a missing or
+    /// wrong one 403. Off by default, so that any client may post locally unsigned.
+    #[arg(long, env = "ROOMCAST_VERIFY_SIGNATURES")]
+    pub verify_signatures: bool,
+
     /// Rooms to create at start when missing, comma-separated.
     #[arg(long, env = "ROOMCAST_ROOMS", value_delimiter = ',', default_value = "general")]
     pub rooms: Vec<String>,

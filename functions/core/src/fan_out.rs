@@ -15,8 +15,9 @@
 //! - a frame with a `maxAudience` (presence) is dropped when its audience is larger.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use futures::stream::{self, StreamExt};
 
@@ -184,7 +185,7 @@ where
         .collect::<Result<_, _>>()?;
 
     // Each connection's frames, in record order. `order` keeps the posting order stable.
-    let mut queues: HashMap<&ConnectionId, Vec<Arc<str>>> = HashMap::new();
+    let mut queues: HashMap<&ConnectionId, Vec<Bytes>> = HashMap::new();
     let mut order: Vec<&ConnectionId> = Vec::new();
     for (envelope, audience) in &envelopes {
         let ids = &audiences[audience];
@@ -192,7 +193,8 @@ where
             report.quieted += 1;
             continue;
         }
-        let frame: Arc<str> = Arc::from(envelope.frame.get());
+        // One copy per record, shared by every member's post (a `Bytes` clone is a count).
+        let frame = Bytes::copy_from_slice(envelope.frame.get().as_bytes());
         for id in ids {
             if envelope.except.as_ref() == Some(id) {
                 continue;
@@ -260,7 +262,7 @@ async fn deliver<S, P, N>(
     notifier: &N,
     config: &FanOutConfig,
     id: &ConnectionId,
-    frames: &[Arc<str>],
+    frames: &[Bytes],
 ) -> Delivery
 where
     S: Store + ?Sized,
@@ -269,7 +271,7 @@ where
 {
     let mut outcome = Delivery::default();
     for (index, frame) in frames.iter().enumerate() {
-        match post_with_retry(notifier, config, id, frame.as_bytes()).await {
+        match post_with_retry(notifier, config, id, frame).await {
             Ok(()) => outcome.delivered += 1,
             Err(NotifyError::Gone) => {
                 outcome.gone = true;
@@ -301,12 +303,12 @@ async fn post_with_retry<N: Notifier + ?Sized>(
     notifier: &N,
     config: &FanOutConfig,
     id: &ConnectionId,
-    frame: &[u8],
+    frame: &Bytes,
 ) -> Result<(), NotifyError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = match tokio::time::timeout(config.post_timeout, notifier.send(id, frame)).await {
+        let result = match tokio::time::timeout(config.post_timeout, notifier.send_shared(id, frame)).await {
             Ok(result) => result,
             Err(elapsed) => Err(NotifyError::Retryable(Box::new(elapsed))),
         };

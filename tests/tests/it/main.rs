@@ -19,6 +19,7 @@ mod page;
 mod publisher;
 mod quotas;
 mod shutdown;
+mod signatures;
 mod signed_in;
 mod source;
 mod store;
