@@ -8,7 +8,7 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use roomcast_core::ports::NotifyError;
+use roomcast_core::ports::{Notifier, NotifyError};
 use roomcast_core::ConnectionId;
 
 use super::{ConnectionsNotifier, SERVICE};
@@ -180,4 +180,47 @@ async fn credentials_are_fetched_again_before_they_expire() {
     let later = our_request(&notifier, "c", "{}", moment() + Duration::from_secs(360)).await;
     assert_eq!(key_of(&later), "token1");
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn the_compiled_in_roots_hold_those_api_gateway_chains_to() {
+    // execute-api's certificates are issued by Amazon's CAs, under Amazon Root CA 1
+    // (and, cross-signed, Starfield's root).
+    let subjects: Vec<&[u8]> = webpki_roots::TLS_SERVER_ROOTS
+        .iter()
+        .map(|root| root.subject.as_ref())
+        .collect();
+    for name in [
+        &b"Amazon Root CA 1"[..],
+        b"Starfield Services Root Certificate Authority - G2",
+    ] {
+        assert!(
+            subjects
+                .iter()
+                .any(|subject| subject.windows(name.len()).any(|w| w == name)),
+            "{}",
+            String::from_utf8_lossy(name)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_post_without_an_answer_is_retryable_within_the_attempt_timeout() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let endpoint = format!("http://{}/prod", listener.local_addr().expect("addr"));
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let notifier = notifier(Credentials::new("k", "s", None, None, "test"), &endpoint);
+    // The notifier's own attempt timeout (3 s) ends the post; the outer one only keeps a
+    // broken notifier from hanging the test.
+    let sent = tokio::time::timeout(Duration::from_secs(60), notifier.send(&ConnectionId::new("abc"), b"{}"))
+        .await
+        .expect("the post ends by itself");
+    assert!(matches!(sent, Err(NotifyError::Retryable(_))), "{sent:?}");
+    silent.abort();
 }
