@@ -35,7 +35,7 @@ use roomcast_core::ports::{Notifier, NotifyError};
 use roomcast_core::ConnectionId;
 
 pub use sdk::SdkConnectionsNotifier;
-pub use signer::{Signer, SERVICE};
+pub use signer::{payload_hash, PayloadHashes, Signer, SERVICE};
 
 /// The SDK configuration's timeouts when it has none: a connection within 2 s, an answer
 /// within 3 s (fan-out's own post timeout, 5 s, bounds the whole post with its retries).
@@ -69,6 +69,8 @@ pub struct ConnectionsNotifier {
     canonical_prefix: String,
     host: HeaderValue,
     signer: Signer,
+    /// Shared frames' payload hashes, computed once per frame.
+    payload_hashes: PayloadHashes,
     attempt_timeout: Duration,
 }
 
@@ -163,15 +165,18 @@ impl ConnectionsNotifier {
             url_prefix,
             host,
             signer,
+            payload_hashes: PayloadHashes::default(),
             attempt_timeout,
         })
     }
 
-    /// The signed request for one post at `now`, as it goes on the wire.
+    /// The signed request for one post at `now`, as it goes on the wire. `shared`: the
+    /// frame goes to many connections, and its payload hash is worth keeping.
     pub async fn request(
         &self,
         connection: &ConnectionId,
         frame: Bytes,
+        shared: bool,
         now: SystemTime,
     ) -> Result<Request<Full<Bytes>>, NotifyError> {
         // The label as the SDK writes it: everything but unreserved characters escaped,
@@ -185,9 +190,13 @@ impl ConnectionsNotifier {
         let mut canonical_path = String::with_capacity(self.canonical_prefix.len() + id.len() * 2);
         canonical_path.push_str(&self.canonical_prefix);
         canonical_path.push_str(&fmt_string(&id, EncodingStrategy::Greedy));
+        let payload_hash: std::sync::Arc<str> = match shared {
+            true => self.payload_hashes.of(&frame),
+            false => payload_hash(&frame).into(),
+        };
         let signature = self
             .signer
-            .sign(&canonical_path, &frame, now)
+            .sign(&canonical_path, &payload_hash, now)
             .await
             .map_err(|error| NotifyError::Retryable(Box::new(error)))?;
 
@@ -206,8 +215,8 @@ impl ConnectionsNotifier {
             .map_err(|error| NotifyError::Failed(Box::new(error)))
     }
 
-    async fn post(&self, connection: &ConnectionId, frame: Bytes) -> Result<(), NotifyError> {
-        let request = self.request(connection, frame, SystemTime::now()).await?;
+    async fn post(&self, connection: &ConnectionId, frame: Bytes, shared: bool) -> Result<(), NotifyError> {
+        let request = self.request(connection, frame, shared, SystemTime::now()).await?;
         let exchange = async {
             let response = self
                 .client
@@ -236,11 +245,11 @@ impl ConnectionsNotifier {
 #[async_trait]
 impl Notifier for ConnectionsNotifier {
     async fn send(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), NotifyError> {
-        self.post(connection, Bytes::copy_from_slice(frame)).await
+        self.post(connection, Bytes::copy_from_slice(frame), false).await
     }
 
     async fn send_shared(&self, connection: &ConnectionId, frame: &Bytes) -> Result<(), NotifyError> {
-        self.post(connection, frame.clone()).await
+        self.post(connection, frame.clone(), true).await
     }
 }
 

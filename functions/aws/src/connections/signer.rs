@@ -89,17 +89,18 @@ impl Signer {
         }
     }
 
-    /// Signs `POST {canonical_path}` with body `payload` at `now`. `canonical_path` is the
+    /// Signs `POST {canonical_path}` with a body whose [`payload_hash`] is `payload_hash`, at
+    /// `now`. `canonical_path` is the
     /// request's path percent-encoded a second time (SigV4's double encoding).
     pub async fn sign(
         &self,
         canonical_path: &str,
-        payload: &[u8],
+        payload_hash: &str,
         now: SystemTime,
     ) -> Result<Signature, NoCredentials> {
         let stamp = Stamp::of(now);
         let day = self.day_key(&stamp, now).await?;
-        Ok(day.sign(&self.host_line, canonical_path, payload, &stamp))
+        Ok(day.sign(&self.host_line, canonical_path, payload_hash, &stamp))
     }
 
     async fn day_key(&self, stamp: &Stamp, now: SystemTime) -> Result<Arc<DayKey>, NoCredentials> {
@@ -193,10 +194,9 @@ impl DayKey {
         self.refresh_at.is_none_or(|at| now < at)
     }
 
-    fn sign(&self, host_line: &str, canonical_path: &str, payload: &[u8], stamp: &Stamp) -> Signature {
+    fn sign(&self, host_line: &str, canonical_path: &str, payload_hash: &str, stamp: &Stamp) -> Signature {
         let date_time = stamp.date_time();
         let date_time = std::str::from_utf8(&date_time).expect("ASCII digits");
-        let payload_hash = hex::encode(Sha256::digest(payload));
 
         let mut canonical = String::with_capacity(
             "POST\n\n\nx-amz-date:\n".len()
@@ -214,7 +214,7 @@ impl DayKey {
         canonical.push_str("x-amz-date:");
         canonical.push_str(date_time);
         canonical.push_str(&self.headers_tail);
-        canonical.push_str(&payload_hash);
+        canonical.push_str(payload_hash);
         let canonical_hash = hex::encode(Sha256::digest(canonical.as_bytes()));
 
         let string_to_sign = format!("AWS4-HMAC-SHA256\n{date_time}\n{}\n{canonical_hash}", self.scope);
@@ -227,6 +227,55 @@ impl DayKey {
             authorization,
             session_token: self.session_token.clone(),
         }
+    }
+}
+
+/// The lowercase hex SHA-256 of a body, as the canonical request's last line holds it.
+pub fn payload_hash(payload: &[u8]) -> String {
+    hex::encode(Sha256::digest(payload))
+}
+
+/// The payload hashes of the last few shared frames. Fan-out posts one frame to every
+/// member of a room, so its hash is computed once rather than per member. A frame is
+/// known by its address: the cache keeps a reference to each frame it holds, so the
+/// memory cannot be reused by another frame while the entry lives.
+pub struct PayloadHashes {
+    entries: std::sync::Mutex<PayloadEntries>,
+}
+
+/// A few entries, replaced in turn: a batch's posts are spread over its records'
+/// frames at any moment.
+const PAYLOAD_HASHES: usize = 8;
+
+#[derive(Default)]
+struct PayloadEntries {
+    frames: [Option<(bytes::Bytes, Arc<str>)>; PAYLOAD_HASHES],
+    next: usize,
+}
+
+impl Default for PayloadHashes {
+    fn default() -> Self {
+        Self {
+            entries: std::sync::Mutex::new(PayloadEntries::default()),
+        }
+    }
+}
+
+impl PayloadHashes {
+    pub fn of(&self, frame: &bytes::Bytes) -> Arc<str> {
+        let same = |held: &bytes::Bytes| held.as_ptr() == frame.as_ptr() && held.len() == frame.len();
+        {
+            let entries = self.entries.lock().expect("payload hashes lock");
+            if let Some((_, hash)) = entries.frames.iter().flatten().find(|(held, _)| same(held)) {
+                return hash.clone();
+            }
+        }
+        let hash: Arc<str> = Arc::from(payload_hash(frame));
+        let mut entries = self.entries.lock().expect("payload hashes lock");
+        let slot = entries.next;
+        entries.frames[slot] = Some((frame.clone(), hash.clone()));
+        entries.next = (slot + 1) % PAYLOAD_HASHES;
+        hash
     }
 }
 

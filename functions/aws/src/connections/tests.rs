@@ -62,7 +62,7 @@ async fn our_request(
     time: SystemTime,
 ) -> http::Request<Bytes> {
     let request = notifier
-        .request(&ConnectionId::new(id), Bytes::from_static(frame.as_bytes()), time)
+        .request(&ConnectionId::new(id), Bytes::from_static(frame.as_bytes()), true, time)
         .await
         .expect("a request");
     let (parts, body) = request.into_parts();
@@ -133,7 +133,7 @@ async fn dot_segments_and_empty_ids_are_refused_before_signing() {
     let notifier = notifier(Credentials::new("k", "s", None, None, "test"), "https://h.example/prod");
     for id in ["", ".", ".."] {
         let refused = notifier
-            .request(&ConnectionId::new(id), Bytes::from_static(b"{}"), moment())
+            .request(&ConnectionId::new(id), Bytes::from_static(b"{}"), false, moment())
             .await;
         assert!(matches!(refused, Err(NotifyError::Failed(_))), "{id:?}");
     }
@@ -223,4 +223,19 @@ async fn a_post_without_an_answer_is_retryable_within_the_attempt_timeout() {
         .expect("the post ends by itself");
     assert!(matches!(sent, Err(NotifyError::Retryable(_))), "{sent:?}");
     silent.abort();
+}
+
+#[test]
+fn a_shared_frame_s_hash_is_its_own() {
+    let hashes = super::PayloadHashes::default();
+    // More frames than the cache holds, each asked for twice, in turns.
+    let frames: Vec<Bytes> = (0..20).map(|n| Bytes::from(format!("frame {n}"))).collect();
+    for _ in 0..2 {
+        for frame in &frames {
+            assert_eq!(&*hashes.of(frame), super::payload_hash(frame));
+        }
+    }
+    // A frame with the same content at another address is hashed by content as well.
+    let copy = Bytes::copy_from_slice(&frames[3]);
+    assert_eq!(hashes.of(&copy), hashes.of(&frames[3]));
 }
