@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
-use roomcast_aws::connections::ConnectionsNotifier;
+use roomcast_aws::connections::{ConnectionsNotifier, SdkConnectionsNotifier};
 use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::Config;
@@ -97,7 +97,12 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
     };
 
     let endpoint = format!("http://{addr}/{}", settings.stage);
-    let notifier = ConnectionsNotifier::new(&sdk, &endpoint, fan_out.concurrency)?;
+    let notifier: Box<dyn roomcast_core::Notifier> = match settings.connections_client {
+        settings::ConnectionsClient::Signed => {
+            Box::new(ConnectionsNotifier::new(&sdk, &endpoint, fan_out.concurrency)?)
+        }
+        settings::ConnectionsClient::Sdk => Box::new(SdkConnectionsNotifier::new(&sdk, &endpoint)),
+    };
     let signatures = match settings.verify_signatures {
         true => Some(management::Signatures::new(&sdk).await?),
         false => None,
