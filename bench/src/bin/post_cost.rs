@@ -1,7 +1,9 @@
 //! `roomcast-post-cost`: posts one frame to every member of a set of live connections of a
 //! local gateway's `@connections`, with kafka-fanout's notifier (or, with `--sdk`, the
 //! official SDK client it used before), the way fan-out does: `--concurrency` posts in
-//! flight, each under a timeout, the frame's body shared. Run under `valgrind
+//! flight (32 by default: under valgrind the gateway answers slowly, and the SDK client's
+//! own 3 s attempt timeout would cut posts queued behind 200), each under a timeout, the
+//! frame's body shared. Run under `valgrind
 //! --tool=callgrind` by `scripts/bench-post-cost`, twice with different numbers of posts,
 //! the difference of the two runs' instruction counts divided by the difference of their
 //! posts is the notifier's cost of one post, with its set-up cancelled out.
@@ -44,8 +46,8 @@ struct Options {
     /// Frames posted to each member.
     #[arg(long, default_value_t = 10)]
     posts_per_member: usize,
-    /// Posts in flight (kafka-fanout's default, ROOMCAST_FANOUT_CONCURRENCY).
-    #[arg(long, default_value_t = 200)]
+    /// Posts in flight (and the notifier's pool of connections).
+    #[arg(long, default_value_t = 32)]
     concurrency: usize,
     /// Post with the official SDK client (`SdkConnectionsNotifier`), as kafka-fanout did before.
     #[arg(long)]
@@ -61,6 +63,9 @@ struct Options {
 
 /// Longest wait for any one step of the run: never reached when things work.
 const STEP_WAIT: Duration = Duration::from_secs(120);
+
+/// Longest wait for one post: generous, as both ends may run under valgrind.
+const POST_WAIT: Duration = Duration::from_secs(60);
 
 /// A message frame as fan-out posts it (about 260 bytes).
 fn frame() -> Bytes {
@@ -132,10 +137,17 @@ async fn main() -> anyhow::Result<()> {
         .map(|index| {
             let (notifier, frame, id) = (&notifier, &frame, &ids[index % ids.len()]);
             async move {
-                matches!(
-                    tokio::time::timeout(Duration::from_secs(5), notifier.send_shared(id, frame)).await,
-                    Ok(Ok(()))
-                )
+                match tokio::time::timeout(POST_WAIT, notifier.send_shared(id, frame)).await {
+                    Ok(Ok(())) => true,
+                    Ok(Err(error)) => {
+                        eprintln!("post to {id} failed: {error}: {:?}", std::error::Error::source(&error));
+                        false
+                    }
+                    Err(_) => {
+                        eprintln!("post to {id}: no answer within {POST_WAIT:?}");
+                        false
+                    }
+                }
             }
         })
         .buffer_unordered(options.concurrency.max(1))

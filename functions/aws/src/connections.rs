@@ -24,9 +24,10 @@ use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http::label::{fmt_string, EncodingStrategy};
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, HOST};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, HOST};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body as _;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -45,6 +46,9 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Idle keep-alive connections are closed after this long (API Gateway closes them itself
 /// after some minutes; a Lambda frozen between invocations then reconnects).
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 
 /// The most of an error answer read for its message.
 const ERROR_BODY_LIMIT: usize = 16 * 1024;
@@ -205,10 +209,10 @@ impl ConnectionsNotifier {
         url.push_str(&id);
         let mut request = Request::post(url)
             .header(HOST, self.host.clone())
-            .header("x-amz-date", signature.date_time)
+            .header(X_AMZ_DATE, signature.date_time)
             .header(AUTHORIZATION, signature.authorization);
         if let Some(token) = signature.session_token {
-            request = request.header("x-amz-security-token", token);
+            request = request.header(X_AMZ_SECURITY_TOKEN, token);
         }
         request
             .body(Full::new(frame))
@@ -224,6 +228,11 @@ impl ConnectionsNotifier {
                 .await
                 .map_err(|error| NotifyError::Retryable(Box::new(error)))?;
             let status = response.status();
+            // An answer with an empty body (a post's success) is complete as it is: the
+            // connection is back in the pool once it is dropped.
+            if status.is_success() && response.body().is_end_stream() {
+                return Ok(());
+            }
             // Read to its end, so the connection goes back to the pool.
             let body = Limited::new(response.into_body(), ERROR_BODY_LIMIT)
                 .collect()
