@@ -193,7 +193,14 @@ impl ConnectionsNotifier {
         }
         let mut canonical_path = String::with_capacity(self.canonical_prefix.len() + id.len() * 2);
         canonical_path.push_str(&self.canonical_prefix);
-        canonical_path.push_str(&fmt_string(&id, EncodingStrategy::Greedy));
+        // Encoded once more (SigV4's double encoding): `id` holds only characters that stay
+        // as they are and `%XX` escapes, so only the `%`s change.
+        let mut pieces = id.split('%');
+        canonical_path.push_str(pieces.next().unwrap_or_default());
+        for piece in pieces {
+            canonical_path.push_str("%25");
+            canonical_path.push_str(piece);
+        }
         let payload_hash: std::sync::Arc<str> = match shared {
             true => self.payload_hashes.of(&frame),
             false => payload_hash(&frame).into(),

@@ -33,7 +33,7 @@ const RETRY_REFRESH_AFTER: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
     /// `YYYYMMDD'T'HHMMSS'Z'`.
-    pub date_time: String,
+    pub date_time: HeaderValue,
     pub authorization: String,
     /// The credentials' session token, sent as `x-amz-security-token` (and signed).
     pub session_token: Option<HeaderValue>,
@@ -234,7 +234,7 @@ impl DayKey {
         authorization.push_str(&self.authorization_prefix);
         authorization.push_str(signature);
         Signature {
-            date_time: date_time.to_owned(),
+            date_time: HeaderValue::from_str(date_time).expect("ASCII digits"),
             authorization,
             session_token: self.session_token.clone(),
         }
