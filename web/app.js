@@ -977,6 +977,61 @@ function defaultUrls(saved) {
   };
 }
 
+/// A URL as the browser would write it, so that `ws://h:1` and `ws://h:1/` are one server.
+function sameServer(a, b) {
+  const normal = (url) => {
+    try {
+      return new URL(url).href;
+    } catch {
+      return url ?? "";
+    }
+  };
+  return normal(a) === normal(b);
+}
+
+/// The servers `?ws=`/`?api=` name that differ from the ones a token was saved for.
+function otherServers(saved) {
+  const params = new URLSearchParams(location.search);
+  const other = {};
+  for (const [param, key] of [
+    ["ws", "wsUrl"],
+    ["api", "apiUrl"],
+  ]) {
+    const named = params.get(param);
+    if (named !== null && !sameServer(named, saved[key])) other[key] = named;
+  }
+  return Object.keys(other).length ? other : null;
+}
+
+/// A link may name other servers than the ones the saved token is for (a link anyone can
+/// send): the token is never sent there unasked. The user confirms the switch, and then
+/// signs in afresh there (the token and the conversations of the old server are dropped);
+/// or stays, and the link's servers are forgotten. Returns the session to start from.
+function guardSavedToken(saved) {
+  const other = saved.settings?.token ? otherServers(saved.settings) : null;
+  if (!other) return saved;
+  const named = Object.values(other).join(" and ");
+  const kept = [saved.settings.wsUrl, saved.settings.apiUrl].filter(Boolean).join(" and ");
+  const switching = window.confirm(
+    `This link names another server: ${named}.\n\nYou are signed in with a token on ${kept}; ` +
+      "it will not be sent to the new server. Switch and sign in there afresh?",
+  );
+  const params = new URLSearchParams(location.search);
+  params.delete("ws");
+  params.delete("api");
+  const query = params.toString();
+  history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+  if (!switching) return saved;
+  const session = { settings: { ...saved.settings, ...other, token: "" }, connected: false, conversations: [] };
+  try {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  } catch {
+    // Storage disabled: the token stays out of the form all the same.
+  }
+  $("server").open = true;
+  return session;
+}
+
 function readForm() {
   const form = $("signin-form");
   return {
@@ -1002,7 +1057,7 @@ function validate(settings) {
 // Wiring
 
 function start() {
-  const saved = readSession();
+  const saved = guardSavedToken(readSession());
   const urls = defaultUrls(saved.settings);
   const form = $("signin-form");
   form.nick.value = saved.settings?.nick ?? new URLSearchParams(location.search).get("nick") ?? "";
@@ -1010,7 +1065,9 @@ function start() {
   form.mode.value = saved.settings?.mode ?? "websocket";
   form.ws.value = urls.wsUrl;
   form.api.value = urls.apiUrl;
-  if (!urls.wsUrl || !urls.apiUrl) $("server").open = true;
+  // A link that names the servers shows them: a token typed here goes there.
+  const named = new URLSearchParams(location.search);
+  if (!urls.wsUrl || !urls.apiUrl || named.has("ws") || named.has("api")) $("server").open = true;
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

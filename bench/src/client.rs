@@ -93,7 +93,7 @@ pub struct Outcome {
     pub dropped: Option<String>,
 }
 
-/// The fields of server frames the client looks at (see the README's protocol).
+/// The fields of server frames the client looks at (see docs/protocol.md).
 #[derive(Deserialize)]
 struct Incoming<'a> {
     #[serde(rename = "type", borrow)]

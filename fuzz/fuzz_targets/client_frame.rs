@@ -24,11 +24,11 @@ use roomcast_core::{
 use roomcast_fuzz::runtime;
 use serde_json::Value;
 
-/// The id of the message kept in `general` (the README's example id): seeds edit, delete,
+/// The id of the message kept in `general` (docs/protocol.md's example id): seeds edit, delete,
 /// reply to and page around it.
 const KEPT: &str = "01JD6Q0G7R3W6Y8ZB1V5N2K4XH";
 
-/// The `code`s of the error frames of protocol v1, as the README lists them.
+/// The `code`s of the error frames of protocol v1, as docs/protocol.md lists them.
 const PROTOCOL_CODES: &[&str] = &[
     "bad_request",
     "unknown_action",
@@ -123,6 +123,7 @@ impl Backends {
             publisher: &self.log,
             config,
             connection_id,
+            source_ip: None,
             now_ms: now,
         }
     }
@@ -210,7 +211,7 @@ fuzz_target!(|data: &[u8]| {
     let answer: Value = serde_json::from_str(&json).expect("the answer is JSON");
     assert!(answer["type"].is_string(), "the answer has a string type: {json}");
     if answer["type"] == "error" {
-        // The codes of protocol v1 (README): `unauthorized` is the HTTP API's only.
+        // The codes of protocol v1 (docs/protocol.md): `unauthorized` is the HTTP API's only.
         let code = answer["code"].as_str().unwrap_or_default();
         assert!(PROTOCOL_CODES.contains(&code), "not a protocol v1 error code: {json}");
     }

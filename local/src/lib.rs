@@ -6,6 +6,7 @@
 pub mod backends;
 pub mod events;
 pub mod functions;
+pub mod host;
 pub mod http_api;
 pub mod kafka_source;
 pub mod management;
@@ -32,6 +33,7 @@ use tokio::task::JoinHandle;
 
 use crate::events::Api;
 use crate::functions::Functions;
+use crate::host::AllowedHosts;
 use crate::registry::{Outbound, Registry};
 use crate::settings::{Quotas, Settings};
 use crate::trigger::KafkaFunction;
@@ -69,15 +71,22 @@ pub struct Running {
 /// starts serving WebSocket clients, `@connections` and the two Kafka triggers (kafka-fanout
 /// and kafka-archive, each on its own consumer group). `settings.auth` decides sign-in, for
 /// the authorizer and the domain (`config.auth`) alike; the archive keeps messages for
-/// `settings.history_days` within `config.limits`.
+/// `settings.history_days` within `config.limits`. Every request must name the gateway in
+/// its `Host` ([`host`]); on an address beyond loopback the gateway warns, and signs dev
+/// tokens only with `settings.dev_tokens_beyond_loopback`.
 pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig) -> anyhow::Result<Running> {
     let authorizer = authorizer(&settings.auth)?;
-    let (http_authorizer, dev_signer) = http_authorizer(&settings.auth)?;
+    let exposed = host::beyond_loopback(settings.listen);
+    let (http_authorizer, dev_signer) =
+        http_authorizer(&settings.auth, !exposed || settings.dev_tokens_beyond_loopback)?;
     config.auth = settings.auth.mode;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    if exposed {
+        warn_exposed(addr, dev_signer.is_some());
+    }
     let sdk = backends::sdk_config().await;
     let opened = backends::open(&settings, &sdk).await?;
     let sources = [
@@ -136,7 +145,11 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         .route("/{stage}", get(websocket::upgrade))
         .merge(management::routes())
         .merge(http_api::routes())
-        .with_state(gateway.clone());
+        .with_state(gateway.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(AllowedHosts::new(&settings.allowed_hosts)),
+            host::refuse_foreign,
+        ));
 
     let (stop_accepting, mut accepting) = watch::channel(false);
     let server = tokio::spawn(async move {
@@ -197,9 +210,11 @@ fn authorizer(auth: &ws_authorizer::Settings) -> anyhow::Result<Option<ws_author
 }
 
 /// The HTTP API's authorizer: with the configured keys, or, when there are none, with the
-/// secret of a dev signer made up now, which `POST /api/dev/token` then signs with.
+/// secret of a dev signer made up now, which `POST /api/dev/token` then signs with when
+/// `offer_dev_tokens` (otherwise no token verifies: there is no one to sign them).
 fn http_authorizer(
     auth: &ws_authorizer::Settings,
+    offer_dev_tokens: bool,
 ) -> anyhow::Result<(ws_authorizer::Authorizer, Option<http_api::DevSigner>)> {
     if auth.hmac.is_some() || auth.jwks_url.is_some() {
         let authorizer = authorizer(auth)?.map_or_else(|| ws_authorizer::Authorizer::new(auth.clone()), Ok);
@@ -207,7 +222,28 @@ fn http_authorizer(
     }
     let signer = http_api::DevSigner::new(auth)?;
     let authorizer = ws_authorizer::Authorizer::new(signer.settings().clone()).context("dev sign-in settings")?;
-    Ok((authorizer, Some(signer)))
+    Ok((authorizer, offer_dev_tokens.then_some(signer)))
+}
+
+/// The warning of a gateway that other machines can reach: it is a development tool, with
+/// no TLS, anonymous access by default and, when asked for, tokens with any role for all.
+fn warn_exposed(addr: SocketAddr, dev_tokens: bool) {
+    tracing::warn!(
+        "WARNING: the gateway listens on {addr}, beyond loopback: other machines can reach it. \
+         It is a development tool: plain HTTP and WebSocket (tokens travel unencrypted), \
+         anyone may connect when sign-in is off (ROOMCAST_AUTH=none, the default)."
+    );
+    if dev_tokens {
+        tracing::warn!(
+            "WARNING: --dev-tokens-beyond-loopback: POST /api/dev/token signs a token with any \
+             nickname and any role (admin included) for anyone who reaches {addr}."
+        );
+    } else {
+        tracing::warn!(
+            "dev tokens are off on {addr} (POST /api/dev/token answers 404); \
+             --dev-tokens-beyond-loopback turns them on for everyone who reaches it."
+        );
+    }
 }
 
 impl Running {

@@ -68,6 +68,7 @@ async fn main() -> anyhow::Result<()> {
     // until it can shut down cleanly, instead of killing it half-started.
     let mut stop = StopSignals::listen()?;
     let mut settings = cli.settings;
+    let has_keys = auth.hmac.is_some() || auth.jwks_url.is_some();
     settings.auth = auth;
     let env = Env::from_process();
     let running = roomcast_local::start(settings, env.domain()?, env.fan_out()?).await?;
@@ -94,9 +95,14 @@ async fn main() -> anyhow::Result<()> {
             running.http_url(),
             running.http_url()
         );
-    } else {
+    } else if has_keys {
         tracing::info!(
             "HTTP API: {}/api (openapi.json), with a token of the configured keys",
+            running.http_url()
+        );
+    } else {
+        tracing::info!(
+            "HTTP API: {}/api (openapi.json); no tokens: no keys are configured and dev tokens are off beyond loopback",
             running.http_url()
         );
     }

@@ -18,10 +18,11 @@ pub const FILES: &[(&str, &str, &str)] = &[
     ("/transport.js", JAVASCRIPT, include_str!("../../web/transport.js")),
 ];
 
-/// The page's scripts and styles are its own files; it connects to the WebSocket and HTTP
-/// endpoints it is given, which may be on any host (a deployed stack's).
+/// The page's scripts and styles are its own files, and it connects to this gateway alone
+/// (its WebSocket and HTTP API are on the page's own origin): a link naming another server
+/// cannot make the browser send it anything, a saved token least of all.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self' ws: wss: http: https:; frame-ancestors 'none'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'none'";
 
 /// The page's file at `path`, if there is one.

@@ -1,6 +1,6 @@
 //! The gateway's flags, each also readable from an environment variable (`--help` lists
 //! them). The protocol's own limits and sign-in come from the same variables the Lambda
-//! functions read (`ROOMCAST_MAX_TEXT_BYTES`, `ROOMCAST_AUTH`, ...; see the README).
+//! functions read (`ROOMCAST_MAX_TEXT_BYTES`, `ROOMCAST_AUTH`, ...; see docs/configuration.md).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,9 +15,22 @@ use clap::Parser;
     long_about = None
 )]
 pub struct Settings {
-    /// Address for WebSocket clients and the @connections API.
+    /// Address for WebSocket clients and the @connections API. Anything but loopback lets
+    /// other machines in: the gateway then warns, and signs no dev tokens unless
+    /// --dev-tokens-beyond-loopback says so.
     #[arg(long, env = "ROOMCAST_LISTEN", default_value = "127.0.0.1:3001")]
     pub listen: SocketAddr,
+
+    /// A host name the gateway answers for besides localhost and IP addresses (the `Host`
+    /// header of every request is checked, against DNS rebinding); repeat or comma-separate
+    /// for several.
+    #[arg(long = "allowed-host", env = "ROOMCAST_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Sign dev tokens (`POST /api/dev/token`, any nickname, any role) even though the
+    /// listen address is not loopback: anyone who reaches the gateway can then be admin.
+    #[arg(long, env = "ROOMCAST_DEV_TOKENS_BEYOND_LOOPBACK")]
+    pub dev_tokens_beyond_loopback: bool,
 
     /// API Gateway stage name (events' requestContext.stage; @connections also under /{stage}).
     #[arg(long, env = "ROOMCAST_STAGE", default_value = "local")]

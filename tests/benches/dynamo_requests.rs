@@ -104,7 +104,7 @@ fn show(what: &str, calls: usize, tally: &BTreeMap<String, Use>) -> (f64, f64, f
     (per(requests), reads / calls.max(1) as f64, writes / calls.max(1) as f64)
 }
 
-/// us-east-1 list prices (see the README's "Cost of a message" for the pages they come from).
+/// us-east-1 list prices (see docs/performance.md, "Cost of a message" for the pages they come from).
 mod price {
     /// API Gateway WebSocket: per message (each 32 KB), sent or received; first billion a month.
     pub const WEBSOCKET_MESSAGE: f64 = 1.00 / 1e6;
@@ -193,7 +193,10 @@ async fn main() {
             .endpoint_url(format!("http://{proxy}"))
             .build(),
     );
-    let config = Config::default();
+    // Every room is made by an anonymous connection from the fixtures' one address: more
+    // than one address may make (`--rooms 100`).
+    let mut config = Config::default();
+    config.limits.anonymous_room_creations = None;
     let fan_out_config = FanOutConfig::default();
     let archive_config = ArchiveConfig::default();
     let server = ConnectionsServer::start().await;

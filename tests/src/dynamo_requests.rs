@@ -1,6 +1,9 @@
 //! A proxy in front of moto's DynamoDB server that counts every request by its operation
 //! (`X-Amz-Target`), with its bytes, the items it read and the items it wrote: what the
-//! benchmarks report as DynamoDB requests is counted, not estimated.
+//! benchmarks report as DynamoDB requests is counted, not estimated. Started with
+//! [`start_one_at_a_time`], it also forwards one request at a time, so that calls racing
+//! on one table (the store tests' "at once") never have moto answer 500 (see
+//! [`crate::moto::fresh_store_one_request_at_a_time`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -69,6 +72,8 @@ struct Proxy {
     tally: Tally,
     client: reqwest::Client,
     upstream: String,
+    /// Held while a request is at moto, when requests go one at a time.
+    turn: Option<tokio::sync::Mutex<()>>,
 }
 
 /// Forwards one DynamoDB request to moto as it came (moto does not check signatures) and
@@ -99,6 +104,10 @@ async fn forward(
             request = request.header(name, value);
         }
     }
+    let turn = match &proxy.turn {
+        Some(turn) => Some(turn.lock().await),
+        None => None,
+    };
     let (status, response_headers, answer) = match request.send().await {
         Ok(response) => {
             let status = response.status();
@@ -109,6 +118,7 @@ async fn forward(
             return (StatusCode::BAD_GATEWAY, error.to_string()).into_response();
         }
     };
+    drop(turn);
     let answer_json: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
     let items = match operation.as_str() {
         "Query" => answer_json["Count"].as_u64().unwrap_or(0) as usize,
@@ -140,6 +150,17 @@ async fn forward(
 /// Starts the proxy on `127.0.0.1:<free port>` in front of the test run's moto; point the
 /// DynamoDB client at `http://{addr}`. Every request it forwards is counted in the tally.
 pub async fn start() -> (SocketAddr, Tally) {
+    serve(None).await
+}
+
+/// [`start`], forwarding one request at a time: moto fails a transaction with HTTP 500
+/// when another request writes to its table meanwhile, while concurrent calls through the
+/// proxy still interleave their requests as they would on DynamoDB.
+pub async fn start_one_at_a_time() -> (SocketAddr, Tally) {
+    serve(Some(tokio::sync::Mutex::new(()))).await
+}
+
+async fn serve(turn: Option<tokio::sync::Mutex<()>>) -> (SocketAddr, Tally) {
     let tally = Tally::default();
     let proxy = Arc::new(Proxy {
         tally: tally.clone(),
@@ -148,6 +169,7 @@ pub async fn start() -> (SocketAddr, Tally) {
             .build()
             .expect("an HTTP client"),
         upstream: moto::endpoint().to_owned(),
+        turn,
     });
     let app = axum::Router::new().fallback(forward).with_state(proxy);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");

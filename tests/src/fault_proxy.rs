@@ -1,7 +1,8 @@
 //! A TCP proxy that puts faults between the code under test and a real backend (moto,
 //! tansu): the backend goes down (connections cut, new ones refused) and comes back with
 //! its data, or its answers are held back while its writes still land — the timeout whose
-//! write happened anyway.
+//! write happened anyway. It counts the connections it refused while down, so a test can
+//! wait for the code under test to have tried (and failed) instead of sleeping.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,8 +29,13 @@ pub enum Fault {
 pub struct FaultProxy {
     addr: SocketAddr,
     fault: Arc<watch::Sender<Fault>>,
+    /// Connections refused while down, since the start.
+    refused: watch::Receiver<usize>,
     accepting: tokio::task::JoinHandle<()>,
 }
+
+/// How long [`FaultProxy::wait_for_refusals`] waits.
+const REFUSALS_WAIT: Duration = Duration::from_secs(60);
 
 impl FaultProxy {
     pub async fn start(upstream: SocketAddr) -> FaultProxy {
@@ -43,6 +49,7 @@ impl FaultProxy {
         let (fault, _) = watch::channel(Fault::None);
         let fault = Arc::new(fault);
         let watching = fault.clone();
+        let (refusing, refused) = watch::channel(0);
         let accepting = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -51,12 +58,18 @@ impl FaultProxy {
                 let fault = watching.subscribe();
                 if *fault.borrow() == Fault::Down {
                     drop(client);
+                    refusing.send_modify(|count| *count += 1);
                     continue;
                 }
                 tokio::spawn(relay(client, upstream, fault));
             }
         });
-        FaultProxy { addr, fault, accepting }
+        FaultProxy {
+            addr,
+            fault,
+            refused,
+            accepting,
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -70,6 +83,22 @@ impl FaultProxy {
 
     pub fn set(&self, fault: Fault) {
         self.fault.send_replace(fault);
+    }
+
+    /// How many connections the proxy refused while down, so far.
+    pub fn refused(&self) -> usize {
+        *self.refused.borrow()
+    }
+
+    /// Waits until the proxy has refused `count` connections in all (at most a minute).
+    pub async fn wait_for_refusals(&self, count: usize) {
+        let mut refused = self.refused.clone();
+        let reached = tokio::time::timeout(REFUSALS_WAIT, refused.wait_for(|refused| *refused >= count)).await;
+        assert!(
+            matches!(reached, Ok(Ok(_))),
+            "the proxy refused {} connections in {REFUSALS_WAIT:?}, not {count}",
+            self.refused()
+        );
     }
 
     /// Holds the backend's answers for `duration` from now.

@@ -32,6 +32,11 @@ pub fn endpoint() -> &'static str {
 /// A client for [`endpoint`]: fixed test credentials, us-east-1, and timeouts so a stuck
 /// server fails the test instead of hanging it. Builds no connection.
 pub fn client() -> aws_sdk_dynamodb::Client {
+    client_of(endpoint())
+}
+
+/// [`client`], of another endpoint (a proxy in front of moto).
+fn client_of(endpoint: &str) -> aws_sdk_dynamodb::Client {
     // moto is single-process Python: generous per attempt, bounded per operation.
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -42,7 +47,7 @@ pub fn client() -> aws_sdk_dynamodb::Client {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "roomcast-tests"))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
         .timeout_config(timeouts)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
@@ -72,7 +77,8 @@ pub fn addr() -> std::net::SocketAddr {
 /// How many transactions a test may run at once on one table. moto copies the whole table
 /// at the start of every transaction and fails with HTTP 500 ("dictionary changed size
 /// during iteration") when another request writes to it meanwhile, so against moto they
-/// go one at a time; an endpoint of your own is trusted with 25.
+/// go one at a time; an endpoint of your own is trusted with 25. (A test can let its calls
+/// race instead with [`fresh_store_one_request_at_a_time`].)
 pub fn transactions_in_flight() -> usize {
     if std::env::var(ENDPOINT_ENV).is_ok_and(|url| !url.is_empty()) {
         25
@@ -83,7 +89,18 @@ pub fn transactions_in_flight() -> usize {
 
 /// A store on a new table of its own.
 pub async fn fresh_store() -> DynamoStore {
-    let client = client();
+    store_of(client()).await
+}
+
+/// A store on a new table of its own, reached through a proxy that forwards one request at
+/// a time ([`crate::dynamo_requests::start_one_at_a_time`]): calls made at once race as they
+/// would on DynamoDB (each request whole, their requests interleaved), without moto's 500s.
+pub async fn fresh_store_one_request_at_a_time() -> DynamoStore {
+    let (proxy, _tally) = crate::dynamo_requests::start_one_at_a_time().await;
+    store_of(client_of(&format!("http://{proxy}"))).await
+}
+
+async fn store_of(client: aws_sdk_dynamodb::Client) -> DynamoStore {
     let table = crate::unique_name("roomcast");
     ensure_table(&client, &table)
         .await

@@ -59,9 +59,10 @@ export async function eventually(check, what, timeout = WAIT_MS) {
 }
 
 /// A new browser context (its own storage, as another person's browser) on the page,
-/// signed in as `nick` (or with `token`, whose nickname is `nick`).
-export async function signIn(nick, { mode = "websocket", token = "", expectConnected = true } = {}) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 640 } });
+/// signed in as `nick` (or with `token`, whose nickname is `nick`). `bypassCSP`: the page's
+/// own code is all that stands between it and other hosts.
+export async function signIn(nick, { mode = "websocket", token = "", expectConnected = true, bypassCSP = false } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 640 }, bypassCSP });
   const page = await context.newPage();
   page.on("pageerror", (error) => pageErrors.push(`${nick}: ${error.message}`));
   page.nick = nick;

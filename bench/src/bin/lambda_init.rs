@@ -187,10 +187,17 @@ const FUNCTIONS: &[Function] = &[
         logical_id: "AuthorizerFunction",
         binary: "ws-authorizer",
         memory_mb: 256,
-        variables: &[(
-            "ROOMCAST_JWKS_URL",
-            "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BENCH/.well-known/jwks.json",
-        )],
+        variables: &[
+            (
+                "ROOMCAST_JWKS_URL",
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BENCH/.well-known/jwks.json",
+            ),
+            // A JWKS needs its issuer: without one the authorizer refuses to start.
+            (
+                "ROOMCAST_JWT_ISSUER",
+                "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_BENCH",
+            ),
+        ],
     },
 ];
 
@@ -532,10 +539,8 @@ mod tests {
     fn each_function_gets_the_template_s_variables() {
         let template = include_str!("../../../template.yaml");
         let left_out = [
-            "ROOMCAST_KAFKA_USERNAME",
-            "ROOMCAST_KAFKA_PASSWORD",
+            "ROOMCAST_KAFKA_SECRET_ARN",
             "ROOMCAST_JWT_SECRET_ARN",
-            "ROOMCAST_JWT_ISSUER",
             "ROOMCAST_JWT_AUDIENCE",
             "ROOMCAST_JWT_NICK_CLAIM",
             "ROOMCAST_JWT_ROLES_CLAIM",

@@ -155,11 +155,35 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 Duration::from_secs(1),
                 defaults.limits.messages,
             )?,
+            reads: self.bucket(
+                "ROOMCAST_READS_PER_SECOND",
+                "ROOMCAST_READ_BURST",
+                Duration::from_secs(1),
+                defaults.limits.reads,
+            )?,
+            memberships: self.bucket(
+                "ROOMCAST_MEMBERSHIPS_PER_SECOND",
+                "ROOMCAST_MEMBERSHIP_BURST",
+                Duration::from_secs(1),
+                defaults.limits.memberships,
+            )?,
             room_creations: self.bucket(
                 "ROOMCAST_ROOMS_CREATED_PER_HOUR",
                 "ROOMCAST_ROOM_CREATION_BURST",
                 Duration::from_secs(3600),
                 defaults.limits.room_creations,
+            )?,
+            anonymous_room_creations: self.bucket(
+                "ROOMCAST_ANONYMOUS_ROOMS_CREATED_PER_HOUR",
+                "ROOMCAST_ANONYMOUS_ROOM_CREATION_BURST",
+                Duration::from_secs(3600),
+                defaults.limits.anonymous_room_creations,
+            )?,
+            arrivals: self.bucket(
+                "ROOMCAST_CONNECTIONS_PER_MINUTE",
+                "ROOMCAST_CONNECTION_BURST",
+                Duration::from_secs(60),
+                defaults.limits.arrivals,
             )?,
             rooms_per_user: self.number("ROOMCAST_ROOMS_PER_USER", defaults.limits.rooms_per_user)?,
             max_rooms: self.number("ROOMCAST_MAX_ROOMS", defaults.limits.max_rooms)?,
@@ -214,6 +238,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 
     /// The Kafka producer: bootstrap servers, topic, and how long to wait for a delivery report.
     pub fn kafka(&self) -> Result<KafkaSettings, ConfigError> {
+        self.kafka_signed_in(None)
+    }
+
+    /// [`Env::kafka`] with the SASL user name and password given, when they are, rather
+    /// than read from `ROOMCAST_KAFKA_USERNAME` and `ROOMCAST_KAFKA_PASSWORD`: the ones of
+    /// the secret [`Env::kafka_secret_arn`] names ([`crate::secrets::kafka_settings`]).
+    pub fn kafka_signed_in(&self, credentials: Option<(String, String)>) -> Result<KafkaSettings, ConfigError> {
         Ok(KafkaSettings {
             bootstrap_servers: self.required(
                 "ROOMCAST_KAFKA_BOOTSTRAP",
@@ -221,8 +252,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             )?,
             topic: self.get("ROOMCAST_TOPIC").unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
             delivery_timeout: self.millis("ROOMCAST_KAFKA_DELIVERY_TIMEOUT_MS", Duration::from_secs(5))?,
-            security: self.kafka_security()?,
+            security: self.kafka_security_with(credentials)?,
         })
+    }
+
+    /// `ROOMCAST_KAFKA_SECRET_ARN`: a Secrets Manager secret `{"username", "password"}`
+    /// holding the SASL sign-in, read at cold start instead of the two variables.
+    pub fn kafka_secret_arn(&self) -> Option<String> {
+        self.get("ROOMCAST_KAFKA_SECRET_ARN").map(|arn| arn.trim().to_owned())
     }
 
     /// How the producer signs in to Kafka. `ROOMCAST_KAFKA_AUTH`: `none` (the default),
@@ -231,12 +268,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// `ROOMCAST_KAFKA_USERNAME` and `ROOMCAST_KAFKA_PASSWORD`. `ROOMCAST_KAFKA_TLS`
     /// (`true`/`false`) defaults to TLS with any sign-in and plaintext without one.
     pub fn kafka_security(&self) -> Result<KafkaSecurity, ConfigError> {
+        self.kafka_security_with(None)
+    }
+
+    fn kafka_security_with(&self, credentials: Option<(String, String)>) -> Result<KafkaSecurity, ConfigError> {
         let name = self.get("ROOMCAST_KAFKA_AUTH").unwrap_or_else(|| "none".to_owned());
         let password = |mechanism| -> Result<KafkaAuth, ConfigError> {
+            let (username, password) = match credentials.clone() {
+                Some(given) => given,
+                None => (
+                    self.required("ROOMCAST_KAFKA_USERNAME", "the Kafka SASL user name")?,
+                    self.required("ROOMCAST_KAFKA_PASSWORD", "the Kafka SASL password")?,
+                ),
+            };
             Ok(KafkaAuth::Password {
                 mechanism,
-                username: self.required("ROOMCAST_KAFKA_USERNAME", "the Kafka SASL user name")?,
-                password: self.required("ROOMCAST_KAFKA_PASSWORD", "the Kafka SASL password")?,
+                username,
+                password,
             })
         };
         let auth = match name.trim().to_ascii_lowercase().as_str() {
@@ -396,6 +444,30 @@ mod tests {
         assert_eq!(settings.kafka().unwrap().topic, "roomcast-events");
         assert_eq!(settings.fan_out().unwrap().concurrency, 200);
         assert_eq!(settings.kafka_security().unwrap(), KafkaSecurity::default());
+    }
+
+    #[test]
+    fn every_bucket_is_read_from_its_variables() {
+        let domain = env(&[
+            ("ROOMCAST_READS_PER_SECOND", "2"),
+            ("ROOMCAST_READ_BURST", "5"),
+            ("ROOMCAST_MEMBERSHIPS_PER_SECOND", "0"),
+            ("ROOMCAST_ANONYMOUS_ROOMS_CREATED_PER_HOUR", "60"),
+            ("ROOMCAST_CONNECTIONS_PER_MINUTE", "30"),
+            ("ROOMCAST_CONNECTION_BURST", "3"),
+        ])
+        .domain()
+        .unwrap();
+        assert_eq!(domain.limits.reads, Bucket::per_second(2.0, 5));
+        assert_eq!(domain.limits.memberships, None, "0: no limit");
+        assert_eq!(
+            domain.limits.anonymous_room_creations,
+            Bucket::per_second(60.0 / 3600.0, 20),
+            "the burst's default stays"
+        );
+        assert_eq!(domain.limits.arrivals, Bucket::per_second(0.5, 3));
+        let defaults = env(&[]).domain().unwrap().limits;
+        assert_eq!(defaults, Limits::default());
     }
 
     #[test]

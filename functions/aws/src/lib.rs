@@ -19,4 +19,6 @@ pub mod event_source;
 #[cfg(feature = "adapters")]
 pub mod kafka;
 #[cfg(feature = "adapters")]
+pub mod secrets;
+#[cfg(feature = "adapters")]
 pub mod telemetry;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::quota::Bucket;
 
-/// Input limits. Defaults follow the protocol documentation in the README.
+/// Input limits. Defaults follow the protocol documentation, docs/protocol.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Longest room name, in characters of `[A-Za-z0-9_.-]`.
@@ -18,11 +18,22 @@ pub struct Limits {
     pub frame_bytes: usize,
     /// Longest `clientMsgId`, which we echo back and so must bound.
     pub client_msg_id_chars: usize,
-    /// The messages (`send`, `dm`, `edit`) of one connection, or of one user over HTTP;
-    /// `None`: unlimited.
+    /// The messages (`send`, `dm`, `edit`, `delete`) of one signed-in user, or of one
+    /// anonymous connection; `None`: unlimited.
     pub messages: Option<Bucket>,
-    /// The rooms one user creates; `None`: unlimited.
+    /// The reads (`history`, `who`, `rooms`, `whoami`) of one signed-in user, or of one
+    /// anonymous connection; `None`: unlimited.
+    pub reads: Option<Bucket>,
+    /// The changes of membership (`join`, `leave`: each one announced to the room) of one
+    /// signed-in user, or of one anonymous connection; `None`: unlimited.
+    pub memberships: Option<Bucket>,
+    /// The rooms one signed-in user creates; `None`: unlimited.
     pub room_creations: Option<Bucket>,
+    /// The rooms anonymous users create from one source IP address; `None`: unlimited.
+    pub anonymous_room_creations: Option<Bucket>,
+    /// The connections one signed-in user opens (each one that comes online is announced
+    /// to all the user's rooms); `None`: unlimited.
+    pub arrivals: Option<Bucket>,
     /// Most rooms one user is a member of at once.
     pub rooms_per_user: usize,
     /// Most rooms in the catalog: `rooms` lists them all in one frame, which must stay
@@ -41,8 +52,20 @@ impl Default for Limits {
             // A person types a few messages a second at most; a paste of lines, or a client
             // flushing what it queued while offline, is a burst.
             messages: Bucket::per_second(10.0, 50),
+            // A page loads its rooms, who is online and a page of history for each room it
+            // shows; a poller reads once a second or so, and pages on at once while there is
+            // more (the tests' pollers read every 50 ms, and a page per message as messages
+            // settle).
+            reads: Bucket::per_second(25.0, 250),
+            // Joining the rooms one had after a restart is a burst; a loop is not.
+            memberships: Bucket::per_second(1.0, 30),
             // Ten rooms at once, then one every six minutes.
             room_creations: Bucket::per_second(1.0 / 360.0, 10),
+            // One address may be a whole office behind NAT: twenty at once, twenty an hour.
+            anonymous_room_creations: Bucket::per_second(20.0 / 3600.0, 20),
+            // Reconnecting a flaky network or opening a few tabs is a burst; a reconnect
+            // loop of a user in 100 rooms would otherwise announce 200 presence events a turn.
+            arrivals: Bucket::per_second(1.0 / 3.0, 20),
             rooms_per_user: 100,
             // 1,000 names of up to 64 characters as `{"name":"..."}`: under 80 KB.
             max_rooms: 1_000,

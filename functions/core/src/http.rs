@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md, "HTTP API") on the very commands of the WebSocket protocol:
+//! The HTTP API (docs/protocol.md, "HTTP API") on the very commands of the WebSocket protocol:
 //! each route becomes the client frame it stands for (path and query give `room`,
 //! `before`, …, the body the rest), so it is parsed, checked and applied exactly as over
 //! WebSocket; the answer is that command's server frame with an HTTP status. Framework-free:
@@ -85,7 +85,7 @@ impl Refused {
     }
 }
 
-/// One route of the HTTP API (DESIGN.md's table): the action it stands for and the status
+/// One route of the HTTP API (docs/protocol.md's table): the action it stands for and the status
 /// of its success. The SAM template, the local gateway and the OpenAPI document all follow
 /// this list, and tests hold them to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +247,23 @@ pub async fn handle(ctx: &Context<'_>, request: &Request<'_>) -> Response {
     }
 }
 
+/// Nicknames are one user's at a time across WebSocket and HTTP: an HTTP caller, whose
+/// nickname comes from its token, may not show itself under a nickname that another user's
+/// connection holds (one GetItem). WebSocket callers hold theirs from the handshake on.
+pub(crate) async fn require_own_nick(ctx: &Context<'_>) -> Result<(), ClientError> {
+    let user = &ctx.caller.user;
+    match ctx.store.nick_owner(&user.nick).await? {
+        Some(owner) if owner != user.user_id => Err(ClientError::new(
+            ErrorCode::Conflict,
+            format!(
+                "nickname `{}` is taken by another user who is online; use a token with another nickname",
+                user.nick
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The body as a JSON object, within the frame limit.
 fn json_body(body: Option<&str>, config: &Config, action: &str) -> Result<Map<String, Value>, Refused> {
     let body = body.unwrap_or_default();
@@ -332,10 +349,18 @@ impl Publish {
         let frame = body
             .remove("frame")
             .ok_or_else(|| ClientError::bad_request("missing field `frame`"))?;
-        if !frame.get("type").is_some_and(Value::is_string) {
+        let Some(kind) = frame.get("type").and_then(Value::as_str) else {
             return Err(ClientError::bad_request(
                 "`frame` must be a JSON object with a string `type`",
             ));
+        };
+        // A chat frame from here would be a message, an edit or a deletion under anyone's
+        // name, which clients show and the archive may keep: publish only pushes notices.
+        if let Some(chat) = chat_frame_types().iter().find(|chat| chat.eq_ignore_ascii_case(kind)) {
+            return Err(ClientError::bad_request(format!(
+                "`frame.type` {chat:?} is a frame of the chat protocol, which publish cannot send; \
+                 use a type of your own (such as \"notice\")"
+            )));
         }
         if let Some(other) = body.keys().next() {
             return Err(ClientError::bad_request(format!("unknown field `{other}`")));
@@ -360,6 +385,43 @@ impl Publish {
         crate::commands::publish_envelope(ctx, &envelope).await?;
         Ok(ServerFrame::Published { id })
     }
+}
+
+/// The `type` of every [`ServerFrame`] (`message`, `dm`, `edited`, `deleted`, `presence`,
+/// `ack`, `error`, `history`, ...), read from its `Deserialize` implementation: serde names
+/// all of an enum's variants when it meets an unknown one, so a frame type added to the
+/// protocol later is refused by publish without a list here to keep up to date.
+pub fn chat_frame_types() -> &'static [&'static str] {
+    use serde::de::value::MapDeserializer;
+    use serde::Deserialize;
+
+    /// The error serde builds for an unknown variant, keeping the variants' names.
+    #[derive(Debug)]
+    struct Variants(&'static [&'static str]);
+    impl std::fmt::Display for Variants {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "variants {:?}", self.0)
+        }
+    }
+    impl std::error::Error for Variants {}
+    impl serde::de::Error for Variants {
+        fn custom<T: std::fmt::Display>(_: T) -> Self {
+            Variants(&[])
+        }
+        fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
+            Variants(expected)
+        }
+    }
+
+    static TYPES: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    TYPES.get_or_init(|| {
+        // A `type` that no frame has ("" is never a variant's name).
+        let unknown = MapDeserializer::<_, Variants>::new(std::iter::once(("type", "")));
+        match ServerFrame::deserialize(unknown) {
+            Err(Variants(types)) => types,
+            Ok(_) => &[],
+        }
+    })
 }
 
 #[cfg(test)]
@@ -486,6 +548,7 @@ mod tests {
             roles: roles.iter().map(|role| (*role).to_owned()).collect(),
             connection: None,
             expires_at: None,
+            source_ip: None,
         };
         let body = r#"{"target":{"user":"u1"},"frame":{"type":"notice","text":"hello"}}"#;
         for (roles, status) in [
@@ -512,6 +575,56 @@ mod tests {
         assert_eq!(envelope.target, Target::User(UserId::new("u1")));
         let frame: Value = serde_json::from_str(envelope.frame.get()).unwrap();
         assert_eq!(frame, serde_json::json!({"type": "notice", "text": "hello"}));
+    }
+
+    #[tokio::test]
+    async fn publish_refuses_every_frame_type_of_the_chat_protocol() {
+        let types = chat_frame_types();
+        for kind in [
+            "message", "dm", "edited", "deleted", "presence", "ack", "error", "history", "whoami",
+        ] {
+            assert!(types.contains(&kind), "{kind} is missing from {types:?}");
+        }
+        let (store, history) = (MemoryStore::new(), MemoryHistory::default());
+        let log = Arc::new(MemoryLog::new("t", 1, 100));
+        let config = Config::default();
+        let caller = Caller {
+            user: User {
+                user_id: UserId::new("svc"),
+                nick: Nick::trusted("svc"),
+            },
+            roles: vec!["admin".into()],
+            connection: None,
+            expires_at: None,
+            source_ip: None,
+        };
+        let ctx = Context {
+            store: &store,
+            history: &history,
+            publisher: &*log,
+            config: &config,
+            caller: &caller,
+            now_ms: 0,
+        };
+        for kind in types.iter().copied().chain(["MESSAGE", "Deleted"]) {
+            let body = serde_json::json!({"target": {"room": "general"}, "frame": {"type": kind, "text": "forged"}});
+            let response = handle(&ctx, &request("POST", "/api/publish", Some(&body.to_string()))).await;
+            assert_eq!(response.status, 400, "{kind}: {}", response.body);
+            let error: Value = serde_json::from_str(&response.body).unwrap();
+            assert_eq!(error["code"], "bad_request");
+            let named = format!("{:?}", kind.to_ascii_lowercase());
+            assert!(
+                error["message"].as_str().unwrap().to_ascii_lowercase().contains(&named),
+                "{kind}: {error}"
+            );
+        }
+        assert!(log.read(0, 0, 10).is_empty(), "no chat frame reached the log");
+        // A type of the service's own goes through.
+        let body = r#"{"target":{"room":"general"},"frame":{"type":"maintenance"}}"#;
+        assert_eq!(
+            handle(&ctx, &request("POST", "/api/publish", Some(body))).await.status,
+            202
+        );
     }
 
     #[test]

@@ -177,6 +177,9 @@ pub struct Caller {
     /// Set for an anonymous caller (no token): its user exists only as long as its one
     /// connection, so its memberships end with that connection (seconds since the epoch).
     pub expires_at: Option<i64>,
+    /// The address the request came from (API Gateway's `requestContext.identity.sourceIp`),
+    /// when known: what bounds anonymous callers, who are a new user on each connection.
+    pub source_ip: Option<String>,
 }
 
 impl Caller {
@@ -187,6 +190,15 @@ impl Caller {
             roles: connection.roles.clone(),
             connection: Some(connection.id.clone()),
             expires_at: (!connection.authenticated).then_some(connection.expires_at),
+            source_ip: None,
+        }
+    }
+
+    /// The same caller, seen coming from `source_ip`.
+    pub fn from_address(self, source_ip: Option<&str>) -> Self {
+        Self {
+            source_ip: source_ip.filter(|ip| !ip.is_empty()).map(str::to_owned),
+            ..self
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::model::Caller;
+use crate::model::{Caller, UserId};
 
 /// A token bucket: up to `burst` tokens, one more every `every`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,18 +57,44 @@ impl Bucket {
 pub struct BucketKey(String);
 
 impl BucketKey {
-    /// The messages (`send`, `dm`, `edit`) of the caller's connection, or of the user when
-    /// the caller has none (the HTTP API).
-    pub fn messages(caller: &Caller) -> Self {
-        match &caller.connection {
-            Some(connection) => Self(format!("messages:connection:{connection}")),
-            None => Self(format!("messages:user:{}", caller.user.user_id)),
+    /// `kind`'s bucket of whoever the caller is: the user when signed in (all its
+    /// connections and HTTP requests share it, so opening more connections buys no more),
+    /// else the connection (an anonymous user lives as long as its one connection).
+    fn of_caller(kind: &str, caller: &Caller) -> Self {
+        match (&caller.connection, caller.expires_at) {
+            (Some(connection), Some(_)) => Self(format!("{kind}:connection:{connection}")),
+            _ => Self(format!("{kind}:user:{}", caller.user.user_id)),
         }
     }
 
-    /// The rooms a user creates.
+    /// The messages the caller writes: `send`, `dm`, `edit` and `delete`.
+    pub fn messages(caller: &Caller) -> Self {
+        Self::of_caller("messages", caller)
+    }
+
+    /// The reads the caller makes: `history`, `who`, `rooms` and `whoami`.
+    pub fn reads(caller: &Caller) -> Self {
+        Self::of_caller("reads", caller)
+    }
+
+    /// The caller's changes of membership, `join` and `leave`: each is announced to a room.
+    pub fn memberships(caller: &Caller) -> Self {
+        Self::of_caller("memberships", caller)
+    }
+
+    /// The rooms a user creates; an anonymous caller's count against its source IP
+    /// address, since a new connection is a new anonymous user.
     pub fn room_creations(caller: &Caller) -> Self {
-        Self(format!("rooms:user:{}", caller.user.user_id))
+        match (&caller.source_ip, caller.expires_at) {
+            (Some(ip), Some(_)) => Self(format!("rooms:ip:{ip}")),
+            _ => Self(format!("rooms:user:{}", caller.user.user_id)),
+        }
+    }
+
+    /// The connections a signed-in user opens: each one that comes online is announced
+    /// to every room of the user.
+    pub fn arrivals(user: &UserId) -> Self {
+        Self(format!("arrivals:user:{user}"))
     }
 
     pub fn as_str(&self) -> &str {

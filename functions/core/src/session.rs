@@ -4,9 +4,10 @@
 
 use crate::config::Config;
 use crate::model::{Caller, Connection, ConnectionId, Departure, Nick, User, UserId};
-use crate::ports::{Connections, Publisher, Rooms, StoreError};
+use crate::ports::{Connections, Publisher, Quotas, Rooms, StoreError};
 use crate::presence;
 use crate::protocol::PresenceEvent;
+use crate::quota::BucketKey;
 
 /// A user an authorizer vouched for (`requestContext.authorizer` of `$connect`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,7 @@ impl Identity {
             roles: self.roles,
             connection: None,
             expires_at: None,
+            source_ip: None,
         }
     }
 }
@@ -111,6 +113,8 @@ pub enum ConnectError {
     BadName(String),
     #[error("nickname `{0}` is taken")]
     NickTaken(Nick),
+    #[error("too many connections: at most {burst} at once, then one every {every_ms} ms; wait and try again")]
+    RateLimited { burst: u32, every_ms: u128 },
     #[error("the store failed")]
     Store(#[source] StoreError),
 }
@@ -121,6 +125,7 @@ impl ConnectError {
         match self {
             ConnectError::BadName(_) => 400,
             ConnectError::NickTaken(_) => 409,
+            ConnectError::RateLimited { .. } => 429,
             ConnectError::Store(_) => 500,
         }
     }
@@ -130,7 +135,9 @@ impl ConnectError {
 const GUEST_NAME_TRIES: usize = 5;
 
 /// Registers the connection under its nickname. When it is its user's first connection,
-/// the user's rooms hear that it came online.
+/// the user's rooms hear that it came online. A signed-in user's connections draw from the
+/// `arrivals` bucket: a reconnect loop of a user in many rooms would otherwise announce
+/// it in every room each turn. (An anonymous user is in no room when it connects.)
 pub async fn connect<S, P>(
     store: &S,
     publisher: &P,
@@ -138,9 +145,22 @@ pub async fn connect<S, P>(
     request: NewConnection<'_>,
 ) -> Result<Connection, ConnectError>
 where
-    S: Connections + ?Sized,
+    S: Connections + Quotas + ?Sized,
     P: Publisher + ?Sized,
 {
+    if let (Some(identity), Some(bucket)) = (&request.identity, &config.limits.arrivals) {
+        let key = BucketKey::arrivals(&identity.user_id);
+        if !store
+            .take_token(&key, bucket, arrived_at(&request))
+            .await
+            .map_err(ConnectError::Store)?
+        {
+            return Err(ConnectError::RateLimited {
+                burst: bucket.burst,
+                every_ms: bucket.every.as_millis(),
+            });
+        }
+    }
     let authenticated = request.identity.is_some();
     let (user_id, claimed, roles) = match request.identity {
         Some(identity) => (identity.user_id, identity.nick, identity.roles),
@@ -189,6 +209,14 @@ where
     Err(ConnectError::Store(StoreError::unavailable(
         "no free guest nickname found",
     )))
+}
+
+/// When the connection arrived: API Gateway's `connectedAt`, or the clock if it is missing.
+fn arrived_at(request: &NewConnection<'_>) -> i64 {
+    match request.connected_at_ms {
+        0 => crate::clock::now_ms(),
+        at => at,
+    }
 }
 
 fn guest_name() -> Nick {

@@ -1,4 +1,4 @@
-//! http-api: the function behind every route of the HTTP API (DESIGN.md, "HTTP API"), for
+//! http-api: the function behind every route of the HTTP API (docs/protocol.md, "HTTP API"), for
 //! polling clients and for services that push to users. Each request runs the very command
 //! a WebSocket frame would (`roomcast_core::http`), for the user the authorizer vouched for
 //! and with no connection; the answer is that command's server frame, or an error frame,

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_sdk_config().await;
     // One table holds connections, rooms and the message history.
     let store = env.store(&sdk)?;
-    let publisher = KafkaPublisher::new(&env.kafka()?)?;
+    let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
     let api = http_api::HttpApi {
         store: &store,
         history: &store,

@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     // One pooled connection per post in flight, kept alive between batches.
     let notifier = ConnectionsNotifier::new(&sdk, &env.connections_endpoint()?, config.concurrency)?;
     // Presence of users whose connections fan-out finds gone.
-    let publisher = KafkaPublisher::new(&env.kafka()?)?;
+    let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
 
     run(service_fn(|event: LambdaEvent<KafkaEvent>| {
         let (store, publisher, notifier, config) = (&store, &publisher, &notifier, &config);

@@ -1,6 +1,15 @@
 //! The issuer's public keys (a JWKS document, as Cognito and any OIDC issuer publish them),
 //! cached by `kid`. A token naming an unknown `kid` makes it fetch the set again, but at
 //! most once per `jwks_min_refetch`, so that random `kid`s cannot make it hammer the issuer.
+//! The set is also fetched again once it is `jwks_refresh` old, so that a key the issuer
+//! withdrew stops verifying tokens in a warm instance too. A Lambda instance is frozen
+//! between invocations, so that timer runs on the lookups, not in the background: the first
+//! lookup after the set expired fetches it. Should that fetch fail, the keys of the last
+//! good set go on verifying (an issuer that is briefly down does not sign everyone out),
+//! and the next lookup after `jwks_min_refetch` tries again.
+//!
+//! Redirects are followed only to https (or, as the URL itself, plain http on loopback):
+//! a JWKS that came over plain http could be anyone's.
 //!
 //! The fetch needs the `jwks` feature (reqwest); without it no [`Jwks`] can be made, and
 //! a JWKS URL is refused when the authorizer is built.
@@ -33,17 +42,52 @@ pub enum JwksError {
     NotJwks(#[source] serde_json::Error),
     #[error("the last JWKS fetch failed less than {0:?} ago; not trying again yet")]
     RecentlyFailed(Duration),
+    #[error("the JWKS URL redirected to {0}, which is not https")]
+    InsecureRedirect(String),
 }
 
 #[cfg(feature = "jwks")]
 impl From<reqwest::Error> for JwksError {
     fn from(error: reqwest::Error) -> Self {
-        if error.is_timeout() {
+        // The redirect policy's own error, however deep reqwest wrapped it.
+        let mut source = std::error::Error::source(&error);
+        let mut refused_redirect = None;
+        while let Some(cause) = source {
+            if let Some(refused) = cause.downcast_ref::<InsecureRedirect>() {
+                refused_redirect = Some(JwksError::InsecureRedirect(refused.0.clone()));
+                break;
+            }
+            source = cause.source();
+        }
+        if let Some(refused) = refused_redirect {
+            refused
+        } else if error.is_timeout() {
             JwksError::Timeout
         } else {
             JwksError::Request(error)
         }
     }
+}
+
+/// Why the redirect policy stopped: the target it refused.
+#[cfg(feature = "jwks")]
+#[derive(Debug, thiserror::Error)]
+#[error("redirect to {0}, which is not https")]
+struct InsecureRedirect(String);
+
+/// At most 3 redirects, each to a URL the settings would take as a JWKS URL.
+#[cfg(feature = "jwks")]
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() >= 3 {
+            attempt.error("too many redirects")
+        } else if crate::settings::check_jwks_url(attempt.url().as_str()).is_err() {
+            let target = attempt.url().as_str().chars().take(200).collect();
+            attempt.error(InsecureRedirect(target))
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// What a lookup found for a token's `kid`.
@@ -80,6 +124,28 @@ impl CachedKey {
     }
 }
 
+/// The keys of the last good fetch, and when it was.
+struct KeySet {
+    keys: HashMap<String, CachedKey>,
+    fetched: Option<Instant>,
+}
+
+impl KeySet {
+    fn is_fresh(&self, refresh: Duration) -> bool {
+        self.fetched.is_some_and(|at| at.elapsed() < refresh)
+    }
+
+    fn lookup(&self, kid: &str, alg: Algorithm) -> Option<Lookup> {
+        self.keys.get(kid).map(|cached| {
+            if cached.accepts(alg) {
+                Lookup::Found(cached.key.clone())
+            } else {
+                Lookup::Mismatch
+            }
+        })
+    }
+}
+
 /// When the set was last fetched, and whether that worked.
 #[derive(Clone, Copy)]
 struct LastFetch {
@@ -91,7 +157,9 @@ pub(crate) struct Jwks {
     http: Http,
     timeout: Duration,
     min_refetch: Duration,
-    keys: RwLock<Arc<HashMap<String, CachedKey>>>,
+    /// The set is fetched again once it is this old.
+    refresh: Duration,
+    keys: RwLock<Arc<KeySet>>,
     /// Held while fetching, so that concurrent lookups of a new `kid` cause one fetch.
     fetch: tokio::sync::Mutex<Option<LastFetch>>,
 }
@@ -109,7 +177,12 @@ enum Http {}
 
 impl Jwks {
     #[cfg(feature = "jwks")]
-    pub(crate) fn new(url: &str, timeout: Duration, min_refetch: Duration) -> Result<Self, SettingsError> {
+    pub(crate) fn new(
+        url: &str,
+        timeout: Duration,
+        min_refetch: Duration,
+        refresh: Duration,
+    ) -> Result<Self, SettingsError> {
         let url = crate::settings::check_jwks_url(url).map_err(|reason| SettingsError::BadJwksUrl {
             url: url.to_owned(),
             reason,
@@ -117,7 +190,7 @@ impl Jwks {
         let client = reqwest::Client::builder()
             .connect_timeout(timeout)
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(redirect_policy())
             .user_agent(concat!("roomcast-ws-authorizer/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(SettingsError::HttpClient)?;
@@ -125,14 +198,23 @@ impl Jwks {
             http: Http { url, client },
             timeout,
             min_refetch,
-            keys: RwLock::new(Arc::new(HashMap::new())),
+            refresh,
+            keys: RwLock::new(Arc::new(KeySet {
+                keys: HashMap::new(),
+                fetched: None,
+            })),
             fetch: tokio::sync::Mutex::new(None),
         })
     }
 
     /// Refuses every URL, as the settings do: this build cannot fetch.
     #[cfg(not(feature = "jwks"))]
-    pub(crate) fn new(url: &str, _timeout: Duration, _min_refetch: Duration) -> Result<Self, SettingsError> {
+    pub(crate) fn new(
+        url: &str,
+        _timeout: Duration,
+        _min_refetch: Duration,
+        _refresh: Duration,
+    ) -> Result<Self, SettingsError> {
         let reason = match crate::settings::check_jwks_url(url) {
             Err(reason) => reason,
             Ok(never) => match never {},
@@ -143,35 +225,37 @@ impl Jwks {
         })
     }
 
-    fn cached(&self, kid: &str, alg: Algorithm) -> Option<Lookup> {
-        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner).clone();
-        keys.get(kid).map(|cached| {
-            if cached.accepts(alg) {
-                Lookup::Found(cached.key.clone())
-            } else {
-                Lookup::Mismatch
-            }
-        })
+    fn current(&self) -> Arc<KeySet> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// The key named `kid` for a token signed with `alg`, fetching the set when the key is
-    /// not known and the last fetch is old enough.
+    /// The key named `kid` for a token signed with `alg`, fetching the set when it is
+    /// older than `refresh` or the key is not in it, and the last fetch is old enough.
     pub(crate) async fn key(&self, kid: &str, alg: Algorithm) -> Result<Lookup, JwksError> {
-        if let Some(found) = self.cached(kid, alg) {
-            return Ok(found);
+        let set = self.current();
+        if set.is_fresh(self.refresh) {
+            if let Some(found) = set.lookup(kid, alg) {
+                return Ok(found);
+            }
         }
         // Bounded: whoever holds the lock is fetching, with `timeout`.
         let mut last = self.fetch.lock().await;
-        if let Some(found) = self.cached(kid, alg) {
-            return Ok(found);
+        // Another lookup may have fetched while this one waited.
+        let set = self.current();
+        let fresh = set.is_fresh(self.refresh);
+        if fresh {
+            if let Some(found) = set.lookup(kid, alg) {
+                return Ok(found);
+            }
         }
         if let Some(previous) = *last {
-            let since = previous.at.elapsed();
-            if since < self.min_refetch {
-                return if previous.ok {
-                    Ok(Lookup::Unknown)
-                } else {
-                    Err(JwksError::RecentlyFailed(self.min_refetch))
+            if previous.at.elapsed() < self.min_refetch {
+                return match set.lookup(kid, alg) {
+                    // Expired, but the refetch failed (or has just been made): the last
+                    // good set stands until the next try.
+                    Some(found) => Ok(found),
+                    None if previous.ok => Ok(Lookup::Unknown),
+                    None => Err(JwksError::RecentlyFailed(self.min_refetch)),
                 };
             }
         }
@@ -180,10 +264,27 @@ impl Jwks {
             at: Instant::now(),
             ok: fetched.is_ok(),
         });
-        let keys = fetched?;
-        tracing::info!(keys = keys.len(), "JWKS fetched");
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
-        Ok(self.cached(kid, alg).unwrap_or(Lookup::Unknown))
+        match fetched {
+            Ok(keys) => {
+                tracing::info!(keys = keys.len(), "JWKS fetched");
+                let set = Arc::new(KeySet {
+                    keys,
+                    fetched: Some(Instant::now()),
+                });
+                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = set.clone();
+                Ok(set.lookup(kid, alg).unwrap_or(Lookup::Unknown))
+            }
+            Err(error) => match set.lookup(kid, alg) {
+                Some(found) => {
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "the JWKS could not be fetched again; its last keys stand until the next try"
+                    );
+                    Ok(found)
+                }
+                None => Err(error),
+            },
+        }
     }
 
     async fn fetch_keys(&self) -> Result<HashMap<String, CachedKey>, JwksError> {

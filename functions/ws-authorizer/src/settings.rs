@@ -57,9 +57,12 @@ pub struct Settings {
     /// RS256 and ES256 tokens are accepted only when this is set, each against a key of
     /// the set whose `kid` the token names.
     pub jwks_url: Option<String>,
-    /// `iss` must equal this when set.
+    /// `iss` must equal this when set; with a JWKS it must be set (a key set may sign the
+    /// tokens of other tenants and applications too).
     pub issuer: Option<String>,
-    /// `aud` must contain one of these when not empty (and is not looked at when empty).
+    /// When not empty, `aud` must contain one of these; or, for a token without `aud` (a
+    /// Cognito access token), `client_id` must be one of these and `token_use` `access`.
+    /// Not looked at when empty.
     pub audience: Vec<String>,
     /// Clock skew allowed on `exp` and `nbf`.
     pub leeway_secs: u64,
@@ -72,6 +75,9 @@ pub struct Settings {
     pub jwks_timeout: Duration,
     /// The JWKS is fetched again for an unknown `kid` at most once per this interval.
     pub jwks_min_refetch: Duration,
+    /// The JWKS is fetched again once it is this old, so that a withdrawn key stops
+    /// verifying tokens in a warm instance.
+    pub jwks_refresh: Duration,
 }
 
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
@@ -80,6 +86,7 @@ pub const DEFAULT_ROLES_CLAIM: &str = "roles";
 pub const DEFAULT_MAX_NICK_CHARS: usize = 32;
 pub const DEFAULT_JWKS_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
+pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -99,6 +106,11 @@ pub enum SettingsError {
         mode_name(*mode)
     )]
     NoKeySource { mode: AuthMode },
+    #[error(
+        "ROOMCAST_JWKS_URL needs ROOMCAST_JWT_ISSUER: a key set may sign the tokens of other \
+         tenants and applications too (for Cognito: https://cognito-idp.<region>.amazonaws.com/<user pool id>)"
+    )]
+    JwksWithoutIssuer,
     #[error(
         "the HS256 secret is {len} bytes long; it must be at least {MIN_SECRET_BYTES} \
          (generate one with `openssl rand -base64 48`)"
@@ -128,14 +140,15 @@ impl Settings {
             max_nick_chars: DEFAULT_MAX_NICK_CHARS,
             jwks_timeout: DEFAULT_JWKS_TIMEOUT,
             jwks_min_refetch: DEFAULT_JWKS_MIN_REFETCH,
+            jwks_refresh: DEFAULT_JWKS_REFRESH,
         }
     }
 
     /// Reads `ROOMCAST_AUTH`, `ROOMCAST_JWT_SECRET`, `ROOMCAST_JWT_SECRET_ARN`,
     /// `ROOMCAST_JWKS_URL`, `ROOMCAST_JWT_ISSUER`, `ROOMCAST_JWT_AUDIENCE` (comma-separated),
     /// `ROOMCAST_JWT_LEEWAY_SECS`, `ROOMCAST_JWT_NICK_CLAIM`, `ROOMCAST_JWT_ROLES_CLAIM`,
-    /// `ROOMCAST_MAX_NICK_CHARS`, `ROOMCAST_JWKS_TIMEOUT_MS` and
-    /// `ROOMCAST_JWKS_MIN_REFETCH_SECS` through `lookup`. Empty values count as unset.
+    /// `ROOMCAST_MAX_NICK_CHARS`, `ROOMCAST_JWKS_TIMEOUT_MS`, `ROOMCAST_JWKS_MIN_REFETCH_SECS`
+    /// and `ROOMCAST_JWKS_REFRESH_SECS` through `lookup`. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let mut settings = Settings::new(AuthMode::None);
@@ -220,6 +233,12 @@ impl Settings {
             DEFAULT_JWKS_MIN_REFETCH.as_secs(),
             0,
         )?);
+        settings.jwks_refresh = Duration::from_secs(number(
+            &get,
+            "ROOMCAST_JWKS_REFRESH_SECS",
+            DEFAULT_JWKS_REFRESH.as_secs(),
+            1,
+        )?);
 
         settings.check_keys()?;
         Ok(settings)
@@ -241,10 +260,14 @@ impl Settings {
         }
     }
 
-    /// With `optional` or `required`, some key source must be configured.
+    /// With `optional` or `required`, some key source must be configured; a JWKS needs an
+    /// issuer.
     pub(crate) fn check_keys(&self) -> Result<(), SettingsError> {
         if self.mode.is_on() && self.hmac.is_none() && self.jwks_url.is_none() {
             return Err(SettingsError::NoKeySource { mode: self.mode });
+        }
+        if self.jwks_url.is_some() && self.issuer.is_none() {
+            return Err(SettingsError::JwksWithoutIssuer);
         }
         Ok(())
     }

@@ -168,7 +168,14 @@ impl Authorizer {
         let jwks = settings
             .jwks_url
             .as_deref()
-            .map(|url| Jwks::new(url, settings.jwks_timeout, settings.jwks_min_refetch))
+            .map(|url| {
+                Jwks::new(
+                    url,
+                    settings.jwks_timeout,
+                    settings.jwks_min_refetch,
+                    settings.jwks_refresh,
+                )
+            })
             .transpose()?;
         Ok(Authorizer { settings, hmac, jwks })
     }
@@ -207,7 +214,40 @@ impl Authorizer {
         };
         let data =
             jsonwebtoken::decode::<Map<String, Value>>(token, key, &self.validation(alg)).map_err(Reason::rejected)?;
+        self.check_client(&data.claims)?;
         self.identity(&data.claims)
+    }
+
+    /// With an audience configured, a token without `aud` (`jsonwebtoken` checked it when
+    /// present) must be a Cognito access token of one of those clients: Cognito puts the
+    /// client in `aud` of ID tokens but in `client_id` of access tokens.
+    fn check_client(&self, claims: &Map<String, Value>) -> Result<(), Reason> {
+        if self.settings.audience.is_empty() || claims.contains_key("aud") {
+            return Ok(());
+        }
+        let refuse = |what, kind| Reason::Rejected {
+            what,
+            source: jsonwebtoken::errors::Error::from(kind),
+        };
+        let Some(client) = claims.get("client_id") else {
+            return Err(refuse(
+                "a required claim (aud, or client_id of an access token) is missing",
+                ErrorKind::MissingRequiredClaim("aud".into()),
+            ));
+        };
+        if !client
+            .as_str()
+            .is_some_and(|client| self.settings.audience.iter().any(|allowed| allowed == client))
+        {
+            return Err(refuse("wrong audience (client_id)", ErrorKind::InvalidAudience));
+        }
+        if claims.get("token_use").and_then(Value::as_str) != Some("access") {
+            return Err(refuse(
+                "a token with client_id and no aud must have token_use `access`",
+                ErrorKind::InvalidAudience,
+            ));
+        }
+        Ok(())
     }
 
     fn validation(&self, alg: Algorithm) -> Validation {
@@ -223,8 +263,8 @@ impl Authorizer {
         if self.settings.audience.is_empty() {
             validation.validate_aud = false;
         } else {
+            // Checked here when present; a token without it is looked at by `check_client`.
             validation.set_audience(&self.settings.audience);
-            required.insert("aud".into());
         }
         validation.required_spec_claims = required;
         validation

@@ -1,12 +1,13 @@
 //! `$connect`: registers the connection for the user the authorizer vouched for (or an
 //! anonymous one) under its nickname (the token's, else `?name=`), and tells the user's
 //! rooms when it comes online; or refuses the WebSocket handshake with the status API
-//! Gateway passes on to the client (400 for a malformed name, 409 for a taken one).
+//! Gateway passes on to the client (400 for a malformed name, 409 for a taken one, 429 for a user
+//! connecting too often).
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use roomcast_aws::apigw::{connection_id, identity, response, span};
 use roomcast_core::session::{self, NewConnection};
-use roomcast_core::{Config, Connections, Publisher};
+use roomcast_core::{Config, Connections, Publisher, Quotas};
 use tracing::Instrument;
 
 pub async fn handle<S, P>(
@@ -16,7 +17,7 @@ pub async fn handle<S, P>(
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse
 where
-    S: Connections + ?Sized,
+    S: Connections + Quotas + ?Sized,
     P: Publisher + ?Sized,
 {
     async {

@@ -29,6 +29,7 @@ pub async fn handle(
                     publisher,
                     config,
                     connection_id: &connection_id,
+                    source_ip: request.request_context.identity.source_ip.as_deref(),
                     now_ms: request_time(request),
                 };
                 handle_frame(&frame, &body).await

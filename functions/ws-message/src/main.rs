@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let sdk = aws_sdk_config().await;
     // One table holds connections, rooms and the message history.
     let store = env.store(&sdk)?;
-    let publisher = KafkaPublisher::new(&env.kafka()?)?;
+    let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
         let (store, publisher, config) = (&store, &publisher, &config);

@@ -364,10 +364,12 @@ async fn a_key_rotated_into_the_jwks_is_fetched_for_its_unknown_kid() {
 
     let mut auth = ws_authorizer::Settings::new(AuthMode::Required);
     auth.jwks_url = Some(format!("http://{address}/jwks.json"));
+    auth.issuer = Some(ISSUER.to_owned());
     // Every unknown kid may refetch at once: the rotation is not held back by the limit.
     auth.jwks_min_refetch = Duration::ZERO;
     let gateway = gateway(auth).await;
-    let claims = |user: &str| json!({"sub": user, "exp": now() + 600, "nickname": user.trim_start_matches("u-")});
+    let claims =
+        |user: &str| json!({"sub": user, "iss": ISSUER, "exp": now() + 600, "nickname": user.trim_start_matches("u-")});
 
     let mut before = open(
         &gateway,

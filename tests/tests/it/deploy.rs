@@ -17,7 +17,8 @@
 //! venv that `scripts/install-deps` makes: `/opt/roomcast-ci/sam-venv`, or the directory
 //! in `ROOMCAST_SAM_VENV`. `sam build` takes minutes from clean; it builds into
 //! `target/sam` so that it never holds the lock of the target directory the tests are
-//! built in. `ROOMCAST_SKIP_SAM_BUILD=1` skips that one test (and says so).
+//! built in. `ROOMCAST_SKIP_SAM_BUILD=1` marks that one test ignored (`tests/build.rs`), so
+//! the run's summary counts it as not run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use std::time::Instant;
 use roomcast_core::commands::ACTIONS;
 use serde_json::Value;
 
+mod abuse_bounds;
 mod chat_page;
 mod http_api;
 mod stack;
@@ -100,6 +102,8 @@ const KAFKA_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:se
 /// and a key source, which the `Rules` demand with the default `AuthMode` (required).
 const BOOTSTRAP: (&str, &str) = ("KafkaBootstrapServers", "b-1.example:9096,b-2.example:9096");
 const JWKS_URL: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example/.well-known/jwks.json";
+/// The issuer of [`JWKS_URL`]'s tokens, which the `Rules` demand with it.
+const JWKS_ISSUER: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example";
 const JWT_SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:roomcast-jwt-AbCdEf";
 
 fn root() -> &'static Path {
@@ -223,12 +227,16 @@ impl Template {
         Self::with(&[("JwksUrl", JWKS_URL)])
     }
 
-    /// The transformed template with these parameter values (and [`BOOTSTRAP`]), made once
-    /// per distinct set.
+    /// The transformed template with these parameter values (and [`BOOTSTRAP`], and
+    /// [`JWKS_ISSUER`] with a `JwksUrl` unless `JwtIssuer` is given), made once per
+    /// distinct set.
     fn with(parameters: &[(&str, &str)]) -> &'static Self {
         type Cache = std::sync::Mutex<BTreeMap<Vec<String>, &'static Template>>;
         static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+        let given_name = |wanted: &str| parameters.iter().any(|(name, _)| *name == wanted);
+        let issuer = (given_name("JwksUrl") && !given_name("JwtIssuer")).then_some(("JwtIssuer", JWKS_ISSUER));
         let given: BTreeMap<String, String> = std::iter::once(BOOTSTRAP)
+            .chain(issuer)
             .chain(parameters.iter().copied())
             .map(|(name, value)| (name.to_owned(), value.to_owned()))
             .collect();
@@ -680,11 +688,7 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
             Some("KafkaTopic"),
             "{producer}"
         );
-        for variable in [
-            "ROOMCAST_KAFKA_AUTH",
-            "ROOMCAST_KAFKA_USERNAME",
-            "ROOMCAST_KAFKA_PASSWORD",
-        ] {
+        for variable in ["ROOMCAST_KAFKA_AUTH", "ROOMCAST_KAFKA_SECRET_ARN"] {
             assert_eq!(
                 variables[variable], message["Environment"]["Variables"][variable],
                 "{producer}'s {variable} must be ws-message's"
@@ -816,14 +820,17 @@ fn the_transformed_template_wires_functions_kafka_and_least_privilege() {
             groups[0]
         );
     }
-    let consumer_roles: BTreeSet<&str> = CONSUMERS
+    let secret_readers: BTreeSet<&str> = CONSUMERS
         .iter()
-        .map(|consumer| arn_of(&template.get(consumer.function)["Properties"]["Role"]).expect("a role"))
+        .map(|consumer| consumer.function)
+        .chain(PRODUCERS.iter().copied())
+        .map(|function| arn_of(&template.get(function)["Properties"]["Role"]).expect("a role"))
         .collect();
     assert_eq!(
         policy_roles(template.get("SelfManagedKafkaSecretPolicy")),
-        consumer_roles,
-        "SelfManagedKafkaSecretPolicy belongs to the consumers' roles, whose mappings read the secret"
+        secret_readers,
+        "SelfManagedKafkaSecretPolicy belongs to the consumers' roles, whose mappings read the secret, \
+         and the producers', which read it at cold start"
     );
 
     // By default the two groups differ; a Rule refuses a stack where they would not.
@@ -1657,6 +1664,30 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
             );
         }
     }
+    // A JWKS without its issuer is refused too: the authorizer would not start.
+    let rule = &template.document["Rules"]["JwksNeedsIssuer"];
+    assert_eq!(
+        rule["RuleCondition"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "JwksUrl"}, ""]}]}),
+    );
+    for parameters in [
+        &[("JwksUrl", JWKS_URL), ("JwtIssuer", "")][..],
+        &[("AuthMode", "none"), ("JwksUrl", JWKS_URL), ("JwtIssuer", "")][..],
+    ] {
+        let failures = Template::with(parameters).stack().rule_failures();
+        assert_eq!(failures.len(), 1, "{parameters:?}: {failures:?}");
+        assert!(
+            failures[0].starts_with("JwksNeedsIssuer:") && failures[0].contains("JwtIssuer"),
+            "{failures:?}"
+        );
+    }
+    let with_issuer = Template::with(&[("JwksUrl", JWKS_URL), ("JwtIssuer", JWKS_ISSUER)]).stack();
+    assert!(
+        with_issuer.rule_failures().is_empty(),
+        "{:?}",
+        with_issuer.rule_failures()
+    );
+
     // The rule that was already there still holds: MSK needs the VPC.
     let msk = Template::with(&[
         ("JwksUrl", JWKS_URL),
@@ -1672,6 +1703,50 @@ fn the_rules_refuse_sign_in_without_exactly_one_key_source() {
             .any(|failure| failure.starts_with("MskNeedsVpc:")),
         "MSK without subnets must be refused"
     );
+}
+
+/// `LogLevel`'s description warns that `trace` logs raw events, tokens included (the
+/// Lambda runtime logs each event's body at trace).
+#[test]
+fn the_log_level_says_that_trace_logs_tokens() {
+    let description = Template::load().document["Parameters"]["LogLevel"]["Description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for words in ["Never trace in production", "raw event", "tokens included"] {
+        assert!(description.contains(words), "{words:?} missing from {description:?}");
+    }
+}
+
+/// With SCRAM, the producers get the secret's ARN, never its user name or password (which
+/// `lambda:GetFunctionConfiguration` would show), and may read that secret.
+#[test]
+fn the_producers_read_the_kafka_secret_at_cold_start() {
+    let (_, template) = &kafka_setups()[1];
+    let stack = template.stack();
+    for producer in PRODUCERS {
+        let function = stack.get(producer).unwrap_or_else(|| panic!("{producer}"));
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(variables["ROOMCAST_KAFKA_AUTH"], "scram-sha-512", "{producer}");
+        assert_eq!(
+            reference(&variables["ROOMCAST_KAFKA_SECRET_ARN"]),
+            Some("KafkaSecretArn"),
+            "{producer}"
+        );
+        let shown = variables.to_string();
+        assert!(
+            !shown.contains("resolve:secretsmanager") && !shown.contains("PASSWORD"),
+            "{producer}: {shown}"
+        );
+        let role = arn_of(&function["Properties"]["Role"]).expect("a role");
+        assert!(
+            granted_to(&stack.resources, role).iter().any(|statement| {
+                actions_of(statement).contains(&"secretsmanager:GetSecretValue".to_owned())
+                    && reference(&statement["Resource"]) == Some("KafkaSecretArn")
+            }),
+            "{producer}'s role {role} must read the Kafka secret"
+        );
+    }
 }
 
 /// How to connect, for the stack's mode.
@@ -1702,17 +1777,94 @@ fn the_outputs_say_how_to_connect() {
 
 // --- sam build ------------------------------------------------------------------------------
 
+/// The target `sam build` builds for (cargo-lambda's default on x86_64).
+const LAMBDA_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Each crate the functions depend on, with the sets of features it is built with (a crate
+/// can be built twice: for build scripts and proc macros, and for the function).
+fn dependency_features(binary: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root().join("functions").join(binary))
+        .args([
+            "tree",
+            "--locked",
+            "--offline",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .args(["--target", LAMBDA_TARGET, "--format", "{p}|{f}"]);
+    let output = run(command);
+    assert!(
+        output.status.success(),
+        "cargo tree of {binary} failed:\n{}",
+        text(&output.stderr)
+    );
+    let mut crates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in text(&output.stdout).lines() {
+        let line = line.trim_end_matches(" (*)");
+        let Some((package, features)) = line.split_once('|') else {
+            continue;
+        };
+        // The workspace's own crates are each function's own business.
+        if package.contains(" (/") {
+            continue;
+        }
+        crates
+            .entry(package.to_owned())
+            .or_default()
+            .insert(features.to_owned());
+    }
+    crates
+}
+
+/// `sam build` runs cargo once per function, in the function's directory, so each
+/// function's features are resolved apart. A crate two functions share but build with
+/// different features is compiled twice, and so is every crate above it: one function's
+/// extra feature of a TLS crate or of `syn` made ws-authorizer's build compile the AWS SDK,
+/// hyper and librdkafka again (61 units, minutes of CI). roomcast-aws's `lambda` feature
+/// asks for the union; this keeps it so.
+#[test]
+fn the_functions_share_one_dependency_tree() {
+    let trees: Vec<(&str, BTreeMap<String, BTreeSet<String>>)> = FUNCTIONS
+        .iter()
+        .map(|(_, binary)| (*binary, dependency_features(binary)))
+        .collect();
+    let mut split = Vec::new();
+    for (i, (first, first_tree)) in trees.iter().enumerate() {
+        for (second, second_tree) in &trees[i + 1..] {
+            for (package, features) in first_tree {
+                match second_tree.get(package) {
+                    Some(other) if other != features => {
+                        split.push(format!("{package}: {first} {features:?}, {second} {other:?}"))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(
+        split.is_empty(),
+        "crates built with other features for different functions (ask for the union in \
+         functions/aws/Cargo.toml's `lambda` feature):\n{}",
+        split.join("\n")
+    );
+}
+
 /// ELF, 64-bit, x86-64: what a Lambda on x86_64 runs.
 fn is_x86_64_elf(bytes: &[u8]) -> bool {
     bytes.len() > 20 && bytes[..4] == *b"\x7fELF" && bytes[4] == 2 && u16::from_le_bytes([bytes[18], bytes[19]]) == 0x3e
 }
 
 #[test]
+#[cfg_attr(
+    skip_sam_build,
+    ignore = "ROOMCAST_SKIP_SAM_BUILD=1: `sam build` is not checked (tests/build.rs)"
+)]
 fn sam_build_makes_a_bootstrap_for_every_function() {
-    if std::env::var_os("ROOMCAST_SKIP_SAM_BUILD").is_some_and(|value| value == "1") {
-        report("deploy: ROOMCAST_SKIP_SAM_BUILD=1, so `sam build` was NOT checked");
-        return;
-    }
     // Its own target directory: a sam build holds it for minutes, and must not hold (or
     // rebuild) the one the tests are built in.
     let target = root().join("target").join("sam");

@@ -109,12 +109,15 @@ async fn with_the_store_down_nothing_is_lost_and_nothing_doubled() {
         max_audience: None,
         frame: serde_json::value::to_raw_value(&json!({"type": "notice", "text": "maintenance"})).expect("a frame"),
     };
+    let refused = proxy.refused();
     roomcast_tests::tansu::publisher(&topic)
         .publish(&notice)
         .await
         .expect("the log takes it");
-    // Long enough for fan-out to try the batch and fail it at least once.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Fan-out fails the batch once its lookup has failed: 3 attempts (FanOutConfig) of 3
+    // SDK attempts each, each a connection the proxy refuses. One more refusal is the
+    // retried batch's: the batch has failed at least once.
+    proxy.wait_for_refusals(refused + 3 * 3 + 1).await;
 
     proxy.set(Fault::None);
     // The retried batch posts the notice once: the next frame after it is the next message.
@@ -242,6 +245,14 @@ async fn clients_dropped_at_once_are_forgotten_on_moto_and_tansu() {
     clients_dropped_without_a_close_are_forgotten(gateway, count, moto::transactions_in_flight()).await;
 }
 
+/// Counts a `left` presence event by the nickname it announces.
+fn count_left(frame: &serde_json::Value, left: &mut BTreeMap<String, usize>) {
+    if frame["type"] == "presence" && frame["event"] == "left" {
+        let nick = frame["user"]["nick"].as_str().expect("a nickname");
+        *left.entry(nick.to_owned()).or_default() += 1;
+    }
+}
+
 /// A client of `name`, connecting again after a refusal with a 5xx (moto answers 500 now
 /// and then under a thousand arrivals; the first attempt leaves nothing behind).
 async fn connect_retrying(gateway: &roomcast_local::Running, name: &str) -> Client {
@@ -262,7 +273,8 @@ async fn connect_retrying(gateway: &roomcast_local::Running, name: &str) -> Clie
 
 /// Clients killed without a close frame (their sockets dropped) are gone from the store —
 /// connections, memberships, nicknames — and announced `left` exactly once each, through
-/// `$disconnect` or through the 410 that one fan-out pass over their rooms runs into.
+/// `$disconnect` or through the 410 that one fan-out pass over their rooms runs into. Every
+/// frame the watcher gets is counted, up to a mark that follows all the pass announced.
 async fn clients_dropped_without_a_close_are_forgotten(gateway: roomcast_local::Running, count: usize, at_once: usize) {
     use futures::StreamExt as _;
     roomcast_tests::init_tracing();
@@ -319,25 +331,35 @@ async fn clients_dropped_without_a_close_are_forgotten(gateway: roomcast_local::
     drop(clients);
     let mut left: BTreeMap<String, usize> = BTreeMap::new();
     while left.len() < count {
-        let frame = watcher.next().await;
-        if frame["type"] == "presence" && frame["event"] == "left" {
-            *left
-                .entry(frame["user"]["nick"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
+        count_left(&watcher.next().await, &mut left);
     }
     let announced = dropped.elapsed();
-    // One fan-out pass over every room: any connection `$disconnect` missed is found gone.
+    // One fan-out pass over every room, sent by a member of them all: any connection
+    // `$disconnect` missed is found gone. The watcher reads until each room's message of
+    // a round came, three rounds: the pass's message shows its batch was taken up; the
+    // probe, sent after that, comes in a later batch, so the pass's batch had ended and
+    // every `left` it announced was in the log (a room's records stay in order); the mark,
+    // sent after the probe came, follows all of them. Two senders: one connection's
+    // message bucket holds 50.
+    let mut echo = Client::connect(&gateway, "echo").await;
+    let mut marker = Client::connect(&gateway, "marker").await;
     for room in &rooms {
-        watcher
-            .ask_for(
-                json!({"action": "send", "room": room.as_str(), "text": "anyone?"}),
-                "ack",
-            )
-            .await;
+        echo.join(room.as_str()).await;
+        marker.join(room.as_str()).await;
     }
-    // Whatever else the pass announces arrives before the answer to a last question.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    for round in ["anyone?", "probe", "mark"] {
+        let sender = if round == "anyone?" { &mut echo } else { &mut marker };
+        for room in &rooms {
+            let send = json!({"action": "send", "room": room.as_str(), "text": round});
+            sender.ask_for(send, "ack").await;
+        }
+        let mut came = 0;
+        while came < DROP_ROOMS {
+            let frame = watcher.next().await;
+            count_left(&frame, &mut left);
+            came += usize::from(frame["type"] == "message" && frame["text"] == round);
+        }
+    }
     let rooms_of_watcher = watcher.ask_for(json!({"action": "whoami"}), "whoami").await;
     assert_eq!(rooms_of_watcher["rooms"].as_array().map(Vec::len), Some(DROP_ROOMS));
     let twice: Vec<_> = left.iter().filter(|(_, times)| **times > 1).collect();
@@ -346,9 +368,14 @@ async fn clients_dropped_without_a_close_are_forgotten(gateway: roomcast_local::
 
     for room in &rooms {
         let members = store.members(room).await.expect("members");
-        let nicks: Vec<&str> = members.iter().map(|member| member.user.nick.as_str()).collect();
-        assert_eq!(nicks, ["watcher"], "{room}: only the watcher is left");
-        assert_eq!(store.room_audience(room).await.expect("audience").len(), 1, "{room}");
+        let mut nicks: Vec<&str> = members.iter().map(|member| member.user.nick.as_str()).collect();
+        nicks.sort_unstable();
+        assert_eq!(
+            nicks,
+            ["echo", "marker", "watcher"],
+            "{room}: only the live clients are left"
+        );
+        assert_eq!(store.room_audience(room).await.expect("audience").len(), 3, "{room}");
     }
     for n in 0..count {
         let nick = roomcast_core::Nick::trusted(format!("drop{n}"));

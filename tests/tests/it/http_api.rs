@@ -73,7 +73,7 @@ pub(crate) fn signed_in_auth() -> ws_authorizer::Settings {
 
 /// A gateway with sign-in `optional` and an HS256 secret: the HTTP API's tokens are
 /// signed with that secret, and no dev token is offered.
-async fn signed_in_gateway(mode: Mode) -> Running {
+pub(crate) async fn signed_in_gateway(mode: Mode) -> Running {
     let mut settings = crate::gateway::settings(mode, &[]);
     settings.auth = signed_in_auth();
     start(settings).await
@@ -103,14 +103,14 @@ pub(crate) fn signed_token(user: &str, nick: &str, roles: &[&str]) -> String {
 
 /// An answer of the API: its status and its JSON body.
 #[derive(Debug, Clone)]
-struct Reply {
-    status: u16,
-    body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Value,
 }
 
 impl Reply {
     /// `(status, code)` of an error answer, for one assertion that shows both.
-    fn error(&self) -> (u16, Option<&str>) {
+    pub(crate) fn error(&self) -> (u16, Option<&str>) {
         assert_eq!(self.body["type"], "error", "not an error frame: {self:?}");
         (self.status, self.body["code"].as_str())
     }
@@ -118,14 +118,14 @@ impl Reply {
 
 /// The gateway's HTTP API, through one reqwest client (cloned into tasks).
 #[derive(Clone)]
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     /// `http://127.0.0.1:PORT`.
     origin: String,
 }
 
 impl Api {
-    fn new(gateway: &Running) -> Api {
+    pub(crate) fn new(gateway: &Running) -> Api {
         Api {
             http: reqwest::Client::builder()
                 .timeout(WAIT)
@@ -178,7 +178,7 @@ impl Api {
     }
 
     /// `method path` as `token`'s user (no `Authorization` header without one).
-    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Reply {
+    pub(crate) async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Reply {
         match token {
             Some(token) => {
                 let bearer = format!("Bearer {token}");
@@ -264,14 +264,14 @@ fn has_id(id: &Value) -> impl Fn(&[Value]) -> bool + '_ {
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-struct Ws {
+pub(crate) struct Ws {
     socket: Socket,
     name: String,
 }
 
 impl Ws {
     /// Connects with `query` (`?name=…` or `?token=…`).
-    async fn connect(gateway: &Running, query: &str, name: &str) -> Ws {
+    pub(crate) async fn connect(gateway: &Running, query: &str, name: &str) -> Ws {
         let url = format!("{}/{query}", gateway.ws_url());
         let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
@@ -312,7 +312,7 @@ impl Ws {
 
     /// Reads up to and including the first frame `wanted` accepts: the frames before it,
     /// and it.
-    async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
+    pub(crate) async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
         let mut before = Vec::new();
         loop {
             let frame = self.next().await;
@@ -324,7 +324,7 @@ impl Ws {
     }
 
     /// Sends `frame`; its reply of type `kind`, skipping frames pushed meanwhile.
-    async fn ask(&mut self, frame: Value, kind: &str) -> Value {
+    pub(crate) async fn ask(&mut self, frame: Value, kind: &str) -> Value {
         self.send(frame.clone()).await;
         let (_, reply) = self
             .until(|reply| reply["type"] == kind || reply["type"] == "error")
@@ -333,7 +333,7 @@ impl Ws {
         reply
     }
 
-    async fn join(&mut self, room: &str) {
+    pub(crate) async fn join(&mut self, room: &str) {
         self.ask(json!({"action": "join", "room": room}), "joined").await;
     }
 
@@ -971,7 +971,7 @@ async fn after_polling_under_concurrent_senders(gateway: Running, over_websocket
 }
 
 // Found while testing polling: the WebSocket side of the same promise ("paging either way
-// never skips nor repeats a message", DESIGN.md, client protocol v1).
+// gives every message exactly once", docs/protocol.md, "Message history").
 
 /// Ids are made (`MessageId::generate`) before the record is published, so two sends at
 /// once in one process can reach Kafka in the other order; and kafka-archive writes a
@@ -993,7 +993,7 @@ async fn websocket_history_after_polling_never_skips_under_concurrent_senders() 
 }
 
 /// Catching up after a reconnect (`history` with `after` the last id received, as
-/// DESIGN.md says) is safe only if a room's messages arrive in ascending id order. They do
+/// docs/protocol.md says) is safe only if a room's messages arrive in ascending id order. They do
 /// not always: with three senders at once, a member sometimes gets a message before one
 /// with a smaller id (the id was made first, its record published second), and a client
 /// that dropped between the two and catches up from the first never gets the second.
@@ -1098,6 +1098,30 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
     }
     let reply = api.call("POST", "/api/publish", Some(&service), Some("not json")).await;
     assert_eq!(reply.error(), (400, Some("bad_request")), "{reply:?}");
+    // Frames of the chat protocol: a service cannot speak as a user nor rewrite history
+    // (were one let through, everyone would get it below, where only notices are allowed).
+    let from = json!({"userId": user_of(0), "nick": "ann"});
+    for frame in [
+        json!({"type": "message", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "from": from, "text": "forged", "ts": 1}),
+        json!({"type": "dm", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "from": from, "to": from, "text": "forged", "ts": 1}),
+        json!({"type": "edited", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "text": "x", "editedAt": 1, "by": from}),
+        json!({"type": "deleted", "room": "general", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "by": from}),
+        json!({"type": "presence", "room": "general", "event": "left", "user": from}),
+        json!({"type": "ack", "id": "01HZY3J5Q6V9W8X7Y6Z5A4B3C2", "ts": 1}),
+        json!({"type": "error", "code": "forbidden", "message": "x"}),
+        json!({"type": "history", "room": "general", "messages": [], "more": false}),
+        json!({"type": "Message", "text": "another case"}),
+    ] {
+        let kind = frame["type"].as_str().unwrap().to_lowercase();
+        let body = json!({"target": {"all": true}, "frame": frame}).to_string();
+        let reply = api.call("POST", "/api/publish", Some(&service), Some(&body)).await;
+        assert_eq!(reply.error(), (400, Some("bad_request")), "{body}: {reply:?}");
+        let message = reply.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("\"{kind}\"")),
+            "the refusal names {kind}: {reply:?}"
+        );
+    }
 
     // A room, a user, a connection and everyone in a room, by the service and the admin.
     let cases = [

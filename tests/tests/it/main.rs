@@ -1,6 +1,7 @@
 //! One test binary for every integration test, so the AWS SDK and librdkafka are linked
 //! once and moto and tansu are started once per run.
 
+mod abuse;
 mod archive_source;
 mod auth;
 mod browser;
@@ -12,7 +13,10 @@ mod handlers;
 mod history;
 mod history_store;
 mod http_api;
+mod kafka_secret;
 mod lambda;
+mod local_surfaces;
+mod nicknames;
 mod no_scan;
 mod openapi;
 mod page;

@@ -929,7 +929,8 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     drop(ws);
     gateway.shutdown().await;
 
-    // Quotas, on a gateway with small ones: one message, one new room, one membership.
+    // Quotas, on a gateway with small ones: one message, one new room, one membership, two
+    // joins or leaves, one read.
     let gateway = start_with(
         crate::gateway::settings(Mode::Embedded, &[]),
         &[
@@ -938,6 +939,10 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
             ("ROOMCAST_ROOMS_CREATED_PER_HOUR", "1"),
             ("ROOMCAST_ROOM_CREATION_BURST", "1"),
             ("ROOMCAST_ROOMS_PER_USER", "1"),
+            ("ROOMCAST_MEMBERSHIPS_PER_SECOND", "0.001"),
+            ("ROOMCAST_MEMBERSHIP_BURST", "2"),
+            ("ROOMCAST_READS_PER_SECOND", "0.001"),
+            ("ROOMCAST_READ_BURST", "1"),
         ],
     )
     .await;
@@ -970,6 +975,18 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
             )
             .await;
         assert_eq!((reply.status, reply.code()), expected, "{reply:?}");
+    }
+    // Frank's two joins are spent; every read draws from one bucket.
+    for method in [put, delete] {
+        let reply = api.call(method, MEMBERS, "frank1", "", Bearer(&frank), Empty).await;
+        assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
+    }
+    let gina = api.dev_token("gina", &[]).await;
+    let reply = api.call(get, ROOMS, "", "", Bearer(&gina), Empty).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    for (path, room) in [(ROOMS, ""), (MESSAGES, "frank1"), (WHO, "frank1")] {
+        let reply = api.call(get, path, room, "", Bearer(&gina), Empty).await;
+        assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
     }
     gateway.shutdown().await;
 
@@ -1005,6 +1022,22 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     .expect("signing works");
     let reply = api.call(get, ROOMS, "", "", Bearer(&stranger), Empty).await;
     assert_eq!((reply.status, reply.code()), (401, Some("unauthorized")), "{reply:?}");
+    // Another user's token cannot show itself under the nickname of someone online.
+    let _zoe = Client::connect(&gateway, "zoe").await;
+    let borrowed = signed_token("u-not-zoe", "zoe", &[]);
+    let reply = api
+        .call(
+            post,
+            MESSAGES,
+            "general",
+            "",
+            Bearer(&borrowed),
+            Json(json!({"text": "zoe here"})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    let reply = api.call(delete, MEMBERS, "general", "", Bearer(&borrowed), Empty).await;
+    assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
     gateway.shutdown().await;
 
     // Every status the document declares was answered by some request above.

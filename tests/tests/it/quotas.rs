@@ -84,7 +84,8 @@ async fn a_user_creates_rooms_at_a_bounded_rate_into_a_bounded_catalog(backends:
     // The broadcast room is not in the catalog's count.
     lambdas.config.limits.max_rooms = 3;
     let create = |room: &str| json!({"action": "createRoom", "room": room}).to_string();
-    let alice = lambdas.connect("alice").await;
+    // Signed-in users: an anonymous one's rooms count by address (abuse.rs).
+    let alice = lambdas.sign_in("u-alice", "alice", &[]).await;
     lambdas.ok(&alice, &create("a1"), "roomCreated").await;
     lambdas.ok(&alice, &create("a2"), "roomCreated").await;
     let refused = lambdas.frame(&alice, &create("a3")).await;
@@ -94,7 +95,7 @@ async fn a_user_creates_rooms_at_a_bounded_rate_into_a_bounded_catalog(backends:
         "{refused}"
     );
 
-    let bob = lambdas.connect("bob").await;
+    let bob = lambdas.sign_in("u-bob", "bob", &[]).await;
     lambdas.ok(&bob, &create("b1"), "roomCreated").await;
     let full = lambdas.frame(&bob, &create("b2")).await;
     assert_eq!(full["code"], "conflict", "{full}");

@@ -76,6 +76,10 @@ impl ConversationRef {
     }
 }
 
+/// How far ahead of the request's time a message id may be dated: the clocks of the
+/// functions that make ids and of API Gateway, which times requests, differ a little.
+const MAX_CLOCK_SKEW_MS: i64 = 2_000;
+
 /// The first pause between two looks at the history while waiting for the archive.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
 
@@ -92,8 +96,14 @@ pub async fn kept_message(
     id: &MessageId,
 ) -> Result<StoredMessage, ClientError> {
     let history: &dyn History = ctx.history;
+    // No message is dated in the future: an id that is cannot be on its way, and waiting
+    // for it would hold a function for the whole lag.
+    if id.timestamp_ms() > ctx.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(ClientError::not_found(format!(
+            "there is no message `{id}` in {conversation}: its id is dated in the future"
+        )));
+    }
     let lag = i64::try_from(ctx.config.archive_lag.as_millis()).unwrap_or(i64::MAX);
-    // A forged id from the future waits no longer than a fresh one.
     let age = (ctx.now_ms - id.timestamp_ms()).max(0);
     let wait = Duration::from_millis(lag.saturating_sub(age).max(0) as u64);
     let deadline = tokio::time::Instant::now() + wait;

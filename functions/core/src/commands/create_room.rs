@@ -29,12 +29,14 @@ impl CreateRoom {
             created_by: ctx.caller.user.user_id.clone(),
             created_at_ms: ctx.now_ms,
         };
-        ctx.take_token(
-            BucketKey::room_creations(ctx.caller),
-            ctx.config.limits.room_creations,
-            "new rooms",
-        )
-        .await?;
+        // A new connection is a new anonymous user: their rooms count by address instead.
+        let limits = &ctx.config.limits;
+        let bucket = match ctx.caller.expires_at {
+            Some(_) if ctx.caller.source_ip.is_some() => limits.anonymous_room_creations,
+            _ => limits.room_creations,
+        };
+        ctx.take_token(BucketKey::room_creations(ctx.caller), bucket, "new rooms")
+            .await?;
         ctx.store.create_room(&room, ctx.config.limits.max_rooms).await?;
         Ok(ServerFrame::RoomCreated { room: room.name })
     }

@@ -206,6 +206,7 @@ mod tests {
             roles: Vec::new(),
             connection: None,
             expires_at: None,
+            source_ip: None,
         };
         let room = RoomName::trusted("general");
         store.join(&room, &caller.user, None).await.unwrap();

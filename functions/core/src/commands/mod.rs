@@ -212,12 +212,45 @@ impl Command {
         }
     }
 
+    /// Whether the frames this causes show the caller (`from`, `by`, a presence's `user`)
+    /// to others, nickname and all.
+    pub fn shows_caller(&self) -> bool {
+        matches!(
+            self,
+            Command::Send(_)
+                | Command::Dm(_)
+                | Command::Edit(_)
+                | Command::Delete(_)
+                | Command::Join(_)
+                | Command::Leave(_)
+        )
+    }
+
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
-        // Whatever a message turns out to be, it costs a token: a flood of refused ones
-        // costs the store as much as accepted ones.
-        if let Command::Send(_) | Command::Dm(_) | Command::Edit(_) = self {
-            ctx.take_token(BucketKey::messages(ctx.caller), ctx.config.limits.messages, "messages")
-                .await?;
+        // Whatever an action turns out to do, it costs a token: a flood of refused ones
+        // costs the store as much as accepted ones. (`createRoom` draws from its own bucket
+        // once its name is checked; `ping` reads nothing.)
+        let limits = &ctx.config.limits;
+        let quota = match self {
+            Command::Send(_) | Command::Dm(_) | Command::Edit(_) | Command::Delete(_) => {
+                Some((BucketKey::messages(ctx.caller), limits.messages, "messages"))
+            }
+            Command::History(_) | Command::Who(_) | Command::Rooms(_) | Command::WhoAmI(_) => {
+                Some((BucketKey::reads(ctx.caller), limits.reads, "reads"))
+            }
+            Command::Join(_) | Command::Leave(_) => Some((
+                BucketKey::memberships(ctx.caller),
+                limits.memberships,
+                "joins and leaves",
+            )),
+            Command::CreateRoom(_) | Command::Ping(_) => None,
+        };
+        if let Some((key, bucket, what)) = quota {
+            ctx.take_token(key, bucket, what).await?;
+        }
+        // A caller with no connection (the HTTP API) holds no claim on its nickname.
+        if ctx.caller.connection.is_none() && self.shows_caller() {
+            crate::http::require_own_nick(ctx).await?;
         }
         match self {
             Command::Join(cmd) => cmd.apply(ctx).await,
@@ -244,6 +277,8 @@ pub struct Frame<'a> {
     pub config: &'a Config,
     /// The connection the frame came on.
     pub connection_id: &'a ConnectionId,
+    /// Where it came from (`requestContext.identity.sourceIp`), when known.
+    pub source_ip: Option<&'a str>,
     /// Milliseconds since the epoch: API Gateway's `requestTimeEpoch`.
     pub now_ms: i64,
 }
@@ -261,7 +296,7 @@ pub async fn handle_frame(frame: &Frame<'_>, body: &str) -> ServerFrame {
     let client_msg_id = command.client_msg_id().map(str::to_owned);
     let refused = |error| ServerFrame::error(error, Some(action)).for_message(client_msg_id.as_deref());
     let caller = match frame.store.connection(frame.connection_id).await {
-        Ok(Some(connection)) => Caller::of(&connection),
+        Ok(Some(connection)) => Caller::of(&connection).from_address(frame.source_ip),
         Ok(None) => return refused(not_registered()),
         Err(error) => return refused(error.into()),
     };

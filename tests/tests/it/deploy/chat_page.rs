@@ -22,9 +22,11 @@ const RESOURCES: &[&str] = &[
 const OUTPUTS: &[&str] = &["ChatPageUrl", "ChatPageBucketName", "ChatPageUpload"];
 
 /// The page's policy, as a host should send it: its own scripts and styles only, and
-/// connections to any TLS host (the stack's APIs are on other hosts than the page).
+/// connections to the stack's WebSocket API and to the region's execute-api hosts over TLS
+/// (the HTTP API's own origin would be a dependency cycle: its CORS names the page's).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self' wss: https:; frame-ancestors 'none'; base-uri 'none'; \
+     img-src 'self' data:; connect-src 'self' wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix} \
+     https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'none'";
 
 /// AWS's managed cache policy CachingDisabled.
@@ -198,15 +200,19 @@ fn the_distribution_serves_the_page_over_https_with_its_content_security_policy(
         assert_eq!(reference(&policy["Name"]), Some("ChatPageBucket"));
         let headers = &policy["SecurityHeadersConfig"];
         assert_eq!(
-            headers["ContentSecurityPolicy"]["ContentSecurityPolicy"],
-            CONTENT_SECURITY_POLICY
+            sub(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]),
+            Some(CONTENT_SECURITY_POLICY)
         );
+        assert!(
+            !CONTENT_SECURITY_POLICY.contains(" wss:;") && !CONTENT_SECURITY_POLICY.contains(" https:;"),
+            "no scheme-wide source: a link naming any host could reach it"
+        );
+        let hosts = "connect-src 'self' wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix} \
+                     https://*.execute-api.${AWS::Region}.${AWS::URLSuffix};";
         assert_eq!(
             CONTENT_SECURITY_POLICY,
-            roomcast_local::page::CONTENT_SECURITY_POLICY
-                .replace(" ws:", "")
-                .replace(" http:", ""),
-            "the local gateway's policy, but connecting over TLS only"
+            roomcast_local::page::CONTENT_SECURITY_POLICY.replace("connect-src 'self';", hosts),
+            "the local gateway's policy, but connecting to the stack's APIs"
         );
         assert_eq!(headers["ContentSecurityPolicy"]["Override"], true);
         assert_eq!(headers["ContentTypeOptions"]["Override"], true, "nosniff");

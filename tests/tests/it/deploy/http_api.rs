@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md, "HTTP API"): an `AWS::Serverless::HttpApi` on the `$default`
+//! The HTTP API (docs/protocol.md, "HTTP API"): an `AWS::Serverless::HttpApi` on the `$default`
 //! stage, only with sign-in on, whose every route is an entry of
 //! [`roomcast_core::http::ROUTES`] (plus the open OpenAPI document) going through the JWT
 //! authorizer by default; and http-api's function, which runs ws-message's commands and so
