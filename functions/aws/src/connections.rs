@@ -235,6 +235,11 @@ impl ConnectionsNotifier {
                 .await
                 .map_err(|error| NotifyError::Retryable(Box::new(error)))?;
             let status = response.status();
+            let kind = response
+                .headers()
+                .get("x-amzn-ErrorType")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
             // An answer with an empty body (a post's success) is complete as it is: the
             // connection is back in the pool once it is dropped.
             if status.is_success() && response.body().is_end_stream() {
@@ -248,7 +253,7 @@ impl ConnectionsNotifier {
             if status.is_success() {
                 return Ok(());
             }
-            Err(classify(PostError::new(status, body.ok())))
+            Err(classify(PostError::new(status, kind, body.ok())))
         };
         match tokio::time::timeout(self.attempt_timeout, exchange).await {
             Ok(result) => result,
@@ -269,27 +274,31 @@ impl Notifier for ConnectionsNotifier {
     }
 }
 
-/// An answer other than 2xx, with AWS's error type (`x-amzn-ErrorType`'s place is the
-/// body's `message` for the management API) when it gave one.
+/// An answer other than 2xx, with AWS's error type (`x-amzn-ErrorType`) and the body's
+/// `message` when it gave them.
 #[derive(Debug)]
 pub struct PostError {
     pub status: StatusCode,
+    pub kind: Option<String>,
     pub message: String,
 }
 
 impl PostError {
-    fn new(status: StatusCode, body: Option<Bytes>) -> Self {
+    fn new(status: StatusCode, kind: Option<String>, body: Option<Bytes>) -> Self {
         let message = body
             .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
             .and_then(|value| value.get("message").and_then(|m| m.as_str()).map(str::to_owned))
             .unwrap_or_default();
-        Self { status, message }
+        Self { status, kind, message }
     }
 }
 
 impl std::fmt::Display for PostError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "@connections answered {}", self.status)?;
+        if let Some(kind) = &self.kind {
+            write!(f, " {kind}")?;
+        }
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
         }
