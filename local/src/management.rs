@@ -64,19 +64,18 @@ struct Call {
     body: Bytes,
 }
 
-/// The signature check, when the gateway makes it: `Err` is the 403 to answer.
-fn verify(gateway: &Gateway, request: &Call) -> Result<(), Response> {
-    let Some(signatures) = &gateway.signatures else {
-        return Ok(());
-    };
-    signatures
+/// The signature check, when the gateway makes it: the 403 to answer when it fails.
+fn refusal(gateway: &Gateway, request: &Call) -> Option<Response> {
+    let signatures = gateway.signatures.as_ref()?;
+    let refusal = signatures
         .verify(&request.method, &request.uri, &request.headers, &request.body)
-        .map_err(|refusal| aws_error(StatusCode::FORBIDDEN, refusal.kind(), &refusal.to_string()))
+        .err()?;
+    Some(aws_error(StatusCode::FORBIDDEN, refusal.kind(), &refusal.to_string()))
 }
 
 async fn send(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, request: Call) -> Response {
     round_trip(&gateway).await;
-    if let Err(refused) = verify(&gateway, &request) {
+    if let Some(refused) = refusal(&gateway, &request) {
         return refused;
     }
     let body = request.body;
@@ -108,7 +107,7 @@ async fn send(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, reque
 
 async fn describe(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, request: Call) -> Response {
     round_trip(&gateway).await;
-    if let Err(refused) = verify(&gateway, &request) {
+    if let Some(refused) = refusal(&gateway, &request) {
         return refused;
     }
     let Some(live) = gateway.registry.get(&id) else {
@@ -125,7 +124,7 @@ async fn describe(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, r
 
 async fn close(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, request: Call) -> Response {
     round_trip(&gateway).await;
-    if let Err(refused) = verify(&gateway, &request) {
+    if let Some(refused) = refusal(&gateway, &request) {
         return refused;
     }
     let Some(live) = gateway.registry.get(&id) else {
