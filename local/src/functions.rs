@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::kafka::KafkaEvent;
-use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_core::archive::{ArchiveConfig, ArchiveReport};
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
-use roomcast_core::{Config, History, Publisher, Store};
+use roomcast_core::{Config, History, Notifier, Publisher, Store};
 
 pub struct Functions {
     pub store: Arc<dyn Store>,
@@ -19,8 +18,9 @@ pub struct Functions {
     /// kafka-archive's settings: the retention of history and the limits a kept message meets.
     pub archive: ArchiveConfig,
     /// kafka-fanout reaches connections through the gateway's own `@connections` API with
-    /// the official SDK, exactly as it reaches API Gateway in AWS.
-    pub notifier: ConnectionsNotifier,
+    /// its own notifier, exactly as it reaches API Gateway in AWS (or the official SDK
+    /// client it used before: `--connections-client sdk`).
+    pub notifier: Box<dyn Notifier>,
     /// ws-authorizer on `$connect`, when `ROOMCAST_AUTH` is `optional` or `required`; `None`
     /// otherwise, as in the SAM template, where it is then not attached.
     pub authorizer: Option<ws_authorizer::Authorizer>,
@@ -73,7 +73,7 @@ impl Functions {
     }
 
     pub async fn fan_out(&self, event: &KafkaEvent) -> Result<FanOutReport, kafka_fanout::BatchFailed> {
-        kafka_fanout::handle(&*self.store, &*self.publisher, &self.notifier, &self.fan_out, event).await
+        kafka_fanout::handle(&*self.store, &*self.publisher, &*self.notifier, &self.fan_out, event).await
     }
 
     pub async fn archive(&self, event: &KafkaEvent) -> Result<ArchiveReport, kafka_archive::BatchFailed> {

@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
-use roomcast_aws::connections::ConnectionsNotifier;
+use roomcast_aws::connections::{ConnectionsNotifier, SdkConnectionsNotifier};
 use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::Config;
@@ -49,6 +49,8 @@ pub struct Gateway {
     pub registry: Registry,
     /// How long every `@connections` request waits before its answer (`--connections-delay-ms`).
     pub connections_delay: Duration,
+    /// The signature check of `@connections` requests (`--verify-signatures`).
+    pub signatures: Option<management::Signatures>,
 }
 
 /// A started gateway. Dropping it does not stop it; call [`Running::shutdown`].
@@ -108,6 +110,16 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
     };
 
     let endpoint = format!("http://{addr}/{}", settings.stage);
+    let notifier: Box<dyn roomcast_core::Notifier> = match settings.connections_client {
+        settings::ConnectionsClient::Signed => {
+            Box::new(ConnectionsNotifier::new(&sdk, &endpoint, fan_out.concurrency)?)
+        }
+        settings::ConnectionsClient::Sdk => Box::new(SdkConnectionsNotifier::new(&sdk, &endpoint)),
+    };
+    let signatures = match settings.verify_signatures {
+        true => Some(management::Signatures::new(&sdk).await?),
+        false => None,
+    };
     let functions = Arc::new(Functions {
         store: opened.store,
         history: opened.history,
@@ -115,7 +127,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         config,
         fan_out,
         archive,
-        notifier: ConnectionsNotifier::new(&sdk, &endpoint),
+        notifier,
         authorizer,
         http_authorizer,
         dev_signer,
@@ -130,6 +142,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         functions: functions.clone(),
         registry: Registry::default(),
         connections_delay: Duration::from_millis(settings.connections_delay_ms),
+        signatures,
     });
     let app = Router::new()
         .route("/", get(websocket::upgrade))

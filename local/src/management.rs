@@ -2,13 +2,19 @@
 //! `https://{api}.execute-api.{region}.amazonaws.com/{stage}/@connections/{id}`: POST sends
 //! one frame, GET describes the connection, DELETE closes it. Errors carry AWS's error type
 //! in `x-amzn-ErrorType`, so the official SDKs work against it with only an endpoint
-//! override.
+//! override. With `--verify-signatures` every request must carry a valid SigV4 signature
+//! made with the gateway's own AWS credentials, as API Gateway checks the caller's: a
+//! missing or wrong one is answered 403 ([`Signatures`]).
+
+mod signatures;
+
+pub use signatures::Signatures;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -46,8 +52,33 @@ fn gone() -> Response {
     aws_error(StatusCode::GONE, "GoneException", "")
 }
 
-async fn send(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, body: Bytes) -> Response {
+/// The most of a request's body read (axum's default limit, as before the signature
+/// check needed the whole request): above the management API's own quota anyway.
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// What every request carries besides its path's id, for the signature check.
+struct Call {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// The signature check, when the gateway makes it: the 403 to answer when it fails.
+fn refusal(gateway: &Gateway, request: &Call) -> Option<Response> {
+    let signatures = gateway.signatures.as_ref()?;
+    let refusal = signatures
+        .verify(&request.method, &request.uri, &request.headers, &request.body)
+        .err()?;
+    Some(aws_error(StatusCode::FORBIDDEN, refusal.kind(), &refusal.to_string()))
+}
+
+async fn send(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, request: Call) -> Response {
     round_trip(&gateway).await;
+    if let Some(refused) = refusal(&gateway, &request) {
+        return refused;
+    }
+    let body = request.body;
     if body.len() > gateway.quotas.message_bytes {
         let message = format!(
             "data is {} bytes; the limit is {}",
@@ -74,8 +105,11 @@ async fn send(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, body:
     }
 }
 
-async fn describe(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+async fn describe(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, request: Call) -> Response {
     round_trip(&gateway).await;
+    if let Some(refused) = refusal(&gateway, &request) {
+        return refused;
+    }
     let Some(live) = gateway.registry.get(&id) else {
         return gone();
     };
@@ -88,8 +122,11 @@ async fn describe(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -
     .into_response()
 }
 
-async fn close(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+async fn close(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>, request: Call) -> Response {
     round_trip(&gateway).await;
+    if let Some(refused) = refusal(&gateway, &request) {
+        return refused;
+    }
     let Some(live) = gateway.registry.get(&id) else {
         return gone();
     };
@@ -100,14 +137,32 @@ async fn close(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> R
     }
 }
 
-async fn staged_send(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>, body: Bytes) -> Response {
-    send(state, Path(id), body).await
+async fn staged_send(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>, request: Call) -> Response {
+    send(state, Path(id), request).await
 }
 
-async fn staged_describe(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>) -> Response {
-    describe(state, Path(id)).await
+async fn staged_describe(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>, request: Call) -> Response {
+    describe(state, Path(id), request).await
 }
 
-async fn staged_close(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>) -> Response {
-    close(state, Path(id)).await
+async fn staged_close(state: State<Arc<Gateway>>, Path((_, id)): Path<(String, String)>, request: Call) -> Response {
+    close(state, Path(id), request).await
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Call {
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
+            let message = format!("the body is over {BODY_LIMIT} bytes or was cut short");
+            aws_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException", &message)
+        })?;
+        Ok(Call {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        })
+    }
 }

@@ -106,6 +106,19 @@ pub struct Settings {
     #[arg(long, env = "ROOMCAST_CONNECTIONS_DELAY_MS", default_value_t = 0)]
     pub connections_delay_ms: u64,
 
+    /// Check the SigV4 signature of every `@connections` request, as API Gateway does,
+    /// against the gateway's own AWS credentials (those its kafka-fanout signs with: the
+    /// environment's, else access key `local`, secret `local`), and answer a missing or
+    /// wrong one 403. Off by default, so that any client may post locally unsigned.
+    #[arg(long, env = "ROOMCAST_VERIFY_SIGNATURES")]
+    pub verify_signatures: bool,
+
+    /// How kafka-fanout posts to `@connections`: `signed`, its own SigV4-signing notifier,
+    /// as the Lambda function does; `sdk`, the official SDK client it used before (the
+    /// benchmarks' "before").
+    #[arg(long, env = "ROOMCAST_CONNECTIONS_CLIENT", value_enum, default_value_t = ConnectionsClient::Signed)]
+    pub connections_client: ConnectionsClient,
+
     /// Rooms to create at start when missing, comma-separated.
     #[arg(long, env = "ROOMCAST_ROOMS", value_delimiter = ',', default_value = "general")]
     pub rooms: Vec<String>,
@@ -116,6 +129,12 @@ pub struct Settings {
     /// the authorizer before `$connect`; by default (`none`) it does not.
     #[arg(skip = ws_authorizer::Settings::new(roomcast_core::config::AuthMode::None))]
     pub auth: ws_authorizer::Settings,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionsClient {
+    Signed,
+    Sdk,
 }
 
 /// API Gateway's WebSocket quotas, as configured.

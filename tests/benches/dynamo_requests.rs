@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use clap::Parser;
-use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_aws::dynamo::{ensure_table, DynamoStore};
 use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::fan_out::FanOutConfig;
@@ -201,7 +200,7 @@ async fn main() {
     let fan_out_config = FanOutConfig::default();
     let archive_config = ArchiveConfig::default();
     let server = ConnectionsServer::start().await;
-    let notifier = ConnectionsNotifier::from_client(server.sdk_client());
+    let notifier = server.notifier();
 
     println!(
         "DynamoDB requests per Kafka batch (counted through a proxy in front of moto at {}); \

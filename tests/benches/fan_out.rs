@@ -6,7 +6,6 @@
 
 use std::time::Instant;
 
-use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::memory::{LogRecord, MemoryLog, MemoryStore};
 use roomcast_core::model::Connection;
@@ -59,7 +58,7 @@ async fn main() {
         .collect();
 
     let server = ConnectionsServer::start().await;
-    let notifier = ConnectionsNotifier::from_client(server.sdk_client());
+    let notifier = server.notifier();
     let config = FanOutConfig {
         concurrency,
         ..FanOutConfig::default()

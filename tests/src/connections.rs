@@ -118,6 +118,18 @@ impl ConnectionsServer {
         aws_sdk_apigatewaymanagement::Client::from_conf(config)
     }
 
+    /// kafka-fanout's notifier, pointed at this server as at API Gateway's stage URL.
+    pub fn notifier(&self) -> roomcast_aws::connections::ConnectionsNotifier {
+        let credentials = aws_sdk_apigatewaymanagement::config::Credentials::new("test", "test", None, None, "tests");
+        roomcast_aws::connections::ConnectionsNotifier::with_credentials(
+            aws_sdk_apigatewaymanagement::config::SharedCredentialsProvider::new(credentials),
+            "us-east-1",
+            &self.endpoint,
+            64,
+        )
+        .expect("a notifier for an http endpoint")
+    }
+
     fn answer(&self, id: String, body: Bytes) -> Response {
         let mut inner = self.inner.lock().unwrap();
         inner.attempts.push(id.clone());

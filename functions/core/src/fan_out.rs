@@ -18,8 +18,9 @@
 //!   conversation's record reaches both users, each told the other as `with`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use futures::stream::{self, StreamExt};
 
@@ -200,7 +201,7 @@ where
         .collect::<Result<_, _>>()?;
 
     // Each connection's frames, in record order. `order` keeps the posting order stable.
-    let mut queues: HashMap<&ConnectionId, Vec<Arc<str>>> = HashMap::new();
+    let mut queues: HashMap<&ConnectionId, Vec<Bytes>> = HashMap::new();
     let mut order: Vec<&ConnectionId> = Vec::new();
     for (envelope, audience, frame) in &envelopes {
         let ids = &audiences[audience];
@@ -238,14 +239,15 @@ where
 }
 
 /// The frame for one side of a direct conversation: an `edited` or `deleted` names the
-/// other user as `with`; anything else, and any frame of a room, goes as it is.
-fn for_side(frame: &str, with: Option<&UserId>) -> Arc<str> {
+/// other user as `with`; anything else, and any frame of a room, goes as it is. One copy
+/// per record and side, shared by every member's post (a `Bytes` clone is a count).
+fn for_side(frame: &str, with: Option<&UserId>) -> Bytes {
     match with {
         Some(with) if frame.starts_with(r#"{"type":"edited","#) || frame.starts_with(r#"{"type":"deleted","#) => {
             let with = serde_json::to_string(with.as_str()).expect("strings always serialise");
-            Arc::from(crate::envelope::with_field(frame, "with", &with))
+            Bytes::from(crate::envelope::with_field(frame, "with", &with))
         }
-        _ => Arc::from(frame),
+        _ => Bytes::copy_from_slice(frame.as_bytes()),
     }
 }
 
@@ -287,7 +289,7 @@ async fn deliver<S, P, N>(
     notifier: &N,
     config: &FanOutConfig,
     id: &ConnectionId,
-    frames: &[Arc<str>],
+    frames: &[Bytes],
 ) -> Delivery
 where
     S: Store + ?Sized,
@@ -296,7 +298,7 @@ where
 {
     let mut outcome = Delivery::default();
     for (index, frame) in frames.iter().enumerate() {
-        match post_with_retry(notifier, config, id, frame.as_bytes()).await {
+        match post_with_retry(notifier, config, id, frame).await {
             Ok(()) => outcome.delivered += 1,
             Err(NotifyError::Gone) => {
                 outcome.gone = true;
@@ -328,12 +330,12 @@ async fn post_with_retry<N: Notifier + ?Sized>(
     notifier: &N,
     config: &FanOutConfig,
     id: &ConnectionId,
-    frame: &[u8],
+    frame: &Bytes,
 ) -> Result<(), NotifyError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let result = match tokio::time::timeout(config.post_timeout, notifier.send(id, frame)).await {
+        let result = match tokio::time::timeout(config.post_timeout, notifier.send_shared(id, frame)).await {
             Ok(result) => result,
             Err(elapsed) => Err(NotifyError::Retryable(Box::new(elapsed))),
         };

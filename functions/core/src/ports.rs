@@ -221,4 +221,11 @@ pub enum NotifyError {
 #[async_trait]
 pub trait Notifier: Send + Sync {
     async fn send(&self, connection: &ConnectionId, frame: &[u8]) -> Result<(), NotifyError>;
+
+    /// The same, for a frame shared by many posts (fan-out's, one per record): a notifier
+    /// whose transport must own the body (an HTTP client's) keeps a reference to it instead
+    /// of a copy per connection.
+    async fn send_shared(&self, connection: &ConnectionId, frame: &bytes::Bytes) -> Result<(), NotifyError> {
+        self.send(connection, frame).await
+    }
 }

@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
     let config = env.fan_out()?;
     let sdk = aws_sdk_config().await;
     let store = env.store(&sdk)?;
-    let notifier = ConnectionsNotifier::new(&sdk, &env.connections_endpoint()?);
+    // One pooled connection per post in flight, kept alive between batches.
+    let notifier = ConnectionsNotifier::new(&sdk, &env.connections_endpoint()?, config.concurrency)?;
     // Presence of users whose connections fan-out finds gone.
     let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
 use roomcast_core::memory::LogRecord;
 use roomcast_core::model::{Arrival, Connection, Departure, Member, Nick, OnlineUser, Room, User};
@@ -55,7 +54,7 @@ async fn fan_out(
     records: &[LogRecord],
     config: &FanOutConfig,
 ) -> FanOutReport {
-    let notifier = ConnectionsNotifier::from_client(server.sdk_client());
+    let notifier = server.notifier();
     let publisher = &*lambdas.backends.publisher;
     kafka_fanout::handle(store, publisher, &notifier, config, &events::kafka_batch(records))
         .await
@@ -305,7 +304,7 @@ async fn a_store_outage_fails_the_batch_before_anything_is_posted(backends: Back
     let records = lambdas.backends.published().await;
     let failing = Instrumented::new(lambdas.backends.store.clone());
     failing.fail_lookups.store(true, Ordering::SeqCst);
-    let notifier = ConnectionsNotifier::from_client(server.sdk_client());
+    let notifier = server.notifier();
     let publisher = &*lambdas.backends.publisher;
     let result = kafka_fanout::handle(
         &failing,

@@ -169,7 +169,7 @@ impl Client {
         );
     }
 
-    async fn connection_id(&mut self) -> String {
+    pub(crate) async fn connection_id(&mut self) -> String {
         self.ask(json!({"action": "whoami"})).await["connectionId"]
             .as_str()
             .unwrap()

@@ -25,6 +25,7 @@ mod page;
 mod publisher;
 mod quotas;
 mod shutdown;
+mod signatures;
 mod signed_in;
 mod source;
 mod store;

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_core::config::AuthMode;
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
 use roomcast_core::Envelope;
@@ -73,7 +72,7 @@ impl World {
             if batch.is_empty() {
                 return total;
             }
-            let notifier = ConnectionsNotifier::from_client(self.server.sdk_client());
+            let notifier = self.server.notifier();
             let config = FanOutConfig {
                 backoff: Duration::from_millis(5),
                 domain: self.lambdas.config.clone(),
