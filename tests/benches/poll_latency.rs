@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use roomcast_aws::config::Env;
 use roomcast_local::settings::Settings;
-use serde_json::Value;
+use roomcast_tests::http_client::HttpApi;
 
 #[derive(Parser)]
 struct Options {
@@ -39,35 +39,13 @@ struct Options {
     bench: bool,
 }
 
-#[derive(Clone)]
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<&str>) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
-        }
-        let response = request.send().await.expect("the gateway answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn token(&self, nick: &str) -> String {
-        let body = format!(r#"{{"nick":"{nick}"}}"#);
-        let (status, answer) = self
-            .call(reqwest::Method::POST, "/api/dev/token", "", Some(&body))
-            .await;
-        assert_eq!(status, 200, "{answer}");
-        answer["token"].as_str().expect("a token").to_owned()
-    }
+/// A dev token for `nick` from the gateway's `POST /api/dev/token`.
+async fn token(api: &HttpApi, nick: &str) -> String {
+    let reply = api
+        .call("POST", "/api/dev/token", None, Some(&format!(r#"{{"nick":"{nick}"}}"#)))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.body["token"].as_str().expect("a token").to_owned()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -93,19 +71,11 @@ async fn main() {
     )
     .await
     .expect("gateway starts");
-    let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        base: gateway.http_url(),
-    };
-    let (sender, poller) = (api.token("sender").await, api.token("poller").await);
+    let api = HttpApi::new(gateway.http_url());
+    let (sender, poller) = (token(&api, "sender").await, token(&api, "poller").await);
     for token in [&sender, &poller] {
-        let (status, answer) = api
-            .call(reqwest::Method::PUT, "/api/rooms/polled/members/me", token, None)
-            .await;
-        assert_eq!(status, 200, "{answer}");
+        let reply = api.call("PUT", "/api/rooms/polled/members/me", Some(token), None).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
     }
     let messages = "/api/rooms/polled/messages";
     let interval = Duration::from_millis(options.interval_ms);
@@ -129,10 +99,10 @@ async fn main() {
                     Some(last) => format!("{messages}?after={last}&limit=100"),
                     None => format!("{messages}?limit=100"),
                 };
-                let (status, page) = api.call(reqwest::Method::GET, &path, &poller, None).await;
-                assert_eq!(status, 200, "{page}");
+                let page = api.call("GET", &path, Some(&poller), None).await;
+                assert_eq!(page.status, 200, "{page:?}");
                 let now = Instant::now();
-                for message in page["messages"].as_array().unwrap() {
+                for message in page.body["messages"].as_array().unwrap() {
                     let id = message["id"].as_str().unwrap().to_owned();
                     seen.entry(id.clone()).or_insert(now);
                     last = Some(id);
@@ -146,18 +116,18 @@ async fn main() {
     for n in 0..options.messages {
         pace.tick().await;
         let body = format!(r#"{{"text":"message {n}"}}"#);
-        let (status, ack) = api.call(reqwest::Method::POST, messages, &sender, Some(&body)).await;
-        assert_eq!(status, 202, "{ack}");
-        acked.push((ack["id"].as_str().unwrap().to_owned(), Instant::now()));
+        let ack = api.call("POST", messages, Some(&sender), Some(&body)).await;
+        assert_eq!(ack.status, 202, "{ack:?}");
+        acked.push((ack.body["id"].as_str().unwrap().to_owned(), Instant::now()));
     }
     // Until the poller has them all, or 60 s.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, page) = api
-            .call(reqwest::Method::GET, &format!("{messages}?limit=1"), &poller, None)
+        let page = api
+            .call("GET", &format!("{messages}?limit=1"), Some(&poller), None)
             .await;
-        assert_eq!(status, 200);
-        let newest = page["messages"][0]["id"].as_str().map(str::to_owned);
+        assert_eq!(page.status, 200, "{page:?}");
+        let newest = page.body["messages"][0]["id"].as_str().map(str::to_owned);
         if newest.as_deref() == acked.last().map(|(id, _)| id.as_str()) || Instant::now() > deadline {
             break;
         }
