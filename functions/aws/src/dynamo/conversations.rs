@@ -8,6 +8,7 @@
 //! archive applies one conversation's records in log order, so the list ends as the
 //! conversation does; a redelivered record finds the conditions false.
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use roomcast_core::clock::now_secs;
 use roomcast_core::history::{Conversation, ConversationSummary, ConversationsPage, MessageEdit, StoredMessage};
@@ -104,31 +105,43 @@ impl DynamoStore {
         id: &MessageId,
         edit: &MessageEdit,
     ) -> Result<(), StoreError> {
-        let Conversation::Direct(a, b) = conversation else {
-            return Ok(());
-        };
-        for (user, other) in sides(a, b) {
-            let update = self
-                .table
-                .update(entry_key(&user, &other))
+        self.update_where_latest(conversation, id, |update| {
+            update
                 .update_expression("SET #text = :text, #editedAt = :editedAt")
                 .condition_expression("#id = :id AND #deleted = :false")
                 .expression_attribute_names("#text", attr::TEXT)
                 .expression_attribute_names("#editedAt", attr::EDITED_AT)
-                .expression_attribute_names("#id", attr::ID)
                 .expression_attribute_names("#deleted", attr::DELETED)
                 .expression_attribute_values(":text", item::s(&edit.text))
                 .expression_attribute_values(":editedAt", item::n(edit.edited_at))
-                .expression_attribute_values(":id", item::s(id.as_str()))
-                .expression_attribute_values(":false", AttributeValue::Bool(false));
-            unless_condition_failed(update.send().await)?;
-        }
-        Ok(())
+                .expression_attribute_values(":false", AttributeValue::Bool(false))
+        })
+        .await
     }
 
     /// The delete reaches both users' lists where the message is still the latest: it
     /// stays their latest, without its text.
     pub(super) async fn follow_delete(&self, conversation: &Conversation, id: &MessageId) -> Result<(), StoreError> {
+        self.update_where_latest(conversation, id, |update| {
+            update
+                .update_expression("SET #deleted = :true REMOVE #text")
+                .condition_expression("#id = :id")
+                .expression_attribute_names("#text", attr::TEXT)
+                .expression_attribute_names("#deleted", attr::DELETED)
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+        })
+        .await
+    }
+
+    /// One UpdateItem per side of a direct conversation, shaped by `change`, whose
+    /// condition names the entry's latest message as `#id = :id` (`id`); a failed
+    /// condition (another message is the latest now) changes nothing.
+    async fn update_where_latest(
+        &self,
+        conversation: &Conversation,
+        id: &MessageId,
+        change: impl Fn(UpdateItemFluentBuilder) -> UpdateItemFluentBuilder,
+    ) -> Result<(), StoreError> {
         let Conversation::Direct(a, b) = conversation else {
             return Ok(());
         };
@@ -136,14 +149,9 @@ impl DynamoStore {
             let update = self
                 .table
                 .update(entry_key(&user, &other))
-                .update_expression("SET #deleted = :true REMOVE #text")
-                .condition_expression("#id = :id")
-                .expression_attribute_names("#text", attr::TEXT)
                 .expression_attribute_names("#id", attr::ID)
-                .expression_attribute_names("#deleted", attr::DELETED)
-                .expression_attribute_values(":id", item::s(id.as_str()))
-                .expression_attribute_values(":true", AttributeValue::Bool(true));
-            unless_condition_failed(update.send().await)?;
+                .expression_attribute_values(":id", item::s(id.as_str()));
+            unless_condition_failed(change(update).send().await)?;
         }
         Ok(())
     }
