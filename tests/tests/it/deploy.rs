@@ -1356,6 +1356,39 @@ fn ws_message_reads_the_history_and_the_log_within_its_timeout() {
     }
 }
 
+/// The two functions that write chat messages make their ids with the log's epoch
+/// (`ROOMCAST_LOG_EPOCH`, docs/deploy.md): one parameter gives both the same, with the
+/// code's default and the range `Env::domain` accepts, so a deployer who makes the topic
+/// anew raises it in one place.
+#[test]
+fn both_writers_of_chat_messages_take_the_log_epoch_from_one_parameter() {
+    let template = Template::load();
+    for function in ["MessageFunction", "HttpApiFunction"] {
+        let variables = &template.get(function)["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            reference(&variables["ROOMCAST_LOG_EPOCH"]),
+            Some("LogEpoch"),
+            "{function}"
+        );
+    }
+    let parameter = &template.document["Parameters"]["LogEpoch"];
+    assert_eq!(
+        number(&parameter["Default"]),
+        u64::from(roomcast_core::Config::default().log_epoch)
+    );
+    assert_eq!(
+        (number(&parameter["MinValue"]), number(&parameter["MaxValue"])),
+        (0, 255)
+    );
+    let read = |value: &str| {
+        roomcast_aws::config::Env::new(|name: &str| (name == "ROOMCAST_LOG_EPOCH").then(|| value.to_owned()))
+            .domain()
+            .map(|config| config.log_epoch)
+    };
+    assert_eq!(read("255").ok(), Some(255));
+    assert!(read("256").is_err(), "the parameter's range is the reader's");
+}
+
 /// The DynamoDB actions the roles grant are the ones the DynamoDB adapter
 /// (`functions/aws/src/dynamo`, its table set-up aside) issues, on the table and on its
 /// index: none missing, which would fail in AWS only, and none left over from code that

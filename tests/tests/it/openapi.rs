@@ -46,8 +46,7 @@ const SCHEMATHESIS_WAIT: Duration = Duration::from_secs(600);
 const JSON: &str = "application/json";
 
 /// Declared statuses not every operation can produce here: 503 `unavailable` needs the store
-/// or the event log to fail, which the embedded backends never do, but for the routes that
-/// name a message the history has not caught up with (those are checked).
+/// or the event log to fail, which the embedded backends never do.
 const NOT_PRODUCED: &[u16] = &[503];
 
 /// The document as kept in the repository.
@@ -1258,9 +1257,9 @@ async fn edit_delete_and_direct_cases(
             .await;
         assert_eq!((reply.status, reply.code()), (403, Some(code)), "{reply:?}");
     }
-    // An id of a position the archive has not reached (the last an id can name), as right
-    // after a message while the archive is behind: the history has not caught up with it, so nothing is done yet (503
-    // `unavailable`, to try again), in a room and in a direct conversation alike.
+    // An id of a position the archive has not reached (the last an id can name): the log
+    // has no record there, so there is no such message (404 at once, without waiting for
+    // the archive), in a room and in a direct conversation alike.
     let ahead = roomcast_core::model::MessageId::at(
         0,
         roomcast_core::model::LogPosition {
@@ -1274,11 +1273,11 @@ async fn edit_delete_and_direct_cases(
     let reply = api
         .call_at(patch, ROOM_MESSAGE, &at_ahead, "", Bearer(alice), edit())
         .await;
-    assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
     let reply = api
         .call_at(delete, ROOM_MESSAGE, &at_ahead, "", Bearer(alice), Empty)
         .await;
-    assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
     let reply = api
         .call(
             post,
@@ -1289,7 +1288,7 @@ async fn edit_delete_and_direct_cases(
             Json(json!({"text": "hi", "replyTo": ahead})),
         )
         .await;
-    assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
     for id in [messages.deleted, unknown.as_str()] {
         let parameters = [("room", room), ("id", id)];
         let reply = api
@@ -1442,13 +1441,13 @@ async fn edit_delete_and_direct_cases(
         )
         .await;
     assert_eq!((reply.status, reply.code()), (413, Some("too_large")), "{reply:?}");
-    // An id the history has not caught up with: 503, as in the room.
+    // An id of a position past the log's end: 404, as in the room.
     let at_ahead = [("userId", with_member.as_str()), ("id", ahead.as_str())];
     for (method, body) in [(patch, edit()), (delete, Empty)] {
         let reply = api
             .call_at(method, USER_MESSAGE, &at_ahead, "", Bearer(alice), body)
             .await;
-        assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+        assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
     }
     let reply = api
         .call_at(
@@ -1460,7 +1459,7 @@ async fn edit_delete_and_direct_cases(
             Json(json!({"text": "hi", "replyTo": ahead})),
         )
         .await;
-    assert_eq!((reply.status, reply.code()), (503, Some("unavailable")), "{reply:?}");
+    assert_eq!((reply.status, reply.code()), (404, Some("not_found")), "{reply:?}");
     // An unknown id, and the dm named in another conversation.
     for parameters in [
         [("userId", with_member.as_str()), ("id", unknown.as_str())],
