@@ -87,7 +87,7 @@ pub async fn handle_http(authorizer: &Authorizer, request: &HttpRequest) -> Resu
         match verified {
             Ok(identity) => {
                 tracing::info!(principal = %identity.user_id, "allowed");
-                response.context = Value::Object(identity.context());
+                response.context = Value::Object(identity.to_context());
             }
             Err(refused) if refused.reason().is_client_error() => {
                 tracing::info!(error = refused.reason() as &dyn std::error::Error, "refused");
@@ -158,7 +158,7 @@ pub async fn authorize(authorizer: &Authorizer, request: &Request) -> Result<Res
     match token(request) {
         Some(token) => {
             let identity = authorizer.verify_token(token).await?;
-            Ok(allow(method_arn, &identity.user_id, identity.context()))
+            Ok(allow(method_arn, identity.user_id.as_str(), identity.to_context()))
         }
         None if authorizer.mode() == AuthMode::Optional => Ok(anonymous()),
         None => Err(Reason::MissingToken.into()),

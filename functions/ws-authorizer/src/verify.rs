@@ -103,32 +103,12 @@ impl From<JwksError> for Unauthorized {
     }
 }
 
-/// The user a valid token stands for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    /// `sub`.
-    pub user_id: String,
-    /// A valid roomcast nickname from the nickname claim or `preferred_username`, if any.
-    pub nick: Option<String>,
-    /// Without duplicates, none containing `,`.
-    pub roles: Vec<String>,
-}
+/// The user a valid token stands for: the one identity type, which ws-connect and http-api
+/// read back from the authorizer context ([`Identity::to_context`]).
+pub use roomcast_core::session::Identity;
 
 /// The authorizer context keys ws-connect reads from `requestContext.authorizer`.
 pub use roomcast_core::session::{CONTEXT_NICK, CONTEXT_ROLES, CONTEXT_USER_ID};
-
-impl Identity {
-    /// The authorizer `context`, in the one encoding ws-connect decodes
-    /// ([`roomcast_core::session::Identity::to_context`]).
-    pub fn context(&self) -> Map<String, Value> {
-        roomcast_core::session::Identity {
-            user_id: roomcast_core::UserId::new(self.user_id.clone()),
-            nick: self.nick.clone(),
-            roles: self.roles.clone(),
-        }
-        .to_context()
-    }
-}
 
 /// Verifies tokens with the keys of its settings. Built once per cold start; cheap to
 /// share by reference across concurrent requests.
@@ -277,7 +257,7 @@ impl Authorizer {
                     && sub.chars().count() <= MAX_SUBJECT_CHARS
                     && !sub.chars().any(char::is_control) =>
             {
-                sub.clone()
+                roomcast_core::UserId::new(sub.clone())
             }
             _ => return Err(Reason::BadSubject.into()),
         };

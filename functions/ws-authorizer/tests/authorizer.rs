@@ -792,7 +792,7 @@ async fn signed_tokens_match_the_settings_they_are_made_for() {
     .expect("signing works");
     let authorizer = authorizer(settings);
     let identity = authorizer.verify_token(&token).await.expect("valid");
-    assert_eq!(identity.user_id, "u-alice");
+    assert_eq!(identity.user_id.as_str(), "u-alice");
     assert_eq!(identity.nick.as_deref(), Some("alice"));
     assert_eq!(identity.roles, vec!["admin".to_owned(), "ops".to_owned()]);
 
