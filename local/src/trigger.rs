@@ -153,9 +153,7 @@ pub async fn run(
 
 /// The wait before retry `attempt` (1, 2, ...): 200 ms doubling, at most 30 s.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100)
-        .saturating_mul(1 << attempt.min(9))
-        .min(MAX_BACKOFF)
+    roomcast_core::backoff::doubling(Duration::from_millis(200), MAX_BACKOFF, attempt.saturating_add(1))
 }
 
 /// Sleeps, unless told to stop first (then returns true).

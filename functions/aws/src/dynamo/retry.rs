@@ -1,5 +1,5 @@
-//! The one retry loop of the adapter: a bounded number of attempts with exponential backoff,
-//! for what the SDK does not retry itself (transactions cancelled by contention, a nickname
+//! The one retry loop of the adapter: a bounded number of attempts with the project's
+//! backoff (`roomcast_core::backoff`), for what the SDK does not retry itself (transactions cancelled by contention, a nickname
 //! claim that keeps changing under us).
 
 use std::time::Duration;
@@ -20,7 +20,6 @@ pub struct Backoff {
     operation: &'static str,
     attempts: u32,
     attempt: u32,
-    delay: Duration,
 }
 
 const FIRST_DELAY: Duration = Duration::from_millis(20);
@@ -32,7 +31,6 @@ impl Backoff {
             operation,
             attempts,
             attempt: 1,
-            delay: FIRST_DELAY,
         }
     }
 
@@ -45,9 +43,8 @@ impl Backoff {
         if self.attempt >= self.attempts {
             return false;
         }
-        tokio::time::sleep(self.delay).await;
-        self.delay = (self.delay * 2).min(MAX_DELAY);
         self.attempt += 1;
+        tokio::time::sleep(roomcast_core::backoff::doubling(FIRST_DELAY, MAX_DELAY, self.attempt)).await;
         true
     }
 

@@ -255,7 +255,7 @@ pub async fn ensure_table(client: &Client, table: &str) -> Result<(), DynamoErro
 /// would make every test (and local start-up) wait for nothing.
 async fn wait_until_active(client: &Client, table: &str) -> Result<(), DynamoError> {
     let started = Instant::now();
-    let mut delay = Duration::from_millis(100);
+    let mut attempt: u32 = 1;
     loop {
         let described =
             client
@@ -285,8 +285,13 @@ async fn wait_until_active(client: &Client, table: &str) -> Result<(), DynamoErr
                 status,
             });
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(2));
+        attempt = attempt.saturating_add(1);
+        tokio::time::sleep(roomcast_core::backoff::doubling(
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+            attempt,
+        ))
+        .await;
     }
 }
 
