@@ -97,7 +97,8 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
             let publisher = KafkaPublisher::new(&KafkaSettings {
                 bootstrap_servers: bootstrap.clone(),
                 topic: settings.topic.clone(),
-                delivery_timeout: Duration::from_secs(5),
+                // The functions' own setting, read as they read it.
+                delivery_timeout: roomcast_aws::config::Env::from_process().kafka_delivery_timeout()?,
                 // The trigger's consumers speak plaintext, so the producer does too.
                 security: Default::default(),
             })?;

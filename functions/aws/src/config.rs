@@ -263,9 +263,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 "Kafka bootstrap servers, host:port[,host:port]",
             )?,
             topic: self.get("ROOMCAST_TOPIC").unwrap_or_else(|| DEFAULT_TOPIC.to_owned()),
-            delivery_timeout: self.millis("ROOMCAST_KAFKA_DELIVERY_TIMEOUT_MS", Duration::from_secs(5))?,
+            delivery_timeout: self.kafka_delivery_timeout()?,
             security: self.kafka_security_with(credentials)?,
         })
+    }
+
+    /// How long a publish (and a read back) may wait for the broker
+    /// (`ROOMCAST_KAFKA_DELIVERY_TIMEOUT_MS`, 5 s by default): the Lambda functions' and
+    /// the local gateway's producers alike.
+    pub fn kafka_delivery_timeout(&self) -> Result<Duration, ConfigError> {
+        self.millis("ROOMCAST_KAFKA_DELIVERY_TIMEOUT_MS", Duration::from_secs(5))
     }
 
     /// `ROOMCAST_KAFKA_SECRET_ARN`: a Secrets Manager secret `{"username", "password"}`
