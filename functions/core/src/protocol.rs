@@ -165,7 +165,19 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
+    /// The error frame of a refusal. This is the edge where a refusal leaves the domain,
+    /// over either transport: a refusal with a cause (a dependency failed) is logged here,
+    /// once, cause and all.
     pub fn error(error: ClientError, action: Option<&str>) -> Self {
+        if let Some(source) = &error.source {
+            tracing::error!(
+                error = &**source as &dyn std::error::Error,
+                code = ?error.code,
+                action = action.unwrap_or("-"),
+                "{}",
+                error.message
+            );
+        }
         Self::Error {
             code: error.code,
             message: error.message,

@@ -131,10 +131,11 @@ pub async fn kept_message(
     let Some((_, position)) = position.filter(|_| !passed) else {
         return Err(missing());
     };
-    let record = ctx.publisher.record_at(position).await.map_err(|error| {
-        tracing::error!(error = &error as &dyn std::error::Error, %id, "reading the log failed");
-        ClientError::unavailable("the message log")
-    })?;
+    let record = ctx
+        .publisher
+        .record_at(position)
+        .await
+        .map_err(|error| ClientError::unavailable("the message log").caused_by(error))?;
     match record.and_then(|record| message_of(&record, &ctx.config.limits)) {
         Some(message) if message.id == *id && message.conversation == *conversation => Ok(message),
         _ => Err(missing()),

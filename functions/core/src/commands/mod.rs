@@ -404,12 +404,11 @@ pub async fn publish_envelope(ctx: &Context<'_>, envelope: &Envelope) -> Result<
     publish(ctx.publisher, envelope).await.map(|_| ())
 }
 
-/// Publishes, turning a failure into the `unavailable` answer after logging its cause (the
-/// one place it is logged). The position names a chat record (see [`Stamp`]).
+/// Publishes, turning a failure into the `unavailable` answer, its cause kept (and logged
+/// where the answer is sent). The position names a chat record (see [`Stamp`]).
 async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<LogPosition, ClientError> {
     publisher.publish(envelope).await.map_err(|error: PublishError| {
-        tracing::error!(error = &error as &dyn std::error::Error, envelope = %envelope.id, "publish failed");
-        match error {
+        let refusal = match &error {
             // A record the log did not confirm in time may still be written (a Kafka
             // producer's request can land after its answer was given up on), so the
             // client must not be told that nothing happened: sending it again blindly
@@ -420,7 +419,8 @@ async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<LogPo
                  so look for it before trying again",
             ),
             PublishError::Refused(_) => ClientError::unavailable("the message log"),
-        }
+        };
+        refusal.caused_by(error)
     })
 }
 
@@ -452,10 +452,7 @@ impl From<StoreError> for ClientError {
                 ErrorCode::Conflict,
                 "the room catalog is full: join one of the rooms `rooms` lists",
             ),
-            StoreError::Unavailable(_) => {
-                tracing::error!(error = &error as &dyn std::error::Error, "store failed");
-                ClientError::unavailable("the store")
-            }
+            StoreError::Unavailable(_) => ClientError::unavailable("the store").caused_by(error),
         }
     }
 }
