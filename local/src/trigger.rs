@@ -119,6 +119,8 @@ pub async fn run(
         if batch.is_empty() {
             continue;
         }
+        let picked_up = roomcast_core::clock::now_ms();
+        let handling = std::time::Instant::now();
         let event = kafka_event(&batch, &batching.bootstrap_servers);
         let mut attempt = 0u32;
         loop {
@@ -139,6 +141,7 @@ pub async fn run(
                 }
             }
         }
+        let handled = handling.elapsed();
         if let Err(error) = source.commit(&batch).await {
             // The batch was handled; at worst it is handled again after a restart.
             tracing::warn!(
@@ -147,8 +150,35 @@ pub async fn run(
                 "committing offsets failed"
             );
         }
+        stages(name, &batch, picked_up, handled, handling.elapsed() - handled);
     }
     tracing::debug!(function = name, "event source mapping stopped");
+}
+
+/// Where a batch's time went, for the soak's per-stage breakdown (`scripts/soak`, target
+/// `roomcast_local::stages` at debug): how long its oldest and newest records waited
+/// between their produce (the record's timestamp, taken by the producer) and the batch's
+/// hand-out, how long the function took (retries included) and the offset commit.
+fn stages(
+    name: &str,
+    batch: &[roomcast_core::memory::LogRecord],
+    picked_up: i64,
+    handled: Duration,
+    committed: Duration,
+) {
+    let (oldest, newest) = batch.iter().fold((i64::MAX, i64::MIN), |(oldest, newest), record| {
+        (oldest.min(record.timestamp_ms), newest.max(record.timestamp_ms))
+    });
+    tracing::debug!(
+        target: "roomcast_local::stages",
+        function = name,
+        records = batch.len(),
+        waited_oldest_ms = picked_up.saturating_sub(oldest),
+        waited_newest_ms = picked_up.saturating_sub(newest),
+        handled_ms = handled.as_millis() as u64,
+        committed_ms = committed.as_millis() as u64,
+        "batch"
+    );
 }
 
 /// The wait before retry `attempt` (1, 2, ...): 200 ms doubling, at most 30 s.
