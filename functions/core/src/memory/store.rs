@@ -211,7 +211,7 @@ impl Connections for MemoryStore {
         // A claim another user has taken over is theirs, and a lease outlives the connection.
         if let Some(claim) = state.nicks.get_mut(nick).filter(|claim| claim.user == *user) {
             claim.connections.remove(id);
-            if claim.connections.is_empty() && !claim.lease_until.is_some_and(|until| until >= now) {
+            if claim.connections.is_empty() && claim.lease_until.is_none_or(|until| until < now) {
                 state.nicks.remove(nick);
             }
         }
