@@ -94,6 +94,7 @@ contract!(
     ],
     racing: [
         two_connections_arriving_at_once_make_one_first,
+        users_racing_for_a_nickname_over_http_and_websocket_leave_it_one_owner,
         two_connections_leaving_at_once_make_one_last,
         one_connection_removed_twice_at_once_departs_once,
         a_room_with_hundreds_of_members_comes_back_whole,
@@ -365,6 +366,49 @@ async fn a_live_connection_refuses_a_lease_and_a_stale_one_cannot_release_it(sto
     assert_eq!(store.nick_owner(&Nick::trusted("tao")).await.unwrap(), Some(uid("u4")));
     let refused = store.add_connection(&connection("c3", "u5", "tao")).await;
     assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+}
+
+async fn users_racing_for_a_nickname_over_http_and_websocket_leave_it_one_owner(store: &dyn Store) {
+    let now = now_secs();
+    let leasers = ["u3", "u4"];
+    for round in 0..4 {
+        let nick = format!("vic{round}");
+        // Every other round the nickname is not free but a lapsed lease, taken over at once.
+        if round % 2 == 1 {
+            lease(store, "u-old", &nick, now - 120).await.expect("a free nickname");
+        }
+        let handshakes = [
+            connection(&format!("c{round}a"), "u1", &nick),
+            connection(&format!("c{round}b"), "u2", &nick),
+        ];
+        let (leases, arrivals) = futures::join!(
+            join_all(leasers.map(|user| lease(store, user, &nick, now))),
+            join_all(handshakes.iter().map(|handshake| store.add_connection(handshake))),
+        );
+        let mut owners = Vec::new();
+        let outcomes = leasers
+            .iter()
+            .map(|user| uid(user))
+            .zip(leases.into_iter().map(|leased| leased.map(drop)))
+            .chain(
+                handshakes
+                    .iter()
+                    .map(|handshake| handshake.user.user_id.clone())
+                    .zip(arrivals.into_iter().map(|arrived| arrived.map(drop))),
+            );
+        for (user, outcome) in outcomes {
+            match outcome {
+                Ok(()) => owners.push(user),
+                Err(StoreError::NickTaken) => {}
+                Err(error) => panic!("round {round}, {user}: {error:?}"),
+            }
+        }
+        assert_eq!(owners.len(), 1, "round {round}: one of four wins, not {owners:?}");
+        assert_eq!(
+            store.nick_owner(&Nick::trusted(nick.as_str())).await.unwrap(),
+            owners.pop()
+        );
+    }
 }
 
 // Connections and the users behind them.
