@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use roomcast_aws::config::Env;
 use roomcast_core::clock::now_secs;
 use roomcast_core::model::{Nick, User, UserId};
@@ -249,6 +250,22 @@ async fn a_polling_caller_holds_its_nickname_with_a_read_per_request_and_a_write
     }
     // Claimed at 0 s until 60 s; renewed at 35 s (25 s left) until 95 s; at 70 s; at 105 s.
     assert_eq!(written_at, vec![0, 35, 70, 105]);
+    // The claim keeps its TTL attribute past its lease, so DynamoDB deletes it once stale.
+    let claim = roomcast_tests::moto::client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S("NICK#poller".into()))
+        .key("sk", AttributeValue::S("#NICK".into()))
+        .send()
+        .await
+        .expect("the claim reads")
+        .item
+        .expect("a claim");
+    let number = |name: &str| match claim.get(name) {
+        Some(AttributeValue::N(number)) => number.parse::<i64>().expect("a number"),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!((number("leaseUntil"), number("expiresAt")), (start + 165, start + 165));
     println!(
         "25 requests over 2 minutes with a 60 s lease: 25 GetItem, {} writes",
         written_at.len()
