@@ -100,6 +100,16 @@ pub async fn fresh_store_one_request_at_a_time() -> DynamoStore {
     store_of(client_of(&format!("http://{proxy}"))).await
 }
 
+/// A store on a new table of its own, reached through a proxy that counts every request
+/// ([`crate::dynamo_requests::start`]), for a test of what an operation costs. The tally
+/// starts empty (the table's creation is not in it).
+pub async fn fresh_store_counted() -> (DynamoStore, crate::dynamo_requests::Tally) {
+    let (proxy, tally) = crate::dynamo_requests::start().await;
+    let store = store_of(client_of(&format!("http://{proxy}"))).await;
+    tally.take();
+    (store, tally)
+}
+
 async fn store_of(client: aws_sdk_dynamodb::Client) -> DynamoStore {
     let table = crate::unique_name("roomcast");
     ensure_table(&client, &table)

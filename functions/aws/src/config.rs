@@ -194,6 +194,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             limits,
             broadcast_room: broadcast_room.to_string(),
             connection_ttl: Duration::from_secs(ttl_secs),
+            nick_lease: Duration::from_secs(self.number("ROOMCAST_NICK_LEASE_SECS", defaults.nick_lease.as_secs())?),
             auth: self.auth()?,
             presence_max_audience: self.number("ROOMCAST_PRESENCE_MAX_AUDIENCE", defaults.presence_max_audience)?,
             who_max_users: defaults.who_max_users,

@@ -109,6 +109,11 @@ pub struct Config {
     /// How long items tied to a connection live: a little past API Gateway's 2-hour
     /// connection limit, because `$disconnect` is best-effort.
     pub connection_ttl: Duration,
+    /// How long an HTTP caller holds its nickname after an action that shows it, as a
+    /// connection holds it while it lasts (`ROOMCAST_NICK_LEASE_SECS`): another user's
+    /// token with that nickname is refused meanwhile. Renewed by a call that finds less
+    /// than half of it left, so steady polling mostly reads.
+    pub nick_lease: Duration,
     pub auth: AuthMode,
     /// Presence events (`joined`, `left`, `online`, `offline`) reach a room only while it
     /// has at most this many live connections: announcing every arrival to every member
@@ -136,6 +141,9 @@ impl Default for Config {
             limits: Limits::default(),
             broadcast_room: "admin".to_owned(),
             connection_ttl: Duration::from_secs(2 * 3600 + 15 * 60),
+            // A polling client calls every few seconds; a service that posts now and then
+            // holds the name a few minutes past its post.
+            nick_lease: Duration::from_secs(5 * 60),
             auth: AuthMode::None,
             presence_max_audience: 100,
             who_max_users: 500,

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::{ClientError, ErrorCode};
 use crate::model::{MessageId, RoomName};
+use crate::ports::StoreError;
 use crate::protocol::ServerFrame;
 
 /// API Gateway's connection ids are 16 characters; anything much longer is not one.
@@ -322,20 +323,29 @@ pub async fn handle(ctx: &Context<'_>, request: &Request<'_>) -> Response {
     }
 }
 
-/// Nicknames are one user's at a time across WebSocket and HTTP: an HTTP caller, whose
-/// nickname comes from its token, may not show itself under a nickname that another user's
-/// connection holds (one GetItem). WebSocket callers hold theirs from the handshake on.
-pub(crate) async fn require_own_nick(ctx: &Context<'_>) -> Result<(), ClientError> {
+/// Nicknames are one user's at a time across WebSocket and HTTP. WebSocket callers hold
+/// theirs from the handshake on; an HTTP caller, whose nickname comes from its token, takes
+/// or renews a lease on it ([`crate::config::Config::nick_lease`]) in the same claim, so
+/// that another user's token with that nickname is refused, over HTTP and at the
+/// handshake, until it lapses (one GetItem, and one conditional write when the lease is
+/// past half its life).
+pub(crate) async fn hold_own_nick(ctx: &Context<'_>) -> Result<(), ClientError> {
     let user = &ctx.caller.user;
-    match ctx.store.nick_owner(&user.nick).await? {
-        Some(owner) if owner != user.user_id => Err(ClientError::new(
+    match ctx
+        .store
+        .lease_nick(user, ctx.now_ms.div_euclid(1000), ctx.config.nick_lease)
+        .await
+    {
+        Err(StoreError::NickTaken) => Err(ClientError::new(
             ErrorCode::Conflict,
             format!(
-                "nickname `{}` is taken by another user who is online; use a token with another nickname",
-                user.nick
+                "nickname `{}` is taken by another user (connected, or using it over HTTP within the \
+                 last {} s); use a token with another nickname",
+                user.nick,
+                ctx.config.nick_lease.as_secs()
             ),
         )),
-        _ => Ok(()),
+        other => Ok(other?),
     }
 }
 

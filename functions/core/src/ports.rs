@@ -5,6 +5,7 @@
 //! in-process for the embedded local mode.
 
 use std::error::Error as StdError;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -45,8 +46,8 @@ impl StoreError {
 #[async_trait]
 pub trait Connections: Send + Sync {
     /// Registers a connection: claims its nickname for its user (`NickTaken` if another
-    /// user's live connection holds it), adds it to the user's live connections and to the
-    /// audience of every room the user is a member of (rooms follow the user).
+    /// user's live connection or lease holds it), adds it to the user's live connections
+    /// and to the audience of every room the user is a member of (rooms follow the user).
     ///
     /// `first` says whether the user had no other live connection: only one of two
     /// connections arriving at once may see `first`. A call that fails leaves nothing of
@@ -66,8 +67,19 @@ pub trait Connections: Send + Sync {
     /// The user with its live connections (one GetItem); `None` if it has none.
     async fn online_user(&self, user: &UserId) -> Result<Option<OnlineUser>, StoreError>;
 
-    /// The user holding the nickname (one GetItem), if one of its connections is live.
+    /// The user holding the nickname (one GetItem), if one of its connections is live or
+    /// its lease ([`Connections::lease_nick`]) has not lapsed.
     async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError>;
+
+    /// Holds the user's nickname for it without a connection (an HTTP caller that shows its
+    /// name) until `lease` past `now` (seconds since the epoch), in the same claim the
+    /// handshake takes: `NickTaken` if another user's live connection or unlapsed lease
+    /// holds it. The user's own connections and lease never conflict with it, and a claim
+    /// that owns nothing any more is taken over. A lease with at least half of `lease` left
+    /// is only read (one GetItem); otherwise it is renewed with one conditional write, so
+    /// a caller that keeps calling holds the nickname from half a lease to a whole lease
+    /// past its latest call.
+    async fn lease_nick(&self, user: &User, now: i64, lease: Duration) -> Result<(), StoreError>;
 
     /// A signed-in user as last seen, online or not (one GetItem, or two when offline): the
     /// nickname its latest connection had. `None` for a user never seen, or an anonymous

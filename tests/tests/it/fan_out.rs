@@ -424,6 +424,9 @@ impl Connections for Instrumented {
     async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError> {
         self.inner.nick_owner(nick).await
     }
+    async fn lease_nick(&self, user: &User, now: i64, lease: Duration) -> Result<(), StoreError> {
+        self.inner.lease_nick(user, now, lease).await
+    }
     async fn known_user(&self, user: &UserId) -> Result<Option<User>, StoreError> {
         self.inner.known_user(user).await
     }

@@ -1125,6 +1125,9 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
     let reply = api.call(delete, MEMBERS, "general", "", Bearer(&borrowed), Empty).await;
     assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
+    // Listing one's conversations makes one known under the nickname: refused too.
+    let reply = api.call(get, CONVERSATIONS, "", "", Bearer(&borrowed), Empty).await;
+    assert_eq!((reply.status, reply.code()), (409, Some("conflict")), "{reply:?}");
     // Nor as the author of a dm, an edit or a delete (refused before the id is looked at).
     let any_id = roomcast_core::MessageId::generate().to_string();
     for (method, template, parameters) in message_writes("general", "u-dana", &any_id) {

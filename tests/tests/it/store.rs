@@ -2,6 +2,8 @@
 //! against the in-memory store and against the DynamoDB store on moto's server, so local
 //! mode and AWS keep the same rules.
 
+use std::time::Duration;
+
 use futures::future::join_all;
 use roomcast_core::clock::now_secs;
 use roomcast_core::model::{
@@ -67,6 +69,10 @@ contract!(
         a_nickname_is_free_again_once_its_last_connection_is_removed,
         a_stale_claim_is_taken_over_and_its_old_connection_cannot_release_it,
         a_claim_lasts_as_long_as_its_longest_lived_connection,
+        a_lease_holds_a_nickname_against_other_users_until_it_lapses,
+        a_users_own_connections_and_lease_never_conflict,
+        a_lease_is_renewed_only_once_past_half_its_life,
+        a_live_connection_refuses_a_lease_and_a_stale_one_cannot_release_it,
         a_connection_reads_back_with_its_roles_and_sign_in,
         the_first_connection_comes_online_and_the_last_goes_offline,
         a_connection_past_its_expiry_does_not_keep_its_user_online,
@@ -88,6 +94,7 @@ contract!(
     ],
     racing: [
         two_connections_arriving_at_once_make_one_first,
+        users_racing_for_a_nickname_over_http_and_websocket_leave_it_one_owner,
         two_connections_leaving_at_once_make_one_last,
         one_connection_removed_twice_at_once_departs_once,
         a_room_with_hundreds_of_members_comes_back_whole,
@@ -265,6 +272,143 @@ async fn a_claim_lasts_as_long_as_its_longest_lived_connection(store: &dyn Store
     assert!(remove(store, "c1").await.is_some());
     let refused = store.add_connection(&connection("c3", "u2", "erin")).await;
     assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+}
+
+// Nickname leases (HTTP callers, with no connection), judged at the `now` each call gives.
+
+/// The lease of these tests: a minute.
+const LEASE: Duration = Duration::from_secs(60);
+
+async fn lease(store: &dyn Store, user: &str, nick: &str, now: i64) -> Result<(), StoreError> {
+    store.lease_nick(&user_named(user, nick), now, LEASE).await
+}
+
+async fn a_lease_holds_a_nickname_against_other_users_until_it_lapses(store: &dyn Store) {
+    let now = now_secs();
+    lease(store, "u1", "nia", now).await.expect("a free nickname");
+    assert_eq!(store.nick_owner(&Nick::trusted("nia")).await.unwrap(), Some(uid("u1")));
+    let refused = lease(store, "u2", "nia", now + 30).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+    let refused = store.add_connection(&connection("c1", "u2", "nia")).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+    assert_eq!(store.connection(&ConnectionId::new("c1")).await.unwrap(), None);
+
+    // Past its minute, u1's lease owns nothing: u2 takes the nickname, and holds it.
+    lease(store, "u2", "nia", now + 61).await.expect("u1's lease lapsed");
+    assert_eq!(store.nick_owner(&Nick::trusted("nia")).await.unwrap(), Some(uid("u2")));
+    let refused = lease(store, "u1", "nia", now + 61).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+
+    // A lease that lapsed a minute ago does not refuse a handshake either.
+    lease(store, "u3", "ole", now - 120).await.expect("a free nickname");
+    assert_eq!(store.nick_owner(&Nick::trusted("ole")).await.unwrap(), None);
+    add(store, &connection("c2", "u4", "ole")).await;
+    assert_eq!(store.nick_owner(&Nick::trusted("ole")).await.unwrap(), Some(uid("u4")));
+    let refused = lease(store, "u3", "ole", now).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+}
+
+async fn a_users_own_connections_and_lease_never_conflict(store: &dyn Store) {
+    let now = now_secs();
+    // Connected first, then over HTTP as well, then a second connection.
+    add(store, &connection("c1", "u1", "pia")).await;
+    lease(store, "u1", "pia", now)
+        .await
+        .expect("its own connection's nickname");
+    add(store, &connection("c2", "u1", "pia")).await;
+    // Both connections go: the lease holds the nickname on.
+    remove(store, "c1").await.expect("c1 was registered");
+    remove(store, "c2").await.expect("c2 was registered");
+    assert_eq!(store.nick_owner(&Nick::trusted("pia")).await.unwrap(), Some(uid("u1")));
+    let refused = store.add_connection(&connection("c3", "u2", "pia")).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+    let refused = lease(store, "u2", "pia", now).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+    // Leased first, then connected: the same user's handshake joins the claim.
+    add(store, &connection("c4", "u1", "pia")).await;
+    lease(store, "u1", "pia", now + 50).await.expect("its own nickname");
+    remove(store, "c4").await.expect("c4 was registered");
+    assert_eq!(store.nick_owner(&Nick::trusted("pia")).await.unwrap(), Some(uid("u1")));
+}
+
+async fn a_lease_is_renewed_only_once_past_half_its_life(store: &dyn Store) {
+    let now = now_secs();
+    // 40 s of 60 left at the second call: not renewed, so it lapses a minute after the first.
+    lease(store, "u1", "quin", now).await.unwrap();
+    lease(store, "u1", "quin", now + 20).await.unwrap();
+    lease(store, "u2", "quin", now + 61)
+        .await
+        .expect("a lease with more than half left is not renewed");
+    // 20 s left at the second call: renewed for a minute from then.
+    lease(store, "u3", "rae", now).await.unwrap();
+    lease(store, "u3", "rae", now + 40).await.unwrap();
+    let refused = lease(store, "u4", "rae", now + 61).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "renewed: {refused:?}");
+    lease(store, "u4", "rae", now + 101)
+        .await
+        .expect("lapsed a minute after its renewal");
+}
+
+async fn a_live_connection_refuses_a_lease_and_a_stale_one_cannot_release_it(store: &dyn Store) {
+    let now = now_secs();
+    add(store, &connection("c1", "u1", "sia")).await;
+    let refused = lease(store, "u2", "sia", now).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+    assert_eq!(store.nick_owner(&Nick::trusted("sia")).await.unwrap(), Some(uid("u1")));
+
+    // c2's `$disconnect` never ran and its claim expired: a lease takes the nickname over,
+    // and the ghost's late removal leaves the lease be.
+    add(store, &connection_until("c2", "u3", "tao", now - 60)).await;
+    lease(store, "u4", "tao", now)
+        .await
+        .expect("a stale claim owns nothing");
+    assert!(remove(store, "c2").await.is_some());
+    assert_eq!(store.nick_owner(&Nick::trusted("tao")).await.unwrap(), Some(uid("u4")));
+    let refused = store.add_connection(&connection("c3", "u5", "tao")).await;
+    assert!(matches!(refused, Err(StoreError::NickTaken)), "{refused:?}");
+}
+
+async fn users_racing_for_a_nickname_over_http_and_websocket_leave_it_one_owner(store: &dyn Store) {
+    let now = now_secs();
+    let leasers = ["u3", "u4"];
+    for round in 0..4 {
+        let nick = format!("vic{round}");
+        // Every other round the nickname is not free but a lapsed lease, taken over at once.
+        if round % 2 == 1 {
+            lease(store, "u-old", &nick, now - 120).await.expect("a free nickname");
+        }
+        let handshakes = [
+            connection(&format!("c{round}a"), "u1", &nick),
+            connection(&format!("c{round}b"), "u2", &nick),
+        ];
+        let (leases, arrivals) = futures::join!(
+            join_all(leasers.map(|user| lease(store, user, &nick, now))),
+            join_all(handshakes.iter().map(|handshake| store.add_connection(handshake))),
+        );
+        let mut owners = Vec::new();
+        let outcomes = leasers
+            .iter()
+            .map(|user| uid(user))
+            .zip(leases.into_iter().map(|leased| leased.map(drop)))
+            .chain(
+                handshakes
+                    .iter()
+                    .map(|handshake| handshake.user.user_id.clone())
+                    .zip(arrivals.into_iter().map(|arrived| arrived.map(drop))),
+            );
+        for (user, outcome) in outcomes {
+            match outcome {
+                Ok(()) => owners.push(user),
+                Err(StoreError::NickTaken) => {}
+                Err(error) => panic!("round {round}, {user}: {error:?}"),
+            }
+        }
+        assert_eq!(owners.len(), 1, "round {round}: one of four wins, not {owners:?}");
+        assert_eq!(
+            store.nick_owner(&Nick::trusted(nick.as_str())).await.unwrap(),
+            owners.pop()
+        );
+    }
 }
 
 // Connections and the users behind them.

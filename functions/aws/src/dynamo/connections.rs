@@ -2,6 +2,8 @@
 //! (`USER#<u>` / `#CONNS`, whose atomic ADD and DELETE decide `first` and `last`), and the
 //! audience of the user's rooms, which every connection joins and leaves with its user.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use roomcast_core::clock::now_secs;
@@ -317,6 +319,12 @@ impl Connections for DynamoStore {
     /// connection owns nothing.
     async fn nick_owner(&self, nick: &Nick) -> Result<Option<UserId>, StoreError> {
         Ok(self.nick_claim(nick).await?.map(|claim| claim.user))
+    }
+
+    /// One consistent GetItem of the claim, and one conditional write when the lease is
+    /// past half its life or the claim is absent or stale (see `lease_claim`).
+    async fn lease_nick(&self, user: &User, now: i64, lease: Duration) -> Result<(), StoreError> {
+        self.lease_claim(user, now, lease).await
     }
 
     async fn remember_user(&self, user: &User) -> Result<(), StoreError> {

@@ -314,12 +314,14 @@ pub fn parse_room(item: &Item) -> Result<Room, CorruptItem> {
     })
 }
 
-/// Who holds a nickname, through how many connections, until when.
+/// Who holds a nickname, through how many connections, until when; and until when its
+/// lease (an HTTP caller's) holds it, if it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NickClaim {
     pub user: UserId,
     pub held: bool,
     pub expires_at: i64,
+    pub lease_until: Option<i64>,
 }
 
 pub fn parse_nick_claim(item: &Item) -> Result<NickClaim, CorruptItem> {
@@ -328,6 +330,7 @@ pub fn parse_nick_claim(item: &Item) -> Result<NickClaim, CorruptItem> {
         user: UserId::new(r.s(attr::USER_ID)?),
         held: !r.string_set(attr::CONNECTIONS)?.is_empty(),
         expires_at: r.n(attr::EXPIRES_AT)?,
+        lease_until: r.opt_n(attr::LEASE_UNTIL)?,
     })
 }
 

@@ -8,7 +8,7 @@
 //! | `USER#<u>` | `ROOM#<r>` | the user's membership, seen from the user (`rooms_of`) | – |
 //! | `ROOM#<r>` | `#META` | the room in the catalog | `CATALOG` / `ROOM#<r>` |
 //! | `ROOM#<r>` | `USER#<u>` | the membership: nick, the member's live connections (`conns`) | `INROOM#<shard of u>` / `USER#<u>#ROOM#<r>` |
-//! | `NICK#<n>` | `#NICK` | the nickname claim: user, `connections` holding it, TTL | – |
+//! | `NICK#<n>` | `#NICK` | the nickname claim: user, `connections` holding it, HTTP `leaseUntil`, TTL | – |
 //! | `CATALOG` | `#COUNT` | how many rooms the catalog holds (`roomCount`) | – |
 //! | `QUOTA#<bucket>` | `#BUCKET` | a rate limit's token bucket: `fullAt`, TTL | – |
 //! | `HIST#ROOM#<r>` | `MSG#<id>` | a room's message: `id`, `from`, `text`, `ts`, `replyTo`, `editedAt`, `editId`, `deleted`, TTL | – |
@@ -58,6 +58,9 @@ pub mod attr {
     pub const CREATED_AT: &str = "createdAt";
     /// On a nickname claim: the string set of the connection ids holding it.
     pub const CONNECTIONS: &str = "connections";
+    /// On a nickname claim: until when (seconds since the epoch) its user holds it without
+    /// a connection, for the HTTP API; never past the claim's `expiresAt`.
+    pub const LEASE_UNTIL: &str = "leaseUntil";
     /// On a user's `#CONNS` and on a membership: the string set of the user's live
     /// connections as `<connectionId>|<expiresAt>` entries, so that a connection whose
     /// `$disconnect` never came stops counting once its TTL has passed.

@@ -1,10 +1,15 @@
 //! Nickname claims (`NICK#<n>` / `#NICK`): the conditional transaction that makes nicknames
-//! unique among connected users and registers the connection with its claim, the takeover
-//! of a stale claim, and the release when a connection goes.
+//! unique among connected users and registers the connection with its claim, the lease an
+//! HTTP caller (no connection) holds in the same claim, the takeover of a stale claim, and
+//! the release when a connection goes.
 
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::types::builders::PutBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use roomcast_core::clock::now_secs;
-use roomcast_core::model::{Connection, Nick};
+use roomcast_core::model::{Connection, Nick, User};
 use roomcast_core::ports::StoreError;
 
 use super::item::{self, Item, NickClaim};
@@ -78,7 +83,11 @@ impl DynamoStore {
                     })?
                 } else if owns_nothing(&claim, now_secs()) {
                     tracing::info!(nick = %user.nick, "taking over a stale nickname claim");
-                    self.takeover(connection, &claim)?
+                    let mut fresh = claim_key(&user.nick);
+                    fresh.insert(attr::USER_ID.to_owned(), item::s(user.user_id.as_str()));
+                    fresh.insert(attr::CONNECTIONS.to_owned(), connection_set(connection));
+                    fresh.insert(attr::EXPIRES_AT.to_owned(), item::n(connection.expires_at));
+                    self.table.transact_put(fresh, |put| unchanged_since(put, &claim))?
                 } else {
                     return Err(StoreError::NickTaken);
                 };
@@ -95,36 +104,78 @@ impl DynamoStore {
         }
     }
 
-    /// Replaces a claim that owns nothing (its connections ended without `$disconnect`, or
-    /// its release stopped half-way), but only if it is still the claim we judged.
-    fn takeover(
-        &self,
-        connection: &Connection,
-        seen: &NickClaim,
-    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
-        let mut fresh = claim_key(&connection.user.nick);
-        fresh.insert(attr::USER_ID.to_owned(), item::s(connection.user.user_id.as_str()));
-        fresh.insert(attr::CONNECTIONS.to_owned(), connection_set(connection));
-        fresh.insert(attr::EXPIRES_AT.to_owned(), item::n(connection.expires_at));
-        let unchanged = if seen.held {
-            "#e = :seen AND #u = :owner AND attribute_exists(#c)"
-        } else {
-            "#e = :seen AND #u = :owner AND attribute_not_exists(#c)"
-        };
-        self.table.transact_put(fresh, |put| {
-            put.condition_expression(unchanged)
-                .expression_attribute_names("#e", attr::EXPIRES_AT)
-                .expression_attribute_names("#u", attr::USER_ID)
-                .expression_attribute_names("#c", attr::CONNECTIONS)
-                .expression_attribute_values(":seen", item::n(seen.expires_at))
-                .expression_attribute_values(":owner", item::s(seen.user.as_str()))
-        })
+    /// Holds the nickname for a user without a connection until `lease` past `now`
+    /// ([`roomcast_core::ports::Connections::lease_nick`]): one consistent GetItem of the
+    /// claim, and only when the user's lease has less than half of `lease` left, or the
+    /// claim is absent or owns nothing, one conditional write (an UpdateItem that renews,
+    /// a PutItem that claims). A write whose condition fails (the claim changed since it
+    /// was read) reads it again.
+    pub(super) async fn lease_claim(&self, user: &User, now: i64, lease: Duration) -> Result<(), StoreError> {
+        let lease = i64::try_from(lease.as_secs()).unwrap_or(i64::MAX / 2);
+        let until = now.saturating_add(lease);
+        let mut backoff = Backoff::new("lease_nick", CLAIM_ATTEMPTS);
+        loop {
+            let seen = match self.table.get(claim_key(&user.nick), &[]).await? {
+                Some(found) => Some(item::parse_nick_claim(&found).map_err(corrupt)?),
+                None => None,
+            };
+            let written = match seen {
+                Some(claim) if claim.user == user.user_id => {
+                    if claim.lease_until.is_some_and(|held| 2 * (held - now) >= lease) {
+                        return Ok(());
+                    }
+                    // `expiresAt` is only ever raised: a connection in the claim may outlive
+                    // the lease. A connection that raised it since the read fails the
+                    // condition, and the next round reads it again.
+                    let renewed = self
+                        .table
+                        .update(claim_key(&user.nick))
+                        .update_expression("SET #l = :l, #e = :e")
+                        .condition_expression("#u = :u AND #e <= :e")
+                        .expression_attribute_names("#l", attr::LEASE_UNTIL)
+                        .expression_attribute_names("#e", attr::EXPIRES_AT)
+                        .expression_attribute_names("#u", attr::USER_ID)
+                        .expression_attribute_values(":l", item::n(until))
+                        .expression_attribute_values(":e", item::n(claim.expires_at.max(until)))
+                        .expression_attribute_values(":u", item::s(user.user_id.as_str()))
+                        .send()
+                        .await;
+                    unless_condition_failed(renewed)?.is_some()
+                }
+                Some(claim) if !owns_nothing(&claim, now) => return Err(StoreError::NickTaken),
+                seen => {
+                    let mut fresh = claim_key(&user.nick);
+                    fresh.insert(attr::USER_ID.to_owned(), item::s(user.user_id.as_str()));
+                    fresh.insert(attr::LEASE_UNTIL.to_owned(), item::n(until));
+                    fresh.insert(attr::EXPIRES_AT.to_owned(), item::n(until));
+                    let put = self.table.put(fresh);
+                    let put = match &seen {
+                        Some(stale) => {
+                            tracing::info!(nick = %user.nick, "taking over a stale nickname claim for a lease");
+                            unchanged_since(put, stale)
+                        }
+                        None => put
+                            .condition_expression("attribute_not_exists(#pk)")
+                            .expression_attribute_names("#pk", attr::PK),
+                    };
+                    unless_condition_failed(put.send().await)?.is_some()
+                }
+            };
+            if written {
+                return Ok(());
+            }
+            if !backoff.retry().await {
+                return Err(StoreError::unavailable(
+                    backoff.gave_up("the nickname claim kept changing"),
+                ));
+            }
+        }
     }
 
     /// Takes the connection out of its nickname claim (1 write), and deletes the claim once
-    /// no connection holds it (1 more). Both writes are conditional so they never touch a
-    /// claim that another user has taken over, nor one the same user re-joined in between.
-    /// Idempotent.
+    /// no connection holds it and no lease (1 more). Both writes are conditional so they
+    /// never touch a claim that another user has taken over, nor one the same user
+    /// re-joined or leased in between. Idempotent.
     pub(super) async fn release_nick(&self, connection: &Connection) -> Result<(), StoreError> {
         let updated = self
             .table
@@ -141,15 +192,22 @@ impl DynamoStore {
         let Some(output) = unless_condition_failed(updated)? else {
             return Ok(());
         };
-        // DynamoDB drops a set attribute that becomes empty.
-        if output.attributes.unwrap_or_default().contains_key(attr::CONNECTIONS) {
+        // DynamoDB drops a set attribute that becomes empty. The user's lease, if it has one
+        // that has not lapsed, holds the nickname on.
+        let now = now_secs();
+        let left = item::parse_nick_claim(&output.attributes.unwrap_or_default()).map_err(corrupt)?;
+        if left.held || leased(&left, now) {
             return Ok(());
         }
         let deleted = self
             .table
             .delete(claim_key(&connection.user.nick))
-            .condition_expression("attribute_not_exists(#c)")
+            .condition_expression("attribute_not_exists(#c) AND #u = :u AND (attribute_not_exists(#l) OR #l < :now)")
             .expression_attribute_names("#c", attr::CONNECTIONS)
+            .expression_attribute_names("#u", attr::USER_ID)
+            .expression_attribute_names("#l", attr::LEASE_UNTIL)
+            .expression_attribute_values(":u", item::s(connection.user.user_id.as_str()))
+            .expression_attribute_values(":now", item::n(now))
             .send()
             .await;
         unless_condition_failed(deleted).map(drop)
@@ -165,7 +223,64 @@ impl DynamoStore {
     }
 }
 
-/// A claim past its expiry, or held by no connection, owns nothing.
+/// A claim past its expiry, or held by neither a connection nor a lease, owns nothing. (A
+/// lease never outlasts `expiresAt`: past it, the lease has lapsed too.)
 fn owns_nothing(claim: &NickClaim, now: i64) -> bool {
-    claim.expires_at < now || !claim.held
+    claim.expires_at < now || !(claim.held || leased(claim, now))
+}
+
+/// The parts of a condition, as a transaction's Put and a PutItem both take them.
+trait ConditionalBuilder: Sized {
+    fn names(self, placeholder: &str, attribute: &str) -> Self;
+    fn values(self, placeholder: &str, value: AttributeValue) -> Self;
+    fn condition(self, expression: &str) -> Self;
+}
+
+macro_rules! conditional_builder {
+    ($($builder:ty),*) => {$(
+        impl ConditionalBuilder for $builder {
+            fn names(self, placeholder: &str, attribute: &str) -> Self {
+                self.expression_attribute_names(placeholder, attribute)
+            }
+            fn values(self, placeholder: &str, value: AttributeValue) -> Self {
+                self.expression_attribute_values(placeholder, value)
+            }
+            fn condition(self, expression: &str) -> Self {
+                self.condition_expression(expression)
+            }
+        }
+    )*};
+}
+
+conditional_builder!(PutBuilder, PutItemFluentBuilder);
+
+/// Whether the claim's lease holds the nickname at `now`.
+fn leased(claim: &NickClaim, now: i64) -> bool {
+    claim.lease_until.is_some_and(|until| until >= now)
+}
+
+/// The condition that a claim is still the one judged as `seen` (its owner, expiry, whether
+/// connections hold it, its lease), for a write that replaces it whole: a claim that owns
+/// nothing is only ever taken over as it was judged, never after its owner came back.
+fn unchanged_since<B: ConditionalBuilder>(write: B, seen: &NickClaim) -> B {
+    let held = if seen.held {
+        "attribute_exists(#c)"
+    } else {
+        "attribute_not_exists(#c)"
+    };
+    let write = write
+        .names("#e", attr::EXPIRES_AT)
+        .names("#u", attr::USER_ID)
+        .names("#c", attr::CONNECTIONS)
+        .names("#l", attr::LEASE_UNTIL)
+        .values(":seen", item::n(seen.expires_at))
+        .values(":owner", item::s(seen.user.as_str()));
+    match seen.lease_until {
+        Some(lease) => write
+            .values(":lease", item::n(lease))
+            .condition(&format!("#e = :seen AND #u = :owner AND {held} AND #l = :lease")),
+        None => write.condition(&format!(
+            "#e = :seen AND #u = :owner AND {held} AND attribute_not_exists(#l)"
+        )),
+    }
 }

@@ -263,14 +263,12 @@ impl Command {
         if let Some((key, bucket, what)) = quota {
             ctx.take_token(key, bucket, what).await?;
         }
-        // A caller with no connection (the HTTP API) holds no claim on its nickname, and
-        // becomes known (for a `dm` while it is away) by what it shows of itself, or by
+        // A caller with no connection (the HTTP API) holds its nickname by a lease, and
+        // becomes known (for a `dm` while it is away), by what it shows of itself, or by
         // looking for its conversations, as a client that only polls does.
-        if ctx.caller.connection.is_none() {
-            if self.shows_caller() {
-                crate::http::require_own_nick(ctx).await?;
-            }
-            if ctx.caller.expires_at.is_none() && (self.shows_caller() || matches!(self, Command::Conversations(_))) {
+        if ctx.caller.connection.is_none() && (self.shows_caller() || matches!(self, Command::Conversations(_))) {
+            crate::http::hold_own_nick(ctx).await?;
+            if ctx.caller.expires_at.is_none() {
                 ctx.store.remember_user(&ctx.caller.user).await?;
             }
         }

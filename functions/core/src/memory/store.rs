@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -62,11 +63,20 @@ impl Membership {
     }
 }
 
-/// Which user holds a nickname, through which connections, until when.
+/// Which user holds a nickname, through which connections, until when; and until when
+/// its lease (an HTTP caller's, with no connection) holds it.
 struct NickClaim {
     user: UserId,
     connections: BTreeSet<ConnectionId>,
     expires_at: i64,
+    lease_until: Option<i64>,
+}
+
+impl NickClaim {
+    /// Whether a live connection or an unlapsed lease holds the nickname at `now`.
+    fn owns_something(&self, now: i64) -> bool {
+        (!self.connections.is_empty() && self.expires_at >= now) || self.lease_until.is_some_and(|until| until >= now)
+    }
 }
 
 impl MemoryStore {
@@ -140,7 +150,7 @@ impl Connections for MemoryStore {
                 claim.connections.insert(connection.id.clone());
                 claim.expires_at = claim.expires_at.max(connection.expires_at);
             }
-            Some(claim) if claim.expires_at >= now => return Err(StoreError::NickTaken),
+            Some(claim) if claim.owns_something(now) => return Err(StoreError::NickTaken),
             _ => {
                 state.nicks.insert(
                     user.nick.clone(),
@@ -148,6 +158,7 @@ impl Connections for MemoryStore {
                         user: user.user_id.clone(),
                         connections: BTreeSet::from([connection.id.clone()]),
                         expires_at: connection.expires_at,
+                        lease_until: None,
                     },
                 );
             }
@@ -197,9 +208,10 @@ impl Connections for MemoryStore {
             }
         }
         let nick = &connection.user.nick;
-        if let Some(claim) = state.nicks.get_mut(nick) {
+        // A claim another user has taken over is theirs, and a lease outlives the connection.
+        if let Some(claim) = state.nicks.get_mut(nick).filter(|claim| claim.user == *user) {
             claim.connections.remove(id);
-            if claim.connections.is_empty() {
+            if claim.connections.is_empty() && claim.lease_until.is_none_or(|until| until < now) {
                 state.nicks.remove(nick);
             }
         }
@@ -231,8 +243,35 @@ impl Connections for MemoryStore {
         Ok(state
             .nicks
             .get(nick)
-            .filter(|claim| claim.expires_at >= now_secs() && !claim.connections.is_empty())
+            .filter(|claim| claim.owns_something(now_secs()))
             .map(|claim| claim.user.clone()))
+    }
+
+    async fn lease_nick(&self, user: &User, now: i64, lease: Duration) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let lease = lease.as_secs() as i64;
+        let until = now + lease;
+        match state.nicks.get_mut(&user.nick) {
+            Some(claim) if claim.user == user.user_id => {
+                // As the DynamoDB adapter: renewed only once less than half of it is left.
+                if claim.lease_until.is_none_or(|held| 2 * (held - now) < lease) {
+                    claim.lease_until = Some(until);
+                }
+            }
+            Some(claim) if claim.owns_something(now) => return Err(StoreError::NickTaken),
+            _ => {
+                state.nicks.insert(
+                    user.nick.clone(),
+                    NickClaim {
+                        user: user.user_id.clone(),
+                        connections: BTreeSet::new(),
+                        expires_at: until,
+                        lease_until: Some(until),
+                    },
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn remember_user(&self, user: &User) -> Result<(), StoreError> {
