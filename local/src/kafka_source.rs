@@ -49,6 +49,16 @@ pub struct KafkaSource {
     bootstrap_servers: String,
     topic: String,
     group_id: String,
+    /// The commit in flight, at most one: it goes on while the next batch is fetched and
+    /// handled (see [`RecordSource::commit`]).
+    in_flight: Option<Commit>,
+}
+
+/// A synchronous commit running on the blocking pool, and what it commits (for its log).
+struct Commit {
+    task: tokio::task::JoinHandle<rdkafka::error::KafkaResult<()>>,
+    offsets: Vec<((String, i32), i64)>,
+    started: tokio::time::Instant,
 }
 
 impl KafkaSource {
@@ -91,6 +101,7 @@ impl KafkaSource {
             bootstrap_servers: bootstrap_servers.to_owned(),
             topic: topic.to_owned(),
             group_id: group_id.to_owned(),
+            in_flight: None,
         })
     }
 
@@ -210,23 +221,47 @@ impl RecordSource for KafkaSource {
             .is_ok_and(|assignment| assignment.count() > 0)
     }
 
+    /// Starts committing the batch's offsets and returns once the commit before it is done
+    /// (its outcome is what this returns). A commit is a round trip to the group's
+    /// coordinator (tens of ms on a busy tansu, hundreds at its worst): waiting for each
+    /// before fetching the next batch put it on every record's path, and a mapping that
+    /// fell behind by it delayed deliveries by up to a second and more in the soak. So at
+    /// most one commit is in flight, beside the next batch; offsets only ever move forward,
+    /// and [`RecordSource::settle`] waits for the last one at a stop.
     async fn commit(&mut self, batch: &[LogRecord]) -> anyhow::Result<()> {
+        let previous = self.settle().await;
         let offsets = offsets_to_commit(batch);
         if offsets.is_empty() {
-            return Ok(());
+            return previous;
         }
         let mut list = TopicPartitionList::with_capacity(offsets.len());
         for ((topic, partition), offset) in &offsets {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                 .with_context(|| format!("invalid offset {offset} for {topic}/{partition}"))?;
         }
-        // A synchronous commit, so that `Ok` means the broker stored the offsets; it blocks
-        // its thread until the broker answers, hence the blocking pool rather than a runtime
-        // worker. If the bound below is hit the commit may still land later, which only
-        // means fewer records are delivered again after a restart.
+        // A synchronous commit, so that its `Ok` means the broker stored the offsets; it
+        // blocks its thread until the broker answers, hence the blocking pool rather than a
+        // runtime worker.
         let consumer = Arc::clone(&self.consumer);
-        let commit = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync));
-        match tokio::time::timeout(COMMIT_TIMEOUT, commit).await {
+        self.in_flight = Some(Commit {
+            task: tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)),
+            offsets: offsets
+                .into_iter()
+                .map(|((topic, partition), offset)| ((topic.to_owned(), partition), offset))
+                .collect(),
+            started: tokio::time::Instant::now(),
+        });
+        previous
+    }
+
+    /// Waits for the commit in flight, if any, bounded by [`COMMIT_TIMEOUT`] from its
+    /// start. If the bound is hit the commit may still land later, which only means fewer
+    /// records are delivered again after a restart.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        let Some(Commit { task, offsets, started }) = self.in_flight.take() else {
+            return Ok(());
+        };
+        match tokio::time::timeout_at(started + COMMIT_TIMEOUT, task).await {
             Ok(Ok(Ok(()))) => {
                 tracing::debug!(topic = %self.topic, group = %self.group_id, ?offsets, "offsets committed");
                 Ok(())

@@ -16,8 +16,16 @@ pub trait RecordSource: Send {
     /// check for shutdown). Records of one partition come in offset order.
     async fn next_batch(&mut self, max: usize, window: Duration, idle: Duration) -> anyhow::Result<Vec<LogRecord>>;
 
-    /// The batch was handled: its offsets may be committed.
+    /// The batch was handled: its offsets may be committed. A source may commit in the
+    /// background; an error of that commit is then returned by the next call (or by
+    /// [`RecordSource::settle`]).
     async fn commit(&mut self, batch: &[LogRecord]) -> anyhow::Result<()>;
+
+    /// Waits until every commit asked for is done: before a stop, so that a successor
+    /// resumes after the last batch handled.
+    async fn settle(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 
     /// What to print at start-up, e.g. `kafka 127.0.0.1:9092 topic roomcast-events group roomcast-fanout`.
     fn describe(&self) -> String;

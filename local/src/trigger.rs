@@ -89,6 +89,27 @@ pub async fn run(
     mut source: Box<dyn RecordSource>,
     functions: Arc<Functions>,
     batching: Batching,
+    stop: watch::Receiver<bool>,
+    ready: watch::Sender<bool>,
+) {
+    map(function, &mut *source, functions, batching, stop, ready).await;
+    // The last batch's commit may still be on its way: a successor resumes after it.
+    if let Err(error) = source.settle().await {
+        tracing::warn!(
+            function = function.name(),
+            error = format!("{error:#}"),
+            "committing offsets failed"
+        );
+    }
+    tracing::debug!(function = function.name(), "event source mapping stopped");
+}
+
+/// [`run`]'s loop, until `stop`.
+async fn map(
+    function: KafkaFunction,
+    source: &mut dyn RecordSource,
+    functions: Arc<Functions>,
+    batching: Batching,
     mut stop: watch::Receiver<bool>,
     ready: watch::Sender<bool>,
 ) {
@@ -152,13 +173,13 @@ pub async fn run(
         }
         stages(name, &batch, picked_up, handled, handling.elapsed() - handled);
     }
-    tracing::debug!(function = name, "event source mapping stopped");
 }
 
 /// Where a batch's time went, for the soak's per-stage breakdown (`scripts/soak`, target
 /// `roomcast_local::stages` at debug): how long its oldest and newest records waited
 /// between their produce (the record's timestamp, taken by the producer) and the batch's
-/// hand-out, how long the function took (retries included) and the offset commit.
+/// hand-out, how long the function took (retries included) and the wait for the commit
+/// before its own (its own goes on beside the next batch).
 fn stages(
     name: &str,
     batch: &[roomcast_core::memory::LogRecord],
