@@ -49,16 +49,9 @@ pub struct KafkaSource {
     bootstrap_servers: String,
     topic: String,
     group_id: String,
-    /// The commit in flight, at most one: it goes on while the next batch is fetched and
-    /// handled (see [`RecordSource::commit`]).
-    in_flight: Option<Commit>,
-}
-
-/// A synchronous commit running on the blocking pool, and what it commits (for its log).
-struct Commit {
-    task: tokio::task::JoinHandle<rdkafka::error::KafkaResult<()>>,
-    offsets: Vec<((String, i32), i64)>,
-    started: tokio::time::Instant,
+    /// The offsets of the last batch committed, until a synchronous commit has stored
+    /// them (see [`RecordSource::commit`] and [`RecordSource::settle`]).
+    unsettled: Option<TopicPartitionList>,
 }
 
 impl KafkaSource {
@@ -101,7 +94,7 @@ impl KafkaSource {
             bootstrap_servers: bootstrap_servers.to_owned(),
             topic: topic.to_owned(),
             group_id: group_id.to_owned(),
-            in_flight: None,
+            unsettled: None,
         })
     }
 
@@ -221,56 +214,52 @@ impl RecordSource for KafkaSource {
             .is_ok_and(|assignment| assignment.count() > 0)
     }
 
-    /// Starts committing the batch's offsets and returns once the commit before it is done
-    /// (its outcome is what this returns). A commit is a round trip to the group's
-    /// coordinator (tens of ms on a busy tansu, hundreds at its worst): waiting for each
-    /// before fetching the next batch put it on every record's path, and a mapping that
-    /// fell behind by it delayed deliveries by up to a second and more in the soak. So at
-    /// most one commit is in flight, beside the next batch; offsets only ever move forward,
-    /// and [`RecordSource::settle`] waits for the last one at a stop.
+    /// Commits the batch's offsets asynchronously: librdkafka sends the commit and the
+    /// next batch is fetched meanwhile. A commit is a round trip to the group's coordinator
+    /// (tens of ms on a busy tansu, hundreds at its worst): waiting for each put it on every
+    /// record's path, and a mapping that fell behind by it delayed deliveries by up to a
+    /// second and more in the soak. Offsets only move forward, so a commit lost in a
+    /// failure means records delivered again after a restart (at-least-once, as ever);
+    /// [`RecordSource::settle`] stores the last batch's offsets synchronously at a stop.
     async fn commit(&mut self, batch: &[LogRecord]) -> anyhow::Result<()> {
-        let previous = self.settle().await;
         let offsets = offsets_to_commit(batch);
         if offsets.is_empty() {
-            return previous;
+            return Ok(());
         }
         let mut list = TopicPartitionList::with_capacity(offsets.len());
         for ((topic, partition), offset) in &offsets {
             list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
                 .with_context(|| format!("invalid offset {offset} for {topic}/{partition}"))?;
         }
-        // A synchronous commit, so that its `Ok` means the broker stored the offsets; it
-        // blocks its thread until the broker answers, hence the blocking pool rather than a
-        // runtime worker.
-        let consumer = Arc::clone(&self.consumer);
-        self.in_flight = Some(Commit {
-            task: tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)),
-            offsets: offsets
-                .into_iter()
-                .map(|((topic, partition), offset)| ((topic.to_owned(), partition), offset))
-                .collect(),
-            started: tokio::time::Instant::now(),
-        });
-        previous
+        let sent = self.consumer.commit(&list, CommitMode::Async);
+        self.unsettled = Some(list);
+        sent.map_err(|error| {
+            tracing::warn!(topic = %self.topic, group = %self.group_id, ?offsets, error = %error, "Kafka refused the offset commit");
+            error
+        })
+        .context("committing Kafka offsets")
     }
 
-    /// Waits for the commit in flight, if any, bounded by [`COMMIT_TIMEOUT`] from its
-    /// start. If the bound is hit the commit may still land later, which only means fewer
-    /// records are delivered again after a restart.
+    /// Stores the last batch's offsets with a synchronous commit, so that `Ok` means the
+    /// broker has them; it blocks its thread until the broker answers, hence the blocking
+    /// pool, bounded by [`COMMIT_TIMEOUT`]. If the bound is hit the commit may still land
+    /// later, which only means fewer records are delivered again after a restart.
     async fn settle(&mut self) -> anyhow::Result<()> {
-        let Some(Commit { task, offsets, started }) = self.in_flight.take() else {
+        let Some(list) = self.unsettled.take() else {
             return Ok(());
         };
-        match tokio::time::timeout_at(started + COMMIT_TIMEOUT, task).await {
+        let consumer = Arc::clone(&self.consumer);
+        let commit = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync));
+        match tokio::time::timeout(COMMIT_TIMEOUT, commit).await {
             Ok(Ok(Ok(()))) => {
-                tracing::debug!(topic = %self.topic, group = %self.group_id, ?offsets, "offsets committed");
+                tracing::debug!(topic = %self.topic, group = %self.group_id, "offsets committed");
                 Ok(())
             }
             Ok(Ok(Err(error))) => {
                 // Typically the partitions were given to another member in a rebalance:
                 // that member reads them again from the last commit.
                 tracing::warn!(
-                    topic = %self.topic, group = %self.group_id, ?offsets, error = %error,
+                    topic = %self.topic, group = %self.group_id, error = %error,
                     "Kafka refused the offset commit"
                 );
                 Err(error).context("committing Kafka offsets")
@@ -278,7 +267,7 @@ impl RecordSource for KafkaSource {
             Ok(Err(join_error)) => Err(join_error).context("the Kafka commit task failed"),
             Err(_elapsed) => {
                 tracing::warn!(
-                    topic = %self.topic, group = %self.group_id, ?offsets, timeout = ?COMMIT_TIMEOUT,
+                    topic = %self.topic, group = %self.group_id, timeout = ?COMMIT_TIMEOUT,
                     "no answer to the offset commit in time"
                 );
                 anyhow::bail!("committing Kafka offsets took longer than {COMMIT_TIMEOUT:?}")
