@@ -9,6 +9,7 @@ pub mod connections;
 pub mod dynamo_requests;
 pub mod events;
 pub mod fault_proxy;
+pub mod files;
 pub mod gateway_process;
 pub mod http_client;
 pub mod moto;

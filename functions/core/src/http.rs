@@ -511,6 +511,12 @@ mod tests {
     use crate::memory::{MemoryHistory, MemoryLog, MemoryStore};
     use crate::model::{Caller, Nick, User, UserId};
 
+    /// A file store in a directory of its own under the system's temporary directory.
+    fn test_files() -> crate::memory::DirectoryFiles {
+        let dir = std::env::temp_dir().join(format!("roomcast-http-{}", ulid::Ulid::new()));
+        crate::memory::DirectoryFiles::new(dir, "http://127.0.0.1/files", [1; 32]).unwrap()
+    }
+
     fn request<'a>(method: &'a str, path: &'a str, body: Option<&'a str>) -> Request<'a> {
         Request {
             method,
@@ -658,6 +664,7 @@ mod tests {
                 store: &store,
                 history: &history,
                 publisher: &*log,
+                files: &test_files(),
                 config: &config,
                 caller: &caller,
                 now_ms: 0,
@@ -698,6 +705,7 @@ mod tests {
             store: &store,
             history: &history,
             publisher: &*log,
+            files: &test_files(),
             config: &config,
             caller: &caller,
             now_ms: 0,
