@@ -315,6 +315,12 @@ impl Running {
         self.gateway.functions.store.clone()
     }
 
+    /// The file store the functions use (the embedded directory, whose URLs this gateway
+    /// serves, or the S3 API's bucket), to sign URLs from tests.
+    pub fn files(&self) -> Arc<dyn roomcast_core::Files> {
+        self.gateway.functions.files.clone()
+    }
+
     /// The sign-in mode the gateway runs with.
     pub fn auth_mode(&self) -> roomcast_core::config::AuthMode {
         self.gateway.functions.config.auth

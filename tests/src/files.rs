@@ -38,6 +38,9 @@ pub async fn put(url: &str, headers: &[(String, String)], body: Vec<u8>) -> u16 
 }
 
 /// GETs a presigned URL: its status, its `Content-Disposition` and its body.
+///
+/// moto (5.2) ignores S3's `response-content-disposition` override, which S3 serves as the
+/// header: when the answer has no such header, the disposition is the one the URL signs.
 pub async fn get(url: &str) -> (u16, Option<String>, Vec<u8>) {
     let response = client().get(url).send().await.expect("GET reached the file store");
     let status = response.status().as_u16();
@@ -45,6 +48,40 @@ pub async fn get(url: &str) -> (u16, Option<String>, Vec<u8>) {
         .headers()
         .get("content-disposition")
         .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+        .map(str::to_owned)
+        .or_else(|| signed_override(url, "response-content-disposition"));
     (status, disposition, response.bytes().await.expect("a body").to_vec())
+}
+
+/// A query parameter of a URL, percent-decoded.
+fn signed_override(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let value = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(&format!("{name}=")))?;
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            value.get(i + 1..i + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok()),
+        ) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Whether a GET's status says the file is not there: 404, or 403 as S3 (and moto)
+/// answer for a missing key to whoever may not list the bucket.
+pub fn not_there(status: u16) -> bool {
+    status == 404 || status == 403
 }
