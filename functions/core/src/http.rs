@@ -186,6 +186,18 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/api/rooms/{room}/files",
+        action: "upload",
+        status: 201,
+    },
+    Route {
+        method: "POST",
+        path: "/api/users/{userId}/files",
+        action: "upload",
+        status: 201,
+    },
+    Route {
+        method: "POST",
         path: "/api/publish",
         action: "publish",
         status: 202,
