@@ -27,7 +27,11 @@ export function historyReader({ request, merge, onLoaded }) {
   /// in between, if more came); and, when none of it is shown yet (a new or reloaded
   /// page), the page of messages before those, or the latest page. The first live message
   /// afterwards confirms that nothing fell between the history and live delivery.
+  /// A conversation shown before (a connection that came back) also rereads its latest
+  /// page: edits and deletes made while it was away change messages it already had, which
+  /// no page `after` them holds.
   async function catchUp(conversation) {
+    const wasLoaded = conversation.loaded;
     let after = conversation.lastId;
     let read = after; // the newest id the pages held
     let firstNew = null; // the oldest message read after `after`
@@ -42,7 +46,10 @@ export function historyReader({ request, merge, onLoaded }) {
         after = read;
       }
     }
-    if (!conversation.loaded) {
+    if (wasLoaded) {
+      const latest = await page(conversation, firstNew ? { before: firstNew, limit: PAGE_SIZE } : { limit: PAGE_SIZE });
+      merge(conversation, latest.messages);
+    } else {
       const latest = await page(conversation, firstNew ? { before: firstNew, limit: PAGE_SIZE } : { limit: PAGE_SIZE });
       conversation.loaded = true;
       conversation.moreOlder = latest.more;

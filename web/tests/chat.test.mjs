@@ -168,6 +168,43 @@ describe("the chat page", { concurrency: false }, () => {
     for (const text of expected) assert.equal(shown.filter((t) => t === text).length, 1, `"${text}" once`);
   });
 
+  test("edits and deletes made while a page was away show once it is back", async () => {
+    const [toFix, toDelete] = ["to be fixed while bob is away", "to be gone while bob is away"];
+    for (const text of [toFix, toDelete]) await send(alice, text);
+    await seesInOrder(bob, [toFix, toDelete], "the messages bob has");
+    const status = bob.getByRole("status");
+    const connectionId = await status.getAttribute("data-connection-id");
+    const synced = Number(await status.getAttribute("data-synced"));
+    // Away for as long as the test says: the network is off, and the server drops the
+    // connection, so bob's page cannot come back until it is on again.
+    await bob.context().setOffline(true);
+    const dropped = await fetch(`${CONNECTIONS_URL}/@connections/${encodeURIComponent(connectionId)}`, { method: "DELETE" });
+    assert.equal(dropped.status, 204);
+    await eventually(async () => assert.doesNotMatch(await status.textContent(), /Connected as/), "bob's page knows it is away");
+
+    await message(alice, toFix).getByRole("button", { name: "Edit" }).click();
+    await alice.getByLabel("Message", { exact: true }).fill("fixed while bob was away");
+    await alice.getByRole("button", { name: "Send", exact: true }).click();
+    await message(alice, toDelete).getByRole("button", { name: "Delete" }).click();
+    // carol polls the history: once she sees both, the history holds them.
+    await eventually(async () => {
+      assert.equal(await message(carol, "fixed while bob was away").count(), 1);
+      assert.equal(await message(carol, toDelete).count(), 0);
+    }, "the history has the edit and the delete");
+
+    await bob.context().setOffline(false);
+    await eventually(async () => {
+      assert.match(await status.textContent(), new RegExp(`Connected as ${nicks.bob}`));
+      assert.notEqual(await status.getAttribute("data-connection-id"), connectionId);
+      assert.ok(Number(await status.getAttribute("data-synced")) > synced);
+    }, "bob is back and has caught up");
+    await eventually(async () => {
+      assert.equal(await message(bob, "fixed while bob was away").count(), 1);
+      assert.equal(await message(bob, toFix).count(), 0);
+      assert.equal(await message(bob, toDelete).count(), 0);
+    }, "bob sees the edit and the delete made while he was away");
+  });
+
   test("an error frame shows as a message to the user and changes nothing", async () => {
     const long = "x".repeat(5000);
     await send(bob, long);

@@ -115,7 +115,7 @@ const COMMAND_VARIABLES: &[(&str, &str)] = &[
     ("ROOMCAST_KAFKA_BOOTSTRAP", KAFKA),
     ("ROOMCAST_TOPIC", "roomcast-events"),
     ("ROOMCAST_BROADCAST_ROOM", "admin"),
-    ("ROOMCAST_ARCHIVE_LAG_MS", "5000"),
+    ("ROOMCAST_LOG_EPOCH", "0"),
     ("ROOMCAST_KAFKA_AUTH", "none"),
 ];
 

@@ -206,7 +206,6 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             auth: self.auth()?,
             presence_max_audience: self.number("ROOMCAST_PRESENCE_MAX_AUDIENCE", defaults.presence_max_audience)?,
             who_max_users: defaults.who_max_users,
-            archive_lag: self.millis("ROOMCAST_ARCHIVE_LAG_MS", defaults.archive_lag)?,
             log_epoch: self.log_epoch()?,
             file_url_validity: Duration::from_secs(
                 self.number("ROOMCAST_FILE_URL_SECS", defaults.file_url_validity.as_secs())?,

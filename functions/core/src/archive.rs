@@ -194,6 +194,21 @@ async fn apply<H: History + ?Sized>(history: &H, changes: &[Change]) -> Result<A
     Ok(outcome)
 }
 
+/// The message a record keeps, exactly as the archive would keep it: for `edit`, `delete`
+/// and replies that name a message the archive has not reached yet. `None` for any other
+/// record, and for one the archive would skip.
+pub fn message_of(record: &Record, limits: &Limits) -> Option<StoredMessage> {
+    let envelope = Envelope::decode(&record.value).ok()?;
+    let config = ArchiveConfig {
+        limits: limits.clone(),
+        ..ArchiveConfig::default()
+    };
+    match change(record, &envelope, &config) {
+        Ok(Some(Change::Keep(message))) => Some(message),
+        _ => None,
+    }
+}
+
 /// The frame types that are history.
 const HISTORY_FRAMES: &[&str] = &["message", "dm", "edited", "deleted"];
 

@@ -119,10 +119,6 @@ pub struct Config {
     pub presence_max_audience: usize,
     /// Most users one `who` answer lists (the frame must stay under API Gateway's 128 KB).
     pub who_max_users: usize,
-    /// How far kafka-archive may lag behind an `ack`. An `edit`, a `delete` or a reply
-    /// naming a message this recent that is not in the history yet waits for the archive
-    /// this long (from the message's time) before the answer is `not_found`.
-    pub archive_lag: Duration,
     /// `ROOMCAST_LOG_EPOCH`: the first part of every message id made from a log position
     /// (`MessageId::at`). Raise it when the topic is made anew (its offsets start again),
     /// so that new ids still sort after the kept ones.
@@ -149,7 +145,6 @@ impl Default for Config {
             auth: AuthMode::None,
             presence_max_audience: 100,
             who_max_users: 500,
-            archive_lag: Duration::from_secs(5),
             log_epoch: 0,
             file_url_validity: Duration::from_secs(3600),
         }

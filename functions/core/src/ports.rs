@@ -17,6 +17,7 @@ use crate::model::{
     User, UserId,
 };
 use crate::quota::{Bucket, BucketKey};
+use crate::record::Record;
 
 /// The error of an adapter, kept whole (SDK error and all) as the source.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -255,13 +256,23 @@ pub enum PublishError {
     Refused(#[source] BoxError),
 }
 
-/// Appends envelopes to the event log (Kafka, or the in-process log).
+/// The event log (Kafka, or the in-process log): appends envelopes, and reads back the one
+/// record at a position.
 #[async_trait]
 pub trait Publisher: Send + Sync {
     /// Returns once the log has durably accepted the record (the delivery report), so a
     /// Lambda can answer its client: a frozen Lambda would never deliver a queued record.
     /// The position it returns names a chat record ([`crate::envelope::Stamp`]).
     async fn publish(&self, envelope: &Envelope) -> Result<LogPosition, PublishError>;
+
+    /// The record at `position` of this log's topic: `None` past the partition's end (no
+    /// record is there yet) or before its oldest kept record (dropped by retention).
+    ///
+    /// For `edit`, `delete` and replies that name a message the archive has not applied
+    /// yet: the log itself says whether it is there and whose it is. Kafka: a ListOffsets
+    /// and one Fetch of that offset on a consumer made on first use, bounded by the
+    /// delivery timeout (`Timeout`); the in-process log: a lookup. Read-only.
+    async fn record_at(&self, position: LogPosition) -> Result<Option<Record>, PublishError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1250,9 +1250,6 @@ fn string_like_is_iams() {
     assert!(string_like("*", ""));
 }
 
-/// ws-message reads the history (`history`: a Query; `edit`, `delete`, a reply: a GetItem
-/// of the message) and may wait for the archive, `ROOMCAST_ARCHIVE_LAG_MS`, before
-/// producing: its timeout must cover both, under API Gateway's 29 s integration limit.
 /// kafka-fanout's memory (its CPU share, which signing a large room's posts needs) and its
 /// posts in flight are the deployer's to set, with the code's defaults.
 #[test]
@@ -1279,31 +1276,72 @@ fn kafka_fanout_takes_its_memory_and_concurrency_from_parameters() {
     assert!(parameter("FanoutMemorySize", "MaxValue") <= 10_240);
 }
 
+/// ws-message reads the history (`history`: a Query; `edit`, `delete`, a reply: a GetItem
+/// of the message) and, for a message kafka-archive has not stored yet, its record in
+/// Kafka (on MSK: ReadData on the topic; a group named, never joined), before producing: its timeout covers
+/// the read and the produce, each bounded by the delivery timeout, under API Gateway's
+/// 29 s integration limit. It does not wait for the archive: nothing configures a wait.
 #[test]
-fn ws_message_reads_the_history_and_waits_for_the_archive_within_its_timeout() {
+fn ws_message_reads_the_history_and_the_log_within_its_timeout() {
     let template = Template::load();
     let properties = &template.get("MessageFunction")["Properties"];
     let variables = &properties["Environment"]["Variables"];
-    assert_eq!(reference(&variables["ROOMCAST_ARCHIVE_LAG_MS"]), Some("ArchiveLagMs"));
-    let lag = &template.document["Parameters"]["ArchiveLagMs"];
-    assert_eq!(
-        u128::from(number(&lag["Default"])),
-        roomcast_core::Config::default().archive_lag.as_millis(),
-        "ArchiveLagMs' default is the code's"
-    );
     assert!(
-        number(&lag["MinValue"]) >= 1,
-        "ROOMCAST_ARCHIVE_LAG_MS must be at least 1"
+        variables.get("ROOMCAST_ARCHIVE_LAG_MS").is_none()
+            && template.document["Parameters"].get("ArchiveLagMs").is_none(),
+        "nothing waits for the archive any more"
     );
-    // The longest wait, then a produce that may take the delivery timeout (5 s by
-    // default), then the reply: a few seconds to spare.
-    let longest_wait = number(&lag["MaxValue"]).div_ceil(1000);
+    // A read back and a produce, each within the delivery timeout (5 s by default), then
+    // the reply: a few seconds to spare.
     let timeout = number(&properties["Timeout"]);
     assert!(
-        timeout >= longest_wait + 5 + 3 && timeout <= 29,
-        "ws-message's Timeout {timeout} s must exceed ArchiveLagMs' largest value ({longest_wait} s) \
-         plus the Kafka delivery timeout comfortably, and stay within API Gateway's 29 s"
+        (5 + 5 + 3..=29).contains(&timeout),
+        "ws-message's Timeout {timeout} s must cover a read back and a produce comfortably, \
+         and stay within API Gateway's 29 s"
     );
+    let msk = Template::with(&[
+        ("JwksUrl", JWKS_URL),
+        ("MskClusterArn", MSK_CLUSTER_ARN),
+        ("VpcSubnetIds", "subnet-0a,subnet-0b"),
+        ("VpcSecurityGroupIds", "sg-0a"),
+    ])
+    .stack();
+    for function in ["MessageFunction", "HttpApiFunction"] {
+        let role = arn_of(&msk.get(function).expect("the function")["Properties"]["Role"]).expect("its role");
+        let on_topic: BTreeSet<String> = granted_to(&msk.resources, role)
+            .iter()
+            .filter(|statement| statement["Resource"].to_string().contains(":topic/"))
+            .flat_map(actions_of)
+            .collect();
+        for action in [
+            "kafka-cluster:DescribeTopic",
+            "kafka-cluster:ReadData",
+            "kafka-cluster:WriteData",
+        ] {
+            assert!(
+                on_topic.contains(action),
+                "MSK: {function} needs {action} on the topic: {on_topic:?}"
+            );
+        }
+        // The group the reader names (librdkafka needs one to assign), which it never joins.
+        let on_groups: Vec<(String, Vec<String>)> = granted_to(&msk.resources, role)
+            .iter()
+            .filter(|statement| statement["Resource"].to_string().contains(":group/"))
+            .map(|statement| (statement["Resource"].to_string(), actions_of(statement)))
+            .collect();
+        assert!(
+            on_groups.iter().any(|(resource, actions)| resource
+                .contains(&format!("/{}", roomcast_aws::kafka::READ_BACK_GROUP))
+                && actions == &["kafka-cluster:DescribeGroup"]),
+            "MSK: {function} may describe the read-back group, and do nothing else with it: {on_groups:?}"
+        );
+        assert!(
+            on_groups
+                .iter()
+                .all(|(_, actions)| !actions.iter().any(|action| action == "kafka-cluster:AlterGroup")),
+            "MSK: {function} joins no group: {on_groups:?}"
+        );
+    }
 
     let role = arn_of(&properties["Role"]).expect("ws-message's role");
     let on_table: BTreeSet<String> = granted_to(&template.resources, role)
@@ -1317,6 +1355,39 @@ fn ws_message_reads_the_history_and_waits_for_the_archive_within_its_timeout() {
             "ws-message reads the history with {action}: {on_table:?}"
         );
     }
+}
+
+/// The two functions that write chat messages make their ids with the log's epoch
+/// (`ROOMCAST_LOG_EPOCH`, docs/deploy.md): one parameter gives both the same, with the
+/// code's default and the range `Env::domain` accepts, so a deployer who makes the topic
+/// anew raises it in one place.
+#[test]
+fn both_writers_of_chat_messages_take_the_log_epoch_from_one_parameter() {
+    let template = Template::load();
+    for function in ["MessageFunction", "HttpApiFunction"] {
+        let variables = &template.get(function)["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            reference(&variables["ROOMCAST_LOG_EPOCH"]),
+            Some("LogEpoch"),
+            "{function}"
+        );
+    }
+    let parameter = &template.document["Parameters"]["LogEpoch"];
+    assert_eq!(
+        number(&parameter["Default"]),
+        u64::from(roomcast_core::Config::default().log_epoch)
+    );
+    assert_eq!(
+        (number(&parameter["MinValue"]), number(&parameter["MaxValue"])),
+        (0, 255)
+    );
+    let read = |value: &str| {
+        roomcast_aws::config::Env::new(|name: &str| (name == "ROOMCAST_LOG_EPOCH").then(|| value.to_owned()))
+            .domain()
+            .map(|config| config.log_epoch)
+    };
+    assert_eq!(read("255").ok(), Some(255));
+    assert!(read("256").is_err(), "the parameter's range is the reader's");
 }
 
 /// The DynamoDB actions the roles grant are the ones the DynamoDB adapter

@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
 use roomcast_core::memory::{LogRecord, MemoryLog};
+use roomcast_core::model::LogPosition;
 use roomcast_core::ports::PublishError;
 use roomcast_core::{ConnectionId, Envelope, MessageId, Nick, Publisher, RoomName, ServerFrame, Target, User, UserId};
 use roomcast_tests::{each_backend, tansu, unique_name};
@@ -98,6 +99,7 @@ each_backend!(
         one_rooms_envelopes_come_back_in_publish_order,
         each_room_keeps_to_one_partition,
         the_position_publish_returns_is_where_the_record_is,
+        the_record_at_a_position_is_the_one_published_there_and_none_past_the_end,
     ]
 );
 
@@ -234,6 +236,57 @@ async fn the_position_publish_returns_is_where_the_record_is(backend: &dyn Backe
             "{}: where the log has it, and where publish said",
             envelope.id
         );
+    }
+}
+
+/// An edit or a reply of a message the archive has not stored reads its record back by
+/// position (docs/protocol.md, "One order"): it must be that record, byte for byte, also
+/// when reads of several positions run at once; a position past a partition's end, or of a
+/// partition the log does not have, holds nothing.
+async fn the_record_at_a_position_is_the_one_published_there_and_none_past_the_end(backend: &dyn Backend) {
+    let sender = ConnectionId::new("conn-R=");
+    let envelopes: Vec<Envelope> = (0..12)
+        .map(|n| chat_message(&format!("room-{}", n % 3), &format!("message {n}"), &sender))
+        .collect();
+    let mut positions = Vec::new();
+    for envelope in &envelopes {
+        positions.push(backend.publisher().publish(envelope).await.expect("published"));
+    }
+    let reads = futures::future::join_all(
+        positions
+            .iter()
+            .map(|position| backend.publisher().record_at(*position)),
+    )
+    .await;
+    for ((envelope, position), read) in envelopes.iter().zip(&positions).zip(reads) {
+        let record = read
+            .unwrap_or_else(|error| panic!("{position:?}: {error:?}"))
+            .unwrap_or_else(|| panic!("{position:?}: no record where {} was published", envelope.id));
+        assert_eq!((record.partition, record.offset), (position.partition, position.offset));
+        assert_eq!(record.topic, backend.topic());
+        assert_eq!(record.value, envelope.to_json().into_bytes(), "{position:?}");
+    }
+    let last = positions
+        .iter()
+        .max_by_key(|position| position.offset)
+        .expect("published");
+    let nowhere = [
+        LogPosition {
+            offset: last.offset + 1_000,
+            ..*last
+        },
+        LogPosition {
+            partition: 3,
+            offset: last.offset,
+        },
+        LogPosition {
+            partition: -1,
+            offset: 0,
+        },
+    ];
+    for position in nowhere {
+        let read = backend.publisher().record_at(position).await;
+        assert!(matches!(read, Ok(None)), "{position:?}: {read:?}");
     }
 }
 

@@ -1,10 +1,12 @@
 //! Kafka for the functions: the [`Publisher`](roomcast_core::ports::Publisher) that
 //! appends envelopes to the roomcast topic with librdkafka and answers only once the
-//! broker has acknowledged them ([`publisher`]), how it signs in ([`security`], with
+//! broker has acknowledged them ([`publisher`]) and reads back the record at a position
+//! ([`reader`]), how it signs in ([`security`], with
 //! Amazon MSK's IAM tokens in [`msk_iam`]), and topic creation for set-up ([`topic`]).
 
 mod msk_iam;
 mod publisher;
+mod reader;
 mod security;
 mod topic;
 
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 pub use msk_iam::{msk_iam_token, KafkaContext};
 pub use publisher::KafkaPublisher;
+pub use reader::READ_BACK_GROUP;
 pub use security::{KafkaAuth, KafkaSecurity, SaslMechanism};
 pub use topic::ensure_topic;
 

@@ -12,7 +12,9 @@ use rdkafka::util::Timeout;
 use roomcast_core::envelope::Envelope;
 use roomcast_core::model::LogPosition;
 use roomcast_core::ports::{PublishError, Publisher};
+use roomcast_core::record::Record;
 
+use super::reader::RecordReader;
 use super::{KafkaContext, KafkaError, KafkaSecurity, KafkaSettings, DELIVERY_MARGIN};
 
 /// Publishes envelopes to one topic. Build it once per cold start: it holds the broker
@@ -26,6 +28,8 @@ pub struct KafkaPublisher {
     security: KafkaSecurity,
     topic: String,
     delivery_timeout: Duration,
+    /// Reads back single records (`record_at`).
+    reader: RecordReader,
 }
 
 impl std::fmt::Debug for KafkaPublisher {
@@ -81,6 +85,7 @@ impl KafkaPublisher {
             security: security.clone(),
             topic: settings.topic.clone(),
             delivery_timeout: settings.delivery_timeout,
+            reader: RecordReader::new(settings),
         })
     }
 
@@ -168,6 +173,10 @@ impl Publisher for KafkaPublisher {
             }
             Ok(Err((error, _))) => Err(PublishError::Refused(Box::new(error))),
         }
+    }
+
+    async fn record_at(&self, position: LogPosition) -> Result<Option<Record>, PublishError> {
+        self.reader.record_at(position).await
     }
 }
 

@@ -1,14 +1,12 @@
 //! The conversation a frame names: a room (`room`) or the direct conversation with a user
 //! (`with`), as `history`, `edit` and `delete` take them; and the messages kept of it.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use super::{parse_user_id, Context};
-use crate::backoff::backoff;
+use crate::archive::message_of;
 use crate::envelope::Target;
-use crate::error::{ClientError, ErrorCode};
+use crate::error::ClientError;
 use crate::history::{Conversation, StoredMessage};
 use crate::model::{MessageId, RoomName, UserId};
 use crate::ports::History;
@@ -89,77 +87,56 @@ impl ConversationRef {
 /// functions that make ids and of API Gateway, which times requests, differ a little.
 const MAX_CLOCK_SKEW_MS: i64 = 2_000;
 
-/// The first pause between two looks at the history while waiting for the archive.
-const FIRST_PAUSE: Duration = Duration::from_millis(10);
-
-/// The kept message `id` of `conversation`, deleted or not.
+/// The message `id` of `conversation`, kept or on its way to the history, deleted or not.
 ///
 /// A message is acknowledged once Kafka has it; kafka-archive stores it a moment later,
-/// or later still when it is behind. So an edit, a delete or a reply sent right after the
-/// `ack` may find it missing. Then, for an id made from a log position, this asks how far
-/// the archive has applied that partition: past the id, the message is not there to be
-/// found (`not_found` at once); not yet, it looks again (with [`backoff`] from 10 ms)
-/// until the message is kept or the archive passes it, for up to `config.archive_lag`
-/// from now: an archive behind by more gets `unavailable` (try again), never a false
-/// `not_found`. An id made before ids came from the log (a ULID) waits as long from its
-/// own time.
+/// or later still when it is behind. An edit, a delete or a reply sent right after the
+/// `ack` must not depend on that lag (docs/protocol.md, "One order"): the id is the
+/// message's log position, so what the history does not hold yet, the log tells.
+/// - The archive's mark first: if it had passed the id before the message was read, a
+///   message that is not there never will be (read the other way round, a message kept
+///   between the two reads would look missing).
+/// - Then the history: a kept message, with its edits and its tombstone.
+/// - Not kept and not passed: the record at the id's position, read as the archive will
+///   read it. Only a message of this conversation with exactly this id is found; a
+///   position past the log's end, or holding anything else, is `not_found` at once. A
+///   delete that is also on its way is not seen there: an edit that follows it by moments
+///   is acknowledged, and the archive, applying both in log order, keeps the delete.
+/// - An id of an earlier log (another epoch) or from before ids came from the log (a
+///   ULID) is only in the history.
 pub async fn kept_message(
     ctx: &Context<'_>,
     conversation: &Conversation,
     id: &MessageId,
 ) -> Result<StoredMessage, ClientError> {
     let history: &dyn History = ctx.history;
-    // No message is dated in the future: an id that is cannot be on its way, and waiting
-    // for it would hold a function for the whole lag.
+    // No message is dated in the future: refused without a look at the table or the log.
     if id.timestamp_ms() > ctx.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
         return Err(ClientError::not_found(format!(
             "there is no message `{id}` in {conversation}: its id is dated in the future"
         )));
     }
-    let lag = ctx.config.archive_lag;
-    let position = id.position();
-    let wait = match position {
-        Some(_) => lag,
-        None => {
-            // A forged id from the future waits no longer than a fresh one.
-            let age = u64::try_from(ctx.now_ms - id.timestamp_ms()).unwrap_or(0);
-            lag.saturating_sub(Duration::from_millis(age))
-        }
-    };
-    let deadline = tokio::time::Instant::now() + wait;
     let missing = || ClientError::not_found(format!("there is no message `{id}` in {conversation}"));
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        // The mark first: if the archive had passed the id before the message was read,
-        // a message that is not there will never be (read the other way round, a message
-        // kept between the two reads would look missing).
-        let passed = match position {
-            Some((epoch, position)) => history
-                .archived_until(epoch, position.partition)
-                .await?
-                .is_some_and(|next| next > position.offset),
-            None => false,
-        };
-        if let Some(message) = history.message(conversation, id).await? {
-            return Ok(message);
-        }
-        if passed {
-            return Err(missing());
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Err(match position {
-                Some(_) => ClientError::new(
-                    ErrorCode::Unavailable,
-                    format!(
-                        "the message history has not caught up with message `{id}` yet; nothing was changed, \
-                         try again in a moment"
-                    ),
-                ),
-                None => missing(),
-            });
-        }
-        tokio::time::sleep(backoff(FIRST_PAUSE, attempt).min(deadline - now)).await;
+    let position = id.position().filter(|(epoch, _)| *epoch == ctx.config.log_epoch);
+    let passed = match position {
+        Some((epoch, position)) => history
+            .archived_until(epoch, position.partition)
+            .await?
+            .is_some_and(|next| next > position.offset),
+        None => true,
+    };
+    if let Some(message) = history.message(conversation, id).await? {
+        return Ok(message);
+    }
+    let Some((_, position)) = position.filter(|_| !passed) else {
+        return Err(missing());
+    };
+    let record = ctx.publisher.record_at(position).await.map_err(|error| {
+        tracing::error!(error = &error as &dyn std::error::Error, %id, "reading the log failed");
+        ClientError::unavailable("the message log")
+    })?;
+    match record.and_then(|record| message_of(&record, &ctx.config.limits)) {
+        Some(message) if message.id == *id && message.conversation == *conversation => Ok(message),
+        _ => Err(missing()),
     }
 }

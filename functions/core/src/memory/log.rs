@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::envelope::Envelope;
 use crate::model::LogPosition;
 use crate::ports::{PublishError, Publisher};
+use crate::record::Record;
 
 /// One record of the log, shaped like a Kafka record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +141,25 @@ impl Publisher for MemoryLog {
             envelope.to_json().as_bytes(),
         );
         Ok(LogPosition { partition, offset })
+    }
+
+    async fn record_at(&self, position: LogPosition) -> Result<Option<Record>, PublishError> {
+        let Ok(partition) = usize::try_from(position.partition) else {
+            return Ok(None);
+        };
+        if partition >= self.partitions.len() || position.offset < 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .read(partition, position.offset, 1)
+            .into_iter()
+            .find(|record| record.offset == position.offset)
+            .map(|record| Record {
+                topic: record.topic,
+                partition: record.partition,
+                offset: record.offset,
+                value: record.value,
+            }))
     }
 }
 
