@@ -1235,6 +1235,18 @@ async fn file_cases(api: &Api<'_>, room: &str, alice: &str, bob: &str) {
         .await;
     assert_eq!(reply.status, 202, "{reply:?}");
     let id = reply.body["id"].as_str().unwrap().to_owned();
+    // Alice's file is not bob's to send, in a dm either.
+    let reply = api
+        .call_at(
+            "POST",
+            USER_MESSAGES,
+            &[("userId", "dev-alice")],
+            "",
+            Bearer(bob),
+            Json(json!({"text": "hers", "files": [file]})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (403, Some("forbidden")), "{reply:?}");
     let messages = api
         .history_until(alice, room, |messages| entry(messages, &id).is_some())
         .await;
