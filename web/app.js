@@ -13,6 +13,7 @@ import {
 } from "./transport.js";
 import { notePreview, previewDeleted, previewEdited, refreshConversations, renderDirectList } from "./conversations.js";
 import { PAGE_SIZE, historyReader, target } from "./history.js";
+import { filesElement, formatSize, upload } from "./files.js";
 
 const SESSION_KEY = "roomcast.session";
 const POLL_MS = 1000;
@@ -41,6 +42,8 @@ const state = {
   conversations: new Map(), // key → conversation
   current: null, // key of the conversation shown
   composer: { replyTo: null, editing: null },
+  attachments: [], // files uploaded for the next message: {id, name, contentType, size, url?}
+  uploading: 0, // uploads under way
   timers: { poll: null, keepalive: null },
   polls: 0,
   pollFailures: 0,
@@ -131,6 +134,8 @@ function merge(conversation, entries, { live = false, ordered = true } = {}) {
         text: entry.text,
         ts: entry.ts,
         replyTo: entry.replyTo,
+        // A frame's urls are fresher than the ones kept (each is signed when it is made).
+        files: entry.files ?? known?.files,
         editedAt: entry.editedAt ?? known?.editedAt,
         deleted: known?.deleted ?? false,
       };
@@ -547,9 +552,12 @@ function dropConversation(conversation) {
 
 async function submitMessage() {
   const input = $("message");
-  const text = input.value;
   const conversation = state.conversations.get(state.current);
-  if (!conversation || text.trim() === "") return;
+  if (!conversation || state.uploading > 0) return;
+  const files = state.composer.editing ? [] : state.attachments;
+  // A message needs a text: files alone are sent under their names.
+  const text = input.value.trim() === "" && files.length ? files.map((file) => file.name).join(", ") : input.value;
+  if (text.trim() === "") return;
   const { replyTo, editing } = state.composer;
   input.value = "";
   setComposerContext(null);
@@ -568,10 +576,13 @@ async function submitMessage() {
         ? { action: "send", room: conversation.room, text, clientMsgId }
         : { action: "dm", toUser: conversation.with, text, clientMsgId };
     if (replyTo) frame.replyTo = replyTo;
+    if (files.length) frame.files = files.map((file) => file.id);
     try {
       const ack = await request(frame);
       forget(conversation, pending.id);
-      merge(conversation, [{ id: ack.id, from: state.me, to: ack.to, text, ts: ack.ts, replyTo }], { ordered: false });
+      setAttachments([]);
+      const entry = { id: ack.id, from: state.me, to: ack.to, text, ts: ack.ts, replyTo, files: files.length ? files : undefined };
+      merge(conversation, [entry], { ordered: false });
     } catch (error) {
       forget(conversation, pending.id);
       throw error;
@@ -582,6 +593,50 @@ async function submitMessage() {
     if (editing) setComposerContext({ editing });
     else if (replyTo) setComposerContext({ replyTo });
     showError(error);
+  }
+}
+
+/// The files uploaded for the next message, shown above the composer.
+function setAttachments(files) {
+  state.attachments = files;
+  const list = $("attachments");
+  list.replaceChildren(
+    ...files.map((file) => {
+      const item = document.createElement("li");
+      item.textContent = `${file.name} (${formatSize(file.size)})`;
+      return item;
+    }),
+  );
+  list.hidden = files.length === 0;
+}
+
+/// Uploads the files chosen for the current conversation, one after the other, with
+/// their progress; each becomes an attachment of the next message.
+async function attachFiles(chosen) {
+  const conversation = state.conversations.get(state.current);
+  if (!conversation || chosen.length === 0) return;
+  const progress = $("upload-progress");
+  // The status line says what the connection is; the uploads borrow it for a while.
+  const status = $("status").textContent;
+  state.uploading += 1;
+  renderComposer();
+  try {
+    for (const [i, file] of chosen.entries()) {
+      progress.hidden = false;
+      progress.value = 0;
+      setStatus(`Uploading ${file.name} (${i + 1} of ${chosen.length})…`);
+      const attachment = await upload(request, target(conversation), file, (fraction) => {
+        progress.value = fraction;
+      });
+      setAttachments([...state.attachments, attachment]);
+    }
+  } catch (error) {
+    showError(error);
+  } finally {
+    state.uploading -= 1;
+    progress.hidden = true;
+    renderComposer();
+    setStatus(status);
   }
 }
 
@@ -869,6 +924,7 @@ function entryElement(entry) {
   text.className = "text";
   text.textContent = entry.deleted ? "This message was deleted." : entry.text;
   item.append(text);
+  if (entry.files?.length && !entry.deleted) item.append(filesElement(entry.files));
   if (entry.kind === "message" && !entry.deleted) item.append(actions(entry, mine));
   return item;
 }
@@ -899,7 +955,8 @@ function renderComposer() {
   const conversation = state.conversations.get(state.current);
   const enabled = Boolean(conversation) && !(conversation.passive && conversation.kind === "room");
   $("message").disabled = !enabled;
-  $("send").disabled = !enabled;
+  $("send").disabled = !enabled || state.uploading > 0;
+  $("attach").disabled = !enabled || state.uploading > 0;
 }
 
 function setComposerContext(context) {
@@ -1105,6 +1162,12 @@ function start() {
     if (conversation) leaveRoom(conversation).catch(showError);
   });
   $("older").addEventListener("click", () => loadOlder().catch(showError));
+  $("attach").addEventListener("click", () => $("attach-input").click());
+  $("attach-input").addEventListener("change", (event) => {
+    const chosen = [...event.target.files];
+    event.target.value = "";
+    attachFiles(chosen);
+  });
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     submitMessage();

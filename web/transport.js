@@ -59,6 +59,8 @@ function answers(frame) {
       return (reply) => reply.type === "roomCreated" && reply.room === frame.room;
     case "who":
       return (reply) => reply.type === "who" && reply.room === frame.room;
+    case "upload":
+      return (reply) => reply.type === "upload";
     case "whoami":
       return (reply) => reply.type === "whoami";
     case "ping":
@@ -229,6 +231,7 @@ export class HttpTransport {
       case "send": {
         const body = { text: frame.text, clientMsgId: frame.clientMsgId };
         if (frame.replyTo) body.replyTo = frame.replyTo;
+        if (frame.files) body.files = frame.files;
         return this.call(frame, "POST", `/api/rooms/${room}/messages`, body);
       }
       case "history":
@@ -237,7 +240,15 @@ export class HttpTransport {
         if (frame.toUser === undefined) break; // the HTTP API names the recipient by user id
         const body = { text: frame.text, clientMsgId: frame.clientMsgId };
         if (frame.replyTo) body.replyTo = frame.replyTo;
+        if (frame.files) body.files = frame.files;
         return this.call(frame, "POST", `/api/users/${encodeURIComponent(frame.toUser)}/messages`, body);
+      }
+      case "upload": {
+        const body = { name: frame.name, contentType: frame.contentType, size: frame.size };
+        const where = frame.room !== undefined
+          ? `/api/rooms/${encodeURIComponent(frame.room)}`
+          : `/api/users/${encodeURIComponent(frame.with)}`;
+        return this.call(frame, "POST", `${where}/files`, body);
       }
       case "edit":
         return this.call(frame, "PATCH", `${messages(frame)}/${encodeURIComponent(frame.id)}`, { text: frame.text });

@@ -16,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use roomcast_core::clock::now_ms;
 use roomcast_core::commands::{handle_frame, Command, Frame, ParseError, ACTIONS};
 use roomcast_core::history::{Conversation, StoredMessage};
-use roomcast_core::memory::{MemoryHistory, MemoryLog, MemoryStore};
+use roomcast_core::memory::{DirectoryFiles, MemoryHistory, MemoryLog, MemoryStore};
 use roomcast_core::{
     Config, ConnectionId, Connections as _, Envelope, ErrorCode, History as _, MessageId, Nick, RoomName, ServerFrame,
     User, UserId,
@@ -45,6 +45,8 @@ struct Backends {
     store: MemoryStore,
     history: MemoryHistory,
     log: MemoryLog,
+    /// Never written: no upload of the fuzzer's is ever PUT, so `files` are `not_found`.
+    files: DirectoryFiles,
 }
 
 /// `general` (created by alice) and the broadcast room; alice (`c-alice`, signed in, the
@@ -55,6 +57,12 @@ async fn backends(config: &Config, now: i64) -> Backends {
         store: MemoryStore::new(),
         history: MemoryHistory::default(),
         log: MemoryLog::new("roomcast-events", 2, 10_000),
+        files: DirectoryFiles::new(
+            std::env::temp_dir().join(format!("roomcast-fuzz-files-{}", std::process::id())),
+            "http://127.0.0.1:9/files",
+            [3; 32],
+        )
+        .expect("a scratch directory"),
     };
     let user = |id: &str, nick: &str| User {
         user_id: UserId::new(id),
@@ -109,6 +117,7 @@ async fn backends(config: &Config, now: i64) -> Backends {
             edit_id: None,
             deleted: false,
             expires_at: i64::MAX,
+            files: vec![],
         })
         .await
         .expect("the memory history keeps");
@@ -121,6 +130,7 @@ impl Backends {
             store: &self.store,
             history: &self.history,
             publisher: &self.log,
+            files: &self.files,
             config,
             connection_id,
             source_ip: None,

@@ -7,11 +7,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use aws_config::{Region, SdkConfig};
 use roomcast_aws::dynamo::{ensure_table, DynamoStore};
+use roomcast_aws::files::{s3_client, S3Files};
 use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
-use roomcast_core::memory::{MemoryHistory, MemoryLog, MemoryStore};
+use roomcast_core::memory::{DirectoryFiles, MemoryHistory, MemoryLog, MemoryStore};
 use roomcast_core::model::Room;
 use roomcast_core::ports::StoreError;
-use roomcast_core::{History, Publisher, RoomName, Store, UserId};
+use roomcast_core::{Files, History, Publisher, RoomName, Store, UserId};
 
 use crate::kafka_source::KafkaSource;
 use crate::settings::Settings;
@@ -31,6 +32,11 @@ pub struct Backends {
     /// same embedded log from its own positions.
     pub archive_source: Box<dyn RecordSource>,
     pub store_description: String,
+    /// Where attachments live: the S3 API, or the embedded directory store.
+    pub files: Arc<dyn Files>,
+    /// The embedded directory store, whose URLs the gateway serves (`None` with S3).
+    pub directory: Option<Arc<DirectoryFiles>>,
+    pub files_description: String,
 }
 
 /// AWS SDK configuration for local endpoints: the region and credentials from the
@@ -50,7 +56,8 @@ fn aws_credential(name: &str) -> aws_sdk_apigatewaymanagement::config::Credentia
     aws_sdk_apigatewaymanagement::config::Credentials::new(name, name, None, None, "roomcast-local")
 }
 
-pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backends> {
+/// Opens the backends; `files_url` is where the gateway serves the embedded file store.
+pub async fn open(settings: &Settings, sdk: &SdkConfig, files_url: &str) -> anyhow::Result<Backends> {
     if settings.kafka_bootstrap.is_some() && settings.consumer_group == settings.archive_consumer_group {
         anyhow::bail!(
             "kafka-fanout and kafka-archive are both in consumer group {:?}: each needs its own \
@@ -121,7 +128,11 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
         }
     };
     seed_rooms(&*store, &settings.rooms).await?;
+    let (files, directory, files_description) = open_files(settings, sdk, files_url).await?;
     Ok(Backends {
+        files,
+        directory,
+        files_description,
         store,
         history,
         publisher,
@@ -129,6 +140,36 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig) -> anyhow::Result<Backen
         archive_source,
         store_description,
     })
+}
+
+type OpenedFiles = (Arc<dyn Files>, Option<Arc<DirectoryFiles>>, String);
+
+/// The S3 API's bucket (created when missing), or the directory store under a key made now:
+/// its URLs are good only while this process runs.
+async fn open_files(settings: &Settings, sdk: &SdkConfig, files_url: &str) -> anyhow::Result<OpenedFiles> {
+    if let Some(endpoint) = &settings.s3_endpoint {
+        let files = S3Files::new(s3_client(sdk, Some(endpoint)), &settings.s3_bucket);
+        files
+            .ensure_bucket()
+            .await
+            .with_context(|| format!("cannot create or reach bucket {} at {endpoint}", settings.s3_bucket))?;
+        let description = format!("S3 at {endpoint}, bucket {}", settings.s3_bucket);
+        return Ok((Arc::new(files), None, description));
+    }
+    let dir = settings.files_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "roomcast-files-{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
+    });
+    let mut key = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("no random bytes for the file store's key"))?;
+    let directory = Arc::new(
+        DirectoryFiles::new(&dir, files_url, key)
+            .with_context(|| format!("cannot create the file store's directory {}", dir.display()))?,
+    );
+    let description = format!("embedded directory {}, served at {files_url}", dir.display());
+    Ok((directory.clone(), Some(directory), description))
 }
 
 async fn seed_rooms(store: &dyn Store, rooms: &[String]) -> anyhow::Result<()> {

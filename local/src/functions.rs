@@ -7,12 +7,14 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::kafka::KafkaEvent;
 use roomcast_core::archive::{ArchiveConfig, ArchiveReport};
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
-use roomcast_core::{Config, History, Notifier, Publisher, Store};
+use roomcast_core::{Config, Files, History, Notifier, Publisher, Store};
 
 pub struct Functions {
     pub store: Arc<dyn Store>,
     pub history: Arc<dyn History>,
     pub publisher: Arc<dyn Publisher>,
+    /// Where attachments live: the gateway's own directory store, or an S3 API.
+    pub files: Arc<dyn Files>,
     pub config: Config,
     pub fan_out: FanOutConfig,
     /// kafka-archive's settings: the retention of history and the limits a kept message meets.
@@ -55,6 +57,7 @@ impl Functions {
             store: &*self.store,
             history: &*self.history,
             publisher: &*self.publisher,
+            files: &*self.files,
             config: &self.config,
         };
         http_api::handle(&api, request).await
@@ -65,7 +68,15 @@ impl Functions {
     }
 
     pub async fn message(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-        ws_message::handle(&*self.store, &*self.history, &*self.publisher, &self.config, event).await
+        ws_message::handle(
+            &*self.store,
+            &*self.history,
+            &*self.publisher,
+            &*self.files,
+            &self.config,
+            event,
+        )
+        .await
     }
 
     pub async fn disconnect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {

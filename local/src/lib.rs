@@ -5,6 +5,7 @@
 
 pub mod backends;
 pub mod events;
+pub mod files;
 pub mod functions;
 pub mod host;
 pub mod http_api;
@@ -51,6 +52,9 @@ pub struct Gateway {
     pub connections_delay: Duration,
     /// The signature check of `@connections` requests (`--verify-signatures`).
     pub signatures: Option<management::Signatures>,
+    /// The embedded file store, whose presigned URLs the gateway serves under `/files`
+    /// (`None` with `--s3-endpoint`).
+    pub files: Option<Arc<roomcast_core::memory::DirectoryFiles>>,
 }
 
 /// A started gateway. Dropping it does not stop it; call [`Running::shutdown`].
@@ -92,12 +96,22 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         warn_exposed(addr, dev_signer.is_some());
     }
     let sdk = backends::sdk_config().await;
-    let opened = backends::open(&settings, &sdk).await?;
+    // Where clients reach the file store: a gateway listening on every address is reached
+    // on loopback from this machine.
+    let files_host = match addr.ip().is_unspecified() {
+        true => SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port()),
+        false => addr,
+    };
+    let files_url = format!("http://{files_host}{}", files::FILES_PATH);
+    let opened = backends::open(&settings, &sdk, &files_url).await?;
     let sources = [
         (KafkaFunction::FanOut, opened.fan_out_source),
         (KafkaFunction::Archive, opened.archive_source),
     ];
-    let mut description = vec![format!("store: {}", opened.store_description)];
+    let mut description = vec![
+        format!("store: {}", opened.store_description),
+        format!("files: {}", opened.files_description),
+    ];
     description.extend(
         sources
             .iter()
@@ -124,6 +138,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         store: opened.store,
         history: opened.history,
         publisher: opened.publisher,
+        files: opened.files,
         config,
         fan_out,
         archive,
@@ -143,12 +158,14 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         registry: Registry::default(),
         connections_delay: Duration::from_millis(settings.connections_delay_ms),
         signatures,
+        files: opened.directory,
     });
     let app = Router::new()
         .route("/", get(websocket::upgrade))
         .route("/{stage}", get(websocket::upgrade))
         .merge(management::routes())
         .merge(http_api::routes())
+        .merge(files::routes())
         .with_state(gateway.clone())
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(AllowedHosts::new(&settings.allowed_hosts)),
@@ -296,6 +313,12 @@ impl Running {
     /// The store the functions use, to look at state from tests.
     pub fn store(&self) -> Arc<dyn roomcast_core::Store> {
         self.gateway.functions.store.clone()
+    }
+
+    /// The file store the functions use (the embedded directory, whose URLs this gateway
+    /// serves, or the S3 API's bucket), to sign URLs from tests.
+    pub fn files(&self) -> Arc<dyn roomcast_core::Files> {
+        self.gateway.functions.files.clone()
     }
 
     /// The sign-in mode the gateway runs with.

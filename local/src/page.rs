@@ -22,13 +22,15 @@ pub const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../web/conversations.js"),
     ),
     ("/history.js", JAVASCRIPT, include_str!("../../web/history.js")),
+    ("/files.js", JAVASCRIPT, include_str!("../../web/files.js")),
 ];
 
 /// The page's scripts and styles are its own files, and it connects to this gateway alone
-/// (its WebSocket and HTTP API are on the page's own origin): a link naming another server
-/// cannot make the browser send it anything, a saved token least of all.
+/// (its WebSocket, HTTP API and file store are on the page's own origin): a link naming
+/// another server cannot make the browser send it anything, a saved token least of all.
+/// `blob:` images: the sender's own attached images, shown from the files it chose.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+     img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'none'";
 
 /// The page's file at `path`, if there is one.

@@ -44,6 +44,21 @@ pub struct Settings {
     #[arg(long, env = "ROOMCAST_TABLE", default_value = "roomcast")]
     pub table: String,
 
+    /// An S3 API for attachments (moto, MinIO, LocalStack), addressed path-style. Without
+    /// it: the embedded file store, a directory the gateway serves itself under `/files`.
+    #[arg(long, env = "ROOMCAST_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket of attachments at --s3-endpoint, created at start when missing.
+    #[arg(long, env = "ROOMCAST_FILES_BUCKET", default_value = "roomcast-files")]
+    pub s3_bucket: String,
+
+    /// The embedded file store's directory. Without it: a new directory under the system's
+    /// temporary directory (the files go with the process, as the embedded store's
+    /// messages do).
+    #[arg(long, env = "ROOMCAST_FILES_DIR")]
+    pub files_dir: Option<std::path::PathBuf>,
+
     /// Kafka bootstrap servers. Without them: the embedded in-process log.
     #[arg(long, env = "ROOMCAST_KAFKA_BOOTSTRAP")]
     pub kafka_bootstrap: Option<String>,

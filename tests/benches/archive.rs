@@ -100,6 +100,7 @@ fn records(count: usize) -> (Vec<LogRecord>, Expected) {
                     text: format!("message {n}: {}", "lorem ipsum ".repeat(n % 8)),
                     ts,
                     reply_to: None,
+                    files: vec![],
                 }
             }
         };

@@ -214,6 +214,8 @@ async fn main() {
         ensure_table(&client, &table).await.expect("table created");
         let store = DynamoStore::new(client.clone(), table);
         let log = MemoryLog::new("roomcast-events", 3, 1_000_000);
+        // No file is sent here: the scratch store is never reached.
+        let files = roomcast_tests::files::scratch_directory("http://127.0.0.1:9/files");
 
         let mut rooms = Vec::new();
         tally.take();
@@ -229,11 +231,12 @@ async fn main() {
                     // Its first member makes the room, as a client does.
                     let create = format!(r#"{{"action":"createRoom","room":"{name}"}}"#);
                     let created =
-                        ws_message::handle(&store, &store, &log, &config, &events::message(&id, &create)).await;
+                        ws_message::handle(&store, &store, &log, &files, &config, &events::message(&id, &create)).await;
                     assert_ne!(body(&created)["type"], "error", "{created:?}");
                 }
                 let join = format!(r#"{{"action":"join","room":"{name}"}}"#);
-                let joined = ws_message::handle(&store, &store, &log, &config, &events::message(&id, &join)).await;
+                let joined =
+                    ws_message::handle(&store, &store, &log, &files, &config, &events::message(&id, &join)).await;
                 assert_eq!(body(&joined)["type"], "joined", "{joined:?}");
                 members.push(id);
             }
@@ -259,7 +262,8 @@ async fn main() {
                 let room = &rooms[n % room_count];
                 let sender = &room.members[(n / room_count) % room.members.len()];
                 let send = format!(r#"{{"action":"send","room":"{}","text":"message {n}"}}"#, room.name);
-                let answer = ws_message::handle(&store, &store, &log, &config, &events::message(sender, &send)).await;
+                let answer =
+                    ws_message::handle(&store, &store, &log, &files, &config, &events::message(sender, &send)).await;
                 assert_eq!(body(&answer)["type"], "ack", "{answer:?}");
             }
             let sends = tally.take();

@@ -1,5 +1,5 @@
 //! The two sets of backends every behaviour is tested on: the in-process stand-ins of the
-//! embedded mode, and the real ones (moto's DynamoDB API and a tansu Kafka broker).
+//! embedded mode, and the real ones (moto's DynamoDB and S3 APIs and a tansu Kafka broker).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use roomcast_core::{Envelope, ServerFrame, Target};
 
 use roomcast_core::memory::{LogRecord, MemoryHistory, MemoryLog, MemoryStore};
-use roomcast_core::{History, Publisher, Store};
+use roomcast_core::{Files, History, Publisher, Store};
 
 /// The id prefix of the records `published` appends to find the end of the log.
 const SENTINEL: &str = "sentinel";
@@ -17,6 +17,9 @@ pub struct Backends {
     /// The message history: the same table as `store` on the real backends.
     pub history: Arc<dyn History>,
     pub publisher: Arc<dyn Publisher>,
+    /// Attachments: a scratch directory store (whose URLs nothing serves here), or a
+    /// bucket of moto's S3.
+    pub files: Arc<dyn Files>,
     log: Log,
 }
 
@@ -35,6 +38,7 @@ impl Backends {
             store: Arc::new(MemoryStore::new()),
             history: Arc::new(MemoryHistory::default()),
             publisher: log.clone(),
+            files: Arc::new(crate::files::scratch_directory("http://127.0.0.1:9/files")),
             log: Log::Memory(log),
         }
     }
@@ -49,6 +53,7 @@ impl Backends {
             store: store.clone(),
             history: store,
             publisher: Arc::new(publisher),
+            files: Arc::new(crate::moto::fresh_files().await),
             log: Log::Kafka { topic },
         }
     }
@@ -60,6 +65,7 @@ impl Backends {
             store: self.store.clone(),
             history: self.history.clone(),
             publisher,
+            files: self.files.clone(),
             log: self.log.clone(),
         }
     }
@@ -71,6 +77,7 @@ impl Backends {
             store,
             history: self.history.clone(),
             publisher: self.publisher.clone(),
+            files: self.files.clone(),
             log: self.log.clone(),
         }
     }

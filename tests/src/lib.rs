@@ -9,6 +9,7 @@ pub mod connections;
 pub mod dynamo_requests;
 pub mod events;
 pub mod fault_proxy;
+pub mod files;
 pub mod gateway_process;
 pub mod http_client;
 pub mod moto;
@@ -24,7 +25,8 @@ pub fn init_tracing() {
 }
 
 /// The local gateway's flags for the real backends: moto's DynamoDB with a fresh table,
-/// tansu with a fresh topic and fresh consumer groups for kafka-fanout and kafka-archive.
+/// moto's S3 with a fresh bucket of attachments, tansu with a fresh topic and fresh
+/// consumer groups for kafka-fanout and kafka-archive.
 pub fn real_backend_args() -> Vec<String> {
     vec![
         "--dynamodb-endpoint".to_owned(),
@@ -39,6 +41,10 @@ pub fn real_backend_args() -> Vec<String> {
         unique_name("fanout"),
         "--archive-consumer-group".to_owned(),
         unique_name("archive"),
+        "--s3-endpoint".to_owned(),
+        moto::endpoint().to_owned(),
+        "--s3-bucket".to_owned(),
+        unique_name("files"),
     ]
 }
 

@@ -117,3 +117,28 @@ async fn store_of(client: aws_sdk_dynamodb::Client) -> DynamoStore {
         .unwrap_or_else(|error| panic!("cannot create table {table} at {}: {error:?}", endpoint()));
     DynamoStore::new(client, table)
 }
+
+/// The attachments' store on a new bucket of its own, on moto's S3 API (path-style: moto
+/// has no bucket subdomains). moto serves presigned PUTs and GETs but checks no signature.
+pub async fn fresh_files() -> roomcast_aws::files::S3Files {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new("test", "test", None, None, "roomcast-tests"),
+        ))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .build();
+    let bucket = crate::unique_name("files").to_lowercase();
+    let files = roomcast_aws::files::S3Files::new(roomcast_aws::files::s3_client(&sdk, Some(endpoint())), &bucket);
+    files
+        .ensure_bucket()
+        .await
+        .unwrap_or_else(|error| panic!("cannot create bucket {bucket} at {}: {error:?}", endpoint()));
+    files
+}

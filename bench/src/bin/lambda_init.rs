@@ -117,6 +117,7 @@ const COMMAND_VARIABLES: &[(&str, &str)] = &[
     ("ROOMCAST_BROADCAST_ROOM", "admin"),
     ("ROOMCAST_LOG_EPOCH", "0"),
     ("ROOMCAST_KAFKA_AUTH", "none"),
+    ("ROOMCAST_FILES_BUCKET", "roomcast-filesbucket-bench"),
 ];
 
 /// The template's variables, with the values a deployed stack would give them. Globals:

@@ -140,6 +140,14 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         Ok(DynamoStore::new(client, self.table()?))
     }
 
+    /// The attachments' bucket (`ROOMCAST_FILES_BUCKET`), with an endpoint override
+    /// (`ROOMCAST_S3_ENDPOINT`: moto, MinIO) addressed path-style.
+    pub fn files(&self, sdk: &SdkConfig) -> Result<crate::files::S3Files, ConfigError> {
+        let bucket = self.required("ROOMCAST_FILES_BUCKET", "the S3 bucket of attachments")?;
+        let client = crate::files::s3_client(sdk, self.get("ROOMCAST_S3_ENDPOINT").as_deref());
+        Ok(crate::files::S3Files::new(client, bucket))
+    }
+
     /// The rules of the protocol: limits, the broadcast room, connection lifetime.
     pub fn domain(&self) -> Result<Config, ConfigError> {
         let defaults = Config::default();
@@ -187,6 +195,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             )?,
             rooms_per_user: self.number("ROOMCAST_ROOMS_PER_USER", defaults.limits.rooms_per_user)?,
             max_rooms: self.number("ROOMCAST_MAX_ROOMS", defaults.limits.max_rooms)?,
+            file_bytes: self.number("ROOMCAST_MAX_FILE_BYTES", defaults.limits.file_bytes)?,
         };
         let broadcast_room = self.broadcast_room(&limits)?;
         let ttl_secs = self.number("ROOMCAST_CONNECTION_TTL_SECS", defaults.connection_ttl.as_secs())?;
@@ -199,6 +208,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             presence_max_audience: self.number("ROOMCAST_PRESENCE_MAX_AUDIENCE", defaults.presence_max_audience)?,
             who_max_users: defaults.who_max_users,
             log_epoch: self.log_epoch()?,
+            file_url_validity: Duration::from_secs(
+                self.number("ROOMCAST_FILE_URL_SECS", defaults.file_url_validity.as_secs())?,
+            ),
         })
     }
 

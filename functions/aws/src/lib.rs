@@ -1,5 +1,5 @@
 //! roomcast's adapters to AWS and Kafka: the DynamoDB [`Store`](roomcast_core::Store), the
-//! `@connections` [`Notifier`](roomcast_core::Notifier), the Kafka
+//! `@connections` [`Notifier`](roomcast_core::Notifier), the S3 [`Files`](roomcast_core::Files), the Kafka
 //! [`Publisher`](roomcast_core::Publisher), what the Kafka-triggered functions share, and
 //! the configuration every function reads from its environment.
 //!
@@ -16,6 +16,8 @@ pub mod credentials;
 #[cfg(feature = "adapters")]
 pub mod dynamo;
 pub mod event_source;
+#[cfg(feature = "adapters")]
+pub mod files;
 #[cfg(feature = "adapters")]
 pub mod kafka;
 #[cfg(feature = "adapters")]

@@ -237,7 +237,7 @@ fn change(record: &Record, envelope: &Envelope, config: &ArchiveConfig) -> Resul
     let limits = &config.limits;
     // A message or a direct message is kept; the two differ only in their conversation
     // and recipient.
-    let (id, conversation, from, to, text, ts, reply_to) = match frame {
+    let (id, conversation, from, to, text, ts, reply_to, files) = match frame {
         ServerFrame::Message {
             room,
             id,
@@ -245,6 +245,7 @@ fn change(record: &Record, envelope: &Envelope, config: &ArchiveConfig) -> Resul
             text,
             ts,
             reply_to,
+            files,
         } => (
             id.ok_or("a message without an id")?,
             Conversation::Room(check_room(room, limits)?),
@@ -253,6 +254,7 @@ fn change(record: &Record, envelope: &Envelope, config: &ArchiveConfig) -> Resul
             text,
             ts,
             reply_to,
+            files,
         ),
         ServerFrame::Dm {
             id,
@@ -261,11 +263,12 @@ fn change(record: &Record, envelope: &Envelope, config: &ArchiveConfig) -> Resul
             text,
             ts,
             reply_to,
+            files,
         } => {
             check_user(&to)?;
             let conversation = Conversation::direct(from.user_id.clone(), to.user_id.clone());
             let id = id.ok_or("a dm without an id")?;
-            (id, conversation, from, Some(to), text, ts, reply_to)
+            (id, conversation, from, Some(to), text, ts, reply_to, files)
         }
         ServerFrame::Edited {
             room,
@@ -293,6 +296,9 @@ fn change(record: &Record, envelope: &Envelope, config: &ArchiveConfig) -> Resul
     };
     check_user(&from)?;
     check_text(&text, limits)?;
+    if files.len() > crate::files::MAX_FILES_PER_MESSAGE {
+        return Err(format!("a `{kind}` with {} files", files.len()));
+    }
     // The record's key is its conversation's, so that its position orders it there.
     let expected = match &conversation {
         Conversation::Room(room) => Target::Room(room.clone()),
@@ -315,6 +321,11 @@ fn change(record: &Record, envelope: &Envelope, config: &ArchiveConfig) -> Resul
         edit_id: None,
         deleted: false,
         expires_at: ts / 1000 + i64::try_from(config.retention.as_secs()).unwrap_or(i64::MAX / 2),
+        // The urls were signed for the live frame; readers of the history get their own.
+        files: files
+            .into_iter()
+            .map(|file| crate::files::Attachment { url: None, ..file })
+            .collect(),
     })))
 }
 

@@ -39,6 +39,8 @@ pub struct Limits {
     /// Most rooms in the catalog: `rooms` lists them all in one frame, which must stay
     /// under API Gateway's 128 KB.
     pub max_rooms: usize,
+    /// Largest file an `upload` may declare, in bytes (`ROOMCAST_MAX_FILE_BYTES`).
+    pub file_bytes: u64,
 }
 
 impl Default for Limits {
@@ -69,6 +71,7 @@ impl Default for Limits {
             rooms_per_user: 100,
             // 1,000 names of up to 64 characters as `{"name":"..."}`: under 80 KB.
             max_rooms: 1_000,
+            file_bytes: 25 * 1024 * 1024,
         }
     }
 }
@@ -125,6 +128,9 @@ pub struct Config {
     /// (`MessageId::at`). Raise it when the topic is made anew (its offsets start again),
     /// so that new ids still sort after the kept ones.
     pub log_epoch: u8,
+    /// How long the URL of a file in a message or a history page stays valid
+    /// (`ROOMCAST_FILE_URL_SECS`): it is signed afresh for each frame.
+    pub file_url_validity: Duration,
 }
 
 impl Config {
@@ -148,6 +154,7 @@ impl Default for Config {
             presence_max_audience: 100,
             who_max_users: 500,
             log_epoch: 0,
+            file_url_validity: Duration::from_secs(3600),
         }
     }
 }

@@ -364,6 +364,7 @@ mod tests {
             text: "hi".into(),
             ts: 1_795_397_090_866,
             reply_to: None,
+            files: vec![],
         };
         let stamp = Stamp {
             ts: 1_795_397_090_866,

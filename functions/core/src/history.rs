@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::files::Attachment;
 use crate::model::{MessageId, RoomName, User, UserId};
 
 /// Whose messages: a room's, or the direct messages between two users.
@@ -60,6 +61,8 @@ pub struct StoredMessage {
     pub deleted: bool,
     /// When the item expires (seconds since the epoch): the retention.
     pub expires_at: i64,
+    /// Its files, without urls (each reader gets them signed afresh).
+    pub files: Vec<Attachment>,
 }
 
 /// A change of a stored message's text.
@@ -179,6 +182,8 @@ pub enum HistoryEntry {
         reply_to: Option<MessageId>,
         #[serde(skip_serializing_if = "Option::is_none")]
         edited_at: Option<i64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<Attachment>,
     },
 }
 
@@ -193,6 +198,7 @@ impl From<StoredMessage> for HistoryEntry {
                 ts: message.ts,
                 reply_to: message.reply_to,
                 edited_at: message.edited_at,
+                files: message.files,
             },
             _ => HistoryEntry::Deleted {
                 id: message.id,
@@ -235,6 +241,7 @@ mod tests {
             edit_id: None,
             deleted: false,
             expires_at: 0,
+            files: vec![],
         };
         assert_eq!(
             serde_json::to_value(HistoryEntry::from(message.clone())).unwrap(),

@@ -187,6 +187,18 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/api/rooms/{room}/files",
+        action: "upload",
+        status: 201,
+    },
+    Route {
+        method: "POST",
+        path: "/api/users/{userId}/files",
+        action: "upload",
+        status: 201,
+    },
+    Route {
+        method: "POST",
         path: "/api/publish",
         action: "publish",
         status: 202,
@@ -521,6 +533,12 @@ mod tests {
     use crate::memory::{MemoryHistory, MemoryLog, MemoryStore};
     use crate::model::{Caller, Nick, User, UserId};
 
+    /// A file store in a directory of its own under the system's temporary directory.
+    fn test_files() -> crate::memory::DirectoryFiles {
+        let dir = std::env::temp_dir().join(format!("roomcast-http-{}", ulid::Ulid::new()));
+        crate::memory::DirectoryFiles::new(dir, "http://127.0.0.1/files", [1; 32]).unwrap()
+    }
+
     fn request<'a>(method: &'a str, path: &'a str, body: Option<&'a str>) -> Request<'a> {
         Request {
             method,
@@ -668,6 +686,7 @@ mod tests {
                 store: &store,
                 history: &history,
                 publisher: &*log,
+                files: &test_files(),
                 config: &config,
                 caller: &caller,
                 now_ms: 0,
@@ -708,6 +727,7 @@ mod tests {
             store: &store,
             history: &history,
             publisher: &*log,
+            files: &test_files(),
             config: &config,
             caller: &caller,
             now_ms: 0,

@@ -1,8 +1,9 @@
 //! The ports the domain needs from the outside world: where state lives ([`Connections`],
 //! [`Rooms`], [`Audience`]; [`Store`] is all three), where messages are kept ([`History`]),
-//! where events go ([`Publisher`]) and how a frame reaches a connection ([`Notifier`]). The AWS crate implements them with
-//! DynamoDB, Kafka and the `@connections` API; [`crate::memory`] implements them
-//! in-process for the embedded local mode.
+//! where events go ([`Publisher`]), how a frame reaches a connection ([`Notifier`]), and
+//! where attachments live ([`Files`]; the [`Uploads`] granted are kept in the [`Store`]).
+//! The AWS crate implements them with DynamoDB, Kafka, S3 and the `@connections` API;
+//! [`crate::memory`] implements them in-process for the embedded local mode.
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::envelope::Envelope;
+use crate::files::{Download, FileId, PresignedPut, Upload};
 use crate::history::{Conversation, ConversationsPage, Cursor, MessageEdit, Page, StoredMessage};
 use crate::model::{
     Arrival, Connection, ConnectionId, Departure, LogPosition, Member, MessageId, Nick, OnlineUser, Room, RoomName,
@@ -147,11 +149,23 @@ pub trait Quotas: Send + Sync {
     async fn take_token(&self, key: &BucketKey, bucket: &Bucket, now_ms: i64) -> Result<bool, StoreError>;
 }
 
+/// The uploads granted and not yet forgotten (see [`crate::files`]): what `send` and `dm`
+/// check a message's `files` against.
+#[async_trait]
+pub trait Uploads: Send + Sync {
+    /// Records a granted upload until its `expires_at` (one PutItem). A file id is new
+    /// each time, so nothing is overwritten.
+    async fn add_upload(&self, upload: &Upload) -> Result<(), StoreError>;
+
+    /// The upload (one GetItem); `None` if unknown or expired.
+    async fn upload(&self, file: &FileId) -> Result<Option<Upload>, StoreError>;
+}
+
 /// All the state ports, as one adapter (the DynamoDB table, the in-memory store) offers
 /// them. Code that needs only one port asks for that one.
-pub trait Store: Connections + Rooms + Audience + Quotas {}
+pub trait Store: Connections + Rooms + Audience + Quotas + Uploads {}
 
-impl<T: Connections + Rooms + Audience + Quotas + ?Sized> Store for T {}
+impl<T: Connections + Rooms + Audience + Quotas + Uploads + ?Sized> Store for T {}
 
 /// Kept messages: kafka-archive writes them, in log order within each conversation;
 /// `history`, `conversations`, `edit`, `delete` and replies read them. Every write is one
@@ -198,6 +212,52 @@ pub trait History: Send + Sync {
 
     /// Up to `limit` messages from `cursor` on, oldest first (one Query).
     async fn page(&self, conversation: &Conversation, cursor: &Cursor, limit: usize) -> Result<Page, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("file store unavailable")]
+    Unavailable(#[source] BoxError),
+}
+
+impl FileError {
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        Self::Unavailable(source.into())
+    }
+}
+
+/// Where attachments' bytes live (S3, or the local gateway's directory): the clients PUT
+/// and GET them with URLs signed here, so no file passes through a function. Signing is
+/// local work (no request); the other two methods are one request each.
+#[async_trait]
+pub trait Files: Send + Sync {
+    /// A URL to PUT the file `file` to: valid from `now_ms` for `valid_for`, and only for
+    /// a body of exactly `size` bytes of `content_type` (the headers it returns must be
+    /// sent as they are). No request.
+    async fn presign_put(
+        &self,
+        file: &FileId,
+        content_type: &str,
+        size: u64,
+        now_ms: i64,
+        valid_for: std::time::Duration,
+    ) -> Result<PresignedPut, FileError>;
+
+    /// A URL to GET the file with, served as `download` says: valid from `now_ms` for
+    /// `valid_for`. No request.
+    async fn presign_get(
+        &self,
+        file: &FileId,
+        download: &Download,
+        now_ms: i64,
+        valid_for: std::time::Duration,
+    ) -> Result<String, FileError>;
+
+    /// The size of the uploaded file, `None` while nothing was uploaded (one HeadObject).
+    async fn uploaded_size(&self, file: &FileId) -> Result<Option<u64>, FileError>;
+
+    /// Deletes the file (one DeleteObject); deleting a missing one is no error.
+    async fn delete(&self, file: &FileId) -> Result<(), FileError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClientError, ErrorCode};
+use crate::files::{Attachment, UploadSlot};
 use crate::history::{ConversationEntry, HistoryEntry};
 use crate::model::{ConnectionId, MessageId, Nick, RoomName, User, UserId};
 
@@ -77,6 +78,9 @@ pub enum ServerFrame {
         ts: i64,
         #[serde(skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
+        /// Its files, each with a GET signed when the frame was made.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<Attachment>,
     },
     /// A direct message, to the recipient's connections and the sender's other ones.
     Dm {
@@ -88,6 +92,8 @@ pub enum ServerFrame {
         ts: i64,
         #[serde(skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<Attachment>,
     },
     /// A message's new text, to the room or to both sides of a direct conversation, where
     /// `with` is the other user as the receiver sees it.
@@ -141,6 +147,8 @@ pub enum ServerFrame {
     RoomCreated {
         room: RoomName,
     },
+    /// Where to PUT a file of an `upload`.
+    Upload(UploadSlot),
     #[serde(rename = "whoami")]
     WhoAmI {
         /// Absent when the caller came over HTTP.
@@ -218,6 +226,7 @@ mod tests {
             text: "hi".into(),
             ts: 5,
             reply_to: None,
+            files: vec![],
         };
         assert_eq!(
             serde_json::to_value(&message).unwrap(),

@@ -67,7 +67,8 @@ impl BucketKey {
         }
     }
 
-    /// The messages the caller writes: `send`, `dm`, `edit` and `delete`.
+    /// The messages the caller writes: `send`, `dm`, `edit` and `delete`, and the files it
+    /// `upload`s for them.
     pub fn messages(caller: &Caller) -> Self {
         Self::of_caller("messages", caller)
     }

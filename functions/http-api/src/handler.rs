@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use roomcast_core::commands::Context;
 use roomcast_core::http::{self as api, OPENAPI_PATH};
 use roomcast_core::session::{Identity, CONTEXT_REFUSED};
-use roomcast_core::{ClientError, Config, History, Publisher, ServerFrame, Store};
+use roomcast_core::{ClientError, Config, Files, History, Publisher, ServerFrame, Store};
 use tracing::Instrument;
 
 /// The OpenAPI 3 document of the API, as kept in the repository.
@@ -21,6 +21,8 @@ pub struct HttpApi<'a> {
     pub store: &'a dyn Store,
     pub history: &'a dyn History,
     pub publisher: &'a dyn Publisher,
+    /// Where attachments live (`upload`, and the files of `send`, `dm` and history).
+    pub files: &'a dyn Files,
     pub config: &'a Config,
 }
 
@@ -86,6 +88,7 @@ pub async fn handle(api: &HttpApi<'_>, request: Request) -> Response<Body> {
             store: api.store,
             history: api.history,
             publisher: api.publisher,
+            files: api.files,
             config: api.config,
             caller: &caller,
             now_ms,

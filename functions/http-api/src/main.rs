@@ -13,10 +13,12 @@ async fn main() -> Result<(), Error> {
     // One table holds connections, rooms and the message history.
     let store = env.store(&sdk)?;
     let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
+    let files = env.files(&sdk)?;
     let api = http_api::HttpApi {
         store: &store,
         history: &store,
         publisher: &publisher,
+        files: &files,
         config: &config,
     };
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use lambda_http::Body;
-use roomcast_core::memory::{MemoryHistory, MemoryLog, MemoryStore};
+use roomcast_core::memory::{DirectoryFiles, MemoryHistory, MemoryLog, MemoryStore};
 use roomcast_core::Config;
 use serde_json::{json, Value};
 
@@ -45,6 +45,7 @@ struct Backends {
     store: MemoryStore,
     history: MemoryHistory,
     log: Arc<MemoryLog>,
+    files: DirectoryFiles,
     config: Config,
 }
 
@@ -54,6 +55,12 @@ impl Backends {
             store: MemoryStore::new(),
             history: MemoryHistory::default(),
             log: Arc::new(MemoryLog::new("events", 1, 100)),
+            files: DirectoryFiles::new(
+                std::env::temp_dir().join(format!("roomcast-http-api-{}", std::process::id())),
+                "http://127.0.0.1:9/files",
+                [2; 32],
+            )
+            .expect("a scratch directory"),
             config: Config::default(),
         }
     }
@@ -63,6 +70,7 @@ impl Backends {
             store: &self.store,
             history: &self.history,
             publisher: &*self.log,
+            files: &self.files,
             config: &self.config,
         };
         let response = http_api::handle(&api, request).await;

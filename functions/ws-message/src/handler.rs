@@ -6,13 +6,14 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use base64::Engine as _;
 use roomcast_aws::apigw::{connection_id, response, span};
 use roomcast_core::commands::{handle_frame, Frame};
-use roomcast_core::{ClientError, Config, History, Publisher, ServerFrame, Store};
+use roomcast_core::{ClientError, Config, Files, History, Publisher, ServerFrame, Store};
 use tracing::Instrument;
 
 pub async fn handle(
     store: &dyn Store,
     history: &dyn History,
     publisher: &dyn Publisher,
+    files: &dyn Files,
     config: &Config,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
@@ -27,6 +28,7 @@ pub async fn handle(
                     store,
                     history,
                     publisher,
+                    files,
                     config,
                     connection_id: &connection_id,
                     source_ip: request.request_context.identity.source_ip.as_deref(),

@@ -14,10 +14,12 @@ async fn main() -> Result<(), Error> {
     // One table holds connections, rooms and the message history.
     let store = env.store(&sdk)?;
     let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
+    // Attachments: presigning is local; checks and deletes are one S3 request each.
+    let files = env.files(&sdk)?;
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-        let (store, publisher, config) = (&store, &publisher, &config);
-        async move { Ok::<_, Error>(ws_message::handle(store, store, publisher, config, &event.payload).await) }
+        let (store, publisher, files, config) = (&store, &publisher, &files, &config);
+        async move { Ok::<_, Error>(ws_message::handle(store, store, publisher, files, config, &event.payload).await) }
     }))
     .await
 }

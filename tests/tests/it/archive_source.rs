@@ -238,7 +238,7 @@ async fn committed_until_positive(settings: &Settings, group: &str) -> i64 {
 }
 
 /// Asks for `room`'s latest history until its messages satisfy `done`; those messages.
-async fn history_until(client: &mut Client, room: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) async fn history_until(client: &mut Client, room: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + CATCH_UP;
     loop {
         let page = client

@@ -3,7 +3,8 @@
 //! the page at `/`. The scenarios are in `web/tests/`: `chat.test.mjs` (anonymous over the
 //! WebSocket and polling with a dev token, as after `cargo run`) on the embedded backends
 //! and on moto + tansu, `signed-in.test.mjs` (tokens) with sign-in on, and
-//! `conversations.test.mjs` (direct conversations, tokens) with sign-in on both backends.
+//! `conversations.test.mjs` (direct conversations, tokens) with sign-in on both backends,
+//! `files.test.mjs` (attachments) on the embedded backends.
 //! Their screenshots go to `target/tmp/screenshots/<run>/`.
 
 use std::path::{Path, PathBuf};
@@ -103,6 +104,13 @@ async fn the_chat_page_works_in_a_browser_on_the_embedded_backends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_works_in_a_browser_on_moto_and_tansu() {
     run_scenarios(gateway(Mode::Real, None).await, "chat.test.mjs", "real", &[]).await;
+}
+
+/// Attachments on the embedded backends, whose file store the gateway serves at the page's
+/// own origin (moto's S3 is another origin, which the page's CSP does not allow).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_attaches_files_in_both_modes() {
+    run_scenarios(gateway(Mode::Embedded, None).await, "files.test.mjs", "files", &[]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

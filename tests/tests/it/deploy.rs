@@ -30,6 +30,7 @@ use serde_json::Value;
 
 mod abuse_bounds;
 mod chat_page;
+mod files;
 mod http_api;
 mod stack;
 

@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
+use roomcast_core::files::{FileId, Upload};
 use roomcast_core::memory::LogRecord;
 use roomcast_core::model::{Arrival, Connection, Departure, Member, Nick, OnlineUser, Room, User};
 use roomcast_core::ports::StoreError;
 use roomcast_core::quota::{Bucket, BucketKey};
-use roomcast_core::{Audience, ConnectionId, Connections, Envelope, Quotas, RoomName, Rooms, Store, Target, UserId};
+use roomcast_core::{
+    Audience, ConnectionId, Connections, Envelope, Quotas, RoomName, Rooms, Store, Target, Uploads, UserId,
+};
 use roomcast_tests::backends::Backends;
 use roomcast_tests::connections::{Behaviour, ConnectionsServer};
 use roomcast_tests::{each_backend, events};
@@ -467,6 +470,16 @@ impl Rooms for Instrumented {
 impl Quotas for Instrumented {
     async fn take_token(&self, key: &BucketKey, bucket: &Bucket, now_ms: i64) -> Result<bool, StoreError> {
         self.inner.take_token(key, bucket, now_ms).await
+    }
+}
+
+#[async_trait]
+impl Uploads for Instrumented {
+    async fn add_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        self.inner.add_upload(upload).await
+    }
+    async fn upload(&self, file: &FileId) -> Result<Option<Upload>, StoreError> {
+        self.inner.upload(file).await
     }
 }
 

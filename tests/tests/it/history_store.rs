@@ -63,6 +63,7 @@ fn message(conversation: &Conversation, text: &str) -> StoredMessage {
         edit_id: None,
         deleted: false,
         expires_at: now_secs() + 3600,
+        files: vec![],
     }
 }
 

@@ -60,6 +60,7 @@ impl Lambdas {
             &*backends.store,
             &*backends.history,
             &*backends.publisher,
+            &*backends.files,
             &self.config,
             &event,
         )

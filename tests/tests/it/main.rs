@@ -9,6 +9,8 @@ mod conversations;
 mod deploy;
 mod fan_out;
 mod faults;
+mod files;
+mod files_store;
 mod gateway;
 mod handlers;
 mod history;

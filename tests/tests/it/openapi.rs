@@ -472,6 +472,7 @@ enum Auth<'a> {
 }
 
 /// A request's body.
+#[derive(Clone)]
 enum Body {
     Empty,
     Json(Value),
@@ -649,6 +650,8 @@ const CONVERSATIONS: &str = "/api/conversations";
 const USER_MESSAGES: &str = "/api/users/{userId}/messages";
 const USER_MESSAGE: &str = "/api/users/{userId}/messages/{id}";
 const PUBLISH: &str = "/api/publish";
+const ROOM_FILES: &str = "/api/rooms/{room}/files";
+const USER_FILES: &str = "/api/users/{userId}/files";
 
 /// The entry of `id` in a history page.
 fn entry<'a>(messages: &'a [Value], id: &str) -> Option<&'a Value> {
@@ -906,6 +909,9 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
     let reply = api.call(get, WHO, "bad%20name", "", Bearer(&alice), Empty).await;
     assert_eq!(reply.status, 400, "{reply:?}");
 
+    // Files: upload slots, a message carrying one, and the history page showing it.
+    file_cases(&api, &room, &alice, &bob).await;
+
     // Edits and deletes over HTTP, direct messages and the caller's conversations.
     let messages = RoomMessages {
         room: &room,
@@ -1031,6 +1037,17 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
             .await;
         assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
     }
+    // Uploads too.
+    let upload = json!({"name": "a.png", "contentType": "image/png", "size": 3});
+    for (template, parameters) in [
+        (ROOM_FILES, [("room", "frank1")]),
+        (USER_FILES, [("userId", "dev-alice")]),
+    ] {
+        let reply = api
+            .call_at(post, template, &parameters, "", Bearer(&frank), Json(upload.clone()))
+            .await;
+        assert_eq!((reply.status, reply.code()), (429, Some("rate_limited")), "{reply:?}");
+    }
     // Frank's two joins are spent; every read draws from one bucket.
     for method in [put, delete] {
         let reply = api.call(method, MEMBERS, "frank1", "", Bearer(&frank), Empty).await;
@@ -1152,6 +1169,94 @@ async fn every_answer_of_every_route_is_declared_and_matches_its_schema() {
         }
     }
     assert!(missing.is_empty(), "declared but never answered: {missing:?}");
+}
+
+/// The upload routes' answers, and `files` on a message and its history page: `alice` is
+/// a member of `room`, `bob` is not.
+async fn file_cases(api: &Api<'_>, room: &str, alice: &str, bob: &str) {
+    use Auth::Bearer;
+    use Body::{Json, Text};
+    let upload = |size: u64| json!({"name": "cat.png", "contentType": "image/png", "size": size});
+    let reply = api
+        .call("POST", ROOM_FILES, room, "", Bearer(alice), Json(upload(4)))
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let headers: Vec<(String, String)> = reply.body["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+        .collect();
+    let status = roomcast_tests::files::put(reply.body["url"].as_str().unwrap(), &headers, b"\x89PNG".to_vec()).await;
+    assert_eq!(status, 200);
+    let file = reply.body["fileId"].as_str().unwrap().to_owned();
+    let direct = [("userId", "dev-bob")];
+    let reply = api
+        .call_at("POST", USER_FILES, &direct, "", Bearer(alice), Json(upload(4)))
+        .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let reply = api
+        .call("POST", ROOM_FILES, room, "", Bearer(bob), Json(upload(4)))
+        .await;
+    assert_eq!((reply.status, reply.code()), (403, Some("not_member")), "{reply:?}");
+    for (template, parameters) in [(ROOM_FILES, [("room", room)]), (USER_FILES, direct)] {
+        let reply = api
+            .call_at(
+                "POST",
+                template,
+                &parameters,
+                "",
+                Bearer(alice),
+                Json(upload(25 * 1024 * 1024 + 1)),
+            )
+            .await;
+        assert_eq!((reply.status, reply.code()), (413, Some("too_large")), "{reply:?}");
+    }
+    for body in [
+        Text("not json".into()),
+        Json(json!({"name": "a/b", "contentType": "image/png", "size": 4})),
+        Json(json!({"name": "a", "contentType": "png", "size": 4})),
+        Json(json!({"name": "a", "contentType": "image/png", "size": 0})),
+        Json(json!({"name": "a", "contentType": "image/png"})),
+    ] {
+        for (template, parameters) in [(ROOM_FILES, [("room", room)]), (USER_FILES, direct)] {
+            let reply = api
+                .call_at("POST", template, &parameters, "", Bearer(alice), body.clone())
+                .await;
+            assert_eq!((reply.status, reply.code()), (400, Some("bad_request")), "{reply:?}");
+        }
+    }
+    let reply = api
+        .call(
+            "POST",
+            MESSAGES,
+            room,
+            "",
+            Bearer(alice),
+            Json(json!({"text": "a cat", "files": [file]})),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    // Alice's file is not bob's to send, in a dm either.
+    let reply = api
+        .call_at(
+            "POST",
+            USER_MESSAGES,
+            &[("userId", "dev-alice")],
+            "",
+            Bearer(bob),
+            Json(json!({"text": "hers", "files": [file]})),
+        )
+        .await;
+    assert_eq!((reply.status, reply.code()), (403, Some("forbidden")), "{reply:?}");
+    let messages = api
+        .history_until(alice, room, |messages| entry(messages, &id).is_some())
+        .await;
+    let kept = entry(&messages, &id).unwrap();
+    assert_eq!(kept["files"][0]["id"], file.as_str(), "{kept}");
+    let (status, _, body) = roomcast_tests::files::get(kept["files"][0]["url"].as_str().unwrap()).await;
+    assert_eq!((status, body.as_slice()), (200, &b"\x89PNG"[..]));
 }
 
 /// A route's method, path template and parameters.

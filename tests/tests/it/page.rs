@@ -29,6 +29,7 @@ const PAGE: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
     ),
     ("/history.js", "history.js", "text/javascript; charset=utf-8"),
+    ("/files.js", "files.js", "text/javascript; charset=utf-8"),
 ];
 
 async fn gateway() -> Running {
@@ -120,6 +121,7 @@ async fn everything_the_page_loads_is_served() {
         "/transport.js",
         "/conversations.js",
         "/history.js",
+        "/files.js",
     ] {
         assert!(loaded.contains(expected), "the page loads {expected}: {loaded:?}");
     }

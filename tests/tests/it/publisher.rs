@@ -115,6 +115,7 @@ fn chat_message(room: &str, text: &str, sender: &ConnectionId) -> Envelope {
         text: text.to_owned(),
         ts: 1_700_000_000_000,
         reply_to: None,
+        files: vec![],
     };
     Envelope::new(
         id.as_str(),

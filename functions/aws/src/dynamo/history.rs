@@ -58,6 +58,7 @@ fn message_item(message: &StoredMessage) -> Item {
         (attr::REPLY_TO, message.reply_to.as_ref().map(|id| item::s(id.as_str()))),
         (attr::EDITED_AT, message.edited_at.map(item::n)),
         (attr::EDIT_ID, message.edit_id.as_ref().map(|id| item::s(id.as_str()))),
+        (attr::FILES, files_attribute(&message.files)),
     ];
     item.extend(
         optional
@@ -84,7 +85,21 @@ pub(super) fn parse_message(item: &Item, conversation: &Conversation) -> Result<
             .opt_bool(attr::DELETED)?
             .ok_or_else(|| r.corrupt(attr::DELETED, "is missing"))?,
         expires_at: r.n(attr::EXPIRES_AT)?,
+        files: match r.opt_s(attr::FILES)? {
+            Some(json) => serde_json::from_str(json).map_err(|_| r.corrupt(attr::FILES, "is not a list of files"))?,
+            None => Vec::new(),
+        },
     })
+}
+
+/// A message's files as one JSON string (`[{id, name, contentType, size}]`): read only
+/// whole, with the message. Absent when there are none, as on every message before files.
+fn files_attribute(files: &[roomcast_core::files::Attachment]) -> Option<AttributeValue> {
+    if files.is_empty() {
+        return None;
+    }
+    // Plain structs of strings and numbers: serialising cannot fail.
+    serde_json::to_string(files).ok().map(item::s)
 }
 
 fn message_id(r: &Reader<'_>, attribute: &'static str) -> Result<Option<MessageId>, CorruptItem> {
@@ -325,6 +340,13 @@ mod tests {
             edit_id: Some(MessageId::parse("01HZY3J5Q6V9W8X7Y6Z5A4B3C3").unwrap()),
             deleted: false,
             expires_at: 1_702_592_000,
+            files: vec![roomcast_core::files::Attachment {
+                id: roomcast_core::files::FileId::generate(),
+                name: "a \"b\".png".into(),
+                content_type: "image/png".into(),
+                size: 7,
+                url: None,
+            }],
         }
     }
 

@@ -16,6 +16,7 @@
 //! | `CONVS#<u>` | `WITH#<v>` | user `u`'s conversation with `v`: `with`, and its latest message as a message item has it | `CONVS#<u>` / `<ms of the latest id, 16 digits>#<latest id>` |
 //! | `LOG#<epoch>#<partition>` | `#ARCHIVED` | how far kafka-archive has applied the partition: `next`, the offset after its last chat record | – |
 //! | `USER#<u>` | `#PROFILE` | a signed-in user as last seen: `nick` (a DM may wait for it while it is offline), TTL | – |
+//! | `FILE#<fileId>` | `#UPLOAD` | a granted upload: `uploader`, `room` or `users` (the two of a direct conversation), `name`, `contentType`, `size`, TTL a day on | – |
 //!
 //! A conversation's messages are one partition of their own, apart from the room's or the
 //! users' items: its Query needs no filter, and a busy room's history does not share a
@@ -82,6 +83,16 @@ pub mod attr {
     /// The id of the latest edit applied: an edit applies only over an older one.
     pub const EDIT_ID: &str = "editId";
     pub const DELETED: &str = "deleted";
+    /// On a message with files: their metadata as one JSON string (no urls).
+    pub const FILES: &str = "files";
+
+    // A granted upload (`FILE#<id>`): who may attach it where, and what it must be.
+    pub const UPLOADER: &str = "uploader";
+    /// On an upload for a direct conversation: its two user ids, in order (one for a
+    /// room has `room`).
+    pub const USERS: &str = "users";
+    pub const CONTENT_TYPE: &str = "contentType";
+    pub const SIZE: &str = "size";
 
     /// On the catalog's `#COUNT`: how many rooms were created.
     pub const ROOM_COUNT: &str = "roomCount";
@@ -197,6 +208,14 @@ pub const ARCHIVED: &str = "#ARCHIVED";
 /// Sort key of a signed-in user's profile in its `USER#` partition.
 pub const PROFILE: &str = "#PROFILE";
 
+/// `pk` of a granted upload.
+pub fn upload(file: &roomcast_core::files::FileId) -> String {
+    format!("FILE#{file}")
+}
+
+/// Sort key of a granted upload.
+pub const UPLOAD: &str = "#UPLOAD";
+
 /// The audience shard of a user: all its memberships land in one shard, so the broadcast
 /// audience reads each user's connections from one partition. FNV-1a rather than `std`'s
 /// hasher, whose output may change between Rust releases.
@@ -229,7 +248,7 @@ mod tests {
         assert_eq!(x < y, room(&x) < room(&y));
         assert!(room(&x).starts_with(ROOM_PREFIX) && user(&a).starts_with(USER_PREFIX));
         // The fixed items of a partition never fall inside a prefix Query.
-        for fixed in [META, CONNS, NICK_SK, PROFILE, ARCHIVED] {
+        for fixed in [META, CONNS, NICK_SK, PROFILE, ARCHIVED, UPLOAD] {
             assert!(!fixed.starts_with(ROOM_PREFIX) && !fixed.starts_with(USER_PREFIX));
             assert!(!fixed.starts_with(MESSAGE_PREFIX));
         }
@@ -291,10 +310,18 @@ mod tests {
         );
         // Nor with the partitions of connections, users, rooms or nicknames.
         for key in [conversation(&general), conversation(&direct("a", "b"))] {
-            for other in ["CONN#", USER_PREFIX, ROOM_PREFIX, "NICK#", CATALOG, "INROOM#"] {
+            for other in ["CONN#", USER_PREFIX, ROOM_PREFIX, "NICK#", CATALOG, "INROOM#", "FILE#"] {
                 assert!(!key.starts_with(other), "{key} starts with {other}");
             }
         }
+    }
+
+    #[test]
+    fn upload_keys_are_pinned() {
+        // Pinned: a change of format would lose the uploads granted before it.
+        let file = roomcast_core::files::FileId::parse("01HZY3J5Q6V9W8X7Y6Z5A4B3C2").unwrap();
+        assert_eq!(upload(&file), "FILE#01HZY3J5Q6V9W8X7Y6Z5A4B3C2");
+        assert_eq!(UPLOAD, "#UPLOAD");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! Modules: [`keys`] (layout), `item` (items to and from domain values), `table` (the
 //! client calls everything is built from), `retry` (the one backoff loop), `store` (the
-//! type), `connections`, `rooms`, `audience`, `history`, `quotas` (one port each), `conversations`
+//! type), `connections`, `rooms`, `audience`, `history`, `quotas`, `uploads` (one port each), `conversations`
 //! (the users' lists of direct conversations, kept with the history), `nicks` (nickname
 //! claims), `schema` (the table definition).
 
@@ -29,6 +29,7 @@ mod rooms;
 mod schema;
 mod store;
 mod table;
+mod uploads;
 
 pub use item::CorruptItem;
 pub use retry::GaveUp;

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::conversation::{kept_message, ConversationFields, ConversationRef};
+use super::upload::delete_files;
 use super::{fields, publish_about, Context, ADMIN_ROLE};
 use crate::config::Config;
 use crate::error::ClientError;
@@ -54,6 +55,7 @@ impl Delete {
             by: ctx.caller.user.clone(),
         };
         publish_about(ctx, &self.conversation, &deleted).await?;
+        delete_files(ctx, &message.files).await;
         Ok(self.conversation.ack(self.id, ctx.now_ms))
     }
 }

@@ -8,10 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::conversation::kept_message;
+use super::upload::{attach, parse_files};
 use super::{fields, parse_client_msg_id, parse_text, parse_user_id, publish, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
+use crate::files::FileId;
 use crate::history::Conversation;
 use crate::model::{MessageId, Nick, User, UserId};
 use crate::protocol::ServerFrame;
@@ -29,6 +31,8 @@ pub struct Dm {
     pub text: String,
     pub reply_to: Option<MessageId>,
     pub client_msg_id: Option<String>,
+    /// Files the sender uploaded for this conversation.
+    pub files: Vec<FileId>,
 }
 
 impl Dm {
@@ -45,6 +49,8 @@ impl Dm {
             reply_to: Option<String>,
             #[serde(default)]
             client_msg_id: Option<String>,
+            #[serde(default)]
+            files: Option<Vec<String>>,
         }
         let Fields {
             to,
@@ -52,6 +58,7 @@ impl Dm {
             text,
             reply_to,
             client_msg_id,
+            files,
         } = fields(frame)?;
         let limits = &config.limits;
         let to = match (to, to_user) {
@@ -70,6 +77,7 @@ impl Dm {
             text: parse_text(text, limits)?,
             reply_to: reply_to.as_deref().map(MessageId::parse).transpose()?,
             client_msg_id: parse_client_msg_id(client_msg_id, limits)?,
+            files: parse_files(files)?,
         })
     }
 
@@ -80,6 +88,8 @@ impl Dm {
             let conversation = Conversation::direct(sender.user_id.clone(), recipient.user_id.clone());
             kept_message(ctx, &conversation, reply_to).await?;
         }
+        let conversation = Conversation::direct(sender.user_id.clone(), recipient.user_id.clone());
+        let files = attach(ctx, &conversation, &self.files).await?;
         let dm = ServerFrame::Dm {
             id: None,
             from: sender.clone(),
@@ -87,6 +97,7 @@ impl Dm {
             text: self.text,
             ts: ctx.now_ms,
             reply_to: self.reply_to,
+            files,
         };
         let target = Target::direct(sender.user_id.clone(), recipient.user_id.clone());
         let stamp = ctx.stamp();

@@ -13,6 +13,7 @@ mod leave;
 mod ping;
 mod rooms;
 mod send;
+mod upload;
 mod who;
 mod whoami;
 
@@ -28,6 +29,7 @@ pub use leave::Leave;
 pub use ping::Ping;
 pub use rooms::Rooms;
 pub use send::Send;
+pub use upload::Upload;
 pub use who::Who;
 pub use whoami::WhoAmI;
 
@@ -38,7 +40,7 @@ use crate::config::{Config, Limits};
 use crate::envelope::{Envelope, Stamp};
 use crate::error::{ClientError, ErrorCode};
 use crate::model::{Caller, ConnectionId, LogPosition, RoomName, UserId};
-use crate::ports::{History as HistoryPort, PublishError, Publisher, Store, StoreError};
+use crate::ports::{Files, History as HistoryPort, PublishError, Publisher, Store, StoreError};
 use crate::protocol::ServerFrame;
 use crate::quota::{Bucket, BucketKey};
 
@@ -55,6 +57,7 @@ pub const ACTIONS: &[&str] = &[
     "conversations",
     "rooms",
     "createRoom",
+    "upload",
     "who",
     "whoami",
     "ping",
@@ -69,6 +72,8 @@ pub struct Context<'a> {
     pub store: &'a dyn Store,
     pub history: &'a dyn HistoryPort,
     pub publisher: &'a dyn Publisher,
+    /// Where attachments live.
+    pub files: &'a dyn Files,
     pub config: &'a Config,
     pub caller: &'a Caller,
     /// Milliseconds since the epoch: API Gateway's `requestTimeEpoch`.
@@ -129,6 +134,7 @@ pub enum Command {
     Conversations(Conversations),
     Rooms(Rooms),
     CreateRoom(CreateRoom),
+    Upload(Upload),
     Who(Who),
     WhoAmI(WhoAmI),
     Ping(Ping),
@@ -181,6 +187,7 @@ impl Command {
             "conversations" => Conversations::parse(fields, config).map(Command::Conversations),
             "rooms" => Ok(Command::Rooms(Rooms)),
             "createRoom" => CreateRoom::parse(fields, config).map(Command::CreateRoom),
+            "upload" => Upload::parse(fields, config).map(Command::Upload),
             "who" => Who::parse(fields, config).map(Command::Who),
             "whoami" => Ok(Command::WhoAmI(WhoAmI)),
             "ping" => Ok(Command::Ping(Ping)),
@@ -210,6 +217,7 @@ impl Command {
             Command::Conversations(_) => "conversations",
             Command::Rooms(_) => "rooms",
             Command::CreateRoom(_) => "createRoom",
+            Command::Upload(_) => "upload",
             Command::Who(_) => "who",
             Command::WhoAmI(_) => "whoami",
             Command::Ping(_) => "ping",
@@ -245,7 +253,8 @@ impl Command {
         // once its name is checked; `ping` reads nothing.)
         let limits = &ctx.config.limits;
         let quota = match self {
-            Command::Send(_) | Command::Dm(_) | Command::Edit(_) | Command::Delete(_) => {
+            // An upload writes a table item and leads to a message: it costs as one.
+            Command::Send(_) | Command::Dm(_) | Command::Edit(_) | Command::Delete(_) | Command::Upload(_) => {
                 Some((BucketKey::messages(ctx.caller), limits.messages, "messages"))
             }
             Command::History(_)
@@ -283,6 +292,7 @@ impl Command {
             Command::Conversations(cmd) => cmd.apply(ctx).await,
             Command::Rooms(cmd) => cmd.apply(ctx).await,
             Command::CreateRoom(cmd) => cmd.apply(ctx).await,
+            Command::Upload(cmd) => cmd.apply(ctx).await,
             Command::Who(cmd) => cmd.apply(ctx).await,
             Command::WhoAmI(cmd) => cmd.apply(ctx).await,
             Command::Ping(cmd) => Ok(cmd.apply()),
@@ -295,6 +305,7 @@ pub struct Frame<'a> {
     pub store: &'a dyn Store,
     pub history: &'a dyn HistoryPort,
     pub publisher: &'a dyn Publisher,
+    pub files: &'a dyn Files,
     pub config: &'a Config,
     /// The connection the frame came on.
     pub connection_id: &'a ConnectionId,
@@ -325,6 +336,7 @@ pub async fn handle_frame(frame: &Frame<'_>, body: &str) -> ServerFrame {
         store: frame.store,
         history: frame.history,
         publisher: frame.publisher,
+        files: frame.files,
         config: frame.config,
         caller: &caller,
         now_ms: frame.now_ms,

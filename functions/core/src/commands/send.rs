@@ -6,10 +6,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::conversation::kept_message;
+use super::upload::{attach, parse_files};
 use super::{fields, parse_client_msg_id, parse_text, publish, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
+use crate::files::FileId;
 use crate::history::Conversation;
 use crate::model::{MessageId, RoomName};
 use crate::protocol::ServerFrame;
@@ -23,6 +25,8 @@ pub struct Send {
     pub text: String,
     pub reply_to: Option<MessageId>,
     pub client_msg_id: Option<String>,
+    /// Files the sender uploaded for this room.
+    pub files: Vec<FileId>,
 }
 
 impl Send {
@@ -36,12 +40,15 @@ impl Send {
             reply_to: Option<String>,
             #[serde(default)]
             client_msg_id: Option<String>,
+            #[serde(default)]
+            files: Option<Vec<String>>,
         }
         let Fields {
             room,
             text,
             reply_to,
             client_msg_id,
+            files,
         } = fields(frame)?;
         let limits = &config.limits;
         Ok(Self {
@@ -49,6 +56,7 @@ impl Send {
             text: parse_text(text, limits)?,
             reply_to: reply_to.as_deref().map(MessageId::parse).transpose()?,
             client_msg_id: parse_client_msg_id(client_msg_id, limits)?,
+            files: parse_files(files)?,
         })
     }
 
@@ -66,6 +74,7 @@ impl Send {
         if let Some(reply_to) = &self.reply_to {
             kept_message(ctx, &Conversation::Room(self.room.clone()), reply_to).await?;
         }
+        let files = attach(ctx, &Conversation::Room(self.room.clone()), &self.files).await?;
         let message = ServerFrame::Message {
             room: self.room.clone(),
             id: None,
@@ -73,6 +82,7 @@ impl Send {
             text: self.text,
             ts: ctx.now_ms,
             reply_to: self.reply_to,
+            files,
         };
         // The record's position names the message: the `ack`, fan-out and the archive all
         // derive its id from it, so the room has one order (docs/protocol.md, "One order").

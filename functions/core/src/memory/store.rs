@@ -1,5 +1,5 @@
-//! The in-memory store: the [`Connections`], [`Rooms`], [`Audience`] and [`Quotas`] ports
-//! with the same rules as the DynamoDB adapter, held under one lock.
+//! The in-memory store: the [`Connections`], [`Rooms`], [`Audience`], [`Quotas`] and
+//! [`Uploads`] ports with the same rules as the DynamoDB adapter, held under one lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -8,10 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::clock::now_secs;
+use crate::files::{FileId, Upload};
 use crate::model::{
     Arrival, Connection, ConnectionId, Departure, Member, Nick, OnlineUser, Room, RoomName, User, UserId,
 };
-use crate::ports::{Audience, Connections, Quotas, Rooms, StoreError};
+use crate::ports::{Audience, Connections, Quotas, Rooms, StoreError, Uploads};
 use crate::quota::{Bucket, BucketKey};
 
 /// Above this many buckets, the full ones are forgotten.
@@ -34,6 +35,8 @@ struct State {
     buckets: HashMap<BucketKey, (i64, i64)>,
     /// The latest nickname of each signed-in user ever seen, online or not.
     profiles: HashMap<UserId, Nick>,
+    /// The uploads granted, until their `expires_at`.
+    uploads: HashMap<FileId, Upload>,
 }
 
 /// A user with connections: its latest nickname and each connection's expiry.
@@ -414,5 +417,29 @@ impl Quotas for MemoryStore {
             .buckets
             .insert(key.clone(), (full_at, bucket.forget_after(full_at)));
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl Uploads for MemoryStore {
+    async fn add_upload(&self, upload: &Upload) -> Result<(), StoreError> {
+        let mut state = self.state();
+        let now = now_secs();
+        // Expired records go as new ones come, as DynamoDB's TTL takes them.
+        if state.uploads.len() >= BUCKETS_KEPT {
+            state.uploads.retain(|_, upload| upload.expires_at >= now);
+        }
+        state.uploads.insert(upload.file_id.clone(), upload.clone());
+        Ok(())
+    }
+
+    async fn upload(&self, file: &FileId) -> Result<Option<Upload>, StoreError> {
+        let now = now_secs();
+        Ok(self
+            .state()
+            .uploads
+            .get(file)
+            .filter(|upload| upload.expires_at >= now)
+            .cloned())
     }
 }

@@ -23,10 +23,13 @@ const OUTPUTS: &[&str] = &["ChatPageUrl", "ChatPageBucketName", "ChatPageUpload"
 
 /// The page's policy, as a host should send it: its own scripts and styles only, and
 /// connections to the stack's WebSocket API and to the region's execute-api hosts over TLS
-/// (the HTTP API's own origin would be a dependency cycle: its CORS names the page's).
+/// (the HTTP API's own origin would be a dependency cycle: its CORS names the page's), and
+/// the region's S3 hosts for attachments, PUT and shown (the files bucket's own name would
+/// be a cycle too, for the same reason); `blob:` images are the sender's own attachments.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self' wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix} \
-     https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}; frame-ancestors 'none'; base-uri 'none'; \
+     img-src 'self' data: blob: https://*.s3.${AWS::Region}.${AWS::URLSuffix}; connect-src 'self' \
+     wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix} \
+     https://*.execute-api.${AWS::Region}.${AWS::URLSuffix} https://*.s3.${AWS::Region}.${AWS::URLSuffix}; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'none'";
 
 /// AWS's managed cache policy CachingDisabled.
@@ -71,7 +74,12 @@ fn the_chat_page_is_hosted_only_when_asked() {
         "AWS::CloudFront::OriginAccessControl",
         "AWS::CloudFront::ResponseHeadersPolicy",
     ] {
-        let found: Vec<&str> = stack.of_type(kind).map(|(name, _)| name).collect();
+        // The attachments' bucket is there whether the page is hosted or not.
+        let found: Vec<&str> = stack
+            .of_type(kind)
+            .map(|(name, _)| name)
+            .filter(|name| *name != "FilesBucket")
+            .collect();
         assert!(found.is_empty(), "{kind} without ChatPage cloudfront: {found:?}");
     }
     let none = Template::with(&[("AuthMode", "none")]).stack();
@@ -208,11 +216,14 @@ fn the_distribution_serves_the_page_over_https_with_its_content_security_policy(
             "no scheme-wide source: a link naming any host could reach it"
         );
         let hosts = "connect-src 'self' wss://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix} \
-                     https://*.execute-api.${AWS::Region}.${AWS::URLSuffix};";
+                     https://*.execute-api.${AWS::Region}.${AWS::URLSuffix} https://*.s3.${AWS::Region}.${AWS::URLSuffix};";
+        let s3_images = "img-src 'self' data: blob: https://*.s3.${AWS::Region}.${AWS::URLSuffix};";
         assert_eq!(
             CONTENT_SECURITY_POLICY,
-            roomcast_local::page::CONTENT_SECURITY_POLICY.replace("connect-src 'self';", hosts),
-            "the local gateway's policy, but connecting to the stack's APIs"
+            roomcast_local::page::CONTENT_SECURITY_POLICY
+                .replace("connect-src 'self';", hosts)
+                .replace("img-src 'self' data: blob:;", s3_images),
+            "the local gateway's policy, but connecting to the stack's APIs and S3 (the files)"
         );
         assert_eq!(headers["ContentSecurityPolicy"]["Override"], true);
         assert_eq!(headers["ContentTypeOptions"]["Override"], true, "nosniff");
