@@ -153,6 +153,17 @@ async fn open_files(settings: &Settings, sdk: &SdkConfig, files_url: &str) -> an
             .ensure_bucket()
             .await
             .with_context(|| format!("cannot create or reach bucket {} at {endpoint}", settings.s3_bucket))?;
+        // The page is served by this gateway, so the browser uploads from its origin.
+        let page = files_url
+            .split("/files")
+            .next()
+            .unwrap_or(files_url)
+            .trim_end_matches('/');
+        let origins = vec![page.to_owned(), page.replace("127.0.0.1", "localhost")];
+        files
+            .allow_origins(&origins)
+            .await
+            .with_context(|| format!("cannot let the page's origin {page} use bucket {}", settings.s3_bucket))?;
         let description = format!("S3 at {endpoint}, bucket {}", settings.s3_bucket);
         return Ok((Arc::new(files), None, description));
     }

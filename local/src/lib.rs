@@ -55,6 +55,8 @@ pub struct Gateway {
     /// The embedded file store, whose presigned URLs the gateway serves under `/files`
     /// (`None` with `--s3-endpoint`).
     pub files: Option<Arc<roomcast_core::memory::DirectoryFiles>>,
+    /// The chat page's Content-Security-Policy: its own origin, and the S3 API's.
+    pub page_policy: axum::http::HeaderValue,
 }
 
 /// A started gateway. Dropping it does not stop it; call [`Running::shutdown`].
@@ -69,6 +71,14 @@ pub struct Running {
     server: JoinHandle<std::io::Result<()>>,
     /// The event source mappings, one per Kafka-triggered function.
     triggers: Vec<(KafkaFunction, JoinHandle<()>)>,
+}
+
+/// The origin (`scheme://host[:port]`) of an S3 endpoint URL.
+fn s3_origin(endpoint: Option<&str>) -> Option<String> {
+    let endpoint = endpoint?;
+    let (scheme, rest) = endpoint.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    Some(format!("{scheme}://{authority}"))
 }
 
 /// The longest wait at start for the consumer groups to get their partitions.
@@ -159,6 +169,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         connections_delay: Duration::from_millis(settings.connections_delay_ms),
         signatures,
         files: opened.directory,
+        page_policy: page::content_security_policy(s3_origin(settings.s3_endpoint.as_deref()).as_deref()),
     });
     let app = Router::new()
         .route("/", get(websocket::upgrade))

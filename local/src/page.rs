@@ -33,18 +33,31 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'none'";
 
-/// The page's file at `path`, if there is one.
-pub fn serve(path: &str) -> Option<Response> {
+/// [`CONTENT_SECURITY_POLICY`], letting the page also upload to and show images from
+/// `files_origin`: the S3 API the gateway signs file URLs for (`--s3-endpoint`), the one
+/// other origin the page may reach.
+pub fn content_security_policy(files_origin: Option<&str>) -> HeaderValue {
+    let policy = match files_origin {
+        None => CONTENT_SECURITY_POLICY.to_owned(),
+        Some(origin) => CONTENT_SECURITY_POLICY
+            .replace(
+                "img-src 'self' data: blob:;",
+                &format!("img-src 'self' data: blob: {origin};"),
+            )
+            .replace("connect-src 'self';", &format!("connect-src 'self' {origin};")),
+    };
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static(CONTENT_SECURITY_POLICY))
+}
+
+/// The page's file at `path`, if there is one, under `policy`.
+pub fn serve(path: &str, policy: &HeaderValue) -> Option<Response> {
     let (_, media_type, content) = FILES.iter().find(|(file, _, _)| *file == path)?;
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static(media_type)),
         // Revalidated on every load, so that a new build is picked up at once.
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ),
+        (header::CONTENT_SECURITY_POLICY, policy.clone()),
     ];
     Some((StatusCode::OK, headers, *content).into_response())
 }

@@ -47,7 +47,9 @@ pub async fn upgrade(
 ) -> Response {
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return crate::page::serve(uri.path()).unwrap_or_else(|| rejection.into_response()),
+        Err(rejection) => {
+            return crate::page::serve(uri.path(), &gateway.page_policy).unwrap_or_else(|| rejection.into_response())
+        }
     };
     let mut grouped: HashMap<String, Vec<String>> = HashMap::new();
     for (name, value) in query {

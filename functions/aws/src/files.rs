@@ -56,6 +56,33 @@ impl S3Files {
             },
         }
     }
+
+    /// Lets pages of `origins` PUT and GET the bucket's objects from the browser (CORS),
+    /// as the template's bucket lets the chat page's origins: the local gateway's page on
+    /// a local S3 API (`--s3-endpoint`).
+    pub async fn allow_origins(&self, origins: &[String]) -> Result<(), FileError> {
+        use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(origins.to_vec()))
+            .allowed_methods("PUT")
+            .allowed_methods("GET")
+            .allowed_headers("*")
+            .max_age_seconds(3600)
+            .build()
+            .map_err(FileError::unavailable)?;
+        let cors = CorsConfiguration::builder()
+            .cors_rules(rule)
+            .build()
+            .map_err(FileError::unavailable)?;
+        self.client
+            .put_bucket_cors()
+            .bucket(&self.bucket)
+            .cors_configuration(cors)
+            .send()
+            .await
+            .map_err(|error| FileError::unavailable(error.into_service_error()))?;
+        Ok(())
+    }
 }
 
 /// The SDK's presigning settings: from `now_ms` for `valid_for` (S3 allows up to 7 days).

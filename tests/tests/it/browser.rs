@@ -107,10 +107,18 @@ async fn the_chat_page_works_in_a_browser_on_moto_and_tansu() {
 }
 
 /// Attachments on the embedded backends, whose file store the gateway serves at the page's
-/// own origin (moto's S3 is another origin, which the page's CSP does not allow).
+/// own origin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_attaches_files_in_both_modes() {
     run_scenarios(gateway(Mode::Embedded, None).await, "files.test.mjs", "files", &[]).await;
+}
+
+/// The same on moto's S3, another origin: the page's policy names it, and the gateway lets
+/// the page's origin use the bucket (CORS), as the template does for a deployed page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_page_attaches_files_on_moto_s3() {
+    let on_moto = [("ROOMCAST_FILES_ON_MOTO", "1".to_owned())];
+    run_scenarios(gateway(Mode::Real, None).await, "files.test.mjs", "files-s3", &on_moto).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
