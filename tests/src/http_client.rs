@@ -48,16 +48,30 @@ impl HttpApi {
         }
     }
 
+    /// The HTTP API of a gateway started in this process.
+    pub fn of(gateway: &roomcast_local::Running) -> HttpApi {
+        HttpApi::new(format!("http://{}", gateway.addr()))
+    }
+
     /// `method path` as `token`'s user (no `Authorization` header without one), with
     /// `body` as JSON text. Every answer must be JSON.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Reply {
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        let headers: Vec<(&str, &str)> = bearer.iter().map(|bearer| ("authorization", bearer.as_str())).collect();
+        self.send(method, path, &headers, body.map(|body| body.as_bytes().to_vec()))
+            .await
+    }
+
+    /// `method path` with `headers` and `body`, any bytes, sent as JSON (a test of what
+    /// the API does with a body that is not). Every answer must be JSON.
+    pub async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
         let verb = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
         let mut request = self.http.request(verb, format!("{}{path}", self.origin));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_owned());
+            request = request.header("content-type", "application/json").body(body);
         }
         let response = request
             .send()

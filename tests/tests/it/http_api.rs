@@ -104,100 +104,24 @@ pub(crate) fn signed_token(user: &str, nick: &str, roles: &[&str]) -> String {
 // ---------------------------------------------------------------------------------------
 // An HTTP client of the API
 
-/// An answer of the API: its status and its JSON body.
-#[derive(Debug, Clone)]
-pub(crate) struct Reply {
-    pub(crate) status: u16,
-    pub(crate) body: Value,
+pub(crate) use roomcast_tests::http_client::HttpApi as Api;
+
+/// What these tests ask of the API beyond a call: a dev token, a message, a history page
+/// that shows a change.
+trait ApiExt {
+    async fn dev_token(&self, nick: &str, roles: &[&str]) -> String;
+    async fn send_message(&self, token: &str, room: &str, text: &str) -> Value;
+    async fn history_until(&self, token: &str, path: &str, done: impl Fn(&[Value]) -> bool) -> Value;
 }
 
-impl Reply {
-    /// `(status, code)` of an error answer, for one assertion that shows both.
-    pub(crate) fn error(&self) -> (u16, Option<&str>) {
-        assert_eq!(self.body["type"], "error", "not an error frame: {self:?}");
-        (self.status, self.body["code"].as_str())
-    }
-}
-
-/// The gateway's HTTP API, through one reqwest client (cloned into tasks).
-#[derive(Clone)]
-pub(crate) struct Api {
-    http: reqwest::Client,
-    /// `http://127.0.0.1:PORT`.
-    origin: String,
-}
-
-impl Api {
-    pub(crate) fn new(gateway: &Running) -> Api {
-        Api {
-            http: reqwest::Client::builder()
-                .timeout(WAIT)
-                .build()
-                .expect("an HTTP client"),
-            origin: format!("http://{}", gateway.addr()),
-        }
-    }
-
-    /// `method path` with `headers` and `body` (JSON, as a string). Every answer is JSON.
-    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
-        self.send_bytes(method, path, headers, body.map(|body| body.as_bytes().to_vec()))
-            .await
-    }
-
-    /// [`Api::send`] with a body of any bytes.
-    async fn send_bytes(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Reply {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.origin))
-            .timeout(WAIT);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned);
-        let text = response
-            .text()
-            .await
-            .unwrap_or_else(|error| panic!("{method} {path}: {error}"));
-        assert_eq!(
-            content_type.as_deref(),
-            Some("application/json"),
-            "{method} {path}: {status} {text}"
-        );
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {text}"));
-        Reply { status, body }
-    }
-
-    /// `method path` as `token`'s user (no `Authorization` header without one).
-    pub(crate) async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Reply {
-        match token {
-            Some(token) => {
-                let bearer = format!("Bearer {token}");
-                self.send(method, path, &[("authorization", &bearer)], body).await
-            }
-            None => self.send(method, path, &[], body).await,
-        }
-    }
-
+impl ApiExt for Api {
     /// A token from `POST /api/dev/token`, checked to name the user `dev-<nick>`.
     async fn dev_token(&self, nick: &str, roles: &[&str]) -> String {
         let reply = self
-            .send(
+            .call(
                 "POST",
                 "/api/dev/token",
-                &[],
+                None,
                 Some(&json!({"nick": nick, "roles": roles}).to_string()),
             )
             .await;
@@ -353,7 +277,7 @@ fn is_message(id: &Value) -> impl Fn(&Value) -> bool + '_ {
 // 1. Every route's success
 
 async fn every_route_answers_as_its_command(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let alice = api.dev_token("alice", &[]).await;
     // Roles asked for are in the token.
     api.dev_token("opal", &["ops", "service"]).await;
@@ -512,7 +436,7 @@ fn now_secs() -> u64 {
 }
 
 async fn refused_requests_get_their_status_and_change_nothing(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let olga = api.dev_token("olga", &[]).await;
     let nina = api.dev_token("nina", &[]).await;
     // A WebSocket member sees every message of the room.
@@ -532,7 +456,9 @@ async fn refused_requests_get_their_status_and_change_nothing(gateway: Running) 
         let path = route.path.replace("{room}", "general");
         let body = (route.method == "POST").then(|| send("no token"));
         for headers in [&[][..], &[("authorization", "")][..]] {
-            let reply = api.send(route.method, &path, headers, body.as_deref()).await;
+            let reply = api
+                .send(route.method, &path, headers, body.clone().map(String::into_bytes))
+                .await;
             assert_eq!(
                 (reply.status, &reply.body),
                 (401, &json!({"message": "Unauthorized"})),
@@ -564,7 +490,7 @@ async fn refused_requests_get_their_status_and_change_nothing(gateway: Running) 
                 "POST",
                 "/api/rooms/general/messages",
                 &[("authorization", header)],
-                Some(&body),
+                Some(body.into_bytes()),
             )
             .await;
         assert_eq!(reply.error(), (401, Some("unauthorized")), "{case}: {reply:?}");
@@ -614,7 +540,7 @@ async fn refused_requests_get_their_status_and_change_nothing(gateway: Running) 
 
     let bearer = format!("Bearer {olga}");
     let reply = api
-        .send_bytes(
+        .send(
             "POST",
             "/api/rooms/general/messages",
             &[("authorization", &bearer)],
@@ -632,7 +558,9 @@ async fn refused_requests_get_their_status_and_change_nothing(gateway: Running) 
         r#"{"roles":["admin"]}"#,
         "not json",
     ] {
-        let reply = api.send("POST", "/api/dev/token", &[], Some(body)).await;
+        let reply = api
+            .send("POST", "/api/dev/token", &[], Some(body.as_bytes().to_vec()))
+            .await;
         assert_eq!(reply.error(), (400, Some("bad_request")), "dev token {body}: {reply:?}");
     }
 
@@ -727,7 +655,7 @@ async fn refused_requests_get_their_status_and_change_nothing(gateway: Running) 
 // 3. HTTP and WebSocket in one room
 
 async fn http_messages_reach_websocket_members_and_polling_reads_theirs(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let hugh = api.dev_token("hugh", &[]).await;
     let mut wanda = Ws::named(&gateway, "wanda").await;
     let mut walt = Ws::named(&gateway, "walt").await;
@@ -899,7 +827,7 @@ async fn polling_after_never_skips_nor_repeats_under_concurrent_senders(gateway:
 /// messages as fast as their acks come: each poller sees every acknowledged message
 /// once, in ascending id order. What went wrong, if anything.
 async fn after_polling_under_concurrent_senders(gateway: Running, over_websocket: bool) -> Result<(), String> {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let reader = api.dev_token("reader", &[]).await;
     api.call("PUT", "/api/rooms/general/members/me", Some(&reader), None)
         .await;
@@ -1001,7 +929,7 @@ async fn websocket_history_after_polling_never_skips_under_concurrent_senders(ga
 /// Three senders at once: a member receives the room's messages in ascending id order,
 /// so catching up with `after` the last id received never skips one.
 async fn room_messages_arrive_live_in_ascending_id_order(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let mut member = Ws::named(&gateway, "member").await;
     member.join("general").await;
     let mut senders = Vec::new();
@@ -1045,7 +973,7 @@ async fn live_ids(member: &mut Ws, count: usize) -> Vec<String> {
 /// catching up `after` any id it saw gives exactly what followed that id live; the poller
 /// sees every message once, in that order.
 async fn one_order_for_members_history_catch_up_and_pollers(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let reader = api.dev_token("reader", &[]).await;
     api.call("PUT", "/api/rooms/general/members/me", Some(&reader), None)
         .await;
@@ -1106,7 +1034,7 @@ async fn one_order_for_members_history_catch_up_and_pollers(gateway: Running) {
 // 5. Publish
 
 async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let service = api.dev_token("svc", &["service"]).await;
     let admin = api.dev_token("boss", &["admin"]).await;
     let plain = api.dev_token("plain", &[]).await;
@@ -1262,7 +1190,7 @@ async fn publish_reaches_exactly_its_target_and_needs_a_role(gateway: Running) {
 async fn publish_to_a_malformed_target_name_is_400() {
     roomcast_tests::init_tracing();
     let gateway = gateway(Mode::Embedded).await;
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let service = api.dev_token("svc", &["service"]).await;
     for target in [
         json!({"room": ""}),
@@ -1285,7 +1213,7 @@ async fn publish_to_a_malformed_target_name_is_400() {
 async fn a_body_of_megabytes_gets_413_too_large_as_json() {
     roomcast_tests::init_tracing();
     let gateway = gateway(Mode::Embedded).await;
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let olga = api.dev_token("olga", &[]).await;
     api.call("PUT", "/api/rooms/general/members/me", Some(&olga), None)
         .await;
@@ -1309,10 +1237,10 @@ async fn a_body_of_megabytes_gets_413_too_large_as_json() {
 // 6. A signed-in user over WebSocket and HTTP
 
 async fn a_signed_in_user_is_one_user_over_websocket_and_http(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     // With a key configured, no dev tokens.
     let reply = api
-        .send("POST", "/api/dev/token", &[], Some(r#"{"nick":"mallory"}"#))
+        .call("POST", "/api/dev/token", None, Some(r#"{"nick":"mallory"}"#))
         .await;
     assert_eq!((reply.status, &reply.body), (404, &json!({"message": "Not Found"})));
 
@@ -1392,7 +1320,7 @@ async fn a_signed_in_user_is_one_user_over_websocket_and_http(gateway: Running) 
 }
 
 async fn refused_tokens_get_401_unauthorized(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let good = json!({"sub": "u-mallory", "nickname": "mallory", "exp": now_secs() + 600});
     let mut expired = good.clone();
     expired["exp"] = json!(now_secs() - 3600);

@@ -61,6 +61,25 @@ async fn leasing_gateway(mode: Mode) -> Running {
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A handshake with `token`: the open socket, or the HTTP status that refused it.
+/// Alice posts over HTTP, and her own WebSocket (`laptop`) gets it under her name.
+async fn posts_from_her_phone(api: &HttpApi, alice: &str, laptop: &mut Ws) {
+    let sent = api
+        .call(
+            "POST",
+            "/api/rooms/general/messages",
+            Some(alice),
+            Some(r#"{"text":"from my phone"}"#),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let (_, message) = laptop.until(|frame: &Value| frame["type"] == "message").await;
+    assert_eq!(
+        (&message["from"], &message["text"]),
+        (&json!({"userId": "u-alice", "nick": "alice"}), &json!("from my phone")),
+        "{message}"
+    );
+}
+
 async fn handshake(gateway: &Running, token: &str) -> Result<Socket, u16> {
     let url = format!("{}/?token={token}", gateway.ws_url());
     match tokio::time::timeout(Duration::from_secs(20), tokio_tungstenite::connect_async(url)).await {
@@ -72,7 +91,7 @@ async fn handshake(gateway: &Running, token: &str) -> Result<Socket, u16> {
 }
 
 async fn an_online_users_nickname_cannot_be_borrowed_over_http_or_websocket(gateway: Running) {
-    let api = Api::new(&gateway);
+    let api = Api::of(&gateway);
     let alice = signed_token("u-alice", "alice", &[]);
     let mallory = signed_token("u-mallory", "alice", &[]);
     let mut laptop = Ws::connect(&gateway, &format!("?token={alice}"), "alice").await;
@@ -109,26 +128,12 @@ async fn an_online_users_nickname_cannot_be_borrowed_over_http_or_websocket(gate
         .call("PUT", "/api/rooms/general/members/me", Some(&alice), None)
         .await;
     assert_eq!(joined.status, 200, "{joined:?}");
-    let sent = api
-        .call(
-            "POST",
-            "/api/rooms/general/messages",
-            Some(&alice),
-            Some(r#"{"text":"from my phone"}"#),
-        )
-        .await;
-    assert_eq!(sent.status, 202, "{sent:?}");
-    let (_, message) = laptop.until(|frame: &Value| frame["type"] == "message").await;
-    assert_eq!(
-        (&message["from"], &message["text"]),
-        (&json!({"userId": "u-alice", "nick": "alice"}), &json!("from my phone")),
-        "{message}"
-    );
+    posts_from_her_phone(&api, &alice, &mut laptop).await;
     gateway.shutdown().await;
 }
 
 async fn an_http_users_nickname_is_held_for_its_lease_over_http_and_websocket(gateway: Running) {
-    let api = HttpApi::new(format!("http://{}", gateway.addr()));
+    let api = HttpApi::of(&gateway);
     let alice = signed_token("u-alice", "alice", &[]);
     let mallory = signed_token("u-mallory", "alice", &[]);
     // Alice polls, and never opens a WebSocket: her call holds "alice" (and renews it
@@ -162,20 +167,7 @@ async fn an_http_users_nickname_is_held_for_its_lease_over_http_and_websocket(ga
 
     // Alice's own WebSocket is hers: it connects, and sees what she posts over HTTP.
     let mut laptop = Ws::connect(&gateway, &format!("?token={alice}"), "alice").await;
-    let sent = api
-        .call(
-            "POST",
-            "/api/rooms/general/messages",
-            Some(&alice),
-            Some(r#"{"text":"from my phone"}"#),
-        )
-        .await;
-    assert_eq!(sent.status, 202, "{sent:?}");
-    let (_, message) = laptop.until(|frame: &Value| frame["type"] == "message").await;
-    assert_eq!(
-        (&message["from"], &message["text"]),
-        (&json!({"userId": "u-alice", "nick": "alice"}), &json!("from my phone"))
-    );
+    posts_from_her_phone(&api, &alice, &mut laptop).await;
     // The laptop goes; once it is gone from the room, her lease still holds the nickname.
     drop(laptop);
     api.get_until(&alice, "/api/rooms/general/who", |who| who["users"] == json!([]))
