@@ -64,7 +64,7 @@ fn check_identity(identity: &Identity, token: &str) {
         signed_with_secret(token),
         "accepted a token not signed with the secret: {token:?}"
     );
-    let sub = &identity.user_id;
+    let sub = identity.user_id.as_str();
     assert!(
         !sub.trim().is_empty() && sub.chars().count() <= 256 && !sub.chars().any(char::is_control),
         "{sub:?}"
