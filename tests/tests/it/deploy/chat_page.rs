@@ -105,18 +105,7 @@ fn the_bucket_is_private_and_only_the_distribution_reads_it() {
     let (_, template) = hosted()[0];
     let stack = template.stack();
     let bucket = &stack.get("ChatPageBucket").unwrap()["Properties"];
-    for setting in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
-        assert_eq!(bucket["PublicAccessBlockConfiguration"][setting], true, "{setting}");
-    }
-    assert_eq!(
-        bucket["OwnershipControls"]["Rules"][0]["ObjectOwnership"], "BucketOwnerEnforced",
-        "no ACLs"
-    );
+    assert_private(bucket);
     assert!(
         bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
             ["SSEAlgorithm"]
@@ -421,4 +410,21 @@ fn cfn_lint_is_clean_with_the_chat_page_on_and_off() {
             );
         }
     });
+}
+
+/// A bucket's properties block every kind of public access and take no ACLs (the bucket
+/// owner owns every object).
+pub(super) fn assert_private(bucket: &Value) {
+    for setting in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(bucket["PublicAccessBlockConfiguration"][setting], true, "{setting}");
+    }
+    assert_eq!(
+        bucket["OwnershipControls"]["Rules"][0]["ObjectOwnership"], "BucketOwnerEnforced",
+        "no ACLs"
+    );
 }

@@ -15,18 +15,7 @@ fn the_files_bucket_is_private_and_expires_with_the_history() {
     let resource = stack.get("FilesBucket").expect("the files bucket");
     assert_eq!(resource["DeletionPolicy"], "Retain", "users' files are data");
     let bucket = &resource["Properties"];
-    for setting in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
-        assert_eq!(bucket["PublicAccessBlockConfiguration"][setting], true, "{setting}");
-    }
-    assert_eq!(
-        bucket["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
-        "BucketOwnerEnforced"
-    );
+    super::chat_page::assert_private(bucket);
     let rules = bucket["LifecycleConfiguration"]["Rules"]
         .as_array()
         .expect("a lifecycle");
