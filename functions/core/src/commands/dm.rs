@@ -7,15 +7,13 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::conversation::kept_message;
-use super::upload::{attach, parse_files};
-use super::{fields, parse_client_msg_id, parse_text, parse_user_id, publish, Context};
+use super::body::{BodyFields, MessageBody};
+use super::{fields, parse_user_id, publish, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
-use crate::files::FileId;
 use crate::history::Conversation;
-use crate::model::{MessageId, Nick, User, UserId};
+use crate::model::{Nick, User, UserId};
 use crate::protocol::ServerFrame;
 
 /// Who a direct message is for.
@@ -28,11 +26,7 @@ pub enum Recipient {
 #[derive(Debug)]
 pub struct Dm {
     pub to: Recipient,
-    pub text: String,
-    pub reply_to: Option<MessageId>,
-    pub client_msg_id: Option<String>,
-    /// Files the sender uploaded for this conversation.
-    pub files: Vec<FileId>,
+    pub body: MessageBody,
 }
 
 impl Dm {
@@ -44,22 +38,10 @@ impl Dm {
             to: Option<String>,
             #[serde(default)]
             to_user: Option<String>,
-            text: String,
-            #[serde(default)]
-            reply_to: Option<String>,
-            #[serde(default)]
-            client_msg_id: Option<String>,
-            #[serde(default)]
-            files: Option<Vec<String>>,
+            #[serde(flatten)]
+            body: BodyFields,
         }
-        let Fields {
-            to,
-            to_user,
-            text,
-            reply_to,
-            client_msg_id,
-            files,
-        } = fields(frame)?;
+        let Fields { to, to_user, body } = fields(frame)?;
         let limits = &config.limits;
         let to = match (to, to_user) {
             (Some(nick), None) => {
@@ -74,29 +56,22 @@ impl Dm {
         };
         Ok(Self {
             to,
-            text: parse_text(text, limits)?,
-            reply_to: reply_to.as_deref().map(MessageId::parse).transpose()?,
-            client_msg_id: parse_client_msg_id(client_msg_id, limits)?,
-            files: parse_files(files)?,
+            body: MessageBody::parse(body, limits)?,
         })
     }
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let recipient = self.recipient(ctx).await?;
         let sender = &ctx.caller.user;
-        if let Some(reply_to) = &self.reply_to {
-            let conversation = Conversation::direct(sender.user_id.clone(), recipient.user_id.clone());
-            kept_message(ctx, &conversation, reply_to).await?;
-        }
         let conversation = Conversation::direct(sender.user_id.clone(), recipient.user_id.clone());
-        let files = attach(ctx, &conversation, &self.files).await?;
+        let files = self.body.check(ctx, &conversation).await?;
         let dm = ServerFrame::Dm {
             id: None,
             from: sender.clone(),
             to: recipient.clone(),
-            text: self.text,
+            text: self.body.text,
             ts: ctx.now_ms,
-            reply_to: self.reply_to,
+            reply_to: self.body.reply_to,
             files,
         };
         let target = Target::direct(sender.user_id.clone(), recipient.user_id.clone());
@@ -107,7 +82,7 @@ impl Dm {
             to: Some(recipient),
             with: None,
             id,
-            client_msg_id: self.client_msg_id,
+            client_msg_id: self.body.client_msg_id,
             ts: ctx.now_ms,
         })
     }

@@ -1,6 +1,7 @@
 //! Client frames of protocol v1: one type per action, each with `parse` (validate the
 //! frame's fields) and `apply` (run it against the ports and answer with a server frame).
 
+mod body;
 mod conversation;
 mod conversations;
 mod create_room;
@@ -227,8 +228,8 @@ impl Command {
     /// The client's id for the message a `send` or `dm` carries.
     pub fn client_msg_id(&self) -> Option<&str> {
         match self {
-            Command::Send(cmd) => cmd.client_msg_id.as_deref(),
-            Command::Dm(cmd) => cmd.client_msg_id.as_deref(),
+            Command::Send(cmd) => cmd.body.client_msg_id.as_deref(),
+            Command::Dm(cmd) => cmd.body.client_msg_id.as_deref(),
             _ => None,
         }
     }

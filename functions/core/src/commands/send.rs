@@ -5,15 +5,13 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::conversation::kept_message;
-use super::upload::{attach, parse_files};
-use super::{fields, parse_client_msg_id, parse_text, publish, Context};
+use super::body::{BodyFields, MessageBody};
+use super::{fields, publish, Context};
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
-use crate::files::FileId;
 use crate::history::Conversation;
-use crate::model::{MessageId, RoomName};
+use crate::model::RoomName;
 use crate::protocol::ServerFrame;
 
 /// The role that may send to the broadcast room when users sign in.
@@ -22,11 +20,7 @@ pub const BROADCAST_ROLE: &str = super::ADMIN_ROLE;
 #[derive(Debug)]
 pub struct Send {
     pub room: RoomName,
-    pub text: String,
-    pub reply_to: Option<MessageId>,
-    pub client_msg_id: Option<String>,
-    /// Files the sender uploaded for this room.
-    pub files: Vec<FileId>,
+    pub body: MessageBody,
 }
 
 impl Send {
@@ -35,28 +29,14 @@ impl Send {
         #[serde(rename_all = "camelCase")]
         struct Fields {
             room: String,
-            text: String,
-            #[serde(default)]
-            reply_to: Option<String>,
-            #[serde(default)]
-            client_msg_id: Option<String>,
-            #[serde(default)]
-            files: Option<Vec<String>>,
+            #[serde(flatten)]
+            body: BodyFields,
         }
-        let Fields {
-            room,
-            text,
-            reply_to,
-            client_msg_id,
-            files,
-        } = fields(frame)?;
+        let Fields { room, body } = fields(frame)?;
         let limits = &config.limits;
         Ok(Self {
             room: RoomName::parse(&room, limits.room_name_chars)?,
-            text: parse_text(text, limits)?,
-            reply_to: reply_to.as_deref().map(MessageId::parse).transpose()?,
-            client_msg_id: parse_client_msg_id(client_msg_id, limits)?,
-            files: parse_files(files)?,
+            body: MessageBody::parse(body, limits)?,
         })
     }
 
@@ -71,17 +51,14 @@ impl Send {
             )));
         }
         let member = ctx.require_member(&self.room).await?;
-        if let Some(reply_to) = &self.reply_to {
-            kept_message(ctx, &Conversation::Room(self.room.clone()), reply_to).await?;
-        }
-        let files = attach(ctx, &Conversation::Room(self.room.clone()), &self.files).await?;
+        let files = self.body.check(ctx, &Conversation::Room(self.room.clone())).await?;
         let message = ServerFrame::Message {
             room: self.room.clone(),
             id: None,
             from: member.user,
-            text: self.text,
+            text: self.body.text,
             ts: ctx.now_ms,
-            reply_to: self.reply_to,
+            reply_to: self.body.reply_to,
             files,
         };
         // The record's position names the message: the `ack`, fan-out and the archive all
@@ -94,7 +71,7 @@ impl Send {
             to: None,
             with: None,
             id,
-            client_msg_id: self.client_msg_id,
+            client_msg_id: self.body.client_msg_id,
             ts: ctx.now_ms,
         })
     }
