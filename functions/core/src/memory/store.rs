@@ -102,6 +102,15 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// The room's memberships that have not expired.
+    fn live_members(&self, room: &RoomName, now: i64) -> impl Iterator<Item = &Membership> {
+        self.members
+            .get(room)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+            .filter(move |membership| membership.is_live(now))
+    }
+
     fn membership(&self, room: &RoomName, user: &UserId, now: i64) -> Option<&Membership> {
         self.members
             .get(room)
@@ -356,11 +365,7 @@ impl Rooms for MemoryStore {
         let state = self.state();
         let now = now_secs();
         Ok(state
-            .members
-            .get(room)
-            .into_iter()
-            .flat_map(BTreeMap::values)
-            .filter(|membership| membership.is_live(now))
+            .live_members(room, now)
             .map(|membership| state.member(membership, now))
             .collect())
     }
@@ -376,11 +381,7 @@ impl Audience for MemoryStore {
         let state = self.state();
         let now = now_secs();
         Ok(state
-            .members
-            .get(room)
-            .into_iter()
-            .flat_map(BTreeMap::values)
-            .filter(|membership| membership.is_live(now))
+            .live_members(room, now)
             .flat_map(|membership| state.live_connections(&membership.user.user_id, now))
             .collect())
     }
