@@ -1390,6 +1390,32 @@ fn both_writers_of_chat_messages_take_the_log_epoch_from_one_parameter() {
     assert!(read("256").is_err(), "the parameter's range is the reader's");
 }
 
+/// http-api, the function that takes nickname leases, takes their length from a parameter
+/// with the code's default (ws-message, which runs the same commands with the same
+/// settings, is given it too); a lease of a few seconds at least, so that a polling client
+/// keeps its name between two polls.
+#[test]
+fn http_api_takes_the_nickname_lease_from_a_parameter() {
+    let template = Template::load();
+    for function in ["HttpApiFunction", "MessageFunction"] {
+        let variables = &template.get(function)["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            reference(&variables["ROOMCAST_NICK_LEASE_SECS"]),
+            Some("NickLeaseSecs"),
+            "{function}"
+        );
+    }
+    let parameter = &template.document["Parameters"]["NickLeaseSecs"];
+    assert_eq!(
+        number(&parameter["Default"]),
+        roomcast_core::Config::default().nick_lease.as_secs()
+    );
+    assert!(
+        number(&parameter["MinValue"]) >= 10,
+        "a lease must outlast a poll interval"
+    );
+}
+
 /// The DynamoDB actions the roles grant are the ones the DynamoDB adapter
 /// (`functions/aws/src/dynamo`, its table set-up aside) issues, on the table and on its
 /// index: none missing, which would fail in AWS only, and none left over from code that
