@@ -56,8 +56,9 @@ fn aws_credential(name: &str) -> aws_sdk_apigatewaymanagement::config::Credentia
     aws_sdk_apigatewaymanagement::config::Credentials::new(name, name, None, None, "roomcast-local")
 }
 
-/// Opens the backends; `files_url` is where the gateway serves the embedded file store.
-pub async fn open(settings: &Settings, sdk: &SdkConfig, files_url: &str) -> anyhow::Result<Backends> {
+/// Opens the backends; `origin` is where clients reach the gateway (its page, and the
+/// embedded file store under [`crate::files::FILES_PATH`]).
+pub async fn open(settings: &Settings, sdk: &SdkConfig, origin: &str) -> anyhow::Result<Backends> {
     if settings.kafka_bootstrap.is_some() && settings.consumer_group == settings.archive_consumer_group {
         anyhow::bail!(
             "kafka-fanout and kafka-archive are both in consumer group {:?}: each needs its own \
@@ -128,7 +129,7 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig, files_url: &str) -> anyh
         }
     };
     seed_rooms(&*store, &settings.rooms).await?;
-    let (files, directory, files_description) = open_files(settings, sdk, files_url).await?;
+    let (files, directory, files_description) = open_files(settings, sdk, origin).await?;
     Ok(Backends {
         files,
         directory,
@@ -146,7 +147,7 @@ type OpenedFiles = (Arc<dyn Files>, Option<Arc<DirectoryFiles>>, String);
 
 /// The S3 API's bucket (created when missing), or the directory store under a key made now:
 /// its URLs are good only while this process runs.
-async fn open_files(settings: &Settings, sdk: &SdkConfig, files_url: &str) -> anyhow::Result<OpenedFiles> {
+async fn open_files(settings: &Settings, sdk: &SdkConfig, origin: &str) -> anyhow::Result<OpenedFiles> {
     if let Some(endpoint) = &settings.s3_endpoint {
         let files = S3Files::new(s3_client(sdk, Some(endpoint)), &settings.s3_bucket);
         files
@@ -154,16 +155,13 @@ async fn open_files(settings: &Settings, sdk: &SdkConfig, files_url: &str) -> an
             .await
             .with_context(|| format!("cannot create or reach bucket {} at {endpoint}", settings.s3_bucket))?;
         // The page is served by this gateway, so the browser uploads from its origin.
-        let page = files_url
-            .split("/files")
-            .next()
-            .unwrap_or(files_url)
-            .trim_end_matches('/');
-        let origins = vec![page.to_owned(), page.replace("127.0.0.1", "localhost")];
-        files
-            .allow_origins(&origins)
-            .await
-            .with_context(|| format!("cannot let the page's origin {page} use bucket {}", settings.s3_bucket))?;
+        let origins = vec![origin.to_owned(), origin.replace("127.0.0.1", "localhost")];
+        files.allow_origins(&origins).await.with_context(|| {
+            format!(
+                "cannot let the page's origin {origin} use bucket {}",
+                settings.s3_bucket
+            )
+        })?;
         let description = format!("S3 at {endpoint}, bucket {}", settings.s3_bucket);
         return Ok((Arc::new(files), None, description));
     }
@@ -175,8 +173,9 @@ async fn open_files(settings: &Settings, sdk: &SdkConfig, files_url: &str) -> an
     });
     let mut key = [0u8; 32];
     aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("no random bytes for the file store's key"))?;
+    let files_url = format!("{origin}{}", crate::files::FILES_PATH);
     let directory = Arc::new(
-        DirectoryFiles::new(&dir, files_url, key)
+        DirectoryFiles::new(&dir, &files_url, key)
             .with_context(|| format!("cannot create the file store's directory {}", dir.display()))?,
     );
     let description = format!("embedded directory {}, served at {files_url}", dir.display());

@@ -112,8 +112,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         true => SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port()),
         false => addr,
     };
-    let files_url = format!("http://{files_host}{}", files::FILES_PATH);
-    let opened = backends::open(&settings, &sdk, &files_url).await?;
+    let opened = backends::open(&settings, &sdk, &format!("http://{files_host}")).await?;
     let sources = [
         (KafkaFunction::FanOut, opened.fan_out_source),
         (KafkaFunction::Archive, opened.archive_source),
