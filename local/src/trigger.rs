@@ -187,6 +187,10 @@ fn stages(
     handled: Duration,
     committed: Duration,
 ) {
+    // Off by default: no pass over the batch on every record's path unless asked for.
+    if !tracing::enabled!(target: "roomcast_local::stages", tracing::Level::DEBUG) {
+        return;
+    }
     let (oldest, newest) = batch.iter().fold((i64::MAX, i64::MIN), |(oldest, newest), record| {
         (oldest.min(record.timestamp_ms), newest.max(record.timestamp_ms))
     });
