@@ -325,12 +325,7 @@ async fn an_edit_right_after_the_ack_is_applied_whenever_the_archive_runs(backen
 /// or a message's position with another time) is `not_found` at once.
 async fn edits_deletes_and_replies_do_not_wait_for_the_archive(backends: Backends) {
     let lambdas = signed_in(backends).await;
-    let alice = lambdas.sign_in("u-alice", "alice", &[]).await;
-    let bob = lambdas.sign_in("u-bob", "bob", &[]).await;
-    for room in ["general", "random"] {
-        lambdas.room(&alice, room).await;
-        lambdas.room(&bob, room).await;
-    }
+    let (alice, bob) = alice_and_bob_in_general_and_random(&lambdas).await;
     let draft = lambdas.ok(&alice, &send("general", "draft"), "ack").await;
     let doomed = lambdas.ok(&alice, &send("general", "oops"), "ack").await;
     let elsewhere = lambdas.ok(&alice, &send("random", "elsewhere"), "ack").await;
@@ -412,14 +407,20 @@ async fn edits_deletes_and_replies_do_not_wait_for_the_archive(backends: Backend
     assert_eq!(texts(&direct), ["psst!", "what?"]);
 }
 
-async fn replies_must_name_a_message_of_the_same_conversation(backends: Backends) {
-    let lambdas = signed_in(backends).await;
+/// alice and bob, signed in, both members of `general` and `random`.
+async fn alice_and_bob_in_general_and_random(lambdas: &Lambdas) -> (String, String) {
     let alice = lambdas.sign_in("u-alice", "alice", &[]).await;
     let bob = lambdas.sign_in("u-bob", "bob", &[]).await;
     for room in ["general", "random"] {
         lambdas.room(&alice, room).await;
         lambdas.room(&bob, room).await;
     }
+    (alice, bob)
+}
+
+async fn replies_must_name_a_message_of_the_same_conversation(backends: Backends) {
+    let lambdas = signed_in(backends).await;
+    let (alice, bob) = alice_and_bob_in_general_and_random(&lambdas).await;
     let question = lambdas.ok(&alice, &send("general", "lunch?"), "ack").await["id"].clone();
     let dm = json!({"action": "dm", "to": "bob", "text": "psst"});
     let whisper = lambdas.ok(&alice, &dm.to_string(), "ack").await["id"].clone();
