@@ -116,6 +116,7 @@ const COMMAND_VARIABLES: &[(&str, &str)] = &[
     ("ROOMCAST_TOPIC", "roomcast-events"),
     ("ROOMCAST_BROADCAST_ROOM", "admin"),
     ("ROOMCAST_LOG_EPOCH", "0"),
+    ("ROOMCAST_NICK_LEASE_SECS", "300"),
     ("ROOMCAST_KAFKA_AUTH", "none"),
     ("ROOMCAST_FILES_BUCKET", "roomcast-filesbucket-bench"),
 ];
