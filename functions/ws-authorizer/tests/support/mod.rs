@@ -133,6 +133,12 @@ pub fn rejected_kind(reason: &Reason) -> &ErrorKind {
     }
 }
 
+/// Why the JWT library refused `token` (see [`rejected_kind`]).
+pub async fn rejection(authorizer: &Authorizer, token: &str) -> ErrorKind {
+    let refusal = refused(authorizer, &with_token(token)).await;
+    rejected_kind(refusal.reason()).clone()
+}
+
 /// Asserts the Allow policy on the method ARN and returns (principalId, context).
 pub fn policy_and_context(response: &Value) -> (String, Value) {
     assert_eq!(
