@@ -375,22 +375,28 @@ fn kafka_fanout_takes_its_memory_and_concurrency_from_parameters() {
     assert!(parameter("FanoutMemorySize", "MaxValue") <= 10_240);
 }
 
+/// The parameter `parameter` of the default template, which gives each of `functions` its
+/// `variable`.
+fn one_parameter(functions: &[&str], variable: &str, parameter: &str) -> &'static Value {
+    let template = Template::load();
+    for function in functions {
+        let variables = &template.get(function)["Properties"]["Environment"]["Variables"];
+        assert_eq!(reference(&variables[variable]), Some(parameter), "{function}");
+    }
+    &template.document["Parameters"][parameter]
+}
+
 /// The two functions that write chat messages make their ids with the log's epoch
 /// (`ROOMCAST_LOG_EPOCH`, docs/deploy.md): one parameter gives both the same, with the
 /// code's default and the range `Env::domain` accepts, so a deployer who makes the topic
 /// anew raises it in one place.
 #[test]
 fn both_writers_of_chat_messages_take_the_log_epoch_from_one_parameter() {
-    let template = Template::load();
-    for function in ["MessageFunction", "HttpApiFunction"] {
-        let variables = &template.get(function)["Properties"]["Environment"]["Variables"];
-        assert_eq!(
-            reference(&variables["ROOMCAST_LOG_EPOCH"]),
-            Some("LogEpoch"),
-            "{function}"
-        );
-    }
-    let parameter = &template.document["Parameters"]["LogEpoch"];
+    let parameter = one_parameter(
+        &["MessageFunction", "HttpApiFunction"],
+        "ROOMCAST_LOG_EPOCH",
+        "LogEpoch",
+    );
     assert_eq!(
         number(&parameter["Default"]),
         u64::from(roomcast_core::Config::default().log_epoch)
@@ -414,16 +420,11 @@ fn both_writers_of_chat_messages_take_the_log_epoch_from_one_parameter() {
 /// keeps its name between two polls.
 #[test]
 fn http_api_takes_the_nickname_lease_from_a_parameter() {
-    let template = Template::load();
-    for function in ["HttpApiFunction", "MessageFunction"] {
-        let variables = &template.get(function)["Properties"]["Environment"]["Variables"];
-        assert_eq!(
-            reference(&variables["ROOMCAST_NICK_LEASE_SECS"]),
-            Some("NickLeaseSecs"),
-            "{function}"
-        );
-    }
-    let parameter = &template.document["Parameters"]["NickLeaseSecs"];
+    let parameter = one_parameter(
+        &["HttpApiFunction", "MessageFunction"],
+        "ROOMCAST_NICK_LEASE_SECS",
+        "NickLeaseSecs",
+    );
     assert_eq!(
         number(&parameter["Default"]),
         roomcast_core::Config::default().nick_lease.as_secs()

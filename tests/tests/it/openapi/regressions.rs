@@ -7,7 +7,9 @@ use roomcast_local::Running;
 use serde_json::json;
 
 use crate::gateway::Client;
-use crate::openapi::api::{entry, Api, Auth, Body, MEMBERS, MESSAGES, PUBLISH, ROOMS, ROOM_MESSAGE, USER_MESSAGE};
+use crate::openapi::api::{
+    entry, request, Api, Auth, Body, BAD_REQUEST, MEMBERS, MESSAGES, PUBLISH, ROOMS, ROOM_MESSAGE, USER_MESSAGE,
+};
 use crate::openapi::document::Document;
 use crate::openapi::{dev_settings, http_client, start};
 
@@ -48,21 +50,8 @@ async fn a_message_id_past_128_bits_is_refused() {
     ] {
         let schema = json!({"$ref": "#/components/schemas/MessageIdInput"});
         assert!(doc.invalid(&schema, &json!(id)).is_some(), "the document refuses {id}");
-        let reply = api
-            .call(
-                "GET",
-                MESSAGES,
-                "general",
-                &format!("?after={id}"),
-                Auth::Bearer(&token),
-                Body::Empty,
-            )
-            .await;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (400, Some("bad_request")),
-            "{id}: {reply:?}"
-        );
+        let read = request("GET", MESSAGES, &[("room", "general")], Auth::Bearer(&token));
+        api.check([(read.query(format!("?after={id}")), BAD_REQUEST)]).await;
     }
     gateway.shutdown().await;
 }
@@ -116,21 +105,9 @@ async fn a_room_the_paths_cannot_name_is_not_created() {
             doc.invalid(&schema, &json!(room)).is_some(),
             "the document refuses {room}"
         );
-        let reply = api
-            .call(
-                "POST",
-                ROOMS,
-                "",
-                "",
-                Auth::Bearer(&token),
-                Body::Json(json!({"room": room})),
-            )
+        let create = request("POST", ROOMS, &[], Auth::Bearer(&token));
+        api.check([(create.body(Body::Json(json!({"room": room}))), BAD_REQUEST)])
             .await;
-        assert_eq!(
-            (reply.status, reply.code()),
-            (400, Some("bad_request")),
-            "{room}: {reply:?}"
-        );
     }
     gateway.shutdown().await;
 }
