@@ -6,7 +6,7 @@ use std::time::Duration;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::json;
-use ws_authorizer::{HmacKey, Reason, Secret};
+use ws_authorizer::{HmacKey, JwksError, Reason, Secret};
 
 use super::support::*;
 
@@ -204,24 +204,18 @@ async fn jwks_server_down_refuses_within_the_bound() {
     let authorizer = authorizer(jwks_settings(&format!("http://127.0.0.1:{port}/.well-known/jwks.json")));
     let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
     let refusal = refused(&authorizer, &with_token(&token)).await;
+    let reason = refusal.reason();
     assert!(
-        matches!(
-            refusal.reason(),
-            Reason::JwksUnavailable(ws_authorizer::JwksError::Request(_))
-        ),
-        "{:?}",
-        refusal.reason()
+        matches!(reason, Reason::JwksUnavailable(JwksError::Request(_))),
+        "{reason:?}"
     );
-    assert!(!refusal.reason().is_client_error());
+    assert!(!reason.is_client_error());
     // Within the refetch interval, the next token does not try again.
     let refusal = refused(&authorizer, &with_token(&token)).await;
+    let reason = refusal.reason();
     assert!(
-        matches!(
-            refusal.reason(),
-            Reason::JwksUnavailable(ws_authorizer::JwksError::RecentlyFailed(_))
-        ),
-        "{:?}",
-        refusal.reason()
+        matches!(reason, Reason::JwksUnavailable(JwksError::RecentlyFailed(_))),
+        "{reason:?}"
     );
 }
 
@@ -237,10 +231,7 @@ async fn slow_jwks_server_times_out_and_refuses_within_the_bound() {
     // `refused` bounds the wait; the server would take a minute.
     let refusal = refused(&authorizer, &with_token(&token)).await;
     assert!(
-        matches!(
-            refusal.reason(),
-            Reason::JwksUnavailable(ws_authorizer::JwksError::Timeout)
-        ),
+        matches!(refusal.reason(), Reason::JwksUnavailable(JwksError::Timeout)),
         "{:?}",
         refusal.reason()
     );

@@ -13,11 +13,11 @@ use crate::openapi::api::{
 use crate::openapi::document::Document;
 use crate::openapi::{dev_settings, http_client, start};
 
-/// A gateway and a member of `general` on it, for the checks below.
-async fn member_of_general<'d>(
-    doc: &'d Document,
-    seen: &'d Mutex<BTreeSet<(String, String, u16)>>,
-) -> (Running, Api<'d>, String) {
+/// A gateway and a member of `general` on it, for the checks below, with the document its
+/// answers are checked against (loaded for each check, and kept till the end of the run).
+async fn member_of_general() -> (Running, Api<'static>, String) {
+    let doc: &'static Document = Box::leak(Box::new(Document::load()));
+    let seen: &'static Mutex<_> = Box::leak(Box::new(Mutex::new(BTreeSet::new())));
     let gateway = start(dev_settings()).await;
     let api = Api {
         http: http_client(),
@@ -40,16 +40,17 @@ async fn member_of_general<'d>(
 /// `MessageId::parse` refused them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_id_past_128_bits_is_refused() {
-    let doc = Document::load();
-    let seen = Mutex::new(BTreeSet::new());
-    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    let (gateway, api, token) = member_of_general().await;
     for id in [
         "2ZZZZZZZZZZZZZZZZZZZZZZZZZ",
         "7ZZZZZZZZZZZZZZZZZZZZZZZZZ",
         "8ZZZZZZZZZZZZZZZZZZZZZZZZZ",
     ] {
         let schema = json!({"$ref": "#/components/schemas/MessageIdInput"});
-        assert!(doc.invalid(&schema, &json!(id)).is_some(), "the document refuses {id}");
+        assert!(
+            api.doc.invalid(&schema, &json!(id)).is_some(),
+            "the document refuses {id}"
+        );
         let read = request("GET", MESSAGES, &[("room", "general")], Auth::Bearer(&token));
         api.check([(read.query(format!("?after={id}")), BAD_REQUEST)]).await;
     }
@@ -62,9 +63,7 @@ async fn a_message_id_past_128_bits_is_refused() {
 /// the path's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_body_cannot_name_another_conversation() {
-    let doc = Document::load();
-    let seen = Mutex::new(BTreeSet::new());
-    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    let (gateway, api, token) = member_of_general().await;
     let text = Body::Json(json!({"text": "hi"}));
     let sent = api
         .call("POST", MESSAGES, "general", "", Auth::Bearer(&token), text)
@@ -96,13 +95,11 @@ async fn an_edit_body_cannot_name_another_conversation() {
 /// once created and then unreachable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_room_the_paths_cannot_name_is_not_created() {
-    let doc = Document::load();
-    let seen = Mutex::new(BTreeSet::new());
-    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    let (gateway, api, token) = member_of_general().await;
     for room in [".", "..", "..."] {
         let schema = json!({"$ref": "#/components/schemas/RoomName"});
         assert!(
-            doc.invalid(&schema, &json!(room)).is_some(),
+            api.doc.invalid(&schema, &json!(room)).is_some(),
             "the document refuses {room}"
         );
         let create = request("POST", ROOMS, &[], Auth::Bearer(&token));
@@ -117,9 +114,7 @@ async fn a_room_the_paths_cannot_name_is_not_created() {
 /// `bad_request`), a status the document does not give the routes without a body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_route_without_a_body_ignores_any_body() {
-    let doc = Document::load();
-    let seen = Mutex::new(BTreeSet::new());
-    let (gateway, api, token) = member_of_general(&doc, &seen).await;
+    let (gateway, api, token) = member_of_general().await;
     let response = api
         .http
         .get(format!("{}{ROOMS}", api.origin))
@@ -146,9 +141,7 @@ async fn a_route_without_a_body_ignores_any_body() {
 /// malformed, and the frame reaches no one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_frame_reaches_its_target_whatever_its_type() {
-    let doc = Document::load();
-    let seen = Mutex::new(BTreeSet::new());
-    let (gateway, api, _) = member_of_general(&doc, &seen).await;
+    let (gateway, api, _) = member_of_general().await;
     let service = api.dev_token("billing", &["service"]).await;
     let mut ws = Client::connect(&gateway, "reader").await;
     ws.join("general").await;
