@@ -15,6 +15,9 @@ mod support;
 
 use support::*;
 
+#[path = "authorizer/jwks.rs"]
+mod jwks;
+
 // ---------------------------------------------------------------------------------------
 // HS256
 
@@ -92,9 +95,7 @@ async fn exp_and_nbf_have_a_small_leeway() {
     strict.leeway_secs = 0;
     let strict = self::authorizer(strict);
     let token = hs256(&json!({"sub": "u-alice", "exp": now() - 5}));
-    let refusal = refused(&strict, &with_token(&token)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::ExpiredSignature);
+    assert_eq!(rejection(&strict, &token).await, ErrorKind::ExpiredSignature);
 }
 
 #[tokio::test]
@@ -113,9 +114,7 @@ async fn token_without_exp_is_refused() {
 async fn token_not_yet_valid_is_refused() {
     let authorizer = authorizer(hs256_settings(AuthMode::Required));
     let token = hs256(&claims("u-alice", json!({"nbf": now() + 3600})));
-    let refusal = refused(&authorizer, &with_token(&token)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::ImmatureSignature);
+    assert_eq!(rejection(&authorizer, &token).await, ErrorKind::ImmatureSignature);
 }
 
 #[tokio::test]
@@ -128,9 +127,7 @@ async fn issuer_is_checked_when_set() {
     allowed(&authorizer, &with_token(&good)).await;
 
     let wrong = hs256(&claims("u-alice", json!({"iss": "https://evil.example"})));
-    let refusal = refused(&authorizer, &with_token(&wrong)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidIssuer);
+    assert_eq!(rejection(&authorizer, &wrong).await, ErrorKind::InvalidIssuer);
 
     let mut missing = claims("u-alice", json!({}));
     missing.as_object_mut().expect("an object").remove("iss");
@@ -155,9 +152,7 @@ async fn audience_is_checked_when_set_and_ignored_otherwise() {
     allowed(&authorizer, &with_token(&among)).await;
 
     let wrong = hs256(&claims("u-alice", json!({"aud": "someone-else"})));
-    let refusal = refused(&authorizer, &with_token(&wrong)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidAudience);
+    assert_eq!(rejection(&authorizer, &wrong).await, ErrorKind::InvalidAudience);
 
     // Without a configured audience, a token's `aud` is not looked at.
     let open = self::authorizer(hs256_settings(AuthMode::Required));
@@ -173,18 +168,14 @@ async fn bad_signature_is_refused() {
         &claims("u-alice", json!({})),
         &EncodingKey::from_secret(b"another-secret-of-at-least-32-bytes!!"),
     );
-    let refusal = refused(&authorizer, &with_token(&other)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidSignature);
+    assert_eq!(rejection(&authorizer, &other).await, ErrorKind::InvalidSignature);
 
     // A valid token whose payload was swapped for another user's.
     let valid = hs256(&claims("u-alice", json!({})));
     let parts: Vec<&str> = valid.split('.').collect();
     let forged_payload = URL_SAFE_NO_PAD.encode(claims("u-admin", json!({})).to_string());
     let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-    let refusal = refused(&authorizer, &with_token(&forged)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidSignature);
+    assert_eq!(rejection(&authorizer, &forged).await, ErrorKind::InvalidSignature);
 }
 
 #[tokio::test]
@@ -264,9 +255,7 @@ async fn optional_mode_without_token_allows_anonymously() {
 async fn optional_mode_with_an_invalid_token_refuses() {
     let authorizer = authorizer(hs256_settings(AuthMode::Optional));
     let expired = hs256(&json!({"sub": "u-alice", "exp": now() - 3600}));
-    let refusal = refused(&authorizer, &with_token(&expired)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::ExpiredSignature);
+    assert_eq!(rejection(&authorizer, &expired).await, ErrorKind::ExpiredSignature);
     // A valid one is used.
     let valid = hs256(&claims("u-alice", json!({})));
     let (principal, _) = policy_and_context(&allowed(&authorizer, &with_token(&valid)).await);
@@ -403,281 +392,6 @@ async fn nick_claim_and_length_are_configurable() {
     let token = hs256(&claims("u-1", json!({"handle": "bobby-long"})));
     let (_, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
     assert!(context.get("nick").is_none());
-}
-
-// ---------------------------------------------------------------------------------------
-// JWKS: RS256, ES256, rotation, failures
-
-#[tokio::test]
-async fn rs256_and_es256_tokens_verify_against_the_jwks() {
-    let rsa = rsa_key("rsa-1");
-    let (ec_signing, ec_jwk) = ec_key("ec-1");
-    let server = JwksServer::start(json!({"keys": [rsa.jwk, ec_jwk]})).await;
-    let mut settings = jwks_settings(&server.url);
-    settings.issuer = Some("https://cognito-idp.example/pool".into());
-    settings.audience = vec!["client-id".into()];
-    let authorizer = authorizer(settings);
-    let claims = claims(
-        "u-carol",
-        json!({
-            "iss": "https://cognito-idp.example/pool",
-            "aud": "client-id",
-            "nickname": "carol",
-            "roles": "admin"
-        }),
-    );
-
-    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims, &rsa.signing);
-    let (principal, context) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
-    assert_eq!(principal, "u-carol");
-    assert_eq!(context, json!({"userId": "u-carol", "nick": "carol", "roles": "admin"}));
-
-    let token = sign(Algorithm::ES256, Some("ec-1"), &claims, &ec_signing);
-    let (principal, _) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
-    assert_eq!(principal, "u-carol");
-    // Both keys came from one fetch.
-    assert_eq!(server.hits(), 1);
-
-    // Wrong issuer and wrong audience with an RS256 token too.
-    let mut wrong = claims.clone();
-    wrong["iss"] = json!("https://evil.example");
-    let token = sign(Algorithm::RS256, Some("rsa-1"), &wrong, &rsa.signing);
-    let refusal = refused(&authorizer, &with_token(&token)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidIssuer);
-    let mut wrong = claims.clone();
-    wrong["aud"] = json!("another-client");
-    let token = sign(Algorithm::RS256, Some("rsa-1"), &wrong, &rsa.signing);
-    let refusal = refused(&authorizer, &with_token(&token)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidAudience);
-}
-
-#[tokio::test]
-async fn rs256_signed_by_another_key_is_refused() {
-    let published = rsa_key("rsa-1");
-    let attacker = rsa_key("rsa-1");
-    let server = JwksServer::start(json!({"keys": [published.jwk]})).await;
-    let authorizer = authorizer(jwks_settings(&server.url));
-    let token = sign(
-        Algorithm::RS256,
-        Some("rsa-1"),
-        &claims("u-admin", json!({})),
-        &attacker.signing,
-    );
-    let refusal = refused(&authorizer, &with_token(&token)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidSignature);
-}
-
-#[tokio::test]
-async fn algorithm_confusion_hs256_signed_with_the_rsa_public_key_is_refused() {
-    let rsa = rsa_key("rsa-1");
-    let server = JwksServer::start(json!({"keys": [rsa.jwk]})).await;
-    let claims = claims("u-admin", json!({"roles": ["admin"]}));
-
-    // JWKS only: HS256 is not accepted at all, whatever key it names.
-    let jwks_only = authorizer(jwks_settings(&server.url));
-    for secret in [rsa.public_pem.as_bytes(), rsa.public_der.as_slice()] {
-        for kid in [None, Some("rsa-1")] {
-            let token = sign(Algorithm::HS256, kid, &claims, &EncodingKey::from_secret(secret));
-            let refusal = refused(&jwks_only, &with_token(&token)).await;
-            let reason = refusal.reason();
-            assert!(
-                matches!(reason, Reason::AlgorithmNotAccepted(Algorithm::HS256)),
-                "{reason:?}"
-            );
-        }
-    }
-
-    // With a secret as well, HS256 is checked against that secret only.
-    let mut both = jwks_settings(&server.url);
-    both.hmac = Some(HmacKey::Secret(Secret::new(SECRET)));
-    let both = authorizer(both);
-    let token = sign(
-        Algorithm::HS256,
-        Some("rsa-1"),
-        &claims,
-        &EncodingKey::from_secret(rsa.public_pem.as_bytes()),
-    );
-    let refusal = refused(&both, &with_token(&token)).await;
-    let reason = refusal.reason();
-    assert_eq!(rejected_kind(reason), &ErrorKind::InvalidSignature);
-
-    // And an RS256 token naming an EC key (or the reverse) is refused before verifying.
-    let (ec_signing, ec_jwk) = ec_key("ec-1");
-    server.set(json!({"keys": [rsa.jwk, ec_jwk]}));
-    let mut fresh = jwks_settings(&server.url);
-    fresh.jwks_min_refetch = Duration::ZERO;
-    let fresh = authorizer(fresh);
-    let token = sign(Algorithm::ES256, Some("rsa-1"), &claims, &ec_signing);
-    let refusal = refused(&fresh, &with_token(&token)).await;
-    let reason = refusal.reason();
-    assert!(
-        matches!(
-            reason,
-            Reason::KeyMismatch {
-                alg: Algorithm::ES256,
-                ..
-            }
-        ),
-        "{reason:?}"
-    );
-    let token = sign(Algorithm::RS256, Some("ec-1"), &claims, &rsa.signing);
-    let refusal = refused(&fresh, &with_token(&token)).await;
-    let reason = refusal.reason();
-    assert!(
-        matches!(
-            reason,
-            Reason::KeyMismatch {
-                alg: Algorithm::RS256,
-                ..
-            }
-        ),
-        "{reason:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_jwks_token_without_kid_is_refused() {
-    let rsa = rsa_key("rsa-1");
-    let server = JwksServer::start(json!({"keys": [rsa.jwk]})).await;
-    let authorizer = authorizer(jwks_settings(&server.url));
-    let token = sign(Algorithm::RS256, None, &claims("u", json!({})), &rsa.signing);
-    assert!(matches!(
-        refused(&authorizer, &with_token(&token)).await.reason(),
-        Reason::MissingKid
-    ));
-}
-
-#[tokio::test]
-async fn unknown_kid_refetches_the_rotated_jwks() {
-    let old = rsa_key("2024-old");
-    let new = rsa_key("2025-new");
-    let server = JwksServer::start(json!({"keys": [old.jwk]})).await;
-    let mut settings = jwks_settings(&server.url);
-    settings.jwks_min_refetch = Duration::ZERO;
-    let authorizer = authorizer(settings);
-    let claims = claims("u-dave", json!({}));
-
-    let token = sign(Algorithm::RS256, Some("2024-old"), &claims, &old.signing);
-    allowed(&authorizer, &with_token(&token)).await;
-    assert_eq!(server.hits(), 1);
-    // Cached: no second fetch for a known kid.
-    allowed(&authorizer, &with_token(&token)).await;
-    assert_eq!(server.hits(), 1);
-
-    // The issuer rotates: the new kid is unknown, so the set is fetched again.
-    server.set(json!({"keys": [new.jwk]}));
-    let token = sign(Algorithm::RS256, Some("2025-new"), &claims, &new.signing);
-    let (principal, _) = policy_and_context(&allowed(&authorizer, &with_token(&token)).await);
-    assert_eq!(principal, "u-dave");
-    assert_eq!(server.hits(), 2);
-
-    // The retired key is gone from the cache with the refetched set.
-    let token = sign(Algorithm::RS256, Some("2024-old"), &claims, &old.signing);
-    let refused = refused(&authorizer, &with_token(&token)).await;
-    assert!(matches!(refused.reason(), Reason::UnknownKid(kid) if kid == "2024-old"));
-    assert_eq!(server.hits(), 3);
-}
-
-#[tokio::test]
-async fn random_kids_do_not_make_it_hammer_the_issuer() {
-    let rsa = rsa_key("rsa-1");
-    let server = JwksServer::start(json!({"keys": [rsa.jwk]})).await;
-    // The default interval between refetches (10 s) is far longer than this test.
-    let authorizer = authorizer(jwks_settings(&server.url));
-    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
-    allowed(&authorizer, &with_token(&token)).await;
-    assert_eq!(server.hits(), 1);
-    for n in 0..20 {
-        let kid = format!("random-{n}");
-        let token = sign(Algorithm::RS256, Some(&kid), &claims("u", json!({})), &rsa.signing);
-        let refusal = refused(&authorizer, &with_token(&token)).await;
-        assert!(matches!(refusal.reason(), Reason::UnknownKid(unknown) if *unknown == kid));
-    }
-    assert_eq!(server.hits(), 1, "unknown kids within the interval fetch nothing");
-}
-
-#[tokio::test]
-async fn jwks_server_down_refuses_within_the_bound() {
-    // A port that was just free: nothing listens there.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        listener.local_addr().expect("an address").port()
-    };
-    let rsa = rsa_key("rsa-1");
-    let authorizer = authorizer(jwks_settings(&format!("http://127.0.0.1:{port}/.well-known/jwks.json")));
-    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
-    let refusal = refused(&authorizer, &with_token(&token)).await;
-    assert!(
-        matches!(
-            refusal.reason(),
-            Reason::JwksUnavailable(ws_authorizer::JwksError::Request(_))
-        ),
-        "{:?}",
-        refusal.reason()
-    );
-    assert!(!refusal.reason().is_client_error());
-    // Within the refetch interval, the next token does not try again.
-    let refusal = refused(&authorizer, &with_token(&token)).await;
-    assert!(
-        matches!(
-            refusal.reason(),
-            Reason::JwksUnavailable(ws_authorizer::JwksError::RecentlyFailed(_))
-        ),
-        "{:?}",
-        refusal.reason()
-    );
-}
-
-#[tokio::test]
-async fn slow_jwks_server_times_out_and_refuses_within_the_bound() {
-    let server = JwksServer::start(json!({"keys": []})).await;
-    let slow_url = server.url.replace("/.well-known/jwks.json", "/slow");
-    let mut settings = jwks_settings(&slow_url);
-    settings.jwks_timeout = Duration::from_millis(300);
-    let authorizer = authorizer(settings);
-    let rsa = rsa_key("rsa-1");
-    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
-    // `refused` bounds the wait; the server would take a minute.
-    let refusal = refused(&authorizer, &with_token(&token)).await;
-    assert!(
-        matches!(
-            refusal.reason(),
-            Reason::JwksUnavailable(ws_authorizer::JwksError::Timeout)
-        ),
-        "{:?}",
-        refusal.reason()
-    );
-}
-
-#[tokio::test]
-async fn a_jwks_with_odd_keys_still_serves_the_good_ones() {
-    let rsa = rsa_key("rsa-1");
-    let server = JwksServer::start(json!({"keys": [
-        {"kty": "oct", "kid": "sym", "k": "c2VjcmV0"},
-        {"kty": "RSA", "kid": "broken"},
-        {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
-        {"kty": "OKP", "kid": "ed", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
-        rsa.jwk
-    ]}))
-    .await;
-    let authorizer = authorizer(jwks_settings(&server.url));
-    let token = sign(Algorithm::RS256, Some("rsa-1"), &claims("u", json!({})), &rsa.signing);
-    allowed(&authorizer, &with_token(&token)).await;
-    // An HS256 token naming the symmetric JWK is not verified with it.
-    let token = sign(
-        Algorithm::HS256,
-        Some("sym"),
-        &claims("u", json!({})),
-        &EncodingKey::from_secret(b"secret"),
-    );
-    let refusal = refused(&authorizer, &with_token(&token)).await;
-    assert!(matches!(
-        refusal.reason(),
-        Reason::AlgorithmNotAccepted(Algorithm::HS256)
-    ));
 }
 
 // ---------------------------------------------------------------------------------------

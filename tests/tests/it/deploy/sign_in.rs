@@ -1,6 +1,10 @@
 //! Sign-in in the template: the $connect authorizer and the HTTP API's, their key sources
 //! and rules, the secrets they and the producers read, and what the outputs say.
 
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
 use super::*;
 
 /// `AuthMode`'s three values, the stack each makes (with a key source where it needs one),
