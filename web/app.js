@@ -77,7 +77,8 @@ function start() {
       })
       .catch(showError);
   });
-  // The lists of conversations name theirs on each button (view.js draws them).
+  // Each button of the lists of conversations names its conversation (`data-key`), as
+  // the log's buttons name their message: a click shows it (a direct one read the first time).
   $("conversations").addEventListener("click", (event) => {
     const button = event.target.closest("button[data-key]");
     if (button) selectConversation(button.dataset.key);

@@ -1,8 +1,8 @@
 // The page's shared state: the connection, who the user is, and every conversation it
 // holds (a room or a direct conversation, its messages kept by id in the conversation's
-// order), with `request`, the one way the other modules talk to the server. Nothing here
-// draws or reads the page; the modules above it (view.js, composer.js, rooms.js,
-// connection.js, app.js) do.
+// order), with `request`, the one way the other modules talk to the server, and `$`, the
+// one way they find an element. Nothing here draws: the modules that build on this one
+// do (view.js, composer.js, rooms.js, connection.js, app.js).
 
 import { RequestError } from "./transport.js";
 
