@@ -109,6 +109,8 @@ export function addSystemLine(conversation, text) {
   if (state.current === conversation.key) renderEntry(line);
 }
 
+/// Drops an entry (a pending send, once its ack or its failure is in) from the conversation
+/// and the log.
 export function forget(conversation, key) {
   conversation.messages.delete(key);
   $("log")
