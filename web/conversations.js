@@ -2,8 +2,8 @@
 // latest first. The server's `conversations` answer (over the WebSocket or
 // `GET /api/conversations`) fills it when the page connects and, polling, on every poll;
 // live `dm`, `edited` and `deleted` frames and the messages the page reads keep it current
-// in between. app.js owns the conversations themselves; this module keeps what the list
-// shows of each (its `preview`) and draws the list.
+// in between. state.js and view.js own the conversations themselves; this module keeps
+// what the list shows of each (its `preview`) and draws the list.
 
 /// How many conversations the list reads: the latest ones (older ones come back to the
 /// top of the list when they get a new message).
@@ -83,8 +83,9 @@ export async function refreshConversations(request, { ensure, onNewer }) {
 }
 
 /// Draws the direct conversations into `list`: each a button with the other user's
-/// nickname, how many messages came unseen, and the last message.
-export function renderDirectList(list, conversations, { current, me, onOpen }) {
+/// nickname, how many messages came unseen, and the last message, naming its conversation
+/// (`data-key`) for the page to open.
+export function renderDirectList(list, conversations, { current, me }) {
   list.replaceChildren();
   const direct = latestFirst(conversations);
   if (direct.length === 0) {
@@ -112,7 +113,7 @@ export function renderDirectList(list, conversations, { current, me, onOpen }) {
     last.textContent = previewText(conversation.preview, me);
     button.append(last);
     if (conversation.key === current) button.setAttribute("aria-current", "true");
-    button.addEventListener("click", () => onOpen(conversation));
+    button.dataset.key = conversation.key;
     item.append(button);
     list.append(item);
   }

@@ -2,7 +2,7 @@
 // log's, which live frames, `history` pages in both directions and `after` catch-up all
 // follow, and message ids sort in it: catching up `after` the newest id read gives exactly
 // what followed it, so the page never reads from "a little earlier", sorts or guesses.
-// A conversation (app.js) keeps `lastId`, the newest id read in that order, `loaded` once
+// A conversation (state.js) keeps `lastId`, the newest id read in that order, `loaded` once
 // a page of it is shown, and `gapFrom` between a catch-up and the live message confirming it.
 
 /// The latest page, and each page scrolled back.

@@ -9,20 +9,36 @@ const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
-/// Every file of the page: its path, its media type, its content.
+/// A file of `web/`: served at `/{name}` as `media_type`, its content compiled in.
+macro_rules! web_file {
+    ($name:literal, $media_type:expr) => {
+        (
+            concat!("/", $name),
+            $media_type,
+            include_str!(concat!("../../web/", $name)),
+        )
+    };
+}
+
+/// Every file of the page: its path, its media type, its content. This is the one list of
+/// the page's files: the tests check that the page loads exactly these, that the stack's
+/// `ChatPageUpload` copies exactly these, and that docs/chat-page.md names each.
 pub const FILES: &[(&str, &str, &str)] = &[
     ("/", HTML, include_str!("../../web/index.html")),
-    ("/index.html", HTML, include_str!("../../web/index.html")),
-    ("/style.css", CSS, include_str!("../../web/style.css")),
-    ("/app.js", JAVASCRIPT, include_str!("../../web/app.js")),
-    ("/transport.js", JAVASCRIPT, include_str!("../../web/transport.js")),
-    (
-        "/conversations.js",
-        JAVASCRIPT,
-        include_str!("../../web/conversations.js"),
-    ),
-    ("/history.js", JAVASCRIPT, include_str!("../../web/history.js")),
-    ("/files.js", JAVASCRIPT, include_str!("../../web/files.js")),
+    web_file!("index.html", HTML),
+    web_file!("style.css", CSS),
+    web_file!("app.js", JAVASCRIPT),
+    web_file!("state.js", JAVASCRIPT),
+    web_file!("session.js", JAVASCRIPT),
+    web_file!("alerts.js", JAVASCRIPT),
+    web_file!("view.js", JAVASCRIPT),
+    web_file!("composer.js", JAVASCRIPT),
+    web_file!("rooms.js", JAVASCRIPT),
+    web_file!("connection.js", JAVASCRIPT),
+    web_file!("transport.js", JAVASCRIPT),
+    web_file!("conversations.js", JAVASCRIPT),
+    web_file!("history.js", JAVASCRIPT),
+    web_file!("files.js", JAVASCRIPT),
 ];
 
 /// The page's scripts and styles are its own files, and it connects to this gateway alone
