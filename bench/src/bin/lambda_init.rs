@@ -343,7 +343,10 @@ async fn cold_start(
         .with_context(|| format!("cannot start {}", subject.path.display()))?;
     let result = first_request(listener, &mut child, started, timeout).await;
     if wrapper.is_some() {
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
     } else {
         let _ = child.kill();
     }
