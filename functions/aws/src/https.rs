@@ -64,12 +64,15 @@ pub fn sdk_http_client() -> SharedHttpClient {
     SharedHttpClient::new(SdkHttpClient::new())
 }
 
+/// A connector's connect and read timeouts.
+type Timeouts = (Option<Duration>, Option<Duration>);
+
 /// One pooled connector per pair of timeouts the SDK asks for (its clients all ask for the
 /// same), as the SDK's own client keeps them.
 #[derive(Debug)]
 struct SdkHttpClient {
     tls: rustls::ClientConfig,
-    connectors: Mutex<HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>>,
+    connectors: Mutex<HashMap<Timeouts, SharedHttpConnector>>,
 }
 
 impl SdkHttpClient {
@@ -81,7 +84,7 @@ impl SdkHttpClient {
     }
 
     fn connector(&self, settings: &HttpConnectorSettings) -> SharedHttpConnector {
-        let key = (settings.connect_timeout(), settings.read_timeout());
+        let key: Timeouts = (settings.connect_timeout(), settings.read_timeout());
         let mut connectors = self.connectors.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         connectors
             .entry(key)
