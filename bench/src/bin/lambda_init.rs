@@ -68,6 +68,12 @@ struct Options {
     #[arg(long)]
     without_cert_file: bool,
 
+    /// Start each bootstrap under this command (words split at spaces), e.g. `valgrind
+    /// --tool=callgrind` (scripts/bench-init), and stop it with SIGTERM rather than SIGKILL
+    /// at its first `/next`, so that the wrapper can write its report.
+    #[arg(long, allow_hyphen_values = true)]
+    wrapper: Option<String>,
+
     /// An extra variable for every bootstrap, NAME=VALUE (repeatable): for experiments,
     /// e.g. SSL_CERT_FILE to see what reading the root certificates costs.
     #[arg(long = "env", value_parser = parse_variable)]
@@ -308,9 +314,22 @@ fn closed_port() -> anyhow::Result<u16> {
 
 /// Starts `subject` once and answers how long it took to ask the runtime API for its first
 /// event. The request is never answered: the process is killed once it has asked.
-async fn cold_start(listener: &TcpListener, subject: &Subject, timeout: Duration) -> anyhow::Result<Duration> {
+async fn cold_start(
+    listener: &TcpListener,
+    subject: &Subject,
+    timeout: Duration,
+    wrapper: Option<&str>,
+) -> anyhow::Result<Duration> {
     let directory = subject.path.parent().unwrap_or(Path::new("."));
-    let mut command = Command::new(&subject.path);
+    let mut words = wrapper.unwrap_or_default().split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(&subject.path);
+            command
+        }
+        None => Command::new(&subject.path),
+    };
     command
         .env_clear()
         .envs(subject.environment.iter().map(|(name, value)| (name, value)))
@@ -323,7 +342,14 @@ async fn cold_start(listener: &TcpListener, subject: &Subject, timeout: Duration
         .spawn()
         .with_context(|| format!("cannot start {}", subject.path.display()))?;
     let result = first_request(listener, &mut child, started, timeout).await;
-    let _ = child.kill();
+    if wrapper.is_some() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+    } else {
+        let _ = child.kill();
+    }
     let status = child.wait();
     match result {
         Ok(Some((elapsed, line))) if line.starts_with("GET /2018-06-01/runtime/invocation/next ") => Ok(elapsed),
@@ -468,7 +494,7 @@ async fn main() -> anyhow::Result<()> {
     let load_before = load_average();
     for _ in 0..options.runs {
         for subject in &mut subjects {
-            let elapsed = cold_start(&listener, subject, options.timeout).await?;
+            let elapsed = cold_start(&listener, subject, options.timeout, options.wrapper.as_deref()).await?;
             subject.starts.push(elapsed);
         }
     }

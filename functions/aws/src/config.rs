@@ -409,9 +409,12 @@ pub async fn aws_sdk_config() -> SdkConfig {
 }
 
 /// The loader behind [`aws_sdk_config`], for callers that set region or credentials
-/// themselves (the local gateway).
+/// themselves (the local gateway). Its HTTP client ([`crate::https::sdk_http_client`]),
+/// made here once per cold start and shared by every client made from the configuration,
+/// trusts compiled-in roots and reads no certificate file.
 pub fn sdk_config_loader() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(crate::https::sdk_http_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))

@@ -329,22 +329,13 @@ fn host_header(scheme: &str, authority: &http::uri::Authority) -> HeaderValue {
     HeaderValue::try_from(host).expect("an authority is a valid header value")
 }
 
-/// rustls on aws-lc-rs (the SDK's own TLS) trusting Mozilla's roots as `webpki-roots`
-/// compiles them in, for an https endpoint; none for plain http. Compiled-in trust anchors
-/// cost nothing at a cold start, where the host's bundle (`SSL_CERT_FILE`, what the SDK's
-/// clients read) is read, decoded and parsed, some 60,000 instructions per root, again for
-/// every client that loads it; API Gateway's certificates chain to Amazon's roots, which
-/// Mozilla's set holds.
+/// rustls on aws-lc-rs trusting the roots every client shares, compiled in
+/// ([`crate::https::compiled_in_roots`]), for an https endpoint; none for plain http.
 fn tls_config(https: bool) -> Result<rustls::ClientConfig, ConnectionsError> {
-    let mut roots = rustls::RootCertStore::empty();
-    if https {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(ConnectionsError::Tls)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
+    let roots = if https {
+        crate::https::compiled_in_roots()
+    } else {
+        rustls::RootCertStore::empty()
+    };
+    crate::https::tls_config(roots).map_err(ConnectionsError::Tls)
 }

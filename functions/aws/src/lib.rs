@@ -19,6 +19,8 @@ pub mod event_source;
 #[cfg(feature = "adapters")]
 pub mod files;
 #[cfg(feature = "adapters")]
+pub mod https;
+#[cfg(feature = "adapters")]
 pub mod kafka;
 #[cfg(feature = "adapters")]
 pub mod secrets;

@@ -26,6 +26,7 @@ mod openapi;
 mod page;
 mod publisher;
 mod quotas;
+mod roots;
 mod shutdown;
 mod signatures;
 mod signed_in;

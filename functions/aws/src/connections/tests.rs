@@ -182,28 +182,6 @@ async fn credentials_are_fetched_again_before_they_expire() {
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
 }
 
-#[test]
-fn the_compiled_in_roots_hold_those_api_gateway_chains_to() {
-    // execute-api's certificates are issued by Amazon's CAs, under Amazon Root CA 1
-    // (and, cross-signed, Starfield's root).
-    let subjects: Vec<&[u8]> = webpki_roots::TLS_SERVER_ROOTS
-        .iter()
-        .map(|root| root.subject.as_ref())
-        .collect();
-    for name in [
-        &b"Amazon Root CA 1"[..],
-        b"Starfield Services Root Certificate Authority - G2",
-    ] {
-        assert!(
-            subjects
-                .iter()
-                .any(|subject| subject.windows(name.len()).any(|w| w == name)),
-            "{}",
-            String::from_utf8_lossy(name)
-        );
-    }
-}
-
 #[tokio::test]
 async fn a_post_without_an_answer_is_retryable_within_the_attempt_timeout() {
     // Accepts connections and never answers.
