@@ -7,12 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use roomcast_aws::config::Env;
-use roomcast_local::Running;
+use roomcast_tests::gateways::{gateway, Mode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-use crate::gateway::Mode;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -31,17 +28,6 @@ const PAGE: &[(&str, &str, &str)] = &[
     ("/history.js", "history.js", "text/javascript; charset=utf-8"),
     ("/files.js", "files.js", "text/javascript; charset=utf-8"),
 ];
-
-async fn gateway() -> Running {
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(
-        crate::gateway::settings(Mode::Embedded, &[]),
-        env.domain().unwrap(),
-        env.fan_out().unwrap(),
-    )
-    .await
-    .expect("gateway starts")
-}
 
 fn web_file(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web").join(name);
@@ -68,7 +54,7 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_file_of_the_page_is_served_as_the_repository_has_it() {
-    let gateway = gateway().await;
+    let gateway = gateway(Mode::Embedded).await;
     for (path, file, media_type) in PAGE {
         let response = get(&format!("{}{path}", gateway.http_url())).await;
         assert_eq!(response.status(), 200, "GET {path}");
@@ -110,7 +96,7 @@ fn references(text: &str) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everything_the_page_loads_is_served() {
-    let gateway = gateway().await;
+    let gateway = gateway(Mode::Embedded).await;
     let mut loaded = BTreeSet::new();
     for (_, file, _) in PAGE {
         loaded.extend(references(&String::from_utf8(web_file(file)).unwrap()));
@@ -134,7 +120,7 @@ async fn everything_the_page_loads_is_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_get_connects_nobody_and_an_upgrade_on_slash_still_connects() {
-    let gateway = gateway().await;
+    let gateway = gateway(Mode::Embedded).await;
     // Had the GET gone through `$connect`, it would hold the nickname alice.
     let page = get(&format!("{}/?name=alice", gateway.http_url())).await;
     assert_eq!(page.status(), 200);
@@ -167,7 +153,7 @@ async fn a_page_get_connects_nobody_and_an_upgrade_on_slash_still_connects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_paths_are_not_the_page() {
-    let gateway = gateway().await;
+    let gateway = gateway(Mode::Embedded).await;
     for path in ["/nope.js", "/web/app.js", "/tests/chat.test.mjs", "/package.json"] {
         let response = get(&format!("{}{path}", gateway.http_url())).await;
         assert!(
