@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use futures::stream::{self, StreamExt};
-use roomcast_aws::config::Env;
 use roomcast_core::clock::now_ms;
 use roomcast_core::files::{Download, FileId};
 use roomcast_core::Files;
@@ -60,10 +59,7 @@ async fn main() {
         (options.files, options.mib) = (4, 1);
     }
     let settings = Settings::parse_from(["roomcast-local", "--listen", "127.0.0.1:0"]);
-    let env = Env::new(|_: &str| None);
-    let gateway = roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts");
+    let gateway = roomcast_tests::gateways::start(settings).await;
     let files: Arc<dyn Files> = gateway.files();
     let size = options.mib * 1024 * 1024;
     let body: Arc<Vec<u8>> = Arc::new((0..size).map(|i| (i % 251) as u8).collect());

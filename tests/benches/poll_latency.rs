@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use roomcast_aws::config::Env;
 use roomcast_local::settings::Settings;
+use roomcast_tests::gateways::start;
 use roomcast_tests::http_client::HttpApi;
 
 #[derive(Parser)]
@@ -39,15 +39,6 @@ struct Options {
     bench: bool,
 }
 
-/// A dev token for `nick` from the gateway's `POST /api/dev/token`.
-async fn token(api: &HttpApi, nick: &str) -> String {
-    let reply = api
-        .call("POST", "/api/dev/token", None, Some(&format!(r#"{{"nick":"{nick}"}}"#)))
-        .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
-    reply.body["token"].as_str().expect("a token").to_owned()
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
@@ -63,16 +54,9 @@ async fn main() {
     if options.real {
         args.extend(roomcast_tests::real_backend_args());
     }
-    let env = Env::new(|_: &str| None);
-    let gateway = roomcast_local::start(
-        Settings::parse_from(args),
-        env.domain().unwrap(),
-        env.fan_out().unwrap(),
-    )
-    .await
-    .expect("gateway starts");
+    let gateway = start(Settings::parse_from(args)).await;
     let api = HttpApi::new(gateway.http_url());
-    let (sender, poller) = (token(&api, "sender").await, token(&api, "poller").await);
+    let (sender, poller) = (api.dev_token("sender", &[]).await, api.dev_token("poller", &[]).await);
     for token in [&sender, &poller] {
         let reply = api.call("PUT", "/api/rooms/polled/members/me", Some(token), None).await;
         assert_eq!(reply.status, 200, "{reply:?}");

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use axum::http::Method;
 use clap::Parser;
-use roomcast_aws::config::Env;
 use roomcast_local::settings::Settings;
 use roomcast_tests::dynamo_requests::{self, Use};
 use roomcast_tests::unique_name;
@@ -75,13 +74,9 @@ async fn main() {
         "--table",
         &unique_name("polling"),
     ]);
-    let env = Env::new(|_: &str| None);
-    let config = env.domain().unwrap();
     // Long enough for the embedded archive to keep what was sent (no batching window).
     let settle = Duration::from_millis(1000);
-    let gateway = roomcast_local::start(settings, config, env.fan_out().unwrap())
-        .await
-        .expect("gateway starts");
+    let gateway = roomcast_tests::gateways::start(settings).await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Longest wait for one answer: generous for a loaded CI machine, never hit when things work.
 const WAIT: Duration = Duration::from_secs(20);
 /// Longest wait for a page to show a change: the archive's delay, on moto + tansu too.
 pub const PAGE_WAIT: Duration = Duration::from_secs(45);
 /// Between two reads of a page that did not show the change yet.
-const PAGE_PAUSE: Duration = Duration::from_millis(50);
+pub const PAGE_PAUSE: Duration = Duration::from_millis(50);
 
 /// An answer of the API: its status and its JSON body.
 #[derive(Debug, Clone)]
@@ -113,6 +113,52 @@ impl HttpApi {
             );
             tokio::time::sleep(PAGE_PAUSE).await;
         }
+    }
+
+    /// A token from `POST /api/dev/token` (a gateway without a signing key), checked to
+    /// name the user `dev-<nick>` with `roles`.
+    pub async fn dev_token(&self, nick: &str, roles: &[&str]) -> String {
+        let reply = self
+            .call(
+                "POST",
+                "/api/dev/token",
+                None,
+                Some(&json!({"nick": nick, "roles": roles}).to_string()),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let body = &reply.body;
+        assert_eq!(
+            (&body["userId"], &body["nick"], &body["roles"]),
+            (&json!(format!("dev-{nick}")), &json!(nick), &json!(roles)),
+            "{body}"
+        );
+        assert!(body["expiresIn"].as_u64().is_some_and(|secs| secs > 0), "{body}");
+        body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Sends `text` to `room` as `token`'s user: the `ack`.
+    pub async fn send_message(&self, token: &str, room: &str, text: &str) -> Value {
+        let reply = self
+            .call(
+                "POST",
+                &format!("/api/rooms/{room}/messages"),
+                Some(token),
+                Some(&json!({ "text": text }).to_string()),
+            )
+            .await;
+        assert_eq!((reply.status, &reply.body["type"]), (202, &json!("ack")), "{reply:?}");
+        reply.body
+    }
+
+    /// Reads the history page `path` until `done` holds for its messages (bounded by
+    /// [`PAGE_WAIT`]); the page.
+    pub async fn history_until(&self, token: &str, path: &str, done: impl Fn(&[Value]) -> bool) -> Value {
+        self.get_until(token, path, |page| {
+            assert_eq!(page["type"], "history", "{path}: {page}");
+            done(page["messages"].as_array().expect("messages"))
+        })
+        .await
     }
 }
 

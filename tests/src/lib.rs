@@ -11,10 +11,14 @@ pub mod events;
 pub mod fault_proxy;
 pub mod files;
 pub mod gateway_process;
+pub mod gateways;
 pub mod http_client;
+pub mod lambdas;
 pub mod moto;
 pub mod process;
 pub mod tansu;
+pub mod tokens;
+pub mod ws_client;
 
 /// Logs of the code under test, shown for failing tests (`RUST_LOG` to choose).
 pub fn init_tracing() {

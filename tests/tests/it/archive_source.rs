@@ -8,30 +8,18 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use roomcast_aws::config::Env;
 use roomcast_local::settings::Settings;
 use roomcast_local::Running;
+use roomcast_tests::gateways::{settings, start, Mode};
+use roomcast_tests::ws_client::{Client, CATCH_UP};
 use roomcast_tests::{each_backend, init_tracing, tansu, unique_name};
-use serde_json::{json, Value};
-
-use crate::gateway::{settings, Client, Mode};
-
-/// Longest wait for the archive (or a commit) to catch up: covers a consumer group's join
-/// on a slow shared machine; the archive is there in milliseconds once running.
-const CATCH_UP: Duration = Duration::from_secs(60);
+use serde_json::json;
 
 each_backend!(
     embedded => start(settings(Mode::Embedded, &[])).await,
     real => start(settings(Mode::Real, &[])).await;
     [messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers]
 );
-
-async fn start(settings: Settings) -> Running {
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts")
-}
 
 async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(gateway: Running) {
     let archive = gateway
@@ -78,10 +66,11 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
         .await;
     ids.push(four["id"].as_str().unwrap().to_owned());
 
-    let messages = history_until(&mut bob, "general", |messages| {
-        messages.len() == 4 && messages[0]["text"] == "one, edited" && messages[1]["deleted"] == true
-    })
-    .await;
+    let messages = bob
+        .history_until("general", |messages| {
+            messages.len() == 4 && messages[0]["text"] == "one, edited" && messages[1]["deleted"] == true
+        })
+        .await;
     let got: Vec<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(got, ids, "history in send order: {messages:?}");
     assert_eq!(messages[0]["from"]["nick"], "alice");
@@ -107,10 +96,11 @@ async fn messages_edits_and_deletes_show_up_in_history_while_fan_out_delivers(ga
             )
             .await;
     }
-    let messages = history_until(&mut bob, "general", |messages| {
-        messages.len() == 24 && messages[23]["text"] == "final 19"
-    })
-    .await;
+    let messages = bob
+        .history_until("general", |messages| {
+            messages.len() == 24 && messages[23]["text"] == "final 19"
+        })
+        .await;
     let finals: Vec<&str> = messages[4..].iter().map(|m| m["text"].as_str().unwrap()).collect();
     let expected: Vec<String> = (0..20).map(|round| format!("final {round}")).collect();
     assert_eq!(finals, expected);
@@ -140,7 +130,7 @@ async fn restarted_on_the_same_groups_the_archive_resumes_and_history_is_kept() 
             .ask_for(json!({"action": "send", "room": "general", "text": text}), "ack")
             .await;
     }
-    history_until(&mut alice, "general", |messages| messages.len() == 2).await;
+    alice.history_until("general", |messages| messages.len() == 2).await;
     let fan_out_committed = committed_until_positive(&settings, &settings.consumer_group).await;
     let archive_committed = committed_until_positive(&settings, &settings.archive_consumer_group).await;
     drop(alice);
@@ -152,7 +142,7 @@ async fn restarted_on_the_same_groups_the_archive_resumes_and_history_is_kept() 
     alice
         .ask_for(json!({"action": "send", "room": "general", "text": "after"}), "ack")
         .await;
-    let messages = history_until(&mut alice, "general", |messages| messages.len() >= 3).await;
+    let messages = alice.history_until("general", |messages| messages.len() >= 3).await;
     let texts: Vec<&str> = messages.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["before 1", "before 2", "after"]);
     assert!(committed(&settings, &settings.archive_consumer_group).await >= archive_committed);
@@ -174,7 +164,7 @@ async fn a_new_archive_group_rebuilds_history_from_the_topic() {
             .ask_for(json!({"action": "send", "room": "general", "text": text}), "ack")
             .await;
     }
-    history_until(&mut alice, "general", |messages| messages.len() == 2).await;
+    alice.history_until("general", |messages| messages.len() == 2).await;
     committed_until_positive(&settings, &settings.consumer_group).await;
     drop(alice);
     first.shutdown().await;
@@ -184,7 +174,7 @@ async fn a_new_archive_group_rebuilds_history_from_the_topic() {
     let second = start(settings).await;
     let mut bob = Client::connect(&second, "bob").await;
     bob.join("general").await;
-    let messages = history_until(&mut bob, "general", |messages| messages.len() >= 2).await;
+    let messages = bob.history_until("general", |messages| messages.len() >= 2).await;
     let texts: Vec<&str> = messages.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["kept 1", "kept 2"]);
     second.shutdown().await;
@@ -234,25 +224,5 @@ async fn committed_until_positive(settings: &Settings, group: &str) -> i64 {
             "group {group} committed nothing within {CATCH_UP:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Asks for `room`'s latest history until its messages satisfy `done`; those messages.
-pub(crate) async fn history_until(client: &mut Client, room: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + CATCH_UP;
-    loop {
-        let page = client
-            .ask_for(json!({"action": "history", "room": room}), "history")
-            .await;
-        let messages = page["messages"].as_array().cloned().unwrap_or_default();
-        if done(&messages) {
-            return messages;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{}: history of {room} still {messages:?} after {CATCH_UP:?}",
-            client.name
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

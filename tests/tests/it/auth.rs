@@ -7,36 +7,24 @@ use std::time::Duration;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::signature::KeyPair;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use clap::Parser;
-use futures::{SinkExt, StreamExt};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use roomcast_aws::config::Env;
+use jsonwebtoken::{Algorithm, EncodingKey};
 use roomcast_core::config::AuthMode;
-use roomcast_local::settings::Settings;
 use roomcast_local::Running;
-use roomcast_tests::init_tracing;
+use roomcast_tests::gateways::{settings, start, Mode};
+use roomcast_tests::tokens::{alg_none, hs256, now_secs as now, sign, token_for, SECRET};
+use roomcast_tests::ws_client::Client;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use ws_authorizer::{HmacKey, NewToken, Secret};
+use tokio_tungstenite::tungstenite;
 
-const SECRET: &[u8] = b"the-gateway-test-secret-is-32-bytes-or-more";
 const ISSUER: &str = "https://issuer.roomcast.test";
 const AUDIENCE: &str = "roomcast-test";
-/// Longest wait for a handshake or a frame: generous for a loaded CI machine.
-const WAIT: Duration = Duration::from_secs(20);
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Sign-in settings as `ROOMCAST_AUTH=mode` with `ROOMCAST_JWT_SECRET` and
 /// `ROOMCAST_JWT_ISSUER` would give.
 fn hs256_auth(mode: AuthMode) -> ws_authorizer::Settings {
-    let mut auth = ws_authorizer::Settings::new(mode);
-    auth.hmac = Some(HmacKey::Secret(Secret::new(SECRET)));
+    let mut auth = roomcast_tests::tokens::hs256_auth(mode);
     auth.issuer = Some(ISSUER.to_owned());
     auth.audience = vec![AUDIENCE.to_owned()];
     auth
@@ -45,87 +33,29 @@ fn hs256_auth(mode: AuthMode) -> ws_authorizer::Settings {
 /// A gateway on a free port with the embedded backends and `auth`, passed in (no
 /// process environment).
 async fn gateway(auth: ws_authorizer::Settings) -> Running {
-    init_tracing();
-    let mut settings = Settings::parse_from(["roomcast-local", "--listen", "127.0.0.1:0", "--batch-window-ms", "20"]);
+    let mut settings = settings(Mode::Embedded, &[]);
     settings.auth = auth;
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts")
+    start(settings).await
 }
 
 /// Opens a WebSocket to the gateway with `query` and extra `headers`.
-async fn open(gateway: &Running, query: &str, headers: &[(&str, &str)]) -> Result<Socket, tungstenite::Error> {
-    let mut request = format!("{}/{query}", gateway.ws_url())
-        .into_client_request()
-        .expect("a valid request");
-    for (name, value) in headers {
-        request.headers_mut().insert(
-            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
-            value.parse().expect("a header value"),
-        );
-    }
-    let opened = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
-        .await
-        .expect("the handshake ends within the wait");
-    opened.map(|(socket, _)| socket)
+async fn open(gateway: &Running, query: &str, headers: &[(&str, &str)]) -> Result<Client, tungstenite::Error> {
+    Client::try_open(gateway, query, headers, query).await
 }
 
 /// The HTTP status a refused handshake answered.
 async fn refused_status(gateway: &Running, query: &str, headers: &[(&str, &str)]) -> u16 {
-    match open(gateway, query, headers).await {
-        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("{query}: expected an HTTP refusal, got {other}"),
-        Ok(_) => panic!("{query}: the handshake was accepted"),
-    }
+    Client::refused_status(gateway, query, headers).await
 }
 
 /// Sends `whoami` and returns the answer.
-async fn whoami(socket: &mut Socket) -> Value {
-    socket
-        .send(Message::text(json!({"action": "whoami"}).to_string()))
-        .await
-        .expect("frame sent");
-    loop {
-        let message = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("an answer within the wait")
-            .expect("the connection is open")
-            .expect("a frame");
-        if let Message::Text(text) = message {
-            let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
-            if frame["type"] != "presence" {
-                return frame;
-            }
-        }
-    }
-}
-
-fn now() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
-
-fn sign(alg: Algorithm, kid: Option<&str>, claims: &Value, key: &EncodingKey) -> String {
-    let mut header = Header::new(alg);
-    header.kid = kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, claims, key).expect("signing works")
-}
-
-fn hs256(claims: &Value) -> String {
-    sign(Algorithm::HS256, None, claims, &EncodingKey::from_secret(SECRET))
+async fn whoami(client: &mut Client) -> Value {
+    client.ask(json!({"action": "whoami"})).await
 }
 
 /// A token the gateway of `hs256_auth` accepts.
 fn valid_token(user: &str, nick: &str, roles: &[&str]) -> String {
-    let auth = hs256_auth(AuthMode::Required);
-    ws_authorizer::sign_hs256(
-        SECRET,
-        &NewToken::new(user)
-            .nick(nick)
-            .roles(roles.iter().copied())
-            .matching(&auth),
-    )
-    .expect("signing works")
+    token_for(&hs256_auth(AuthMode::Required), user, nick, roles)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,22 +76,18 @@ async fn refused_tokens_fail_the_handshake_with_401() {
         &good,
         &EncodingKey::from_secret(b"not-the-gateway-secret-but-32-bytes-long"),
     );
-    let alg_none = format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(good.to_string())
-    );
+    let alg_none = alg_none(&good);
     let cases = [
         ("bad signature", bad_signature),
-        ("expired", hs256(&expired)),
-        ("not yet valid", hs256(&not_yet)),
-        ("wrong issuer", hs256(&wrong_issuer)),
-        ("wrong audience", hs256(&wrong_audience)),
+        ("expired", hs256(SECRET, &expired)),
+        ("not yet valid", hs256(SECRET, &not_yet)),
+        ("wrong issuer", hs256(SECRET, &wrong_issuer)),
+        ("wrong audience", hs256(SECRET, &wrong_audience)),
         ("alg none", alg_none),
         ("garbage", "not-a-jwt".to_owned()),
     ];
     // The same claims, rightly signed, get in: each case fails for its one reason.
-    let _accepted = open(&gateway, &format!("?token={}", hs256(&good)), &[])
+    let _accepted = open(&gateway, &format!("?token={}", hs256(SECRET, &good)), &[])
         .await
         .expect("the good claims sign in");
     for (case, token) in &cases {
@@ -237,7 +163,7 @@ async fn optional_mode_without_a_token_is_anonymous() {
         .await
         .expect("dave connects");
     assert_eq!(whoami(&mut dave).await["userId"], "u-dave");
-    let expired = hs256(&json!({"sub": "u-dave", "iss": ISSUER, "exp": now() - 3600}));
+    let expired = hs256(SECRET, &json!({"sub": "u-dave", "iss": ISSUER, "exp": now() - 3600}));
     assert_eq!(refused_status(&gateway, &format!("?token={expired}"), &[]).await, 401);
     gateway.shutdown().await;
 }

@@ -10,12 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use roomcast_aws::config::Env;
 use roomcast_local::Running;
+use roomcast_tests::gateways::{settings, start, Mode};
 use roomcast_tests::init_tracing;
-
-use crate::gateway::Mode;
-use crate::http_api::{signed_in_auth, signed_token};
+use roomcast_tests::tokens::{signed_in_auth, signed_token};
 
 /// Longest the browser scenarios may take before the test gives up on them (about a
 /// minute when things work).
@@ -36,14 +34,11 @@ fn chromium() -> PathBuf {
 /// backends: an edit sent right after a message's ack is checked against the log, however
 /// far behind the archive is under CI's load.
 async fn gateway(mode: Mode, auth: Option<ws_authorizer::Settings>) -> Running {
-    let mut settings = crate::gateway::settings(mode, &[]);
+    let mut settings = settings(mode, &[]);
     if let Some(auth) = auth {
         settings.auth = auth;
     }
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts")
+    start(settings).await
 }
 
 /// Runs the scenarios of `web/tests/{scenarios}` against `gateway` with `env` (screenshots

@@ -21,7 +21,7 @@ use roomcast_tests::connections::{Behaviour, ConnectionsServer};
 use roomcast_tests::{each_backend, events};
 use serde_json::json;
 
-use crate::lambda::Lambdas;
+use roomcast_tests::lambdas::Lambdas;
 
 each_backend!(
     memory => Backends::memory().await,

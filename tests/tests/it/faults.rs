@@ -8,13 +8,13 @@ use std::time::Duration;
 use roomcast_aws::dynamo::{ensure_table, DynamoStore};
 use roomcast_tests::backends::Backends;
 use roomcast_tests::fault_proxy::{Fault, FaultProxy};
+use roomcast_tests::gateways::{gateway, settings, start, Mode};
+use roomcast_tests::ws_client::Client;
 use roomcast_tests::{events, moto, unique_name};
 use serde_json::json;
 
 use roomcast_core::{Envelope, Publisher, RoomName, Target};
-
-use crate::gateway::Client;
-use crate::lambda::Lambdas;
+use roomcast_tests::lambdas::Lambdas;
 
 /// Backends whose store reaches moto through `proxy`, with the SDK's timeouts and retries as
 /// deployed (so a held answer times out as it would in AWS).
@@ -53,23 +53,10 @@ async fn a_connect_whose_writes_timed_out_leaves_its_nickname_free() {
 /// A gateway on moto (through `proxy`) and tansu, with the settings of the other gateway
 /// tests; the topic, for a service's records.
 async fn gateway_behind(proxy: &FaultProxy) -> (roomcast_local::Running, String) {
-    let mut settings = crate::gateway::settings(crate::gateway::Mode::Real, &[]);
+    let mut settings = settings(Mode::Real, &[]);
     settings.dynamodb_endpoint = Some(proxy.url());
     let topic = settings.topic.clone();
-    let env = roomcast_aws::config::Env::new(|_: &str| None);
-    let running = roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts");
-    (running, topic)
-}
-
-/// The handshake's HTTP status when the gateway refuses it.
-async fn refused_status(gateway: &roomcast_local::Running, name: &str) -> u16 {
-    let url = format!("{}/?name={name}", gateway.ws_url());
-    match tokio_tungstenite::connect_async(url).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        other => panic!("{name}: expected the handshake refused, got {other:?}"),
-    }
+    (start(settings).await, topic)
 }
 
 /// The store goes down and comes back: the handshake is refused with a 5xx, frames get
@@ -90,7 +77,7 @@ async fn with_the_store_down_nothing_is_lost_and_nothing_doubled() {
     assert_eq!(bob.wait_for("message").await["text"], "before");
 
     proxy.set(Fault::Down);
-    let status = refused_status(&gateway, "carol").await;
+    let status = Client::refused_status(&gateway, "?name=carol", &[]).await;
     assert!((500..600).contains(&status), "carol's handshake: {status}");
     let reply = alice
         .ask(json!({"action": "send", "room": "general", "text": "lost?"}))
@@ -141,12 +128,9 @@ async fn with_the_store_down_nothing_is_lost_and_nothing_doubled() {
 async fn with_the_broker_down_every_send_is_answered_and_no_ack_is_lost() {
     roomcast_tests::init_tracing();
     let (proxy, bootstrap) = roomcast_tests::tansu::behind_proxy().await;
-    let mut settings = crate::gateway::settings(crate::gateway::Mode::Real, &[]);
+    let mut settings = settings(Mode::Real, &[]);
     settings.kafka_bootstrap = Some(bootstrap);
-    let env = roomcast_aws::config::Env::new(|_: &str| None);
-    let gateway = roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts");
+    let gateway = start(settings).await;
     let mut alice = Client::connect(&gateway, "alice").await;
     let mut bob = Client::connect(&gateway, "bob").await;
     alice.join("general").await;
@@ -232,13 +216,13 @@ const DROP_ROOMS: usize = 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_clients_dropped_at_once_are_forgotten_embedded() {
-    let gateway = crate::gateway::gateway(crate::gateway::Mode::Embedded).await;
+    let gateway = gateway(Mode::Embedded).await;
     clients_dropped_without_a_close_are_forgotten(gateway, abrupt_drops(1_000), 32).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_dropped_at_once_are_forgotten_on_moto_and_tansu() {
-    let gateway = crate::gateway::gateway(crate::gateway::Mode::Real).await;
+    let gateway = gateway(Mode::Real).await;
     // moto copies the whole table for every transaction and fails one when another request
     // writes meanwhile: arrivals go one at a time, and 50 of them (1,000 take many minutes
     // there; `ROOMCAST_TEST_ABRUPT_DROPS=1000` runs them).

@@ -5,10 +5,9 @@
 use roomcast_local::Running;
 use roomcast_tests::each_backend;
 use roomcast_tests::files::{get, not_there, put};
+use roomcast_tests::gateways::{gateway, Mode};
+use roomcast_tests::ws_client::Client;
 use serde_json::{json, Value};
-
-use crate::archive_source::history_until;
-use crate::gateway::{gateway, Client, Mode};
 
 each_backend!(
     embedded => gateway(Mode::Embedded).await,
@@ -85,10 +84,9 @@ async fn a_file_sent_to_a_room_downloads_the_same_for_members_and_from_history(g
     assert_eq!(served, bytes, "bob downloads the bytes alice uploaded");
     assert!(disposition.unwrap().starts_with("inline;"), "a png is shown inline");
 
-    let kept = history_until(&mut bob, "general", |messages| {
-        messages.iter().any(|m| m["id"] == ack["id"])
-    })
-    .await;
+    let kept = bob
+        .history_until("general", |messages| messages.iter().any(|m| m["id"] == ack["id"]))
+        .await;
     let kept = kept.iter().find(|m| m["id"] == ack["id"]).unwrap();
     let url = kept["files"][0]["url"].as_str().expect("history signs a url");
     let (status, _, served) = get(url).await;

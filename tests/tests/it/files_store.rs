@@ -11,8 +11,7 @@ use roomcast_core::files::{Download, FileId};
 use roomcast_core::Files;
 use roomcast_tests::each_backend;
 use roomcast_tests::files::{get, not_there, put};
-
-use crate::gateway::{gateway, Mode};
+use roomcast_tests::gateways::{gateway, Mode};
 
 each_backend!(
     embedded => Store::embedded().await,

@@ -5,62 +5,18 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use clap::Parser;
-use futures::{SinkExt, StreamExt};
-use roomcast_aws::config::Env;
+use futures::SinkExt;
 use roomcast_core::RoomName;
-use roomcast_local::settings::Settings;
 use roomcast_local::Running;
-use roomcast_tests::{each_backend, init_tracing};
+use roomcast_tests::each_backend;
+use roomcast_tests::gateways::Mode;
+use roomcast_tests::gateways::{gateway, gateway_with};
+use roomcast_tests::ws_client::Client;
+use roomcast_tests::ws_client::FRAME_WAIT;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// Longest wait for any one frame: generous for a loaded CI machine, never hit when things work.
-const FRAME_WAIT: Duration = Duration::from_secs(20);
-
-pub(crate) enum Mode {
-    Embedded,
-    Real,
-}
-
-pub(crate) async fn gateway(mode: Mode) -> Running {
-    gateway_with(mode, &[]).await
-}
-
-async fn gateway_with(mode: Mode, extra: &[&str]) -> Running {
-    let settings = settings(mode, extra);
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts")
-}
-
-/// The gateway's settings for a test: a free port, a short batching window, the rooms
-/// `general` and `random`, and for [`Mode::Real`] a fresh table, topic and consumer groups
-/// (kafka-fanout's and kafka-archive's) on moto and tansu; `extra` flags last.
-pub(crate) fn settings(mode: Mode, extra: &[&str]) -> Settings {
-    init_tracing();
-    let mut args: Vec<String> = [
-        "roomcast-local",
-        "--listen",
-        "127.0.0.1:0",
-        "--batch-window-ms",
-        "20",
-        "--rooms",
-        "general,random",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    if let Mode::Real = mode {
-        args.extend(roomcast_tests::real_backend_args());
-    }
-    args.extend(extra.iter().map(|arg| arg.to_string()));
-    Settings::parse_from(args)
-}
 
 each_backend!(
     embedded => gateway(Mode::Embedded).await,
@@ -78,119 +34,6 @@ each_backend!(
     wscat_chats_with_a_rust_client,
     ]
 );
-
-/// A real WebSocket client of the gateway, for tests that read frames one by one.
-pub(crate) struct Client {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pub(crate) name: String,
-}
-
-impl Client {
-    pub(crate) async fn connect(gateway: &Running, name: &str) -> Client {
-        Self::try_connect(gateway, name)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    /// A client, or why the handshake failed.
-    pub(crate) async fn try_connect(gateway: &Running, name: &str) -> Result<Client, tungstenite::Error> {
-        let url = format!("{}/?name={name}", gateway.ws_url());
-        let (socket, _) = tokio::time::timeout(FRAME_WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .unwrap_or_else(|_| panic!("{name}: no handshake within {FRAME_WAIT:?}"))?;
-        Ok(Client {
-            socket,
-            name: name.to_owned(),
-        })
-    }
-
-    pub(crate) async fn send(&mut self, frame: Value) {
-        self.send_text(frame.to_string()).await;
-    }
-
-    async fn send_text(&mut self, text: String) {
-        self.socket.send(Message::text(text)).await.expect("frame sent");
-    }
-
-    /// The next text frame, as JSON.
-    pub(crate) async fn next(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(FRAME_WAIT, self.socket.next())
-                .await
-                .unwrap_or_else(|_| panic!("{}: no frame within {FRAME_WAIT:?}", self.name))
-                .unwrap_or_else(|| panic!("{}: connection ended", self.name))
-                .unwrap_or_else(|e| panic!("{}: {e}", self.name));
-            match message {
-                Message::Text(text) => return serde_json::from_str(&text).expect("frames are JSON"),
-                Message::Close(frame) => panic!("{}: closed: {frame:?}", self.name),
-                _ => continue,
-            }
-        }
-    }
-
-    /// The next frame that is not a presence event.
-    pub(crate) async fn next_non_presence(&mut self) -> Value {
-        loop {
-            let frame = self.next().await;
-            if frame["type"] != "presence" {
-                return frame;
-            }
-        }
-    }
-
-    /// Sends `frame` and returns the reply, skipping pushed presence events.
-    pub(crate) async fn ask(&mut self, frame: Value) -> Value {
-        self.send(frame).await;
-        self.next_non_presence().await
-    }
-
-    /// The next frame of type `kind`, skipping others (presence, pushed messages); an error
-    /// frame fails the test.
-    pub(crate) async fn wait_for(&mut self, kind: &str) -> Value {
-        loop {
-            let frame = self.next().await;
-            if frame["type"] == kind {
-                return frame;
-            }
-            assert_ne!(frame["type"], "error", "{}: waiting for {kind}, got {frame}", self.name);
-        }
-    }
-
-    /// Sends `frame`; the reply of type `kind`, skipping frames pushed meanwhile.
-    pub(crate) async fn ask_for(&mut self, frame: Value, kind: &str) -> Value {
-        self.send(frame).await;
-        self.wait_for(kind).await
-    }
-
-    pub(crate) async fn join(&mut self, room: &str) {
-        assert_eq!(
-            self.ask(json!({"action": "join", "room": room})).await["type"],
-            "joined"
-        );
-    }
-
-    pub(crate) async fn connection_id(&mut self) -> String {
-        self.ask(json!({"action": "whoami"})).await["connectionId"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Reads until the server closes; the close code.
-    async fn close_code(&mut self) -> CloseCode {
-        loop {
-            let message = tokio::time::timeout(FRAME_WAIT, self.socket.next())
-                .await
-                .expect("close within the wait");
-            match message {
-                Some(Ok(Message::Close(Some(frame)))) => return frame.code,
-                Some(Ok(Message::Close(None))) => return CloseCode::Status,
-                Some(Ok(_)) => continue,
-                other => panic!("{}: ended without a close frame: {other:?}", self.name),
-            }
-        }
-    }
-}
 
 async fn join_send_leave_with_ack_and_sender_exclusion(gateway: Running) {
     let mut alice = Client::connect(&gateway, "alice").await;

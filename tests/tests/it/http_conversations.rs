@@ -7,15 +7,14 @@
 //! of conversations names the sender with that message; an edit and a delete over HTTP
 //! change what both sides read and list; bad input gets its status and changes nothing.
 
-use roomcast_aws::config::Env;
 use roomcast_core::model::MessageId;
 use roomcast_local::Running;
 use roomcast_tests::each_backend;
+use roomcast_tests::gateways::{signed_in_gateway, Mode};
 use roomcast_tests::http_client::{path_segment, HttpApi};
+use roomcast_tests::tokens::signed_token;
+use roomcast_tests::ws_client::Client;
 use serde_json::{json, Value};
-
-use crate::gateway::{Client, Mode};
-use crate::http_api::{signed_in_auth, signed_token};
 
 each_backend!(
     embedded => signed_in_gateway(Mode::Embedded).await,
@@ -27,20 +26,10 @@ each_backend!(
     ]
 );
 
-/// A gateway with sign-in `optional` and an HS256 secret: tokens of that secret name users.
-async fn signed_in_gateway(mode: Mode) -> Running {
-    let mut settings = crate::gateway::settings(mode, &[]);
-    settings.auth = signed_in_auth();
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts")
-}
-
 /// A WebSocket connection as `token`'s user: the gateway takes the nickname from the
 /// token (`?name=` only names the client in failures).
 async fn sign_in(gateway: &Running, nick: &str, token: &str) -> Client {
-    Client::connect(gateway, &format!("{nick}&token={token}")).await
+    Client::with_token(gateway, token, nick).await
 }
 
 /// `user` as the HTTP API's answers show them (the tokens' nicknames are their ids' ends).

@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use clap::Parser;
-use roomcast_aws::config::Env;
 use roomcast_local::settings::Settings;
 use roomcast_local::Running;
 use roomcast_tests::gateway_process::GatewayProcess;
+use roomcast_tests::gateways::start;
 use roomcast_tests::init_tracing;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
@@ -21,11 +21,7 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn gateway(args: &[&str]) -> Running {
     init_tracing();
     let args = ["roomcast-local", "--batch-window-ms", "20"].iter().chain(args);
-    let settings = Settings::parse_from(args);
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(settings, env.domain().unwrap(), env.fan_out().unwrap())
-        .await
-        .expect("gateway starts")
+    start(Settings::parse_from(args)).await
 }
 
 /// `method path` on the gateway with `Host: host` (the connection goes to its address

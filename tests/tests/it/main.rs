@@ -18,7 +18,6 @@ mod history_store;
 mod http_api;
 mod http_conversations;
 mod kafka_secret;
-mod lambda;
 mod local_surfaces;
 mod nicknames;
 mod no_scan;

@@ -15,14 +15,12 @@ use roomcast_core::model::{Nick, User, UserId};
 use roomcast_core::Connections;
 use roomcast_local::Running;
 use roomcast_tests::each_backend;
+use roomcast_tests::gateways::{settings, signed_in_gateway, start_in, Mode};
 use roomcast_tests::http_client::HttpApi;
+use roomcast_tests::tokens::{signed_in_auth, signed_token};
+use roomcast_tests::ws_client::Client;
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-use crate::gateway::Mode;
-use crate::http_api::{signed_in_auth, signed_in_gateway, signed_token, Api, Ws};
 
 each_backend!(
     embedded => signed_in_gateway(Mode::Embedded).await,
@@ -48,21 +46,15 @@ const LAPSE_PAUSE: Duration = Duration::from_millis(500);
 
 /// A signed-in gateway (as [`signed_in_gateway`]) with `ROOMCAST_NICK_LEASE_SECS` set to [`LEASE`].
 async fn leasing_gateway(mode: Mode) -> Running {
-    let mut settings = crate::gateway::settings(mode, &[]);
+    let mut settings = settings(mode, &[]);
     settings.auth = signed_in_auth();
     let env = Env::new(|name: &str| (name == "ROOMCAST_NICK_LEASE_SECS").then(|| LEASE.as_secs().to_string()));
-    let config = env.domain().expect("the configuration");
-    assert_eq!(config.nick_lease, LEASE);
-    roomcast_local::start(settings, config, env.fan_out().expect("fan-out defaults"))
-        .await
-        .expect("gateway starts")
+    assert_eq!(env.domain().expect("the configuration").nick_lease, LEASE);
+    start_in(settings, env).await
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// A handshake with `token`: the open socket, or the HTTP status that refused it.
 /// Alice posts over HTTP, and her own WebSocket (`laptop`) gets it under her name.
-async fn posts_from_her_phone(api: &HttpApi, alice: &str, laptop: &mut Ws) {
+async fn posts_from_her_phone(api: &HttpApi, alice: &str, laptop: &mut Client) {
     let sent = api
         .call(
             "POST",
@@ -80,21 +72,20 @@ async fn posts_from_her_phone(api: &HttpApi, alice: &str, laptop: &mut Ws) {
     );
 }
 
-async fn handshake(gateway: &Running, token: &str) -> Result<Socket, u16> {
-    let url = format!("{}/?token={token}", gateway.ws_url());
-    match tokio::time::timeout(Duration::from_secs(20), tokio_tungstenite::connect_async(url)).await {
-        Ok(Ok((socket, _))) => Ok(socket),
-        Ok(Err(tungstenite::Error::Http(response))) => Err(response.status().as_u16()),
-        Ok(Err(error)) => panic!("handshake: {error}"),
-        Err(_) => panic!("handshake: no answer within 20 s"),
+/// A handshake with `token`: the open connection, or the HTTP status that refused it.
+async fn handshake(gateway: &Running, token: &str) -> Result<Client, u16> {
+    match Client::try_open(gateway, &format!("?token={token}"), &[], "handshake").await {
+        Ok(client) => Ok(client),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(error) => panic!("handshake: {error}"),
     }
 }
 
 async fn an_online_users_nickname_cannot_be_borrowed_over_http_or_websocket(gateway: Running) {
-    let api = Api::of(&gateway);
+    let api = HttpApi::of(&gateway);
     let alice = signed_token("u-alice", "alice", &[]);
     let mallory = signed_token("u-mallory", "alice", &[]);
-    let mut laptop = Ws::connect(&gateway, &format!("?token={alice}"), "alice").await;
+    let mut laptop = Client::with_token(&gateway, &alice, "alice").await;
     laptop.join("general").await;
 
     // Over HTTP, every action that shows its caller is refused while alice is online.
@@ -166,7 +157,7 @@ async fn an_http_users_nickname_is_held_for_its_lease_over_http_and_websocket(ga
     assert_eq!(handshake(&gateway, &mallory).await.err(), Some(409));
 
     // Alice's own WebSocket is hers: it connects, and sees what she posts over HTTP.
-    let mut laptop = Ws::connect(&gateway, &format!("?token={alice}"), "alice").await;
+    let mut laptop = Client::with_token(&gateway, &alice, "alice").await;
     posts_from_her_phone(&api, &alice, &mut laptop).await;
     // The laptop goes; once it is gone from the room, her lease still holds the nickname.
     drop(laptop);

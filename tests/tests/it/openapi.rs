@@ -24,8 +24,8 @@ use roomcast_aws::config::Env;
 use roomcast_local::settings::Settings;
 use roomcast_local::Running;
 
-use crate::gateway::Mode;
-use crate::http_api::signed_in_auth;
+use roomcast_tests::gateways::Mode;
+use roomcast_tests::tokens::signed_in_auth;
 
 mod api;
 mod conformance;
@@ -46,12 +46,12 @@ const JSON: &str = "application/json";
 
 /// The default local gateway: no key, so `POST /api/dev/token` signs tokens.
 fn dev_settings() -> Settings {
-    crate::gateway::settings(Mode::Embedded, &[])
+    roomcast_tests::gateways::settings(Mode::Embedded, &[])
 }
 
 /// Sign-in `optional` with an HS256 secret: tokens of that secret, and no dev tokens.
 fn signed_in_settings() -> Settings {
-    let mut settings = crate::gateway::settings(Mode::Embedded, &[]);
+    let mut settings = roomcast_tests::gateways::settings(Mode::Embedded, &[]);
     settings.auth = signed_in_auth();
     settings
 }

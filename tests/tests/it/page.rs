@@ -8,12 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use roomcast_aws::config::Env;
-use roomcast_local::Running;
+use roomcast_tests::gateways::{gateway, Mode};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-use crate::gateway::Mode;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -38,17 +35,6 @@ fn media_type(file: &str) -> &'static str {
         Some("js") => "text/javascript; charset=utf-8",
         _ => panic!("{file} is of no kind the page has"),
     }
-}
-
-async fn gateway() -> Running {
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(
-        crate::gateway::settings(Mode::Embedded, &[]),
-        env.domain().unwrap(),
-        env.fan_out().unwrap(),
-    )
-    .await
-    .expect("gateway starts")
 }
 
 fn web_file(name: &str) -> Vec<u8> {
@@ -76,7 +62,7 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_file_of_the_page_is_served_as_the_repository_has_it() {
-    let gateway = gateway().await;
+    let gateway = gateway(Mode::Embedded).await;
     for (path, file) in page() {
         let response = get(&format!("{}{path}", gateway.http_url())).await;
         assert_eq!(response.status(), 200, "GET {path}");
@@ -132,7 +118,7 @@ fn loaded_by_the_page() -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_exactly_what_the_page_loads() {
-    let gateway = gateway().await;
+    let gateway = gateway(Mode::Embedded).await;
     let loaded = loaded_by_the_page();
     // A module the page is split into, as a sample: the crawl reaches past app.js.
     assert!(loaded.contains("/state.js"), "the page loads {loaded:?}");
@@ -166,7 +152,7 @@ fn the_docs_name_every_file_of_the_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_get_connects_nobody_and_an_upgrade_on_slash_still_connects() {
-    let gateway = gateway().await;
+    let gateway = gateway(Mode::Embedded).await;
     // Had the GET gone through `$connect`, it would hold the nickname alice.
     let page = get(&format!("{}/?name=alice", gateway.http_url())).await;
     assert_eq!(page.status(), 200);
@@ -199,7 +185,7 @@ async fn a_page_get_connects_nobody_and_an_upgrade_on_slash_still_connects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_paths_are_not_the_page() {
-    let gateway = gateway().await;
+    let gateway = gateway(Mode::Embedded).await;
     for path in ["/nope.js", "/web/app.js", "/tests/chat.test.mjs", "/package.json"] {
         let response = get(&format!("{}{path}", gateway.http_url())).await;
         assert!(

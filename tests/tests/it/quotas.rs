@@ -9,7 +9,7 @@ use roomcast_tests::backends::Backends;
 use roomcast_tests::each_backend;
 use serde_json::json;
 
-use crate::lambda::Lambdas;
+use roomcast_tests::lambdas::Lambdas;
 
 each_backend!(
     memory => Backends::memory().await,

@@ -9,21 +9,16 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use futures::{SinkExt, StreamExt};
 use roomcast_aws::dynamo::DynamoStore;
 use roomcast_core::ports::{Audience, Connections, Rooms};
 use roomcast_core::{Nick, RoomName};
 use roomcast_tests::gateway_process::GatewayProcess;
+use roomcast_tests::tokens::SECRET;
+use roomcast_tests::ws_client::Client;
 use roomcast_tests::{init_tracing, moto, tansu, unique_name};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use ws_authorizer::{HmacKey, NewToken, Secret};
 
-/// Longest wait for any one frame or handshake: generous for a loaded CI machine.
-const WAIT: Duration = Duration::from_secs(20);
 /// Longest wait for delivery (and the history) to resume after a restart. A restart used to
 /// wait out the dead member's place in the consumer group for more than 90 s; this bound is
 /// a safety net far above what the tests print.
@@ -32,7 +27,6 @@ const RESUME_WAIT: Duration = Duration::from_secs(180);
 /// its event source mappings (up to 5 s) and its server (up to 5 s).
 const EXIT_WAIT: Duration = Duration::from_secs(60);
 
-const SECRET: &str = "shutdown-tests-signing-secret-of-at-least-32-bytes";
 const ROOM: &str = "general";
 
 /// The gateway's flags on the real backends: a fresh table, topic and pair of consumer
@@ -69,159 +63,6 @@ fn flag<'a>(args: &'a [String], name: &str) -> &'a str {
 
 fn signed_in() -> [(&'static str, &'static str); 2] {
     [("ROOMCAST_AUTH", "required"), ("ROOMCAST_JWT_SECRET", SECRET)]
-}
-
-fn token(user: &str, nick: &str) -> String {
-    let mut auth = ws_authorizer::Settings::new(roomcast_core::config::AuthMode::Required);
-    auth.hmac = Some(HmacKey::Secret(Secret::new(SECRET.as_bytes())));
-    ws_authorizer::sign_hs256(SECRET.as_bytes(), &NewToken::new(user).nick(nick).matching(&auth)).expect("token signed")
-}
-
-/// A real WebSocket client of the gateway process.
-struct Client {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    name: String,
-}
-
-impl Client {
-    async fn connect(url: String, name: &str) -> Client {
-        match Self::try_connect(url, name).await {
-            Ok(client) => client,
-            Err(error) => panic!("{name}: {error}"),
-        }
-    }
-
-    async fn try_connect(url: String, name: &str) -> Result<Client, tungstenite::Error> {
-        let (socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
-            .await
-            .unwrap_or_else(|_| panic!("{name}: no handshake within {WAIT:?}"))?;
-        Ok(Client {
-            socket,
-            name: name.to_owned(),
-        })
-    }
-
-    async fn anonymous(gateway: &GatewayProcess, name: &str) -> Client {
-        Self::connect(format!("{}/?name={name}", gateway.ws_url()), name).await
-    }
-
-    async fn sign_in(gateway: &GatewayProcess, user: &str, nick: &str) -> Client {
-        let url = format!("{}/?token={}", gateway.ws_url(), token(user, nick));
-        Self::connect(url, nick).await
-    }
-
-    async fn send(&mut self, frame: Value) {
-        self.socket
-            .send(Message::text(frame.to_string()))
-            .await
-            .unwrap_or_else(|error| panic!("{}: {error}", self.name));
-    }
-
-    /// The next text frame, as JSON, within `wait`.
-    async fn next_within(&mut self, wait: Duration) -> Value {
-        loop {
-            let message = tokio::time::timeout(wait, self.socket.next())
-                .await
-                .unwrap_or_else(|_| panic!("{}: no frame within {wait:?}", self.name))
-                .unwrap_or_else(|| panic!("{}: connection ended", self.name))
-                .unwrap_or_else(|error| panic!("{}: {error}", self.name));
-            match message {
-                Message::Text(text) => return serde_json::from_str(&text).expect("frames are JSON"),
-                Message::Close(frame) => panic!("{}: closed: {frame:?}", self.name),
-                _ => continue,
-            }
-        }
-    }
-
-    /// Reads up to the first frame `wanted` accepts, within `wait` in all; returns the
-    /// frames before it and it. An error frame fails the test.
-    async fn until_within(&mut self, wait: Duration, wanted: impl Fn(&Value) -> bool) -> (Vec<Value>, Value) {
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut before = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let frame = self.next_within(left).await;
-            if wanted(&frame) {
-                return (before, frame);
-            }
-            assert_ne!(frame["type"], "error", "{}: {frame}", self.name);
-            before.push(frame);
-        }
-    }
-
-    /// Sends `frame`; the reply of type `kind` and the frames pushed before it.
-    async fn ask(&mut self, frame: Value, kind: &str) -> (Vec<Value>, Value) {
-        self.send(frame).await;
-        self.until_within(WAIT, |reply| reply["type"] == kind).await
-    }
-
-    async fn join(&mut self, room: &str) {
-        self.ask(json!({"action": "join", "room": room}), "joined").await;
-    }
-
-    /// Sends `text` to `room`; the acknowledged id, and any frames pushed meanwhile.
-    async fn say(&mut self, room: &str, text: &str) -> (String, Vec<Value>) {
-        let (pushed, ack) = self
-            .ask(
-                json!({"action": "send", "room": room, "text": text, "clientMsgId": text}),
-                "ack",
-            )
-            .await;
-        (ack["id"].as_str().expect("an ack has an id").to_owned(), pushed)
-    }
-
-    /// The room's history after `after` (all of it without), every page.
-    async fn history(&mut self, room: &str, mut after: Option<String>) -> Vec<String> {
-        let mut ids = Vec::new();
-        loop {
-            let mut request = json!({"action": "history", "room": room, "limit": 100});
-            if let Some(after) = &after {
-                request["after"] = json!(after);
-            }
-            let (_, page) = self.ask(request, "history").await;
-            let messages = page["messages"].as_array().expect("a history page has messages");
-            ids.extend(
-                messages
-                    .iter()
-                    .map(|message| message["id"].as_str().unwrap().to_owned()),
-            );
-            if page["more"] != true || messages.is_empty() {
-                return ids;
-            }
-            after = ids.last().cloned();
-        }
-    }
-
-    /// Reads until the server closes the connection; the close code, or None when the
-    /// connection ended without a close frame.
-    async fn close_code(&mut self) -> Option<CloseCode> {
-        loop {
-            let message = tokio::time::timeout(WAIT, self.socket.next())
-                .await
-                .unwrap_or_else(|_| panic!("{}: not closed within {WAIT:?}", self.name));
-            match message {
-                Some(Ok(Message::Close(frame))) => return Some(frame.map_or(CloseCode::Status, |frame| frame.code)),
-                Some(Ok(_)) => continue,
-                None | Some(Err(_)) => return None,
-            }
-        }
-    }
-
-    /// Every frame received until the connection ends (the gateway died): what this
-    /// client had been delivered before.
-    async fn rest(&mut self) -> Vec<Value> {
-        let mut frames = Vec::new();
-        loop {
-            let message = tokio::time::timeout(WAIT, self.socket.next())
-                .await
-                .unwrap_or_else(|_| panic!("{}: the connection did not end within {WAIT:?}", self.name));
-            match message {
-                Some(Ok(Message::Text(text))) => frames.push(serde_json::from_str(&text).expect("frames are JSON")),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return frames,
-                Some(Ok(_)) => continue,
-            }
-        }
-    }
 }
 
 /// The ids of the `message` frames among `frames`.
@@ -284,7 +125,7 @@ async fn sigkill_then_restart_on_the_same_groups_resumes_delivery_and_loses_no_a
     // every acknowledged message, once.
     let deadline = Instant::now() + RESUME_WAIT;
     let history_complete = loop {
-        let history = bob.history(ROOM, None).await;
+        let history = bob.history_ids(ROOM, None).await;
         let unique: HashSet<&String> = history.iter().collect();
         assert_eq!(
             unique.len(),
@@ -304,7 +145,7 @@ async fn sigkill_then_restart_on_the_same_groups_resumes_delivery_and_loses_no_a
     // Catching up as a client does after a reconnect (the history after the last message
     // it saw) gives bob every acknowledged message he was not delivered.
     let last_seen = acked.iter().rev().find(|id| seen_live.contains(*id)).cloned();
-    let caught_up: HashSet<String> = bob.history(ROOM, last_seen).await.into_iter().collect();
+    let caught_up: HashSet<String> = bob.history_ids(ROOM, last_seen).await.into_iter().collect();
     for id in &acked {
         assert!(
             seen_live.contains(id) || redelivered.contains(id) || caught_up.contains(id),
@@ -344,8 +185,8 @@ async fn sigterm_runs_disconnect_for_every_connection_exits_0_and_a_restart_deli
     let args = real_backends();
     let mut first = GatewayProcess::start(&args, &[]).await;
     let started = Instant::now();
-    let mut alice = Client::anonymous(&first, "alice").await;
-    let mut bob = Client::anonymous(&first, "bob").await;
+    let mut alice = Client::connect(&first, "alice").await;
+    let mut bob = Client::connect(&first, "bob").await;
     alice.join(ROOM).await;
     bob.join(ROOM).await;
     let (id, _) = alice.say(ROOM, "before the stop").await;
@@ -357,7 +198,7 @@ async fn sigterm_runs_disconnect_for_every_connection_exits_0_and_a_restart_deli
     for client in [&mut alice, &mut bob] {
         assert_eq!(
             client.close_code().await,
-            Some(CloseCode::Away),
+            CloseCode::Away,
             "{}: SIGTERM closes connections with 1001, as API Gateway going away does",
             client.name
         );
@@ -386,8 +227,8 @@ async fn sigterm_runs_disconnect_for_every_connection_exits_0_and_a_restart_deli
     let restarted = Instant::now();
     // The same nicknames are free at once (a gateway killed without $disconnect would
     // leave them taken: 409).
-    let mut alice = Client::anonymous(&second, "alice").await;
-    let mut bob = Client::anonymous(&second, "bob").await;
+    let mut alice = Client::connect(&second, "alice").await;
+    let mut bob = Client::connect(&second, "bob").await;
     alice.join(ROOM).await;
     bob.join(ROOM).await;
     let (id, _) = alice.say(ROOM, "after the restart").await;
@@ -414,12 +255,8 @@ async fn what_the_gateway_logs_to_a_pipe_carries_no_colour_codes() {
     let args = ["--listen", "127.0.0.1:0"].map(str::to_owned);
     let mut gateway = GatewayProcess::start(&args, &[]).await;
     // A connection and a refused handshake add lines with fields.
-    let _alice = Client::anonymous(&gateway, "alice").await;
-    assert!(
-        Client::try_connect(format!("{}/?name=alice", gateway.ws_url()), "alice")
-            .await
-            .is_err()
-    );
+    let _alice = Client::connect(&gateway, "alice").await;
+    assert!(Client::try_connect(&gateway, "alice").await.is_err());
     gateway.terminate();
     assert!(gateway.wait(EXIT_WAIT).await.success());
     let output = gateway.output();

@@ -5,23 +5,15 @@
 
 use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use roomcast_aws::config::Env;
 use roomcast_core::ports::{Notifier, NotifyError};
 use roomcast_core::ConnectionId;
 use roomcast_local::Running;
+use roomcast_tests::gateways::{gateway_with, Mode};
+use roomcast_tests::ws_client::Client;
 use serde_json::json;
 
-use crate::gateway::{settings, Client, Mode};
-
 async fn verifying_gateway() -> Running {
-    let env = Env::new(|_: &str| None);
-    roomcast_local::start(
-        settings(Mode::Embedded, &["--verify-signatures"]),
-        env.domain().unwrap(),
-        env.fan_out().unwrap(),
-    )
-    .await
-    .expect("gateway starts")
+    gateway_with(Mode::Embedded, &["--verify-signatures"]).await
 }
 
 /// The credentials the gateway signs and verifies with (its SDK configuration's).

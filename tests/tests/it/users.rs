@@ -14,7 +14,7 @@ use roomcast_tests::each_backend;
 use roomcast_tests::events;
 use serde_json::{json, Value};
 
-use crate::lambda::Lambdas;
+use roomcast_tests::lambdas::Lambdas;
 
 each_backend!(
     memory => Backends::memory().await,

@@ -13,13 +13,13 @@ use roomcast_core::http::{OPENAPI_PATH, ROUTES};
 use roomcast_local::http_api::DEV_TOKEN_PATH;
 use serde_json::json;
 
-use crate::gateway::Client;
 use crate::openapi::api::{
     entry, request, status, Api, Auth, Body, Request, BAD_REQUEST, CONFLICT, FORBIDDEN, MEMBERS, MESSAGES, NOT_FOUND,
     NOT_MEMBER, PUBLISH, ROOMS, TOO_LARGE, WHO,
 };
 use crate::openapi::document::Document;
 use crate::openapi::{dev_settings, http_client, start};
+use roomcast_tests::ws_client::Client;
 
 mod limits;
 mod messages;

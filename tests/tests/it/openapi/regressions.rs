@@ -6,12 +6,12 @@ use std::sync::Mutex;
 use roomcast_local::Running;
 use serde_json::json;
 
-use crate::gateway::Client;
 use crate::openapi::api::{
     entry, request, Api, Auth, Body, BAD_REQUEST, MEMBERS, MESSAGES, PUBLISH, ROOMS, ROOM_MESSAGE, USER_MESSAGE,
 };
 use crate::openapi::document::Document;
 use crate::openapi::{dev_settings, http_client, start};
+use roomcast_tests::ws_client::Client;
 
 /// A gateway and a member of `general` on it, for the checks below, with the document its
 /// answers are checked against (loaded for each check, and kept till the end of the run).

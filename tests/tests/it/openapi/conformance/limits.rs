@@ -6,13 +6,14 @@ use serde_json::json;
 use ws_authorizer::NewToken;
 
 use super::messages::{message_writes, text_body};
-use crate::gateway::{Client, Mode};
-use crate::http_api::{signed_in_auth, signed_token};
 use crate::openapi::api::{
     entry, request, status, Api, Auth, Body, CONFLICT, CONVERSATIONS, FORBIDDEN, MEMBERS, MESSAGES, RATE_LIMITED,
     ROOMS, ROOM_FILES, USER_FILES, USER_MESSAGE, USER_MESSAGES, WHO,
 };
 use crate::openapi::{signed_in_settings, start, start_with};
+use roomcast_tests::gateways::Mode;
+use roomcast_tests::tokens::{signed_in_auth, signed_token};
+use roomcast_tests::ws_client::Client;
 
 /// Quotas, on a gateway with small ones: one message, one new room, one membership, two
 /// joins or leaves, one read.
@@ -21,7 +22,7 @@ pub(super) async fn quota_cases(api: &Api<'_>) {
     use Body::Json;
     let (get, post, put, delete) = ("GET", "POST", "PUT", "DELETE");
     let gateway = start_with(
-        crate::gateway::settings(Mode::Embedded, &[]),
+        roomcast_tests::gateways::settings(Mode::Embedded, &[]),
         &[
             ("ROOMCAST_MESSAGES_PER_SECOND", "0.001"),
             ("ROOMCAST_MESSAGE_BURST", "1"),

@@ -4,11 +4,11 @@
 use roomcast_tests::http_client::path_segment;
 use serde_json::{json, Value};
 
-use crate::gateway::Client;
 use crate::openapi::api::{
     entry, request, status, Api, Auth, Body, Request, BAD_REQUEST, CONVERSATIONS, FORBIDDEN, MESSAGES, NOT_FOUND,
     NOT_MEMBER, ROOM_FILES, ROOM_MESSAGE, TOO_LARGE, USER_FILES, USER_MESSAGE, USER_MESSAGES,
 };
+use roomcast_tests::ws_client::Client;
 
 /// The upload routes' answers, and `files` on a message and its history page: `alice` is
 /// a member of `room`, `bob` is not.

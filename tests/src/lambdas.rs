@@ -1,11 +1,11 @@
 //! Drives the Lambda handlers the way API Gateway does: one event per `$connect`, frame
 //! and `$disconnect`, built from the fixtures, answered with the proxy response.
 
+use crate::backends::Backends;
+use crate::events;
 use aws_lambda_events::encodings::Body;
 use roomcast_core::archive::{ArchiveConfig, ArchiveReport};
 use roomcast_core::Config;
-use roomcast_tests::backends::Backends;
-use roomcast_tests::events;
 use serde_json::Value;
 
 pub struct Lambdas {
