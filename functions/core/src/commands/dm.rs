@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::body::{BodyFields, MessageBody};
-use super::{fields, parse_user_id, publish, Context};
+use super::context::Context;
+use super::fields;
+use super::publish::publish;
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
@@ -41,13 +43,13 @@ impl Dm {
             #[serde(flatten)]
             body: BodyFields,
         }
-        let Fields { to, to_user, body } = fields(frame)?;
+        let Fields { to, to_user, body } = fields::read(frame)?;
         let limits = &config.limits;
         let to = match (to, to_user) {
             (Some(nick), None) => {
                 Recipient::Nick(Nick::parse(&nick, limits.nick_chars).map_err(ClientError::bad_request)?)
             }
-            (None, Some(user)) => Recipient::User(parse_user_id("toUser", user)?),
+            (None, Some(user)) => Recipient::User(fields::user_id("toUser", user)?),
             _ => {
                 return Err(ClientError::bad_request(
                     "a dm needs exactly one of `to` (a nickname) or `toUser` (a user id)",

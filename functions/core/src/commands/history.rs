@@ -5,8 +5,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::context::Context;
 use super::conversation::{ConversationFields, ConversationRef};
-use super::{fields, Context};
+use super::fields;
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::history::{Cursor, HistoryEntry};
@@ -55,7 +56,7 @@ impl History {
             before,
             after,
             limit,
-        } = fields(frame)?;
+        } = fields::read(frame)?;
         let cursor = match (before, after) {
             (None, None) => Cursor::Latest,
             (Some(before), None) => Cursor::Before(MessageId::parse(&before)?),

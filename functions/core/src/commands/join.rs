@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::{publish, room_field, Context};
+use super::context::Context;
+use super::fields;
+use super::publish::publish;
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::{ClientError, ErrorCode};
@@ -20,7 +22,7 @@ pub struct Join {
 impl Join {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         Ok(Self {
-            room: room_field(frame, config)?,
+            room: fields::room(frame, config)?,
         })
     }
 

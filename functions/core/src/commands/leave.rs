@@ -3,8 +3,10 @@
 
 use serde_json::Value;
 
+use super::context::Context;
+use super::fields;
 use super::join::tell_own_connections;
-use super::{publish, room_field, Context};
+use super::publish::publish;
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::model::RoomName;
@@ -19,7 +21,7 @@ pub struct Leave {
 impl Leave {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         Ok(Self {
-            room: room_field(frame, config)?,
+            room: fields::room(frame, config)?,
         })
     }
 

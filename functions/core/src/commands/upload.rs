@@ -7,8 +7,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::context::Context;
 use super::conversation::{ConversationFields, ConversationRef};
-use super::{fields, Context};
+use super::fields;
 use crate::config::Config;
 use crate::error::{ClientError, ErrorCode};
 use crate::files::{
@@ -43,7 +44,7 @@ impl Upload {
             name,
             content_type,
             size,
-        } = fields(frame)?;
+        } = fields::read(frame)?;
         let max = config.limits.file_bytes;
         if size > max {
             return Err(ClientError::new(
