@@ -339,6 +339,7 @@ pub async fn handle(ctx: &Context<'_>, request: &Request<'_>) -> Response {
 pub(crate) async fn hold_own_nick(ctx: &Context<'_>) -> Result<(), ClientError> {
     let user = &ctx.caller.user;
     match ctx
+        .ports
         .store
         .lease_nick(user, ctx.now_ms.div_euclid(1000), ctx.config.nick_lease)
         .await
@@ -417,11 +418,32 @@ mod tests {
     use crate::envelope::{Envelope, Target};
     use crate::memory::{MemoryHistory, MemoryLog, MemoryStore};
     use crate::model::{Caller, Nick, User, UserId};
+    use crate::ports::Ports;
 
-    /// A file store in a directory of its own under the system's temporary directory.
-    fn test_files() -> crate::memory::DirectoryFiles {
+    /// In-memory ports publishing to `log`, with a file store in a directory of its own
+    /// under the system's temporary directory.
+    fn test_ports(log: &Arc<MemoryLog>) -> Ports {
         let dir = std::env::temp_dir().join(format!("roomcast-http-{}", ulid::Ulid::new()));
-        crate::memory::DirectoryFiles::new(dir, "http://127.0.0.1/files", [1; 32]).unwrap()
+        Ports {
+            store: Arc::new(MemoryStore::new()),
+            history: Arc::new(MemoryHistory::default()),
+            publisher: log.clone(),
+            files: Arc::new(crate::memory::DirectoryFiles::new(dir, "http://127.0.0.1/files", [1; 32]).unwrap()),
+        }
+    }
+
+    /// A service calling over HTTP with `roles`.
+    fn service(roles: &[&str]) -> Caller {
+        Caller {
+            user: User {
+                user_id: UserId::new("svc"),
+                nick: Nick::trusted("svc"),
+            },
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            connection: None,
+            expires_at: None,
+            source_ip: None,
+        }
     }
 
     fn request<'a>(method: &'a str, path: &'a str, body: Option<&'a str>) -> Request<'a> {
@@ -546,19 +568,9 @@ mod tests {
 
     #[tokio::test]
     async fn publish_needs_the_service_or_admin_role() {
-        let (store, history) = (MemoryStore::new(), MemoryHistory::default());
         let log = Arc::new(MemoryLog::new("t", 1, 100));
+        let ports = test_ports(&log);
         let config = Config::default();
-        let caller = |roles: &[&str]| Caller {
-            user: User {
-                user_id: UserId::new("svc"),
-                nick: Nick::trusted("svc"),
-            },
-            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
-            connection: None,
-            expires_at: None,
-            source_ip: None,
-        };
         let body = r#"{"target":{"user":"u1"},"frame":{"type":"notice","text":"hello"}}"#;
         for (roles, status) in [
             (&[][..], 403),
@@ -566,12 +578,9 @@ mod tests {
             (&["service"][..], 202),
             (&["admin"][..], 202),
         ] {
-            let caller = caller(roles);
+            let caller = service(roles);
             let ctx = Context {
-                store: &store,
-                history: &history,
-                publisher: &*log,
-                files: &test_files(),
+                ports: &ports,
                 config: &config,
                 caller: &caller,
                 now_ms: 0,
@@ -595,24 +604,12 @@ mod tests {
         ] {
             assert!(types.contains(&kind), "{kind} is missing from {types:?}");
         }
-        let (store, history) = (MemoryStore::new(), MemoryHistory::default());
         let log = Arc::new(MemoryLog::new("t", 1, 100));
+        let ports = test_ports(&log);
         let config = Config::default();
-        let caller = Caller {
-            user: User {
-                user_id: UserId::new("svc"),
-                nick: Nick::trusted("svc"),
-            },
-            roles: vec!["admin".into()],
-            connection: None,
-            expires_at: None,
-            source_ip: None,
-        };
+        let caller = service(&["admin"]);
         let ctx = Context {
-            store: &store,
-            history: &history,
-            publisher: &*log,
-            files: &test_files(),
+            ports: &ports,
             config: &config,
             caller: &caller,
             now_ms: 0,

@@ -1,8 +1,11 @@
 //! The Lambda function behind every route of the HTTP API.
 
+use std::sync::Arc;
+
 use lambda_http::{run, service_fn, Error, Request};
 use roomcast_aws::config::{aws_sdk_config, Env};
 use roomcast_aws::kafka::KafkaPublisher;
+use roomcast_core::Ports;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,20 +14,19 @@ async fn main() -> Result<(), Error> {
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
     // One table holds connections, rooms and the message history.
-    let store = env.store(&sdk)?;
-    let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
-    let files = env.files(&sdk)?;
-    let api = http_api::HttpApi {
-        store: &store,
-        history: &store,
-        publisher: &publisher,
-        files: &files,
-        config: &config,
+    let store = Arc::new(env.store(&sdk)?);
+    let ports = Ports {
+        store: store.clone(),
+        history: store,
+        publisher: Arc::new(KafkaPublisher::new(
+            &roomcast_aws::secrets::kafka_settings(&env, &sdk).await?,
+        )?),
+        files: Arc::new(env.files(&sdk)?),
     };
 
     run(service_fn(|request: Request| {
-        let api = &api;
-        async move { Ok::<_, Error>(http_api::handle(api, request).await) }
+        let (ports, config) = (&ports, &config);
+        async move { Ok::<_, Error>(http_api::handle(ports, config, request).await) }
     }))
     .await
 }

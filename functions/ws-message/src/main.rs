@@ -1,9 +1,12 @@
 //! The Lambda function behind every message route of the WebSocket API.
 
+use std::sync::Arc;
+
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use roomcast_aws::config::{aws_sdk_config, Env};
 use roomcast_aws::kafka::KafkaPublisher;
+use roomcast_core::Ports;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,14 +15,20 @@ async fn main() -> Result<(), Error> {
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
     // One table holds connections, rooms and the message history.
-    let store = env.store(&sdk)?;
-    let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
-    // Attachments: presigning is local; checks and deletes are one S3 request each.
-    let files = env.files(&sdk)?;
+    let store = Arc::new(env.store(&sdk)?);
+    let ports = Ports {
+        store: store.clone(),
+        history: store,
+        publisher: Arc::new(KafkaPublisher::new(
+            &roomcast_aws::secrets::kafka_settings(&env, &sdk).await?,
+        )?),
+        // Attachments: presigning is local; checks and deletes are one S3 request each.
+        files: Arc::new(env.files(&sdk)?),
+    };
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-        let (store, publisher, files, config) = (&store, &publisher, &files, &config);
-        async move { Ok::<_, Error>(ws_message::handle(store, store, publisher, files, config, &event.payload).await) }
+        let (ports, config) = (&ports, &config);
+        async move { Ok::<_, Error>(ws_message::handle(ports, config, &event.payload).await) }
     }))
     .await
 }

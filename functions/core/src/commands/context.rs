@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::envelope::Stamp;
 use crate::error::{ClientError, ErrorCode};
 use crate::model::{Caller, ConnectionId, Member, RoomName};
-use crate::ports::{Files, History, Publisher, Store, StoreError};
+use crate::ports::{Ports, StoreError};
 use crate::quota::{Bucket, BucketKey};
 
 /// The role that may delete anyone's message and, when users sign in, send to the
@@ -15,11 +15,7 @@ pub const ADMIN_ROLE: &str = "admin";
 
 /// What a command runs against: the ports, the settings, and who is asking.
 pub struct Context<'a> {
-    pub store: &'a dyn Store,
-    pub history: &'a dyn History,
-    pub publisher: &'a dyn Publisher,
-    /// Where attachments live.
-    pub files: &'a dyn Files,
+    pub ports: &'a Ports,
     pub config: &'a Config,
     pub caller: &'a Caller,
     /// Milliseconds since the epoch: API Gateway's `requestTimeEpoch`.
@@ -51,7 +47,7 @@ impl Context<'_> {
         let Some(bucket) = bucket else {
             return Ok(());
         };
-        if self.store.take_token(&key, &bucket, self.now_ms).await? {
+        if self.ports.store.take_token(&key, &bucket, self.now_ms).await? {
             return Ok(());
         }
         Err(ClientError::new(
@@ -66,7 +62,8 @@ impl Context<'_> {
 
     /// The room must be one the caller is a member of.
     pub(crate) async fn require_member(&self, room: &RoomName) -> Result<Member, ClientError> {
-        self.store
+        self.ports
+            .store
             .member(room, &self.caller.user.user_id)
             .await?
             .ok_or_else(|| ClientError::not_member(room.as_str()))
@@ -75,10 +72,7 @@ impl Context<'_> {
 
 /// The ports and settings a WebSocket frame is handled with.
 pub struct Frame<'a> {
-    pub store: &'a dyn Store,
-    pub history: &'a dyn History,
-    pub publisher: &'a dyn Publisher,
-    pub files: &'a dyn Files,
+    pub ports: &'a Ports,
     pub config: &'a Config,
     /// The connection the frame came on.
     pub connection_id: &'a ConnectionId,

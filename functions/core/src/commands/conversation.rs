@@ -110,7 +110,7 @@ pub async fn kept_message(
     conversation: &Conversation,
     id: &MessageId,
 ) -> Result<StoredMessage, ClientError> {
-    let history: &dyn History = ctx.history;
+    let history: &dyn History = &*ctx.ports.history;
     // No message is dated in the future: refused without a look at the table or the log.
     if id.timestamp_ms() > ctx.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
         return Err(ClientError::not_found(format!(
@@ -133,6 +133,7 @@ pub async fn kept_message(
         return Err(missing());
     };
     let record = ctx
+        .ports
         .publisher
         .record_at(position)
         .await

@@ -37,6 +37,7 @@ impl Conversations {
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let page = ctx
+            .ports
             .history
             .conversations(&ctx.caller.user.user_id, self.before.as_ref(), self.limit)
             .await?;

@@ -38,7 +38,7 @@ impl CreateRoom {
         };
         ctx.take_token(BucketKey::room_creations(ctx.caller), bucket, "new rooms")
             .await?;
-        ctx.store.create_room(&room, ctx.config.limits.max_rooms).await?;
+        ctx.ports.store.create_room(&room, ctx.config.limits.max_rooms).await?;
         Ok(ServerFrame::RoomCreated { room: room.name })
     }
 }

@@ -187,7 +187,7 @@ impl Command {
         if caller.connection.is_none() && (self.shows_caller() || matches!(self, Command::Conversations(_))) {
             crate::http::hold_own_nick(ctx).await?;
             if caller.expires_at.is_none() {
-                ctx.store.remember_user(&caller.user).await?;
+                ctx.ports.store.remember_user(&caller.user).await?;
             }
         }
         self.run(ctx).await
@@ -207,16 +207,13 @@ pub async fn handle_frame(frame: &Frame<'_>, body: &str) -> ServerFrame {
     let action = command.action();
     let client_msg_id = command.client_msg_id().map(str::to_owned);
     let refused = |error| ServerFrame::error(error, Some(action)).for_message(client_msg_id.as_deref());
-    let caller = match frame.store.connection(frame.connection_id).await {
+    let caller = match frame.ports.store.connection(frame.connection_id).await {
         Ok(Some(connection)) => Caller::of(&connection).from_address(frame.source_ip),
         Ok(None) => return refused(not_registered()),
         Err(error) => return refused(error.into()),
     };
     let ctx = Context {
-        store: frame.store,
-        history: frame.history,
-        publisher: frame.publisher,
-        files: frame.files,
+        ports: frame.ports,
         config: frame.config,
         caller: &caller,
         now_ms: frame.now_ms,

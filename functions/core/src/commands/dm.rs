@@ -78,7 +78,7 @@ impl Dm {
         };
         let target = Target::direct(sender.user_id.clone(), recipient.user_id.clone());
         let stamp = ctx.stamp();
-        let id = stamp.id_at(publish(ctx.publisher, &Envelope::stamped(target, ctx.except(), stamp, &dm)).await?);
+        let id = stamp.id_at(publish(ctx, &Envelope::stamped(target, ctx.except(), stamp, &dm)).await?);
         Ok(ServerFrame::Ack {
             room: None,
             to: Some(recipient),
@@ -94,7 +94,7 @@ impl Dm {
     /// seen has no name to show).
     async fn recipient(&self, ctx: &Context<'_>) -> Result<User, ClientError> {
         match &self.to {
-            Recipient::Nick(nick) => match ctx.store.nick_owner(nick).await? {
+            Recipient::Nick(nick) => match ctx.ports.store.nick_owner(nick).await? {
                 Some(user_id) => Ok(User {
                     user_id,
                     nick: nick.clone(),
@@ -103,7 +103,7 @@ impl Dm {
                     "nobody called `{nick}` is online; name a user who is offline by `toUser`"
                 ))),
             },
-            Recipient::User(user_id) => ctx.store.known_user(user_id).await?.ok_or_else(|| {
+            Recipient::User(user_id) => ctx.ports.store.known_user(user_id).await?.ok_or_else(|| {
                 ClientError::not_found(format!(
                     "no user `{user_id}` is known: a signed-in user who has connected once, or an anonymous one online"
                 ))

@@ -79,7 +79,7 @@ impl History {
     /// never skips one, with no need to wait for messages to settle.
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let conversation = self.conversation.resolve(ctx).await?;
-        let page = ctx.history.page(&conversation, &self.cursor, self.limit).await?;
+        let page = ctx.ports.history.page(&conversation, &self.cursor, self.limit).await?;
         let (messages, cut) = fit(super::upload::entries(ctx, page.messages).await?, &self.cursor);
         let (room, with) = self.conversation.fields();
         Ok(ServerFrame::History {

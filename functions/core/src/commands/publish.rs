@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::{ClientError, ErrorCode};
 use crate::model::{LogPosition, MessageId, RoomName};
-use crate::ports::{PublishError, Publisher};
+use crate::ports::PublishError;
 use crate::protocol::ServerFrame;
 
 /// API Gateway's connection ids are 16 characters; anything much longer is not one.
@@ -21,24 +21,29 @@ const MAX_CONNECTION_ID_BYTES: usize = 128;
 /// The roles that may push any frame to anyone with `POST /api/publish`.
 pub const PUBLISH_ROLES: &[&str] = &["service", "admin"];
 
-/// Publishes, turning a failure into the `unavailable` answer, its cause kept (and logged
-/// where the answer is sent). The position names a chat record (see [`crate::envelope::Stamp`]).
-pub(crate) async fn publish(publisher: &dyn Publisher, envelope: &Envelope) -> Result<LogPosition, ClientError> {
-    publisher.publish(envelope).await.map_err(|error: PublishError| {
-        let refusal = match &error {
-            // A record the log did not confirm in time may still be written (a Kafka
-            // producer's request can land after its answer was given up on), so the
-            // client must not be told that nothing happened: sending it again blindly
-            // could show it twice.
-            PublishError::Timeout => ClientError::new(
-                ErrorCode::Unavailable,
-                "the message log did not confirm this in time; it may still go through, \
+/// Publishes for the command of `ctx`, turning a failure into the `unavailable` answer, its
+/// cause kept (and logged where the answer is sent). The position names a chat record (see
+/// [`crate::envelope::Stamp`]).
+pub(crate) async fn publish(ctx: &Context<'_>, envelope: &Envelope) -> Result<LogPosition, ClientError> {
+    ctx.ports
+        .publisher
+        .publish(envelope)
+        .await
+        .map_err(|error: PublishError| {
+            let refusal = match &error {
+                // A record the log did not confirm in time may still be written (a Kafka
+                // producer's request can land after its answer was given up on), so the
+                // client must not be told that nothing happened: sending it again blindly
+                // could show it twice.
+                PublishError::Timeout => ClientError::new(
+                    ErrorCode::Unavailable,
+                    "the message log did not confirm this in time; it may still go through, \
                  so look for it before trying again",
-            ),
-            PublishError::Refused(_) => ClientError::unavailable("the message log"),
-        };
-        refusal.caused_by(error)
-    })
+                ),
+                PublishError::Refused(_) => ClientError::unavailable("the message log"),
+            };
+            refusal.caused_by(error)
+        })
 }
 
 /// Publishes a frame about a conversation's message (`edited`, `deleted`) where the
@@ -52,11 +57,7 @@ pub(crate) async fn publish_about(
     frame: &ServerFrame,
 ) -> Result<(), ClientError> {
     let target = conversation.target(&ctx.caller.user.user_id);
-    publish(
-        ctx.publisher,
-        &Envelope::stamped(target, ctx.except(), ctx.stamp(), frame),
-    )
-    .await?;
+    publish(ctx, &Envelope::stamped(target, ctx.except(), ctx.stamp(), frame)).await?;
     Ok(())
 }
 
@@ -137,7 +138,7 @@ impl Publish {
             frame: self.frame,
             ..Envelope::new(id.to_string(), self.target, None, &ServerFrame::Pong)
         };
-        publish(ctx.publisher, &envelope).await?;
+        publish(ctx, &envelope).await?;
         Ok(ServerFrame::Published { id })
     }
 }

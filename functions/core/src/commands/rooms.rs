@@ -19,7 +19,7 @@ impl Rooms {
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let broadcast = RoomName::trusted(ctx.config.broadcast_room.clone());
-        let catalog = ctx.store.rooms().await?;
+        let catalog = ctx.ports.store.rooms().await?;
         let rooms = std::iter::once(broadcast.clone())
             .chain(
                 catalog

@@ -67,7 +67,7 @@ impl Send {
         // derive its id from it, so the room has one order (docs/protocol.md, "One order").
         let stamp = ctx.stamp();
         let envelope = Envelope::stamped(Target::Room(self.room.clone()), ctx.except(), stamp, &message);
-        let id = stamp.id_at(publish(ctx.publisher, &envelope).await?);
+        let id = stamp.id_at(publish(ctx, &envelope).await?);
         Ok(ServerFrame::Ack {
             room: Some(self.room),
             to: None,

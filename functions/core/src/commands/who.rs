@@ -25,6 +25,7 @@ impl Who {
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         ctx.require_member(&self.room).await?;
         let mut users: Vec<OnlineMember> = ctx
+            .ports
             .store
             .members(&self.room)
             .await?

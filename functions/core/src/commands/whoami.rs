@@ -18,7 +18,7 @@ impl WhoAmI {
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let caller = ctx.caller;
-        let rooms = ctx.store.rooms_of(&caller.user.user_id).await?;
+        let rooms = ctx.ports.store.rooms_of(&caller.user.user_id).await?;
         Ok(ServerFrame::WhoAmI {
             connection_id: caller.connection.clone(),
             user_id: caller.user.user_id.clone(),
