@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
-use roomcast_aws::connections::{ConnectionsNotifier, SdkConnectionsNotifier};
+use roomcast_aws::notifier::{ConnectionsNotifier, SdkConnectionsNotifier};
 use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::Config;

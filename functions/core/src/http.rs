@@ -7,8 +7,8 @@
 use serde_json::{Map, Value};
 
 use crate::commands::{
-    Command, Context, Conversations, CreateRoom, Delete, Dm, Edit, History, Join, Leave, ParseError, Publish, Rooms,
-    Send, Upload, Who,
+    Command, Context, Conversations, CreateRoom, Delete, Dm, Edit, Join, Leave, ListRooms, ParseError, Publish,
+    ReadHistory, SendToRoom, Upload, Who,
 };
 use crate::config::Config;
 use crate::error::{ClientError, ErrorCode};
@@ -99,7 +99,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/api/rooms",
-        action: Rooms::ACTION,
+        action: ListRooms::ACTION,
         status: 200,
     },
     Route {
@@ -123,13 +123,13 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/api/rooms/{room}/messages",
-        action: History::ACTION,
+        action: ReadHistory::ACTION,
         status: 200,
     },
     Route {
         method: "POST",
         path: "/api/rooms/{room}/messages",
-        action: Send::ACTION,
+        action: SendToRoom::ACTION,
         status: 202,
     },
     Route {
@@ -159,7 +159,7 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/api/users/{userId}/messages",
-        action: History::ACTION,
+        action: ReadHistory::ACTION,
         status: 200,
     },
     Route {
@@ -240,7 +240,7 @@ impl Route {
 /// The query parameters each action takes.
 fn query_fields(action: &str) -> &'static [&'static str] {
     match action {
-        History::ACTION => &["before", "after", "limit"],
+        ReadHistory::ACTION => &["before", "after", "limit"],
         Conversations::ACTION => &["before", "limit"],
         _ => &[],
     }
@@ -544,7 +544,7 @@ mod tests {
     #[test]
     fn the_path_names_the_room_and_the_query_pages() {
         let body = Some(r#"{"room":"elsewhere","text":"hi"}"#);
-        let Ok(Operation::Command(Command::Send(send), _)) = route(
+        let Ok(Operation::Command(Command::SendToRoom(send), _)) = route(
             &request("POST", "/api/rooms/general/messages", body),
             &Config::default(),
         ) else {
@@ -557,7 +557,7 @@ mod tests {
             ("limit".into(), "10".into()),
             ("room".into(), "ignored".into()),
         ];
-        let Ok(Operation::Command(Command::History(history), _)) = route(&history, &Config::default()) else {
+        let Ok(Operation::Command(Command::ReadHistory(history), _)) = route(&history, &Config::default()) else {
             panic!("a history page");
         };
         assert_eq!(history.limit, 10);

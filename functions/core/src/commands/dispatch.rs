@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::context::{not_registered, Context, Frame};
 use super::{
-    Conversations, CreateRoom, Delete, Dm, Edit, History, Join, Leave, Ping, Rooms, Send, Upload, Who, WhoAmI,
+    Conversations, CreateRoom, Delete, Dm, Edit, Join, Leave, ListRooms, Ping, ReadHistory, SendToRoom, Upload, Who,
+    WhoAmI,
 };
 use crate::config::Config;
 use crate::error::{ClientError, ErrorCode};
@@ -96,13 +97,13 @@ actions! {
     // action       => command,       cost,       shows the caller;
     "join"          => Join,          Membership, true;
     "leave"         => Leave,         Membership, true;
-    "send"          => Send,          Message,    true;
+    "send"          => SendToRoom,    Message,    true;
     "dm"            => Dm,            Message,    true;
     "edit"          => Edit,          Message,    true;
     "delete"        => Delete,        Message,    true;
-    "history"       => History,       Read,       false;
+    "history"       => ReadHistory,   Read,       false;
     "conversations" => Conversations, Read,       false;
-    "rooms"         => Rooms,         Read,       false;
+    "rooms"         => ListRooms,     Read,       false;
     "createRoom"    => CreateRoom,    Free,       false;
     "upload"        => Upload,        Message,    false;
     "who"           => Who,           Read,       false;
@@ -163,7 +164,7 @@ impl Command {
     /// The client's id for the message a `send` or `dm` carries.
     pub fn client_msg_id(&self) -> Option<&str> {
         match self {
-            Command::Send(cmd) => cmd.body.client_msg_id.as_deref(),
+            Command::SendToRoom(cmd) => cmd.body.client_msg_id.as_deref(),
             Command::Dm(cmd) => cmd.body.client_msg_id.as_deref(),
             _ => None,
         }

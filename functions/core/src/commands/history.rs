@@ -32,13 +32,13 @@ pub(super) fn parse_limit(limit: Option<i64>) -> Result<usize, ClientError> {
 }
 
 #[derive(Debug)]
-pub struct History {
+pub struct ReadHistory {
     pub conversation: ConversationRef,
     pub cursor: Cursor,
     pub limit: usize,
 }
 
-impl History {
+impl ReadHistory {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         #[derive(Deserialize)]
         struct Fields {

@@ -9,9 +9,9 @@ use crate::model::RoomName;
 use crate::protocol::{RoomInfo, ServerFrame};
 
 #[derive(Debug)]
-pub struct Rooms;
+pub struct ListRooms;
 
-impl Rooms {
+impl ListRooms {
     /// It has no fields; any other is ignored.
     pub fn parse(_: Value, _: &Config) -> Result<Self, ClientError> {
         Ok(Self)

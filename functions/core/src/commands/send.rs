@@ -20,12 +20,12 @@ use crate::protocol::ServerFrame;
 pub const BROADCAST_ROLE: &str = super::context::ADMIN_ROLE;
 
 #[derive(Debug)]
-pub struct Send {
+pub struct SendToRoom {
     pub room: RoomName,
     pub body: MessageBody,
 }
 
-impl Send {
+impl SendToRoom {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
