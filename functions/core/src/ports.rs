@@ -186,6 +186,23 @@ pub struct Ports {
     pub files: Arc<dyn Files>,
 }
 
+impl Ports {
+    /// The ports of a store that keeps the message history too (the DynamoDB table).
+    pub fn one_store<S: Store + History + 'static>(
+        store: S,
+        publisher: impl Publisher + 'static,
+        files: impl Files + 'static,
+    ) -> Self {
+        let store = Arc::new(store);
+        Self {
+            store: store.clone(),
+            history: store,
+            publisher: Arc::new(publisher),
+            files: Arc::new(files),
+        }
+    }
+}
+
 /// Kept messages: kafka-archive writes them, in log order within each conversation;
 /// `history`, `conversations`, `edit`, `delete` and replies read them. Every write is one
 /// conditional write (for a direct message, plus one per user on that user's

@@ -1,7 +1,5 @@
 //! The Lambda function behind every route of the HTTP API.
 
-use std::sync::Arc;
-
 use lambda_http::{run, service_fn, Error, Request};
 use roomcast_aws::config::{aws_sdk_config, Env};
 use roomcast_aws::kafka::KafkaPublisher;
@@ -14,15 +12,11 @@ async fn main() -> Result<(), Error> {
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
     // One table holds connections, rooms and the message history.
-    let store = Arc::new(env.store(&sdk)?);
-    let ports = Ports {
-        store: store.clone(),
-        history: store,
-        publisher: Arc::new(KafkaPublisher::new(
-            &roomcast_aws::secrets::kafka_settings(&env, &sdk).await?,
-        )?),
-        files: Arc::new(env.files(&sdk)?),
-    };
+    let ports = Ports::one_store(
+        env.store(&sdk)?,
+        KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?,
+        env.files(&sdk)?,
+    );
 
     run(service_fn(|request: Request| {
         let (ports, config) = (&ports, &config);

@@ -1,7 +1,5 @@
 //! The Lambda function behind every message route of the WebSocket API.
 
-use std::sync::Arc;
-
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use roomcast_aws::config::{aws_sdk_config, Env};
@@ -14,17 +12,13 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
-    // One table holds connections, rooms and the message history.
-    let store = Arc::new(env.store(&sdk)?);
-    let ports = Ports {
-        store: store.clone(),
-        history: store,
-        publisher: Arc::new(KafkaPublisher::new(
-            &roomcast_aws::secrets::kafka_settings(&env, &sdk).await?,
-        )?),
-        // Attachments: presigning is local; checks and deletes are one S3 request each.
-        files: Arc::new(env.files(&sdk)?),
-    };
+    // One table holds connections, rooms and the message history. Attachments: presigning
+    // is local; checks and deletes are one S3 request each.
+    let ports = Ports::one_store(
+        env.store(&sdk)?,
+        KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?,
+        env.files(&sdk)?,
+    );
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
         let (ports, config) = (&ports, &config);
