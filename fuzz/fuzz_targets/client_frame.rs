@@ -12,14 +12,15 @@
 //! publishes is one fan-out can decode.
 #![no_main]
 
+use std::sync::Arc;
+
 use libfuzzer_sys::fuzz_target;
 use roomcast_core::clock::now_ms;
 use roomcast_core::commands::{handle_frame, Command, Frame, ParseError, ACTIONS};
 use roomcast_core::history::{Conversation, StoredMessage};
 use roomcast_core::memory::{DirectoryFiles, MemoryHistory, MemoryLog, MemoryStore};
 use roomcast_core::{
-    Config, ConnectionId, Connections as _, Envelope, ErrorCode, History as _, MessageId, Nick, RoomName, ServerFrame,
-    User, UserId,
+    Config, ConnectionId, Envelope, ErrorCode, MessageId, Nick, Ports, RoomName, ServerFrame, User, UserId,
 };
 use roomcast_fuzz::runtime;
 use serde_json::Value;
@@ -42,27 +43,32 @@ const PROTOCOL_CODES: &[&str] = &[
 ];
 
 struct Backends {
-    store: MemoryStore,
-    history: MemoryHistory,
-    log: MemoryLog,
-    /// Never written: no upload of the fuzzer's is ever PUT, so `files` are `not_found`.
-    files: DirectoryFiles,
+    /// The file store is never written: no upload of the fuzzer's is ever PUT, so `files`
+    /// are `not_found`.
+    ports: Ports,
+    /// The ports' publisher, read back.
+    log: Arc<MemoryLog>,
 }
 
 /// `general` (created by alice) and the broadcast room; alice (`c-alice`, signed in, the
 /// caller) and bob (`c-bob`) are online and members of `general`, where alice's message
 /// `KEPT` is kept. Rooms are made and joined with frames, as clients do.
 async fn backends(config: &Config, now: i64) -> Backends {
+    let log = Arc::new(MemoryLog::new("roomcast-events", 2, 10_000));
+    let files = DirectoryFiles::new(
+        std::env::temp_dir().join(format!("roomcast-fuzz-files-{}", std::process::id())),
+        "http://127.0.0.1:9/files",
+        [3; 32],
+    )
+    .expect("a scratch directory");
     let backends = Backends {
-        store: MemoryStore::new(),
-        history: MemoryHistory::default(),
-        log: MemoryLog::new("roomcast-events", 2, 10_000),
-        files: DirectoryFiles::new(
-            std::env::temp_dir().join(format!("roomcast-fuzz-files-{}", std::process::id())),
-            "http://127.0.0.1:9/files",
-            [3; 32],
-        )
-        .expect("a scratch directory"),
+        ports: Ports {
+            store: Arc::new(MemoryStore::new()),
+            history: Arc::new(MemoryHistory::default()),
+            publisher: log.clone(),
+            files: Arc::new(files),
+        },
+        log,
     };
     let user = |id: &str, nick: &str| User {
         user_id: UserId::new(id),
@@ -93,6 +99,7 @@ async fn backends(config: &Config, now: i64) -> Backends {
             expires_at: now / 1000 + config.connection_ttl.as_secs() as i64,
         };
         backends
+            .ports
             .store
             .add_connection(&connection)
             .await
@@ -104,6 +111,7 @@ async fn backends(config: &Config, now: i64) -> Backends {
     }
     let id = MessageId::parse(KEPT).expect("a ULID");
     backends
+        .ports
         .history
         .keep(&StoredMessage {
             ts: id.timestamp_ms(),
@@ -127,10 +135,7 @@ async fn backends(config: &Config, now: i64) -> Backends {
 impl Backends {
     fn frame<'a>(&'a self, config: &'a Config, connection_id: &'a ConnectionId, now: i64) -> Frame<'a> {
         Frame {
-            store: &self.store,
-            history: &self.history,
-            publisher: &self.log,
-            files: &self.files,
+            ports: &self.ports,
             config,
             connection_id,
             source_ip: None,

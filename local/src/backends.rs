@@ -12,7 +12,7 @@ use roomcast_aws::kafka::{ensure_topic, KafkaPublisher, KafkaSettings};
 use roomcast_core::memory::{DirectoryFiles, MemoryHistory, MemoryLog, MemoryStore};
 use roomcast_core::model::Room;
 use roomcast_core::ports::StoreError;
-use roomcast_core::{Files, History, Publisher, RoomName, Store, UserId};
+use roomcast_core::{Files, History, Ports, Publisher, RoomName, Store, UserId};
 
 use crate::kafka_source::KafkaSource;
 use crate::settings::Settings;
@@ -22,18 +22,15 @@ use crate::source::{MemorySource, RecordSource};
 const EMBEDDED_RETENTION: usize = 100_000;
 
 pub struct Backends {
-    pub store: Arc<dyn Store>,
-    /// Kept messages: the same DynamoDB table as `store`, or an in-memory history.
-    pub history: Arc<dyn History>,
-    pub publisher: Arc<dyn Publisher>,
+    /// The store, the history, the event log and the file store (the S3 API, or the
+    /// embedded directory store).
+    pub ports: Ports,
     /// Where kafka-fanout's event source mapping reads.
     pub fan_out_source: Box<dyn RecordSource>,
     /// Where kafka-archive's reads: the same topic in a consumer group of its own, or the
     /// same embedded log from its own positions.
     pub archive_source: Box<dyn RecordSource>,
     pub store_description: String,
-    /// Where attachments live: the S3 API, or the embedded directory store.
-    pub files: Arc<dyn Files>,
     /// The embedded directory store, whose URLs the gateway serves (`None` with S3).
     pub directory: Option<Arc<DirectoryFiles>>,
     pub files_description: String,
@@ -131,12 +128,14 @@ pub async fn open(settings: &Settings, sdk: &SdkConfig, origin: &str) -> anyhow:
     seed_rooms(&*store, &settings.rooms).await?;
     let (files, directory, files_description) = open_files(settings, sdk, origin).await?;
     Ok(Backends {
-        files,
+        ports: Ports {
+            store,
+            history,
+            publisher,
+            files,
+        },
         directory,
         files_description,
-        store,
-        history,
-        publisher,
         fan_out_source,
         archive_source,
         store_description,

@@ -1,20 +1,16 @@
 //! The Lambda functions, invoked in-process: the same handler code the functions run in
 //! AWS, given the events API Gateway and the Kafka event source mapping would send.
 
-use std::sync::Arc;
-
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::kafka::KafkaEvent;
 use roomcast_core::archive::{ArchiveConfig, ArchiveReport};
 use roomcast_core::fan_out::{FanOutConfig, FanOutReport};
-use roomcast_core::{Config, Files, History, Notifier, Publisher, Store};
+use roomcast_core::{Config, Notifier, Ports};
 
 pub struct Functions {
-    pub store: Arc<dyn Store>,
-    pub history: Arc<dyn History>,
-    pub publisher: Arc<dyn Publisher>,
-    /// Where attachments live: the gateway's own directory store, or an S3 API.
-    pub files: Arc<dyn Files>,
+    /// The backends the settings chose (see [`crate::backends`]); attachments live in the
+    /// gateway's own directory store, or an S3 API.
+    pub ports: Ports,
     pub config: Config,
     pub fan_out: FanOutConfig,
     /// kafka-archive's settings: the retention of history and the limits a kept message meets.
@@ -53,41 +49,29 @@ impl Functions {
 
     /// http-api on one request, as lambda_http hands it over.
     pub async fn http(&self, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-        let api = http_api::HttpApi {
-            store: &*self.store,
-            history: &*self.history,
-            publisher: &*self.publisher,
-            files: &*self.files,
-            config: &self.config,
-        };
-        http_api::handle(&api, request).await
+        http_api::handle(&self.ports, &self.config, request).await
     }
 
     pub async fn connect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-        ws_connect::handle(&*self.store, &*self.publisher, &self.config, event).await
+        let ports = &self.ports;
+        ws_connect::handle(&*ports.store, &*ports.publisher, &self.config, event).await
     }
 
     pub async fn message(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-        ws_message::handle(
-            &*self.store,
-            &*self.history,
-            &*self.publisher,
-            &*self.files,
-            &self.config,
-            event,
-        )
-        .await
+        ws_message::handle(&self.ports, &self.config, event).await
     }
 
     pub async fn disconnect(&self, event: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
-        ws_disconnect::handle(&*self.store, &*self.publisher, &self.config, event).await
+        let ports = &self.ports;
+        ws_disconnect::handle(&*ports.store, &*ports.publisher, &self.config, event).await
     }
 
     pub async fn fan_out(&self, event: &KafkaEvent) -> Result<FanOutReport, kafka_fanout::BatchFailed> {
-        kafka_fanout::handle(&*self.store, &*self.publisher, &*self.notifier, &self.fan_out, event).await
+        let ports = &self.ports;
+        kafka_fanout::handle(&*ports.store, &*ports.publisher, &*self.notifier, &self.fan_out, event).await
     }
 
     pub async fn archive(&self, event: &KafkaEvent) -> Result<ArchiveReport, kafka_archive::BatchFailed> {
-        kafka_archive::handle(&*self.history, &self.archive, event).await
+        kafka_archive::handle(&*self.ports.history, &self.archive, event).await
     }
 }

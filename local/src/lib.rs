@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
-use roomcast_aws::connections::{ConnectionsNotifier, SdkConnectionsNotifier};
+use roomcast_aws::notifier::{ConnectionsNotifier, SdkConnectionsNotifier};
 use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::Config;
@@ -144,10 +144,7 @@ pub async fn start(settings: Settings, mut config: Config, fan_out: FanOutConfig
         false => None,
     };
     let functions = Arc::new(Functions {
-        store: opened.store,
-        history: opened.history,
-        publisher: opened.publisher,
-        files: opened.files,
+        ports: opened.ports,
         config,
         fan_out,
         archive,
@@ -322,13 +319,13 @@ impl Running {
 
     /// The store the functions use, to look at state from tests.
     pub fn store(&self) -> Arc<dyn roomcast_core::Store> {
-        self.gateway.functions.store.clone()
+        self.gateway.functions.ports.store.clone()
     }
 
     /// The file store the functions use (the embedded directory, whose URLs this gateway
     /// serves, or the S3 API's bucket), to sign URLs from tests.
     pub fn files(&self) -> Arc<dyn roomcast_core::Files> {
-        self.gateway.functions.files.clone()
+        self.gateway.functions.ports.files.clone()
     }
 
     /// The sign-in mode the gateway runs with.

@@ -18,6 +18,7 @@
 //! dynamo_requests -- --short`, in the dev profile) runs 100 records over 1 and 10 rooms.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use clap::Parser;
@@ -25,7 +26,7 @@ use roomcast_aws::dynamo::{ensure_table, DynamoStore};
 use roomcast_core::archive::ArchiveConfig;
 use roomcast_core::fan_out::FanOutConfig;
 use roomcast_core::memory::{LogRecord, MemoryLog};
-use roomcast_core::Config;
+use roomcast_core::{Config, Ports};
 use roomcast_tests::connections::ConnectionsServer;
 use roomcast_tests::dynamo_requests::{self, Use};
 use roomcast_tests::{events, moto, unique_name};
@@ -212,10 +213,15 @@ async fn main() {
         // transaction, so a small table keeps set-up quick.
         let table = unique_name("requests");
         ensure_table(&client, &table).await.expect("table created");
-        let store = DynamoStore::new(client.clone(), table);
-        let log = MemoryLog::new("roomcast-events", 3, 1_000_000);
-        // No file is sent here: the scratch store is never reached.
-        let files = roomcast_tests::files::scratch_directory("http://127.0.0.1:9/files");
+        let store = Arc::new(DynamoStore::new(client.clone(), table));
+        let log = Arc::new(MemoryLog::new("roomcast-events", 3, 1_000_000));
+        let ports = Ports {
+            store: store.clone(),
+            history: store.clone(),
+            publisher: log.clone(),
+            // No file is sent here: the scratch store is never reached.
+            files: Arc::new(roomcast_tests::files::scratch_directory("http://127.0.0.1:9/files")),
+        };
 
         let mut rooms = Vec::new();
         tally.take();
@@ -224,19 +230,22 @@ async fn main() {
             let mut members = Vec::new();
             for m in 0..options.members {
                 let id = events::connection_id();
-                let connect =
-                    ws_connect::handle(&store, &log, &config, &events::connect(&id, Some(&format!("u{r}x{m}")))).await;
+                let connect = ws_connect::handle(
+                    &*store,
+                    &*log,
+                    &config,
+                    &events::connect(&id, Some(&format!("u{r}x{m}"))),
+                )
+                .await;
                 assert_eq!(connect.status_code, 200, "{connect:?}");
                 if m == 0 {
                     // Its first member makes the room, as a client does.
                     let create = format!(r#"{{"action":"createRoom","room":"{name}"}}"#);
-                    let created =
-                        ws_message::handle(&store, &store, &log, &files, &config, &events::message(&id, &create)).await;
+                    let created = ws_message::handle(&ports, &config, &events::message(&id, &create)).await;
                     assert_ne!(body(&created)["type"], "error", "{created:?}");
                 }
                 let join = format!(r#"{{"action":"join","room":"{name}"}}"#);
-                let joined =
-                    ws_message::handle(&store, &store, &log, &files, &config, &events::message(&id, &join)).await;
+                let joined = ws_message::handle(&ports, &config, &events::message(&id, &join)).await;
                 assert_eq!(body(&joined)["type"], "joined", "{joined:?}");
                 members.push(id);
             }
@@ -262,8 +271,7 @@ async fn main() {
                 let room = &rooms[n % room_count];
                 let sender = &room.members[(n / room_count) % room.members.len()];
                 let send = format!(r#"{{"action":"send","room":"{}","text":"message {n}"}}"#, room.name);
-                let answer =
-                    ws_message::handle(&store, &store, &log, &files, &config, &events::message(sender, &send)).await;
+                let answer = ws_message::handle(&ports, &config, &events::message(sender, &send)).await;
                 assert_eq!(body(&answer)["type"], "ack", "{answer:?}");
             }
             let sends = tally.take();
@@ -273,11 +281,11 @@ async fn main() {
             assert_eq!(records.len(), record_count, "one record per send");
             let event = events::kafka_batch(&records);
 
-            let report = kafka_fanout::handle(&store, &log, &notifier, &fan_out_config, &event)
+            let report = kafka_fanout::handle(&*store, &*log, &notifier, &fan_out_config, &event)
                 .await
                 .expect("batch delivered");
             let fan_out = tally.take();
-            let archived = kafka_archive::handle(&store, &archive_config, &event)
+            let archived = kafka_archive::handle(&*store, &archive_config, &event)
                 .await
                 .expect("batch archived");
             let archive = tally.take();

@@ -1,26 +1,33 @@
 //! The two sets of backends every behaviour is tested on: the in-process stand-ins of the
 //! embedded mode, and the real ones (moto's DynamoDB and S3 APIs and a tansu Kafka broker).
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use roomcast_core::{Envelope, ServerFrame, Target};
 
 use roomcast_core::memory::{LogRecord, MemoryHistory, MemoryLog, MemoryStore};
-use roomcast_core::{Files, History, Publisher, Store};
+use roomcast_core::{Ports, Publisher, Store};
 
 /// The id prefix of the records `published` appends to find the end of the log.
 const SENTINEL: &str = "sentinel";
 
+/// The ports (`backends.store`, ... through `Deref`) and where their log can be read back.
 pub struct Backends {
-    pub store: Arc<dyn Store>,
-    /// The message history: the same table as `store` on the real backends.
-    pub history: Arc<dyn History>,
-    pub publisher: Arc<dyn Publisher>,
-    /// Attachments: a scratch directory store (whose URLs nothing serves here), or a
+    /// The message history is the same table as the store on the real backends;
+    /// attachments go to a scratch directory store (whose URLs nothing serves here), or a
     /// bucket of moto's S3.
-    pub files: Arc<dyn Files>,
+    pub ports: Ports,
     log: Log,
+}
+
+impl Deref for Backends {
+    type Target = Ports;
+
+    fn deref(&self) -> &Ports {
+        &self.ports
+    }
 }
 
 #[derive(Clone)]
@@ -35,10 +42,12 @@ impl Backends {
         // One partition, like the real topic here, so `published` keeps publish order.
         let log = Arc::new(MemoryLog::new("roomcast-events", 1, 100_000));
         Self {
-            store: Arc::new(MemoryStore::new()),
-            history: Arc::new(MemoryHistory::default()),
-            publisher: log.clone(),
-            files: Arc::new(crate::files::scratch_directory("http://127.0.0.1:9/files")),
+            ports: Ports {
+                store: Arc::new(MemoryStore::new()),
+                history: Arc::new(MemoryHistory::default()),
+                publisher: log.clone(),
+                files: Arc::new(crate::files::scratch_directory("http://127.0.0.1:9/files")),
+            },
             log: Log::Memory(log),
         }
     }
@@ -50,10 +59,12 @@ impl Backends {
         let topic = crate::tansu::fresh_topic(1).await;
         let publisher = crate::tansu::publisher(&topic);
         Self {
-            store: store.clone(),
-            history: store,
-            publisher: Arc::new(publisher),
-            files: Arc::new(crate::moto::fresh_files().await),
+            ports: Ports {
+                store: store.clone(),
+                history: store,
+                publisher: Arc::new(publisher),
+                files: Arc::new(crate::moto::fresh_files().await),
+            },
             log: Log::Kafka { topic },
         }
     }
@@ -62,10 +73,10 @@ impl Backends {
     /// broken event log.
     pub fn with_publisher(&self, publisher: Arc<dyn Publisher>) -> Self {
         Self {
-            store: self.store.clone(),
-            history: self.history.clone(),
-            publisher,
-            files: self.files.clone(),
+            ports: Ports {
+                publisher,
+                ..self.ports.clone()
+            },
             log: self.log.clone(),
         }
     }
@@ -74,10 +85,10 @@ impl Backends {
     /// reach the same table through a fault proxy.
     pub fn with_store(&self, store: Arc<dyn Store>) -> Self {
         Self {
-            store,
-            history: self.history.clone(),
-            publisher: self.publisher.clone(),
-            files: self.files.clone(),
+            ports: Ports {
+                store,
+                ..self.ports.clone()
+            },
             log: self.log.clone(),
         }
     }

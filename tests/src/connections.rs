@@ -119,9 +119,9 @@ impl ConnectionsServer {
     }
 
     /// kafka-fanout's notifier, pointed at this server as at API Gateway's stage URL.
-    pub fn notifier(&self) -> roomcast_aws::connections::ConnectionsNotifier {
+    pub fn notifier(&self) -> roomcast_aws::notifier::ConnectionsNotifier {
         let credentials = aws_sdk_apigatewaymanagement::config::Credentials::new("test", "test", None, None, "tests");
-        roomcast_aws::connections::ConnectionsNotifier::with_credentials(
+        roomcast_aws::notifier::ConnectionsNotifier::with_credentials(
             aws_sdk_apigatewaymanagement::config::SharedCredentialsProvider::new(credentials),
             "us-east-1",
             &self.endpoint,

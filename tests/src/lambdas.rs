@@ -55,16 +55,7 @@ impl Lambdas {
     }
 
     pub async fn answer(&self, event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest) -> Value {
-        let backends = &self.backends;
-        let response = ws_message::handle(
-            &*backends.store,
-            &*backends.history,
-            &*backends.publisher,
-            &*backends.files,
-            &self.config,
-            &event,
-        )
-        .await;
+        let response = ws_message::handle(&self.backends, &self.config, &event).await;
         assert_eq!(response.status_code, 200);
         match response.body {
             Some(Body::Text(text)) => serde_json::from_str(&text).expect("reply is JSON"),

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use clap::Parser;
 use futures::stream::{self, StreamExt};
 use futures::SinkExt;
-use roomcast_aws::connections::{ConnectionsNotifier, SdkConnectionsNotifier};
+use roomcast_aws::notifier::{ConnectionsNotifier, SdkConnectionsNotifier};
 use roomcast_core::ports::Notifier;
 use roomcast_core::ConnectionId;
 use serde_json::{json, Value};

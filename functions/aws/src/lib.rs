@@ -10,8 +10,6 @@ pub mod apigw;
 #[cfg(feature = "adapters")]
 pub mod config;
 #[cfg(feature = "adapters")]
-pub mod connections;
-#[cfg(feature = "adapters")]
 pub mod credentials;
 #[cfg(feature = "adapters")]
 pub mod dynamo;
@@ -22,6 +20,8 @@ pub mod files;
 pub mod https;
 #[cfg(feature = "adapters")]
 pub mod kafka;
+#[cfg(feature = "adapters")]
+pub mod notifier;
 #[cfg(feature = "adapters")]
 pub mod secrets;
 #[cfg(feature = "adapters")]

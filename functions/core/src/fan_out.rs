@@ -28,7 +28,7 @@ use crate::backoff::backoff;
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::model::{ConnectionId, RoomName, UserId};
-use crate::ports::{Audience as AudiencePort, Notifier, NotifyError, Publisher, Store, StoreError};
+use crate::ports::{Audience, Notifier, NotifyError, Publisher, Store, StoreError};
 use crate::session;
 
 pub use crate::record::Record;
@@ -96,7 +96,7 @@ pub enum FanOutError {
 
 /// Whose connections a record goes to; one lookup each per batch.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Audience {
+enum Recipients {
     Room(RoomName),
     /// The broadcast room and `{all: true}`: every connection in any room.
     Everyone,
@@ -104,21 +104,21 @@ enum Audience {
     Connection(ConnectionId),
 }
 
-impl Audience {
+impl Recipients {
     /// Whose connections get the record, each with the user the frame must name as
     /// `with` (the other side of a direct conversation), if any.
     fn of(target: &Target, domain: &Config) -> Vec<(Self, Option<UserId>)> {
         let one = match target {
-            Target::Room(room) if domain.is_broadcast(room.as_str()) => Audience::Everyone,
-            Target::Room(room) => Audience::Room(room.clone()),
-            Target::All => Audience::Everyone,
-            Target::User(user) => Audience::User(user.clone()),
-            Target::Connection(id) => Audience::Connection(id.clone()),
-            Target::Direct(a, b) if a == b => return vec![(Audience::User(a.clone()), Some(a.clone()))],
+            Target::Room(room) if domain.is_broadcast(room.as_str()) => Recipients::Everyone,
+            Target::Room(room) => Recipients::Room(room.clone()),
+            Target::All => Recipients::Everyone,
+            Target::User(user) => Recipients::User(user.clone()),
+            Target::Connection(id) => Recipients::Connection(id.clone()),
+            Target::Direct(a, b) if a == b => return vec![(Recipients::User(a.clone()), Some(a.clone()))],
             Target::Direct(a, b) => {
                 return vec![
-                    (Audience::User(a.clone()), Some(b.clone())),
-                    (Audience::User(b.clone()), Some(a.clone())),
+                    (Recipients::User(a.clone()), Some(b.clone())),
+                    (Recipients::User(b.clone()), Some(a.clone())),
                 ]
             }
         };
@@ -127,19 +127,19 @@ impl Audience {
 
     fn describe(&self) -> String {
         match self {
-            Audience::Room(room) => format!("room {room}"),
-            Audience::Everyone => "the broadcast audience".to_owned(),
-            Audience::User(user) => format!("user {user}"),
-            Audience::Connection(id) => format!("connection {id}"),
+            Recipients::Room(room) => format!("room {room}"),
+            Recipients::Everyone => "the broadcast audience".to_owned(),
+            Recipients::User(user) => format!("user {user}"),
+            Recipients::Connection(id) => format!("connection {id}"),
         }
     }
 
-    async fn look_up<S: AudiencePort + ?Sized>(&self, store: &S) -> Result<Vec<ConnectionId>, StoreError> {
+    async fn look_up<S: Audience + ?Sized>(&self, store: &S) -> Result<Vec<ConnectionId>, StoreError> {
         match self {
-            Audience::Room(room) => store.room_audience(room).await,
-            Audience::Everyone => store.broadcast_audience().await,
-            Audience::User(user) => store.user_audience(user).await,
-            Audience::Connection(id) => Ok(vec![id.clone()]),
+            Recipients::Room(room) => store.room_audience(room).await,
+            Recipients::Everyone => store.broadcast_audience().await,
+            Recipients::User(user) => store.user_audience(user).await,
+            Recipients::Connection(id) => Ok(vec![id.clone()]),
         }
     }
 }
@@ -170,7 +170,7 @@ where
         match Envelope::decode(&record.value) {
             Ok(envelope) => {
                 let frame = envelope.frame_at(record.position()).into_owned();
-                for (audience, with) in Audience::of(&envelope.target, &config.domain) {
+                for (audience, with) in Recipients::of(&envelope.target, &config.domain) {
                     envelopes.push((envelope.clone(), audience, for_side(&frame, with.as_ref())));
                 }
             }
@@ -181,17 +181,20 @@ where
         }
     }
 
-    let wanted: Vec<&Audience> = envelopes
+    let wanted: Vec<&Recipients> = envelopes
         .iter()
         .map(|(_, audience, _)| audience)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    report.lookups = wanted.iter().filter(|a| !matches!(a, Audience::Connection(_))).count();
+    report.lookups = wanted
+        .iter()
+        .filter(|a| !matches!(a, Recipients::Connection(_)))
+        .count();
     // Streams over indices, not references: a closure over `&T` is higher-ranked, and the
     // compiler then cannot prove the whole future `Send` (rust-lang/rust#102211).
     let wanted = &wanted;
-    let audiences: HashMap<&Audience, Vec<ConnectionId>> = stream::iter(0..wanted.len())
+    let audiences: HashMap<&Recipients, Vec<ConnectionId>> = stream::iter(0..wanted.len())
         .map(|index| async move { (wanted[index], look_up_with_retry(store, config, wanted[index]).await) })
         .buffer_unordered(16)
         .collect::<Vec<_>>()
@@ -251,10 +254,10 @@ fn for_side(frame: &str, with: Option<&UserId>) -> Bytes {
     }
 }
 
-async fn look_up_with_retry<S: AudiencePort + ?Sized>(
+async fn look_up_with_retry<S: Audience + ?Sized>(
     store: &S,
     config: &FanOutConfig,
-    audience: &Audience,
+    audience: &Recipients,
 ) -> Result<Vec<ConnectionId>, FanOutError> {
     let mut attempt = 0;
     loop {

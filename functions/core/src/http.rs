@@ -6,19 +6,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::commands::{Command, Context, ParseError};
+use crate::commands::{
+    Command, Context, Conversations, CreateRoom, Delete, Dm, Edit, Join, Leave, ListRooms, ParseError, Publish,
+    ReadHistory, SendToRoom, Upload, Who,
+};
 use crate::config::Config;
-use crate::envelope::{Envelope, Target};
 use crate::error::{ClientError, ErrorCode};
-use crate::model::{MessageId, RoomName};
 use crate::ports::StoreError;
 use crate::protocol::ServerFrame;
-
-/// API Gateway's connection ids are 16 characters; anything much longer is not one.
-const MAX_CONNECTION_ID_BYTES: usize = 128;
-
-/// The roles that may push any frame to anyone with `POST /api/publish`.
-pub const PUBLISH_ROLES: &[&str] = &["service", "admin"];
 
 /// An HTTP request, as far as the API looks at it.
 #[derive(Debug, Clone)]
@@ -104,103 +99,103 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/api/rooms",
-        action: "rooms",
+        action: ListRooms::ACTION,
         status: 200,
     },
     Route {
         method: "POST",
         path: "/api/rooms",
-        action: "createRoom",
+        action: CreateRoom::ACTION,
         status: 201,
     },
     Route {
         method: "PUT",
         path: "/api/rooms/{room}/members/me",
-        action: "join",
+        action: Join::ACTION,
         status: 200,
     },
     Route {
         method: "DELETE",
         path: "/api/rooms/{room}/members/me",
-        action: "leave",
+        action: Leave::ACTION,
         status: 200,
     },
     Route {
         method: "GET",
         path: "/api/rooms/{room}/messages",
-        action: "history",
+        action: ReadHistory::ACTION,
         status: 200,
     },
     Route {
         method: "POST",
         path: "/api/rooms/{room}/messages",
-        action: "send",
+        action: SendToRoom::ACTION,
         status: 202,
     },
     Route {
         method: "GET",
         path: "/api/rooms/{room}/who",
-        action: "who",
+        action: Who::ACTION,
         status: 200,
     },
     Route {
         method: "PATCH",
         path: "/api/rooms/{room}/messages/{id}",
-        action: "edit",
+        action: Edit::ACTION,
         status: 200,
     },
     Route {
         method: "DELETE",
         path: "/api/rooms/{room}/messages/{id}",
-        action: "delete",
+        action: Delete::ACTION,
         status: 200,
     },
     Route {
         method: "GET",
         path: "/api/conversations",
-        action: "conversations",
+        action: Conversations::ACTION,
         status: 200,
     },
     Route {
         method: "GET",
         path: "/api/users/{userId}/messages",
-        action: "history",
+        action: ReadHistory::ACTION,
         status: 200,
     },
     Route {
         method: "POST",
         path: "/api/users/{userId}/messages",
-        action: "dm",
+        action: Dm::ACTION,
         status: 202,
     },
     Route {
         method: "PATCH",
         path: "/api/users/{userId}/messages/{id}",
-        action: "edit",
+        action: Edit::ACTION,
         status: 200,
     },
     Route {
         method: "DELETE",
         path: "/api/users/{userId}/messages/{id}",
-        action: "delete",
+        action: Delete::ACTION,
         status: 200,
     },
     Route {
         method: "POST",
         path: "/api/rooms/{room}/files",
-        action: "upload",
+        action: Upload::ACTION,
         status: 201,
     },
     Route {
         method: "POST",
         path: "/api/users/{userId}/files",
-        action: "upload",
+        action: Upload::ACTION,
         status: 201,
     },
     Route {
         method: "POST",
         path: "/api/publish",
-        action: "publish",
+        action: Publish::ACTION,
         status: 202,
     },
 ];
@@ -245,8 +240,8 @@ impl Route {
 /// The query parameters each action takes.
 fn query_fields(action: &str) -> &'static [&'static str] {
     match action {
-        "history" => &["before", "after", "limit"],
-        "conversations" => &["before", "limit"],
+        ReadHistory::ACTION => &["before", "after", "limit"],
+        Conversations::ACTION => &["before", "limit"],
         _ => &[],
     }
 }
@@ -260,9 +255,9 @@ pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refuse
         ));
     };
     let (action, status) = (route.action, route.status);
-    if action == "publish" {
+    if action == Publish::ACTION {
         let body = json_body(request.body, config, action)?;
-        return Publish::parse(body, config)
+        return Publish::parse(Value::Object(body), config)
             .map(Operation::Publish)
             .map_err(|error| Refused::new(error, Some(action)));
     }
@@ -287,14 +282,14 @@ pub fn route(request: &Request<'_>, config: &Config) -> Result<Operation, Refuse
     // otherwise. The other user is the recipient of a `dm`, the `with` of the rest.
     for (name, value) in &parameters.0 {
         let field = match *name {
-            "userId" if action == "dm" => "toUser",
+            "userId" if action == Dm::ACTION => "toUser",
             "userId" => "with",
             name => name,
         };
         frame.insert(field.to_owned(), Value::from(percent_decoded(value)));
     }
     // The path names the one conversation: a body's other name for it goes.
-    if action == "dm" {
+    if action == Dm::ACTION {
         frame.remove("to");
     }
     if parameters.get("room").is_some() {
@@ -329,7 +324,7 @@ pub async fn handle(ctx: &Context<'_>, request: &Request<'_>) -> Response {
                 status: 202,
                 body: frame.to_json(),
             },
-            Err(error) => Refused::new(error, Some("publish")).into_response(),
+            Err(error) => Refused::new(error, Some(Publish::ACTION)).into_response(),
         },
         Err(refused) => refused.into_response(),
     }
@@ -344,6 +339,7 @@ pub async fn handle(ctx: &Context<'_>, request: &Request<'_>) -> Response {
 pub(crate) async fn hold_own_nick(ctx: &Context<'_>) -> Result<(), ClientError> {
     let user = &ctx.caller.user;
     match ctx
+        .ports
         .store
         .lease_nick(user, ctx.now_ms.div_euclid(1000), ctx.config.nick_lease)
         .await
@@ -413,130 +409,41 @@ fn percent_decoded(segment: &str) -> String {
     String::from_utf8(decoded).unwrap_or_else(|_| segment.to_owned())
 }
 
-/// `POST /api/publish`: any frame to any target, as a Kafka producer could send it, for
-/// services that hold a token with a [`PUBLISH_ROLES`] role rather than Kafka credentials.
-#[derive(Debug)]
-pub struct Publish {
-    pub target: Target,
-    pub frame: Box<serde_json::value::RawValue>,
-}
-
-impl Publish {
-    pub fn parse(mut body: Map<String, Value>, config: &Config) -> Result<Self, ClientError> {
-        let target = body
-            .remove("target")
-            .ok_or_else(|| ClientError::bad_request("missing field `target`"))?;
-        let target: Target =
-            serde_json::from_value(target).map_err(|error| ClientError::bad_request(error.to_string()))?;
-        // A name no room, user or connection can have would be published and reach nobody.
-        match &target {
-            Target::Room(room) => {
-                RoomName::parse(room.as_str(), config.limits.room_name_chars)?;
-            }
-            Target::User(user) => {
-                crate::commands::parse_user_id("target.user", user.as_str().to_owned())?;
-            }
-            Target::Direct(a, b) => {
-                crate::commands::parse_user_id("target.dm", a.as_str().to_owned())?;
-                crate::commands::parse_user_id("target.dm", b.as_str().to_owned())?;
-            }
-            Target::Connection(id) if id.as_str().is_empty() || id.as_str().len() > MAX_CONNECTION_ID_BYTES => {
-                return Err(ClientError::bad_request(format!(
-                    "target.connection must be 1 to {MAX_CONNECTION_ID_BYTES} bytes"
-                )));
-            }
-            Target::Connection(_) | Target::All => {}
-        }
-        let frame = body
-            .remove("frame")
-            .ok_or_else(|| ClientError::bad_request("missing field `frame`"))?;
-        let Some(kind) = frame.get("type").and_then(Value::as_str) else {
-            return Err(ClientError::bad_request(
-                "`frame` must be a JSON object with a string `type`",
-            ));
-        };
-        // A chat frame from here would be a message, an edit or a deletion under anyone's
-        // name, which clients show and the archive may keep: publish only pushes notices.
-        if let Some(chat) = chat_frame_types().iter().find(|chat| chat.eq_ignore_ascii_case(kind)) {
-            return Err(ClientError::bad_request(format!(
-                "`frame.type` {chat:?} is a frame of the chat protocol, which publish cannot send; \
-                 use a type of your own (such as \"notice\")"
-            )));
-        }
-        if let Some(other) = body.keys().next() {
-            return Err(ClientError::bad_request(format!("unknown field `{other}`")));
-        }
-        let frame =
-            serde_json::value::to_raw_value(&frame).map_err(|error| ClientError::bad_request(error.to_string()))?;
-        Ok(Self { target, frame })
-    }
-
-    pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
-        if !PUBLISH_ROLES.iter().any(|role| ctx.caller.has_role(role)) {
-            return Err(ClientError::forbidden(format!(
-                "publishing needs one of the roles {}",
-                PUBLISH_ROLES.join(", ")
-            )));
-        }
-        let id = MessageId::generate();
-        let envelope = Envelope {
-            frame: self.frame,
-            ..Envelope::new(id.to_string(), self.target, None, &ServerFrame::Pong)
-        };
-        crate::commands::publish_envelope(ctx, &envelope).await?;
-        Ok(ServerFrame::Published { id })
-    }
-}
-
-/// The `type` of every [`ServerFrame`] (`message`, `dm`, `edited`, `deleted`, `presence`,
-/// `ack`, `error`, `history`, ...), read from its `Deserialize` implementation: serde names
-/// all of an enum's variants when it meets an unknown one, so a frame type added to the
-/// protocol later is refused by publish without a list here to keep up to date.
-pub fn chat_frame_types() -> &'static [&'static str] {
-    use serde::de::value::MapDeserializer;
-    use serde::Deserialize;
-
-    /// The error serde builds for an unknown variant, keeping the variants' names.
-    #[derive(Debug)]
-    struct Variants(&'static [&'static str]);
-    impl std::fmt::Display for Variants {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "variants {:?}", self.0)
-        }
-    }
-    impl std::error::Error for Variants {}
-    impl serde::de::Error for Variants {
-        fn custom<T: std::fmt::Display>(_: T) -> Self {
-            Variants(&[])
-        }
-        fn unknown_variant(_: &str, expected: &'static [&'static str]) -> Self {
-            Variants(expected)
-        }
-    }
-
-    static TYPES: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
-    TYPES.get_or_init(|| {
-        // A `type` that no frame has ("" is never a variant's name).
-        let unknown = MapDeserializer::<_, Variants>::new(std::iter::once(("type", "")));
-        match ServerFrame::deserialize(unknown) {
-            Err(Variants(types)) => types,
-            Ok(_) => &[],
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::commands::chat_frame_types;
+    use crate::envelope::{Envelope, Target};
     use crate::memory::{MemoryHistory, MemoryLog, MemoryStore};
     use crate::model::{Caller, Nick, User, UserId};
+    use crate::ports::Ports;
 
-    /// A file store in a directory of its own under the system's temporary directory.
-    fn test_files() -> crate::memory::DirectoryFiles {
+    /// In-memory ports publishing to `log`, with a file store in a directory of its own
+    /// under the system's temporary directory.
+    fn test_ports(log: &Arc<MemoryLog>) -> Ports {
         let dir = std::env::temp_dir().join(format!("roomcast-http-{}", ulid::Ulid::new()));
-        crate::memory::DirectoryFiles::new(dir, "http://127.0.0.1/files", [1; 32]).unwrap()
+        Ports {
+            store: Arc::new(MemoryStore::new()),
+            history: Arc::new(MemoryHistory::default()),
+            publisher: log.clone(),
+            files: Arc::new(crate::memory::DirectoryFiles::new(dir, "http://127.0.0.1/files", [1; 32]).unwrap()),
+        }
+    }
+
+    /// A service calling over HTTP with `roles`.
+    fn service(roles: &[&str]) -> Caller {
+        Caller {
+            user: User {
+                user_id: UserId::new("svc"),
+                nick: Nick::trusted("svc"),
+            },
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            connection: None,
+            expires_at: None,
+            source_ip: None,
+        }
     }
 
     fn request<'a>(method: &'a str, path: &'a str, body: Option<&'a str>) -> Request<'a> {
@@ -637,7 +544,7 @@ mod tests {
     #[test]
     fn the_path_names_the_room_and_the_query_pages() {
         let body = Some(r#"{"room":"elsewhere","text":"hi"}"#);
-        let Ok(Operation::Command(Command::Send(send), _)) = route(
+        let Ok(Operation::Command(Command::SendToRoom(send), _)) = route(
             &request("POST", "/api/rooms/general/messages", body),
             &Config::default(),
         ) else {
@@ -650,7 +557,7 @@ mod tests {
             ("limit".into(), "10".into()),
             ("room".into(), "ignored".into()),
         ];
-        let Ok(Operation::Command(Command::History(history), _)) = route(&history, &Config::default()) else {
+        let Ok(Operation::Command(Command::ReadHistory(history), _)) = route(&history, &Config::default()) else {
             panic!("a history page");
         };
         assert_eq!(history.limit, 10);
@@ -661,19 +568,9 @@ mod tests {
 
     #[tokio::test]
     async fn publish_needs_the_service_or_admin_role() {
-        let (store, history) = (MemoryStore::new(), MemoryHistory::default());
         let log = Arc::new(MemoryLog::new("t", 1, 100));
+        let ports = test_ports(&log);
         let config = Config::default();
-        let caller = |roles: &[&str]| Caller {
-            user: User {
-                user_id: UserId::new("svc"),
-                nick: Nick::trusted("svc"),
-            },
-            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
-            connection: None,
-            expires_at: None,
-            source_ip: None,
-        };
         let body = r#"{"target":{"user":"u1"},"frame":{"type":"notice","text":"hello"}}"#;
         for (roles, status) in [
             (&[][..], 403),
@@ -681,12 +578,9 @@ mod tests {
             (&["service"][..], 202),
             (&["admin"][..], 202),
         ] {
-            let caller = caller(roles);
+            let caller = service(roles);
             let ctx = Context {
-                store: &store,
-                history: &history,
-                publisher: &*log,
-                files: &test_files(),
+                ports: &ports,
                 config: &config,
                 caller: &caller,
                 now_ms: 0,
@@ -710,24 +604,12 @@ mod tests {
         ] {
             assert!(types.contains(&kind), "{kind} is missing from {types:?}");
         }
-        let (store, history) = (MemoryStore::new(), MemoryHistory::default());
         let log = Arc::new(MemoryLog::new("t", 1, 100));
+        let ports = test_ports(&log);
         let config = Config::default();
-        let caller = Caller {
-            user: User {
-                user_id: UserId::new("svc"),
-                nick: Nick::trusted("svc"),
-            },
-            roles: vec!["admin".into()],
-            connection: None,
-            expires_at: None,
-            source_ip: None,
-        };
+        let caller = service(&["admin"]);
         let ctx = Context {
-            store: &store,
-            history: &history,
-            publisher: &*log,
-            files: &test_files(),
+            ports: &ports,
             config: &config,
             caller: &caller,
             now_ms: 0,

@@ -28,5 +28,5 @@ pub use config::{Config, Limits};
 pub use envelope::{Envelope, Target};
 pub use error::{ClientError, ErrorCode};
 pub use model::{Caller, ConnectionId, MessageId, Nick, RoomName, User, UserId};
-pub use ports::{Audience, Connections, Files, History, Notifier, Publisher, Quotas, Rooms, Store, Uploads};
+pub use ports::{Audience, Connections, Files, History, Notifier, Ports, Publisher, Quotas, Rooms, Store, Uploads};
 pub use protocol::ServerFrame;

@@ -2,10 +2,12 @@
 //! [`Rooms`], [`Audience`]; [`Store`] is all three), where messages are kept ([`History`]),
 //! where events go ([`Publisher`]), how a frame reaches a connection ([`Notifier`]), and
 //! where attachments live ([`Files`]; the [`Uploads`] granted are kept in the [`Store`]).
+//! [`Ports`] bundles the four every command may need.
 //! The AWS crate implements them with DynamoDB, Kafka, S3 and the `@connections` API;
 //! [`crate::memory`] implements them in-process for the embedded local mode.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -166,6 +168,40 @@ pub trait Uploads: Send + Sync {
 pub trait Store: Connections + Rooms + Audience + Quotas + Uploads {}
 
 impl<T: Connections + Rooms + Audience + Quotas + Uploads + ?Sized> Store for T {}
+
+/// The ports a command runs against: the state ([`Store`]), the kept messages ([`History`]),
+/// the event log ([`Publisher`]) and the attachments ([`Files`]). Built once per cold start
+/// (a Lambda's `main`, the local gateway, a test's backends) and lent to every request as
+/// `&Ports`. Shared, so that one adapter can be two ports (the DynamoDB table is both
+/// `store` and `history`) and a copy costs four reference counts. What one function alone
+/// needs (fan-out's [`Notifier`], the gateway's record sources) stays beside it; code that
+/// needs only one port asks for that one.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn Store>,
+    /// Kept messages: the same DynamoDB table as `store`, or an in-memory history.
+    pub history: Arc<dyn History>,
+    pub publisher: Arc<dyn Publisher>,
+    /// Where attachments live: S3, or the local gateway's directory.
+    pub files: Arc<dyn Files>,
+}
+
+impl Ports {
+    /// The ports of a store that keeps the message history too (the DynamoDB table).
+    pub fn one_store<S: Store + History + 'static>(
+        store: S,
+        publisher: impl Publisher + 'static,
+        files: impl Files + 'static,
+    ) -> Self {
+        let store = Arc::new(store);
+        Self {
+            store: store.clone(),
+            history: store,
+            publisher: Arc::new(publisher),
+            files: Arc::new(files),
+        }
+    }
+}
 
 /// Kept messages: kafka-archive writes them, in log order within each conversation;
 /// `history`, `conversations`, `edit`, `delete` and replies read them. Every write is one

@@ -10,24 +10,15 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use roomcast_core::commands::Context;
 use roomcast_core::http::{self as api, OPENAPI_PATH};
 use roomcast_core::session::{Identity, CONTEXT_REFUSED};
-use roomcast_core::{ClientError, Config, Files, History, Publisher, ServerFrame, Store};
+use roomcast_core::{ClientError, Config, Ports, ServerFrame};
 use tracing::Instrument;
 
 /// The OpenAPI 3 document of the API, as kept in the repository.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// The ports and settings every request is handled with; built once per cold start.
-pub struct HttpApi<'a> {
-    pub store: &'a dyn Store,
-    pub history: &'a dyn History,
-    pub publisher: &'a dyn Publisher,
-    /// Where attachments live (`upload`, and the files of `send`, `dm` and history).
-    pub files: &'a dyn Files,
-    pub config: &'a Config,
-}
-
-/// Handles one request end to end. Always has an answer; nothing here panics on input.
-pub async fn handle(api: &HttpApi<'_>, request: Request) -> Response<Body> {
+/// Handles one request end to end with the ports and settings built once per cold start.
+/// Always has an answer; nothing here panics on input.
+pub async fn handle(ports: &Ports, config: &Config, request: Request) -> Response<Body> {
     let context = request.request_context_ref().and_then(|context| match context {
         RequestContext::ApiGatewayV2(context) => Some(context.clone()),
         #[allow(unreachable_patterns)]
@@ -49,7 +40,7 @@ pub async fn handle(api: &HttpApi<'_>, request: Request) -> Response<Body> {
         let authorizer = context.as_ref().and_then(|context| context.authorizer.as_ref());
         let fields = authorizer.map(|authorizer| &authorizer.fields);
         let caller = match fields.and_then(Identity::from_context) {
-            Some(identity) => identity.caller(api.config),
+            Some(identity) => identity.caller(config),
             None => {
                 let reason = fields
                     .and_then(|fields| fields.get(CONTEXT_REFUSED))
@@ -85,11 +76,8 @@ pub async fn handle(api: &HttpApi<'_>, request: Request) -> Response<Body> {
             _ => roomcast_core::clock::now_ms(),
         };
         let ctx = Context {
-            store: api.store,
-            history: api.history,
-            publisher: api.publisher,
-            files: api.files,
-            config: api.config,
+            ports,
+            config,
             caller: &caller,
             now_ms,
         };

@@ -3,6 +3,7 @@
 use lambda_http::{run, service_fn, Error, Request};
 use roomcast_aws::config::{aws_sdk_config, Env};
 use roomcast_aws::kafka::KafkaPublisher;
+use roomcast_core::Ports;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,20 +12,15 @@ async fn main() -> Result<(), Error> {
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
     // One table holds connections, rooms and the message history.
-    let store = env.store(&sdk)?;
-    let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
-    let files = env.files(&sdk)?;
-    let api = http_api::HttpApi {
-        store: &store,
-        history: &store,
-        publisher: &publisher,
-        files: &files,
-        config: &config,
-    };
+    let ports = Ports::one_store(
+        env.store(&sdk)?,
+        KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?,
+        env.files(&sdk)?,
+    );
 
     run(service_fn(|request: Request| {
-        let api = &api;
-        async move { Ok::<_, Error>(http_api::handle(api, request).await) }
+        let (ports, config) = (&ports, &config);
+        async move { Ok::<_, Error>(http_api::handle(ports, config, request).await) }
     }))
     .await
 }

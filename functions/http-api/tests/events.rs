@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use lambda_http::Body;
 use roomcast_core::memory::{DirectoryFiles, MemoryHistory, MemoryLog, MemoryStore};
-use roomcast_core::Config;
+use roomcast_core::{Config, Ports};
 use serde_json::{json, Value};
 
 /// A payload 2.0 event (AWS's documented example, trimmed) for `method path`, with the
@@ -42,38 +42,35 @@ fn event(method: &str, path: &str, query: &str, body: Option<&str>, lambda: Opti
 }
 
 struct Backends {
-    store: MemoryStore,
-    history: MemoryHistory,
+    ports: Ports,
+    /// The ports' publisher, to read what was published.
     log: Arc<MemoryLog>,
-    files: DirectoryFiles,
     config: Config,
 }
 
 impl Backends {
     fn new() -> Self {
+        let log = Arc::new(MemoryLog::new("events", 1, 100));
+        let files = DirectoryFiles::new(
+            std::env::temp_dir().join(format!("roomcast-http-api-{}", std::process::id())),
+            "http://127.0.0.1:9/files",
+            [2; 32],
+        )
+        .expect("a scratch directory");
         Self {
-            store: MemoryStore::new(),
-            history: MemoryHistory::default(),
-            log: Arc::new(MemoryLog::new("events", 1, 100)),
-            files: DirectoryFiles::new(
-                std::env::temp_dir().join(format!("roomcast-http-api-{}", std::process::id())),
-                "http://127.0.0.1:9/files",
-                [2; 32],
-            )
-            .expect("a scratch directory"),
+            ports: Ports {
+                store: Arc::new(MemoryStore::new()),
+                history: Arc::new(MemoryHistory::default()),
+                publisher: log.clone(),
+                files: Arc::new(files),
+            },
+            log,
             config: Config::default(),
         }
     }
 
     async fn call(&self, request: lambda_http::Request) -> (u16, Value) {
-        let api = http_api::HttpApi {
-            store: &self.store,
-            history: &self.history,
-            publisher: &*self.log,
-            files: &self.files,
-            config: &self.config,
-        };
-        let response = http_api::handle(&api, request).await;
+        let response = http_api::handle(&self.ports, &self.config, request).await;
         assert_eq!(response.headers()["content-type"], "application/json");
         let status = response.status().as_u16();
         let body = match response.body() {

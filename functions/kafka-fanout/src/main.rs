@@ -3,8 +3,8 @@
 use aws_lambda_events::kafka::KafkaEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use roomcast_aws::config::{aws_sdk_config, Env};
-use roomcast_aws::connections::ConnectionsNotifier;
 use roomcast_aws::kafka::KafkaPublisher;
+use roomcast_aws::notifier::ConnectionsNotifier;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -6,14 +6,11 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use base64::Engine as _;
 use roomcast_aws::apigw::{connection_id, response, span};
 use roomcast_core::commands::{handle_frame, Frame};
-use roomcast_core::{ClientError, Config, Files, History, Publisher, ServerFrame, Store};
+use roomcast_core::{ClientError, Config, Ports, ServerFrame};
 use tracing::Instrument;
 
 pub async fn handle(
-    store: &dyn Store,
-    history: &dyn History,
-    publisher: &dyn Publisher,
-    files: &dyn Files,
+    ports: &Ports,
     config: &Config,
     request: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
@@ -25,10 +22,7 @@ pub async fn handle(
         let frame = match body_text(request) {
             Ok(body) => {
                 let frame = Frame {
-                    store,
-                    history,
-                    publisher,
-                    files,
+                    ports,
                     config,
                     connection_id: &connection_id,
                     source_ip: request.request_context.identity.source_ip.as_deref(),

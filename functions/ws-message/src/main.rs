@@ -4,6 +4,7 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use roomcast_aws::config::{aws_sdk_config, Env};
 use roomcast_aws::kafka::KafkaPublisher;
+use roomcast_core::Ports;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,15 +12,17 @@ async fn main() -> Result<(), Error> {
     let env = Env::from_process();
     let config = env.domain()?;
     let sdk = aws_sdk_config().await;
-    // One table holds connections, rooms and the message history.
-    let store = env.store(&sdk)?;
-    let publisher = KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?;
-    // Attachments: presigning is local; checks and deletes are one S3 request each.
-    let files = env.files(&sdk)?;
+    // One table holds connections, rooms and the message history. Attachments: presigning
+    // is local; checks and deletes are one S3 request each.
+    let ports = Ports::one_store(
+        env.store(&sdk)?,
+        KafkaPublisher::new(&roomcast_aws::secrets::kafka_settings(&env, &sdk).await?)?,
+        env.files(&sdk)?,
+    );
 
     run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-        let (store, publisher, files, config) = (&store, &publisher, &files, &config);
-        async move { Ok::<_, Error>(ws_message::handle(store, store, publisher, files, config, &event.payload).await) }
+        let (ports, config) = (&ports, &config);
+        async move { Ok::<_, Error>(ws_message::handle(ports, config, &event.payload).await) }
     }))
     .await
 }

@@ -14,7 +14,7 @@ use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettin
 use axum::http::{HeaderMap, Method, Uri};
 
 /// The signing name of the management API.
-const SERVICE: &str = roomcast_aws::connections::SERVICE;
+const SERVICE: &str = roomcast_aws::notifier::SERVICE;
 
 /// How far a request's `x-amz-date` may be from the gateway's clock (AWS: 15 minutes).
 const SKEW: Duration = Duration::from_secs(15 * 60);

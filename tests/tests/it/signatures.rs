@@ -123,7 +123,7 @@ async fn wrong_or_missing_signatures_are_refused_with_403_and_deliver_nothing() 
     );
 
     // kafka-fanout's notifier with the wrong secret: refused for good, not retried.
-    let notifier = roomcast_aws::connections::ConnectionsNotifier::with_credentials(
+    let notifier = roomcast_aws::notifier::ConnectionsNotifier::with_credentials(
         aws_sdk_apigatewaymanagement::config::SharedCredentialsProvider::new(Credentials::new(
             right.access_key_id(),
             "not-the-secret",

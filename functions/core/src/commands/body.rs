@@ -3,9 +3,10 @@
 
 use serde::Deserialize;
 
+use super::context::Context;
 use super::conversation::kept_message;
+use super::fields;
 use super::upload::{attach, parse_files};
-use super::{parse_client_msg_id, parse_text, Context};
 use crate::config::Limits;
 use crate::error::ClientError;
 use crate::files::{Attachment, FileId};
@@ -35,12 +36,12 @@ pub struct MessageBody {
 }
 
 impl MessageBody {
-    pub fn parse(fields: BodyFields, limits: &Limits) -> Result<Self, ClientError> {
+    pub fn parse(sent: BodyFields, limits: &Limits) -> Result<Self, ClientError> {
         Ok(Self {
-            text: parse_text(fields.text, limits)?,
-            reply_to: fields.reply_to.as_deref().map(MessageId::parse).transpose()?,
-            client_msg_id: parse_client_msg_id(fields.client_msg_id, limits)?,
-            files: parse_files(fields.files)?,
+            text: fields::text(sent.text, limits)?,
+            reply_to: sent.reply_to.as_deref().map(MessageId::parse).transpose()?,
+            client_msg_id: fields::client_msg_id(sent.client_msg_id, limits)?,
+            files: parse_files(sent.files)?,
         })
     }
 

@@ -3,7 +3,8 @@
 
 use serde::Deserialize;
 
-use super::{parse_user_id, Context};
+use super::context::Context;
+use super::fields;
 use crate::archive::message_of;
 use crate::envelope::Target;
 use crate::error::ClientError;
@@ -34,7 +35,7 @@ impl ConversationRef {
     pub fn parse(fields: ConversationFields, max_room_chars: usize) -> Result<Self, ClientError> {
         match (fields.room, fields.with) {
             (Some(room), None) => Ok(Self::Room(RoomName::parse(&room, max_room_chars)?)),
-            (None, Some(with)) => Ok(Self::With(parse_user_id("with", with)?)),
+            (None, Some(with)) => Ok(Self::With(fields::user_id("with", with)?)),
             _ => Err(ClientError::bad_request(
                 "name exactly one of `room` (a room) or `with` (a user id: your direct conversation)",
             )),
@@ -109,7 +110,7 @@ pub async fn kept_message(
     conversation: &Conversation,
     id: &MessageId,
 ) -> Result<StoredMessage, ClientError> {
-    let history: &dyn History = ctx.history;
+    let history: &dyn History = &*ctx.ports.history;
     // No message is dated in the future: refused without a look at the table or the log.
     if id.timestamp_ms() > ctx.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
         return Err(ClientError::not_found(format!(
@@ -132,6 +133,7 @@ pub async fn kept_message(
         return Err(missing());
     };
     let record = ctx
+        .ports
         .publisher
         .record_at(position)
         .await

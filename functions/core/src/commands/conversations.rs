@@ -5,7 +5,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{fields, Context};
+use super::context::Context;
+use super::fields;
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::history::ConversationEntry;
@@ -27,7 +28,7 @@ impl Conversations {
             #[serde(default)]
             limit: Option<i64>,
         }
-        let Fields { before, limit } = fields(frame)?;
+        let Fields { before, limit } = fields::read(frame)?;
         Ok(Self {
             before: before.as_deref().map(MessageId::parse).transpose()?,
             limit: super::history::parse_limit(limit)?,
@@ -36,6 +37,7 @@ impl Conversations {
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let page = ctx
+            .ports
             .history
             .conversations(&ctx.caller.user.user_id, self.before.as_ref(), self.limit)
             .await?;

@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use super::{room_field, Context};
+use super::context::Context;
+use super::fields;
 use crate::config::Config;
 use crate::error::{ClientError, ErrorCode};
 use crate::model::{Room, RoomName};
@@ -16,7 +17,7 @@ pub struct CreateRoom {
 
 impl CreateRoom {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
-        let room = room_field(frame, config)?;
+        let room = fields::room(frame, config)?;
         if config.is_broadcast(room.as_str()) {
             return Err(ClientError::new(ErrorCode::Conflict, "room already exists"));
         }
@@ -37,7 +38,7 @@ impl CreateRoom {
         };
         ctx.take_token(BucketKey::room_creations(ctx.caller), bucket, "new rooms")
             .await?;
-        ctx.store.create_room(&room, ctx.config.limits.max_rooms).await?;
+        ctx.ports.store.create_room(&room, ctx.config.limits.max_rooms).await?;
         Ok(ServerFrame::RoomCreated { room: room.name })
     }
 }

@@ -4,9 +4,11 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::context::{Context, ADMIN_ROLE};
 use super::conversation::{kept_message, ConversationFields, ConversationRef};
+use super::fields;
+use super::publish::publish_about;
 use super::upload::delete_files;
-use super::{fields, publish_about, Context, ADMIN_ROLE};
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::model::MessageId;
@@ -26,7 +28,7 @@ impl Delete {
             conversation: ConversationFields,
             id: String,
         }
-        let Fields { conversation, id } = fields(frame)?;
+        let Fields { conversation, id } = fields::read(frame)?;
         Ok(Self {
             conversation: ConversationRef::parse(conversation, config.limits.room_name_chars)?,
             id: MessageId::parse(&id)?,

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::body::{BodyFields, MessageBody};
-use super::{fields, parse_user_id, publish, Context};
+use super::context::Context;
+use super::fields;
+use super::publish::publish;
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
@@ -41,13 +43,13 @@ impl Dm {
             #[serde(flatten)]
             body: BodyFields,
         }
-        let Fields { to, to_user, body } = fields(frame)?;
+        let Fields { to, to_user, body } = fields::read(frame)?;
         let limits = &config.limits;
         let to = match (to, to_user) {
             (Some(nick), None) => {
                 Recipient::Nick(Nick::parse(&nick, limits.nick_chars).map_err(ClientError::bad_request)?)
             }
-            (None, Some(user)) => Recipient::User(parse_user_id("toUser", user)?),
+            (None, Some(user)) => Recipient::User(fields::user_id("toUser", user)?),
             _ => {
                 return Err(ClientError::bad_request(
                     "a dm needs exactly one of `to` (a nickname) or `toUser` (a user id)",
@@ -76,7 +78,7 @@ impl Dm {
         };
         let target = Target::direct(sender.user_id.clone(), recipient.user_id.clone());
         let stamp = ctx.stamp();
-        let id = stamp.id_at(publish(ctx.publisher, &Envelope::stamped(target, ctx.except(), stamp, &dm)).await?);
+        let id = stamp.id_at(publish(ctx, &Envelope::stamped(target, ctx.except(), stamp, &dm)).await?);
         Ok(ServerFrame::Ack {
             room: None,
             to: Some(recipient),
@@ -92,7 +94,7 @@ impl Dm {
     /// seen has no name to show).
     async fn recipient(&self, ctx: &Context<'_>) -> Result<User, ClientError> {
         match &self.to {
-            Recipient::Nick(nick) => match ctx.store.nick_owner(nick).await? {
+            Recipient::Nick(nick) => match ctx.ports.store.nick_owner(nick).await? {
                 Some(user_id) => Ok(User {
                     user_id,
                     nick: nick.clone(),
@@ -101,7 +103,7 @@ impl Dm {
                     "nobody called `{nick}` is online; name a user who is offline by `toUser`"
                 ))),
             },
-            Recipient::User(user_id) => ctx.store.known_user(user_id).await?.ok_or_else(|| {
+            Recipient::User(user_id) => ctx.ports.store.known_user(user_id).await?.ok_or_else(|| {
                 ClientError::not_found(format!(
                     "no user `{user_id}` is known: a signed-in user who has connected once, or an anonymous one online"
                 ))

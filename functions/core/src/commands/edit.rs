@@ -5,8 +5,10 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::context::Context;
 use super::conversation::{kept_message, ConversationFields, ConversationRef};
-use super::{fields, parse_text, publish_about, Context};
+use super::fields;
+use super::publish::publish_about;
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::model::MessageId;
@@ -28,11 +30,11 @@ impl Edit {
             id: String,
             text: String,
         }
-        let Fields { conversation, id, text } = fields(frame)?;
+        let Fields { conversation, id, text } = fields::read(frame)?;
         Ok(Self {
             conversation: ConversationRef::parse(conversation, config.limits.room_name_chars)?,
             id: MessageId::parse(&id)?,
-            text: parse_text(text, &config.limits)?,
+            text: fields::text(text, &config.limits)?,
         })
     }
 

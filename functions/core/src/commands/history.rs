@@ -5,8 +5,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::context::Context;
 use super::conversation::{ConversationFields, ConversationRef};
-use super::{fields, Context};
+use super::fields;
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::history::{Cursor, HistoryEntry};
@@ -31,13 +32,13 @@ pub(super) fn parse_limit(limit: Option<i64>) -> Result<usize, ClientError> {
 }
 
 #[derive(Debug)]
-pub struct History {
+pub struct ReadHistory {
     pub conversation: ConversationRef,
     pub cursor: Cursor,
     pub limit: usize,
 }
 
-impl History {
+impl ReadHistory {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         #[derive(Deserialize)]
         struct Fields {
@@ -55,7 +56,7 @@ impl History {
             before,
             after,
             limit,
-        } = fields(frame)?;
+        } = fields::read(frame)?;
         let cursor = match (before, after) {
             (None, None) => Cursor::Latest,
             (Some(before), None) => Cursor::Before(MessageId::parse(&before)?),
@@ -78,7 +79,7 @@ impl History {
     /// never skips one, with no need to wait for messages to settle.
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let conversation = self.conversation.resolve(ctx).await?;
-        let page = ctx.history.page(&conversation, &self.cursor, self.limit).await?;
+        let page = ctx.ports.history.page(&conversation, &self.cursor, self.limit).await?;
         let (messages, cut) = fit(super::upload::entries(ctx, page.messages).await?, &self.cursor);
         let (room, with) = self.conversation.fields();
         Ok(ServerFrame::History {

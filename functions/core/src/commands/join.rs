@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use super::{publish, room_field, Context};
+use super::context::Context;
+use super::fields;
+use super::publish::publish;
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::{ClientError, ErrorCode};
@@ -20,20 +22,20 @@ pub struct Join {
 impl Join {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         Ok(Self {
-            room: room_field(frame, config)?,
+            room: fields::room(frame, config)?,
         })
     }
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let room = self.room;
-        if !ctx.config.is_broadcast(room.as_str()) && ctx.store.room(&room).await?.is_none() {
+        if !ctx.config.is_broadcast(room.as_str()) && ctx.ports.store.room(&room).await?.is_none() {
             return Err(ClientError::not_found(format!(
                 "room `{room}` does not exist; `rooms` lists them, `createRoom` makes one"
             )));
         }
         let user = &ctx.caller.user;
         let max = ctx.config.limits.rooms_per_user;
-        let mine = ctx.store.rooms_of(&user.user_id).await?;
+        let mine = ctx.ports.store.rooms_of(&user.user_id).await?;
         if mine.len() >= max && !mine.contains(&room) {
             return Err(ClientError::new(
                 ErrorCode::Conflict,
@@ -43,7 +45,7 @@ impl Join {
                 ),
             ));
         }
-        if ctx.store.join(&room, user, ctx.caller.expires_at).await? {
+        if ctx.ports.store.join(&room, user, ctx.caller.expires_at).await? {
             let presence = presence::envelope(
                 ctx.config,
                 &room,
@@ -51,9 +53,9 @@ impl Join {
                 user,
                 ctx.caller.connection.as_ref(),
             );
-            if let Err(error) = publish(ctx.publisher, &presence).await {
+            if let Err(error) = publish(ctx, &presence).await {
                 // Nobody was told, so the join must not stand either.
-                if let Err(undo) = ctx.store.leave(&room, &user.user_id).await {
+                if let Err(undo) = ctx.ports.store.leave(&room, &user.user_id).await {
                     tracing::error!(error = &undo as &dyn std::error::Error, %room, "could not undo join");
                 }
                 return Err(error);
@@ -78,7 +80,7 @@ pub(super) async fn tell_own_connections(ctx: &Context<'_>, frame: ServerFrame) 
         ctx.except(),
         &frame,
     );
-    if let Err(error) = ctx.publisher.publish(&envelope).await {
+    if let Err(error) = ctx.ports.publisher.publish(&envelope).await {
         tracing::warn!(error = &error as &dyn std::error::Error, "own connections not told");
     }
 }

@@ -3,8 +3,10 @@
 
 use serde_json::Value;
 
+use super::context::Context;
+use super::fields;
 use super::join::tell_own_connections;
-use super::{publish, room_field, Context};
+use super::publish::publish;
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::model::RoomName;
@@ -19,14 +21,14 @@ pub struct Leave {
 impl Leave {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         Ok(Self {
-            room: room_field(frame, config)?,
+            room: fields::room(frame, config)?,
         })
     }
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let room = self.room;
         let user = &ctx.caller.user;
-        let Some(member) = ctx.store.leave(&room, &user.user_id).await? else {
+        let Some(member) = ctx.ports.store.leave(&room, &user.user_id).await? else {
             return Err(ClientError::not_member(room.as_str()));
         };
         let presence = presence::envelope(
@@ -36,9 +38,9 @@ impl Leave {
             &member.user,
             ctx.caller.connection.as_ref(),
         );
-        if let Err(error) = publish(ctx.publisher, &presence).await {
+        if let Err(error) = publish(ctx, &presence).await {
             // The others were not told: stay a member, so what they see stays true.
-            if let Err(undo) = ctx.store.join(&room, &member.user, member.expires_at).await {
+            if let Err(undo) = ctx.ports.store.join(&room, &member.user, member.expires_at).await {
                 tracing::error!(error = &undo as &dyn std::error::Error, %room, "could not undo leave");
             }
             return Err(error);

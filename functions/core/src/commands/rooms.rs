@@ -1,17 +1,25 @@
 //! `rooms` → the room catalog, the broadcast room first.
 
-use super::Context;
+use serde_json::Value;
+
+use super::context::Context;
+use crate::config::Config;
 use crate::error::ClientError;
 use crate::model::RoomName;
 use crate::protocol::{RoomInfo, ServerFrame};
 
 #[derive(Debug)]
-pub struct Rooms;
+pub struct ListRooms;
 
-impl Rooms {
+impl ListRooms {
+    /// It has no fields; any other is ignored.
+    pub fn parse(_: Value, _: &Config) -> Result<Self, ClientError> {
+        Ok(Self)
+    }
+
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         let broadcast = RoomName::trusted(ctx.config.broadcast_room.clone());
-        let catalog = ctx.store.rooms().await?;
+        let catalog = ctx.ports.store.rooms().await?;
         let rooms = std::iter::once(broadcast.clone())
             .chain(
                 catalog

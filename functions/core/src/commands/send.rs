@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::body::{BodyFields, MessageBody};
-use super::{fields, publish, Context};
+use super::context::Context;
+use super::fields;
+use super::publish::publish;
 use crate::config::Config;
 use crate::envelope::{Envelope, Target};
 use crate::error::ClientError;
@@ -15,15 +17,15 @@ use crate::model::RoomName;
 use crate::protocol::ServerFrame;
 
 /// The role that may send to the broadcast room when users sign in.
-pub const BROADCAST_ROLE: &str = super::ADMIN_ROLE;
+pub const BROADCAST_ROLE: &str = super::context::ADMIN_ROLE;
 
 #[derive(Debug)]
-pub struct Send {
+pub struct SendToRoom {
     pub room: RoomName,
     pub body: MessageBody,
 }
 
-impl Send {
+impl SendToRoom {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -32,7 +34,7 @@ impl Send {
             #[serde(flatten)]
             body: BodyFields,
         }
-        let Fields { room, body } = fields(frame)?;
+        let Fields { room, body } = fields::read(frame)?;
         let limits = &config.limits;
         Ok(Self {
             room: RoomName::parse(&room, limits.room_name_chars)?,
@@ -65,7 +67,7 @@ impl Send {
         // derive its id from it, so the room has one order (docs/protocol.md, "One order").
         let stamp = ctx.stamp();
         let envelope = Envelope::stamped(Target::Room(self.room.clone()), ctx.except(), stamp, &message);
-        let id = stamp.id_at(publish(ctx.publisher, &envelope).await?);
+        let id = stamp.id_at(publish(ctx, &envelope).await?);
         Ok(ServerFrame::Ack {
             room: Some(self.room),
             to: None,

@@ -7,8 +7,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::context::Context;
 use super::conversation::{ConversationFields, ConversationRef};
-use super::{fields, Context};
+use super::fields;
 use crate::config::Config;
 use crate::error::{ClientError, ErrorCode};
 use crate::files::{
@@ -43,7 +44,7 @@ impl Upload {
             name,
             content_type,
             size,
-        } = fields(frame)?;
+        } = fields::read(frame)?;
         let max = config.limits.file_bytes;
         if size > max {
             return Err(ClientError::new(
@@ -67,12 +68,14 @@ impl Upload {
         let conversation = self.conversation.resolve(ctx).await?;
         let file_id = FileId::generate();
         let put = ctx
+            .ports
             .files
             .presign_put(&file_id, &self.content_type, self.size, ctx.now_ms, UPLOAD_URL_VALIDITY)
             .await
             .map_err(file_store_failed)?;
         let ttl = i64::try_from(UPLOAD_SLOT_TTL.as_secs()).unwrap_or(i64::MAX);
-        ctx.store
+        ctx.ports
+            .store
             .add_upload(&UploadRecord {
                 file_id: file_id.clone(),
                 uploader: ctx.caller.user.user_id.clone(),
@@ -125,6 +128,7 @@ pub(super) async fn attach(
     let mut attachments = Vec::with_capacity(ids.len());
     for id in ids {
         let upload = ctx
+            .ports
             .store
             .upload(id)
             .await?
@@ -134,7 +138,7 @@ pub(super) async fn attach(
                 "file `{id}` was not uploaded by you for {conversation}"
             )));
         }
-        match ctx.files.uploaded_size(id).await.map_err(file_store_failed)? {
+        match ctx.ports.files.uploaded_size(id).await.map_err(file_store_failed)? {
             Some(size) if size == upload.size => {}
             Some(size) => {
                 return Err(ClientError::not_found(format!(
@@ -157,6 +161,7 @@ pub(super) async fn attach(
 pub(super) async fn signed(ctx: &Context<'_>, mut files: Vec<Attachment>) -> Result<Vec<Attachment>, ClientError> {
     for file in &mut files {
         let url = ctx
+            .ports
             .files
             .presign_get(&file.id, &file.download(), ctx.now_ms, ctx.config.file_url_validity)
             .await
@@ -186,7 +191,7 @@ pub(super) async fn entries(
 /// rule removes what is left with the history.
 pub(super) async fn delete_files(ctx: &Context<'_>, files: &[Attachment]) {
     for file in files {
-        if let Err(error) = ctx.files.delete(&file.id).await {
+        if let Err(error) = ctx.ports.files.delete(&file.id).await {
             tracing::warn!(error = &error as &dyn std::error::Error, file = %file.id, "could not delete a deleted message's file");
         }
     }

@@ -3,7 +3,8 @@
 
 use serde_json::Value;
 
-use super::{room_field, Context};
+use super::context::Context;
+use super::fields;
 use crate::config::Config;
 use crate::error::ClientError;
 use crate::model::RoomName;
@@ -17,13 +18,14 @@ pub struct Who {
 impl Who {
     pub fn parse(frame: Value, config: &Config) -> Result<Self, ClientError> {
         Ok(Self {
-            room: room_field(frame, config)?,
+            room: fields::room(frame, config)?,
         })
     }
 
     pub async fn apply(self, ctx: &Context<'_>) -> Result<ServerFrame, ClientError> {
         ctx.require_member(&self.room).await?;
         let mut users: Vec<OnlineMember> = ctx
+            .ports
             .store
             .members(&self.room)
             .await?
