@@ -2,8 +2,6 @@
 //! `rate_limited` and keeps its connection, a user cannot create rooms or join rooms
 //! without end, and the catalog stops growing at its limit. Nothing refused is published.
 
-use std::time::Duration;
-
 use roomcast_core::quota::Bucket;
 use roomcast_tests::backends::Backends;
 use roomcast_tests::each_backend;
@@ -73,9 +71,18 @@ async fn a_flooding_connection_is_rate_limited_and_stays_connected(backends: Bac
         "nothing refused reached the log"
     );
 
-    // The bucket refills: the connection was never dropped.
-    tokio::time::sleep(Duration::from_millis(4_100)).await;
-    lambdas.ok(&alice, &send("flood", "after a pause"), "ack").await;
+    // The bucket refills: the connection was never dropped. Buckets count by the request's
+    // time (API Gateway's `requestTimeEpoch`), so a request stamped one refill later has a
+    // token again, and one stamped now still has none.
+    let at = |delay_ms: i64, text: &str| {
+        let mut event = roomcast_tests::events::message(&alice, &send("flood", text));
+        event.request_context.request_time_epoch += delay_ms;
+        event
+    };
+    let still_empty = lambdas.answer(at(0, "too soon")).await;
+    assert_eq!(still_empty["code"], "rate_limited", "{still_empty}");
+    let refilled = lambdas.answer(at(4_100, "after a pause")).await;
+    assert_eq!(refilled["type"], "ack", "{refilled}");
 }
 
 async fn a_user_creates_rooms_at_a_bounded_rate_into_a_bounded_catalog(backends: Backends) {
