@@ -18,7 +18,7 @@ use libfuzzer_sys::fuzz_target;
 use roomcast_core::clock::now_ms;
 use roomcast_core::commands::{handle_frame, Command, Frame, ParseError, ACTIONS};
 use roomcast_core::history::{Conversation, StoredMessage};
-use roomcast_core::memory::{DirectoryFiles, MemoryHistory, MemoryLog, MemoryStore};
+use roomcast_core::memory::{DirectoryFiles, MemoryLog};
 use roomcast_core::{
     Config, ConnectionId, Envelope, ErrorCode, MessageId, Nick, Ports, RoomName, ServerFrame, User, UserId,
 };
@@ -62,12 +62,7 @@ async fn backends(config: &Config, now: i64) -> Backends {
     )
     .expect("a scratch directory");
     let backends = Backends {
-        ports: Ports {
-            store: Arc::new(MemoryStore::new()),
-            history: Arc::new(MemoryHistory::default()),
-            publisher: log.clone(),
-            files: Arc::new(files),
-        },
+        ports: roomcast_core::memory::ports(log.clone(), files),
         log,
     };
     let user = |id: &str, nick: &str| User {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use roomcast_core::{Envelope, ServerFrame, Target};
 
-use roomcast_core::memory::{LogRecord, MemoryHistory, MemoryLog, MemoryStore};
+use roomcast_core::memory::{LogRecord, MemoryLog};
 use roomcast_core::{Ports, Publisher, Store};
 
 /// The id prefix of the records `published` appends to find the end of the log.
@@ -42,12 +42,10 @@ impl Backends {
         // One partition, like the real topic here, so `published` keeps publish order.
         let log = Arc::new(MemoryLog::new("roomcast-events", 1, 100_000));
         Self {
-            ports: Ports {
-                store: Arc::new(MemoryStore::new()),
-                history: Arc::new(MemoryHistory::default()),
-                publisher: log.clone(),
-                files: Arc::new(crate::files::scratch_directory("http://127.0.0.1:9/files")),
-            },
+            ports: roomcast_core::memory::ports(
+                log.clone(),
+                crate::files::scratch_directory("http://127.0.0.1:9/files"),
+            ),
             log: Log::Memory(log),
         }
     }

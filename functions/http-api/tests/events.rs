@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use lambda_http::Body;
-use roomcast_core::memory::{DirectoryFiles, MemoryHistory, MemoryLog, MemoryStore};
+use roomcast_core::memory::{DirectoryFiles, MemoryLog};
 use roomcast_core::{Config, Ports};
 use serde_json::{json, Value};
 
@@ -58,12 +58,7 @@ impl Backends {
         )
         .expect("a scratch directory");
         Self {
-            ports: Ports {
-                store: Arc::new(MemoryStore::new()),
-                history: Arc::new(MemoryHistory::default()),
-                publisher: log.clone(),
-                files: Arc::new(files),
-            },
+            ports: roomcast_core::memory::ports(log.clone(), files),
             log,
             config: Config::default(),
         }

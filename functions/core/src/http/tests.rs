@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::*;
 use crate::commands::chat_frame_types;
 use crate::envelope::{Envelope, Target};
-use crate::memory::{MemoryHistory, MemoryLog, MemoryStore};
+use crate::memory::MemoryLog;
 use crate::model::{Caller, Nick, User, UserId};
 use crate::ports::Ports;
 
@@ -13,12 +13,10 @@ use crate::ports::Ports;
 /// under the system's temporary directory.
 fn test_ports(log: &Arc<MemoryLog>) -> Ports {
     let dir = std::env::temp_dir().join(format!("roomcast-http-{}", ulid::Ulid::new()));
-    Ports {
-        store: Arc::new(MemoryStore::new()),
-        history: Arc::new(MemoryHistory::default()),
-        publisher: log.clone(),
-        files: Arc::new(crate::memory::DirectoryFiles::new(dir, "http://127.0.0.1/files", [1; 32]).unwrap()),
-    }
+    crate::memory::ports(
+        log.clone(),
+        crate::memory::DirectoryFiles::new(dir, "http://127.0.0.1/files", [1; 32]).unwrap(),
+    )
 }
 
 /// A service calling over HTTP with `roles`.

@@ -12,3 +12,13 @@ pub use files::DirectoryFiles;
 pub use history::MemoryHistory;
 pub use log::{LogRecord, MemoryLog};
 pub use store::MemoryStore;
+
+/// Ports all in process: a fresh store and history, `log` as the publisher, and `files`.
+pub fn ports(log: std::sync::Arc<MemoryLog>, files: impl crate::Files + 'static) -> crate::ports::Ports {
+    crate::ports::Ports {
+        store: std::sync::Arc::new(MemoryStore::new()),
+        history: std::sync::Arc::new(MemoryHistory::default()),
+        publisher: log,
+        files: std::sync::Arc::new(files),
+    }
+}
