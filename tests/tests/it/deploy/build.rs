@@ -84,6 +84,21 @@ fn the_functions_share_one_dependency_tree() {
     );
 }
 
+/// The release profile's settings the environment overrides (`.ci/run` sets CI's lighter
+/// one), or that the workspace's is used as it is: the bootstraps are then not the ones a
+/// deploy ships, and whoever reads the build's time or lambda-bench's figures must know.
+fn release_profile_overrides() -> String {
+    let overrides: Vec<String> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("CARGO_PROFILE_RELEASE_"))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
+    if overrides.is_empty() {
+        "the workspace's, as deployed".to_owned()
+    } else {
+        overrides.join(" ")
+    }
+}
+
 /// ELF, 64-bit, x86-64: what a Lambda on x86_64 runs.
 fn is_x86_64_elf(bytes: &[u8]) -> bool {
     bytes.len() > 20 && bytes[..4] == *b"\x7fELF" && bytes[4] == 2 && u16::from_le_bytes([bytes[18], bytes[19]]) == 0x3e
@@ -117,9 +132,10 @@ fn sam_build_makes_a_bootstrap_for_every_function() {
         text(&output.stderr)
     );
     report(&format!(
-        "deploy: sam build took {:.0?} (CARGO_TARGET_DIR={})",
+        "deploy: sam build took {:.0?} (CARGO_TARGET_DIR={}; release profile: {})",
         elapsed,
-        target.display()
+        target.display(),
+        release_profile_overrides()
     ));
     for (name, binary) in FUNCTIONS {
         let bootstrap = build_dir.join(name).join("bootstrap");
