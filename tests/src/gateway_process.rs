@@ -2,9 +2,13 @@
 //! runs it — for tests that stop it the way Docker, systemd or a crash does (SIGTERM,
 //! SIGKILL) and read what it writes to a pipe.
 //!
-//! The binary is built once per test process with `cargo build -p roomcast-local` (a no-op
-//! when it is up to date; the tests crate cannot name another package's binary with
-//! `CARGO_BIN_EXE_*`), or taken from `ROOMCAST_TEST_GATEWAY_BIN`.
+//! The binary is built once per test process with `cargo build --workspace --bin
+//! roomcast-local` (the tests crate cannot name another package's binary with
+//! `CARGO_BIN_EXE_*`), or taken from `ROOMCAST_TEST_GATEWAY_BIN`. `--workspace`, not `-p
+//! roomcast-local`: cargo then resolves every crate's features as `cargo test --workspace`
+//! did, so the build reuses the test build's crates and only links the binary. With `-p`
+//! it compiled the AWS SDK and everything above it again (2 minutes of the first test that
+//! started a gateway process).
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -40,7 +44,7 @@ pub fn binary() -> &'static Path {
     })
 }
 
-/// `cargo build -p roomcast-local --bin roomcast-local`; the executable's path from
+/// `cargo build --workspace --bin roomcast-local`; the executable's path from
 /// cargo's JSON messages.
 fn build() -> PathBuf {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -50,7 +54,7 @@ fn build() -> PathBuf {
         .join("Cargo.toml");
     let mut command = std::process::Command::new(cargo);
     command
-        .args(["build", "-p", "roomcast-local", "--bin", "roomcast-local"])
+        .args(["build", "--workspace", "--bin", "roomcast-local"])
         .arg("--message-format=json-render-diagnostics")
         .arg("--manifest-path")
         .arg(&manifest)

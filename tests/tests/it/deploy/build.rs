@@ -13,24 +13,29 @@ const LAMBDA_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Each crate the functions depend on, with the sets of features it is built with (a crate
 /// can be built twice: for build scripts and proc macros, and for the function).
 fn dependency_features(binary: &str) -> BTreeMap<String, BTreeSet<String>> {
+    resolved_features(&root().join("functions").join(binary), &[], "normal,build")
+}
+
+/// `cargo tree` in `directory` with `selection` (packages), following `edges`: each crate
+/// outside the workspace, with the sets of features it is resolved with.
+fn resolved_features(
+    directory: &std::path::Path,
+    selection: &[&str],
+    edges: &str,
+) -> BTreeMap<String, BTreeSet<String>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(root().join("functions").join(binary))
-        .args([
-            "tree",
-            "--locked",
-            "--offline",
-            "--edges",
-            "normal,build",
-            "--prefix",
-            "none",
-        ])
+        .current_dir(directory)
+        .args(["tree", "--locked", "--offline", "--prefix", "none"])
+        .args(selection)
+        .args(["--edges", edges])
         .args(["--target", LAMBDA_TARGET, "--format", "{p}|{f}"]);
     let output = run(command);
     assert!(
         output.status.success(),
-        "cargo tree of {binary} failed:\n{}",
+        "cargo tree in {} failed:\n{}",
+        directory.display(),
         text(&output.stderr)
     );
     let mut crates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -81,6 +86,36 @@ fn the_functions_share_one_dependency_tree() {
         "crates built with other features for different functions (ask for the union in \
          functions/aws/Cargo.toml's `lambda` feature):\n{}",
         split.join("\n")
+    );
+}
+
+/// The soak, the benchmarks and the test kit's gateway process build their binaries with
+/// `cargo build --workspace --bin ...` after `cargo test --workspace` has built everything.
+/// That build reuses the test build's crates only if it resolves every crate's features as
+/// the test build does, i.e. if no dev-dependency adds a feature the workspace's
+/// dependencies lack. When one did (tokio's `test-util`, jsonschema's regex and idna), the
+/// first of them compiled the AWS SDK again: 1 m 23 s of a CI run's soak, 2 minutes of the
+/// first test that started a gateway process.
+#[test]
+fn building_a_binary_after_the_tests_compiles_no_dependency_again() {
+    let with_tests = resolved_features(root(), &["--workspace"], "normal,build,dev");
+    let binaries = resolved_features(root(), &["--workspace"], "normal,build");
+    let mut differ = Vec::new();
+    for (package, features) in &with_tests {
+        match binaries.get(package) {
+            Some(built) if built != features => {
+                differ.push(format!("{package}: tests {features:?}, binaries {built:?}"))
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "a dev-dependency turns on features the binaries' build lacks, so `cargo build \
+         --workspace` after `cargo test --workspace` compiles these and everything above \
+         them again (make the dev-dependency a dependency of roomcast-tests, or drop the \
+         feature):\n{}",
+        differ.join("\n")
     );
 }
 
