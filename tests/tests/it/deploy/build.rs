@@ -71,14 +71,7 @@ fn the_functions_share_one_dependency_tree() {
     let mut split = Vec::new();
     for (i, (first, first_tree)) in trees.iter().enumerate() {
         for (second, second_tree) in &trees[i + 1..] {
-            for (package, features) in first_tree {
-                match second_tree.get(package) {
-                    Some(other) if other != features => {
-                        split.push(format!("{package}: {first} {features:?}, {second} {other:?}"))
-                    }
-                    _ => {}
-                }
-            }
+            split.extend(split_crates((first, first_tree), (second, second_tree)));
         }
     }
     assert!(
@@ -87,6 +80,21 @@ fn the_functions_share_one_dependency_tree() {
          functions/aws/Cargo.toml's `lambda` feature):\n{}",
         split.join("\n")
     );
+}
+
+/// The crates both builds have but resolve with other features, each with both sets: each
+/// is compiled twice, and so is every crate above it.
+fn split_crates(
+    (first, first_tree): (&str, &BTreeMap<String, BTreeSet<String>>),
+    (second, second_tree): (&str, &BTreeMap<String, BTreeSet<String>>),
+) -> Vec<String> {
+    first_tree
+        .iter()
+        .filter_map(|(package, features)| match second_tree.get(package) {
+            Some(other) if other != features => Some(format!("{package}: {first} {features:?}, {second} {other:?}")),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The soak, the benchmarks and the test kit's gateway process build their binaries with
@@ -100,15 +108,7 @@ fn the_functions_share_one_dependency_tree() {
 fn building_a_binary_after_the_tests_compiles_no_dependency_again() {
     let with_tests = resolved_features(root(), &["--workspace"], "normal,build,dev");
     let binaries = resolved_features(root(), &["--workspace"], "normal,build");
-    let mut differ = Vec::new();
-    for (package, features) in &with_tests {
-        match binaries.get(package) {
-            Some(built) if built != features => {
-                differ.push(format!("{package}: tests {features:?}, binaries {built:?}"))
-            }
-            _ => {}
-        }
-    }
+    let differ = split_crates(("tests", &with_tests), ("binaries", &binaries));
     assert!(
         differ.is_empty(),
         "a dev-dependency turns on features the binaries' build lacks, so `cargo build \
